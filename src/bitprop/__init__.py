@@ -1,0 +1,25 @@
+"""bitprop: exact forward and backward passes of neural-network DAGs on FLINT rationals.
+
+The public API, re-exported here. Quick start::
+
+    import bitprop
+    net = bitprop.Network.load("net.json")
+    data = bitprop.Dataset.load("data.json")
+    result = net.grad(data)          # exact loss, dL/dw and dL/db per edge, bit lengths
+"""
+
+from .activations import Activation
+from .dataset import Dataset
+from .errors import BitLimitError, BitpropError, BitpropInputError, TimeBudgetError
+from .evaluation import BitStats, ForwardResult, GradResult, forward, grad, step
+from .losses import Loss
+from .network import Edge, Network
+from .numbers import bit_length, rational, to_str
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation", "BitLimitError", "BitStats", "BitpropError", "BitpropInputError", "Dataset",
+    "Edge", "ForwardResult", "GradResult", "Loss", "Network", "TimeBudgetError", "bit_length",
+    "forward", "grad", "rational", "step", "to_str",
+]

@@ -1,0 +1,551 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Exact forward and reverse-mode passes over a Plan, on FLINT rationals, GIL released.
+
+A ``Pass`` owns every array of one evaluation: inputs X, labels Y, per-sample loss scales,
+pre-activations Z and values F (vertex-major: entry ``p * S + s``), adjoints GF = dL/df, and
+per-thread gradient accumulators and bit statistics. Samples are split into contiguous
+slices, one worker thread each; exact sums do not depend on the split, so every thread count
+gives the same bits.
+
+Interrupts: workers never longjmp out of FLINT. They poll ``stop`` between operations; the
+Python driver sets it on Ctrl-C or when a time budget runs out, so every object stays valid.
+Forward records what backward needs (Z and F); backward walks the same order in reverse and
+releases each vertex's values as soon as no later step reads them.
+"""
+
+from libc.stdlib cimport calloc, free
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+from bitprop._flint cimport *
+from bitprop._plan cimport *
+from bitprop._convert cimport fmpq_set_fraction, fmpq_get_fraction, fmpq_bit_length
+
+# Worker status codes.
+cdef enum:
+    DONE = 0
+    STOPPED = 1
+    BIT_LIMIT = 2
+
+# Which value hit the bit limit.
+cdef enum:
+    WHAT_Z = 0
+    WHAT_F = 1
+    WHAT_ADJOINT = 2
+
+WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz")
+
+# Loss codes (losses.CODES).
+cdef enum:
+    LOSS_SQUARE = 0
+    LOSS_HINGE = 1
+    LOSS_ZERO_ONE = 2
+    LOSS_BIT = 3
+
+
+cdef double _now() noexcept nogil:
+    cdef timespec t
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return t.tv_sec + 1e-9 * t.tv_nsec
+
+
+# --- activations: value and backprop rule ------------------------------------------------
+
+cdef void _round_to_bits(fmpq *x, slong k, bint nearest, fmpz *q, fmpz *r) noexcept nogil:
+    """x := x rounded to a multiple of 2^-k (floor, or nearest with ties to even)."""
+    cdef fmpz *den = fmpq_denref(x)
+    cdef slong twos = fmpz_val2(den)
+    if <slong>fmpz_bits(den) - 1 == twos and twos <= k:   # already a multiple of 2^-k
+        return
+    fmpz_mul_2exp(q, fmpq_numref(x), k)
+    fmpz_fdiv_qr(q, r, q, den)
+    if nearest:
+        fmpz_mul_2exp(r, r, 1)
+        twos = fmpz_cmp(r, den)
+        if twos > 0 or (twos == 0 and not fmpz_is_even(q)):
+            fmpz_add_ui(q, q, 1)
+    fmpz_set(fmpq_numref(x), q)
+    fmpz_one(fmpq_denref(x))
+    fmpq_div_2exp(x, x, k)
+
+
+cdef void _activate(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmpz *q, fmpz *r) noexcept nogil:
+    """out := sigma_a(z)  (out and z never alias)."""
+    cdef slong off = plan.act_off[a], length = plan.act_len[a], i
+    cdef int code = plan.act_code[a]
+    cdef fmpq *c = plan.pool + off
+    if code == ACT_IDENTITY:
+        fmpq_set(out, z)
+    elif code == ACT_RELU:
+        if fmpq_sgn(z) > 0:
+            fmpq_set(out, z)
+        else:
+            fmpq_zero(out)
+    elif code == ACT_LEAKY:
+        if fmpq_sgn(z) > 0:
+            fmpq_set(out, z)
+        else:
+            fmpq_mul(out, c, z)
+    elif code == ACT_MONO:     # c z^d: numerator and denominator powered, still coprime
+        fmpz_pow_ui(fmpq_numref(out), fmpq_numref(z), plan.act_bits[a])
+        fmpz_pow_ui(fmpq_denref(out), fmpq_denref(z), plan.act_bits[a])
+        if not fmpq_is_one(c):
+            fmpq_mul(out, out, c)
+    elif code == ACT_POLY:     # Horner
+        fmpq_set(out, c + length - 1)
+        for i in range(length - 2, -1, -1):
+            fmpq_mul(out, out, z)
+            fmpq_add(out, out, c + i)
+    elif code == ACT_PWL:
+        i = _piece(c, length, z)
+        fmpq_mul(out, c + length + i, z)
+        fmpq_add(out, out, c + 2 * length + 1 + i)
+    else:                      # ACT_ROUNDED
+        _activate(plan, plan.act_inner[a], out, z, q, r)
+        _round_to_bits(out, plan.act_bits[a], plan.act_flags[a] & ROUND_NEAREST, q, r)
+        if plan.act_flags[a] & ROUND_CLIP:
+            if fmpq_cmp(out, c) < 0:
+                fmpq_set(out, c)
+            elif fmpq_cmp(out, c + 1) > 0:
+                fmpq_set(out, c + 1)
+
+
+cdef inline slong _piece(const fmpq *breakpoints, slong m, const fmpq *z) noexcept nogil:
+    """Index i of the piece b_i < z <= b_(i+1) (binary search over m breakpoints)."""
+    cdef slong lo = 0, hi = m, mid
+    while lo < hi:                 # first breakpoint >= z
+        mid = (lo + hi) // 2
+        if fmpq_cmp(breakpoints + mid, z) < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef void _derivative(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmpz *q, fmpz *r) noexcept nogil:
+    """out := the backprop rule sigma_a'(z) of FORMATS.md."""
+    cdef slong off = plan.act_off[a], length = plan.act_len[a], i
+    cdef int code = plan.act_code[a]
+    cdef fmpq *c = plan.pool + off
+    if code == ACT_IDENTITY:
+        fmpq_one(out)
+    elif code == ACT_RELU:
+        if fmpq_sgn(z) > 0:
+            fmpq_one(out)
+        else:
+            fmpq_zero(out)
+    elif code == ACT_LEAKY:
+        if fmpq_sgn(z) > 0:
+            fmpq_one(out)
+        else:
+            fmpq_set(out, c)
+    elif code == ACT_MONO:     # d c z^(d-1)
+        fmpz_pow_ui(fmpq_numref(out), fmpq_numref(z), plan.act_bits[a] - 1)
+        fmpz_pow_ui(fmpq_denref(out), fmpq_denref(z), plan.act_bits[a] - 1)
+        fmpq_mul(out, out, c + 1)
+    elif code == ACT_POLY:     # Horner over the stored i c_i
+        if length == 1:
+            fmpq_zero(out)
+            return
+        fmpq_set(out, c + 2 * length - 2)
+        for i in range(2 * length - 3, length - 1, -1):
+            fmpq_mul(out, out, z)
+            fmpq_add(out, out, c + i)
+    elif code == ACT_PWL:
+        fmpq_set(out, c + length + _piece(c, length, z))
+    elif plan.act_flags[a] & ROUND_BACKWARD_ZERO:
+        fmpq_zero(out)
+    else:                      # straight-through: inner'(z) rounded to k bits
+        _derivative(plan, plan.act_inner[a], out, z, q, r)
+        _round_to_bits(out, plan.act_bits[a], plan.act_flags[a] & ROUND_NEAREST, q, r)
+
+
+# --- one evaluation ----------------------------------------------------------------------
+
+cdef class Pass:
+    """All memory of one evaluation of a Plan on S samples, split over ``threads`` workers."""
+
+    cdef Plan plan
+    cdef readonly slong S
+    cdef readonly int threads
+    cdef readonly bint backward     # compute loss and gradients
+    cdef readonly bint keep_all     # keep every z and f (else free what nothing reads again)
+    cdef readonly bint has_labels
+    cdef readonly slong max_bits    # 0: no guard
+    cdef int loss_code
+    cdef slong loss_index, loss_shift
+    cdef fmpq *X                    # S * n_inputs
+    cdef fmpq *Y                    # S * n_outputs
+    cdef fmpq *scale                # S: weight_s (/ total weight for mean)
+    cdef fmpq *Z
+    cdef fmpq *F
+    cdef fmpq *GF
+    cdef fmpq *outputs              # S * n_outputs, copied before backward frees them
+    cdef fmpq *grad_w               # threads * n_edges
+    cdef fmpq *grad_z               # threads * n: sum over samples of dL/dz_p
+    cdef fmpq *loss                 # threads
+    cdef long *bits_z
+    cdef long *bits_f
+    cdef long *bits_adj             # threads * n each: max over the thread's samples
+    cdef slong *done                # threads: vertex steps finished (progress)
+    cdef int *status                # threads
+    cdef slong *fault_pos
+    cdef int *fault_what
+    cdef long *fault_bits
+    cdef double *t_start
+    cdef double *t_forward
+    cdef double *t_end
+    cdef public int stop
+
+    def __cinit__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *,
+                  int threads=1, bint backward=False, bint keep_all=False, max_bits=None):
+        cdef slong S = len(inputs), n = plan.d.n
+        self.plan = plan
+        self.S = S
+        self.threads = max(1, min(threads, S)) if S else 1
+        self.backward = backward
+        self.keep_all = keep_all
+        self.has_labels = labels is not None
+        self.max_bits = max_bits or 0
+        if loss is not None:
+            self.loss_code, self.loss_index, self.loss_shift = loss.code, loss.index, loss.shift
+        self.X = _fmpq_vec_init(S * plan.d.n_inputs + 1)
+        self.Y = _fmpq_vec_init(S * plan.d.n_outputs + 1)
+        self.scale = _fmpq_vec_init(S + 1)
+        self.Z = _fmpq_vec_init(n * S + 1)
+        self.F = _fmpq_vec_init(n * S + 1)
+        self.GF = _fmpq_vec_init((n * S if backward else 0) + 1)
+        self.outputs = _fmpq_vec_init(S * plan.d.n_outputs + 1)
+        self.grad_w = _fmpq_vec_init(self.threads * plan.d.n_edges + 1)
+        self.grad_z = _fmpq_vec_init(self.threads * n + 1)
+        self.loss = _fmpq_vec_init(self.threads + 1)
+        self.bits_z = <long *>calloc(self.threads * n + 1, sizeof(long))
+        self.bits_f = <long *>calloc(self.threads * n + 1, sizeof(long))
+        self.bits_adj = <long *>calloc(self.threads * n + 1, sizeof(long))
+        self.done = <slong *>calloc(self.threads + 1, sizeof(slong))
+        self.status = <int *>calloc(self.threads + 1, sizeof(int))
+        self.fault_pos = <slong *>calloc(self.threads + 1, sizeof(slong))
+        self.fault_what = <int *>calloc(self.threads + 1, sizeof(int))
+        self.fault_bits = <long *>calloc(self.threads + 1, sizeof(long))
+        self.t_start = <double *>calloc(self.threads + 1, sizeof(double))
+        self.t_forward = <double *>calloc(self.threads + 1, sizeof(double))
+        self.t_end = <double *>calloc(self.threads + 1, sizeof(double))
+        if (self.bits_z == NULL or self.bits_f == NULL or self.bits_adj == NULL or
+                self.done == NULL or self.status == NULL or self.fault_pos == NULL or
+                self.fault_what == NULL or self.fault_bits == NULL or self.t_start == NULL or
+                self.t_forward == NULL or self.t_end == NULL):
+            raise MemoryError()
+
+    def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, **options):
+        cdef slong s, i
+        for s, x in enumerate(inputs):
+            for i, q in enumerate(x):
+                fmpq_set_fraction(&self.X[s * plan.d.n_inputs + i], q)
+        if labels is not None:
+            for s, y in enumerate(labels):
+                for i, q in enumerate(y):
+                    fmpq_set_fraction(&self.Y[s * plan.d.n_outputs + i], q)
+        if scales is not None:
+            for s, q in enumerate(scales):
+                fmpq_set_fraction(&self.scale[s], q)
+
+    def __dealloc__(self):
+        cdef slong n = self.plan.d.n if self.plan is not None else 0
+        cdef slong S = self.S
+        if self.plan is None:
+            return
+        _clear(self.X, S * self.plan.d.n_inputs + 1)
+        _clear(self.Y, S * self.plan.d.n_outputs + 1)
+        _clear(self.scale, S + 1)
+        _clear(self.Z, n * S + 1)
+        _clear(self.F, n * S + 1)
+        _clear(self.GF, (n * S if self.backward else 0) + 1)
+        _clear(self.outputs, S * self.plan.d.n_outputs + 1)
+        _clear(self.grad_w, self.threads * self.plan.d.n_edges + 1)
+        _clear(self.grad_z, self.threads * n + 1)
+        _clear(self.loss, self.threads + 1)
+        free(self.bits_z); free(self.bits_f); free(self.bits_adj); free(self.done)
+        free(self.status); free(self.fault_pos); free(self.fault_what); free(self.fault_bits)
+        free(self.t_start); free(self.t_forward); free(self.t_end)
+
+    # --- the worker ----------------------------------------------------------------------
+    def work(self, int t):
+        """Run worker ``t`` on its slice of samples (called in its own thread; GIL released)."""
+        with nogil:
+            self.status[t] = self._work(t)
+
+    cdef int _work(self, int t) noexcept nogil:
+        cdef slong s0 = self.S * t // self.threads, s1 = self.S * (t + 1) // self.threads
+        cdef fmpq_t tmp, acc
+        cdef fmpz_t q, r
+        cdef int result = DONE
+        cdef slong p
+        fmpq_init(tmp); fmpq_init(acc); fmpz_init(q); fmpz_init(r)
+        self.t_start[t] = _now()
+        for p in range(self.plan.d.n):
+            result = self._forward_vertex(t, p, s0, s1, q, r)
+            if result != DONE:
+                break
+            self.done[t] += 1
+        self.t_forward[t] = _now()
+        if result == DONE:
+            self._keep_outputs(s0, s1)
+        if result == DONE and self.has_labels:
+            self._seed_loss(t, s0, s1, tmp, acc, q, r)
+        if result == DONE and self.backward:
+            for p in range(self.plan.d.n - 1, -1, -1):
+                result = self._backward_vertex(t, p, s0, s1, tmp, acc, q, r)
+                if result != DONE:
+                    break
+                self.done[t] += 1
+        self.t_end[t] = _now()
+        fmpq_clear(tmp); fmpq_clear(acc); fmpz_clear(q); fmpz_clear(r)
+        return result
+
+    cdef inline int _guard(self, int t, slong p, int what, const fmpq *value,
+                           long *record) noexcept nogil:
+        """Record the bit length of ``value``; BIT_LIMIT when it exceeds max_bits."""
+        cdef long bits = fmpq_bit_length(value)
+        if bits > record[0]:
+            record[0] = bits
+        if self.max_bits and bits > self.max_bits:
+            self.fault_pos[t], self.fault_what[t], self.fault_bits[t] = p, what, bits
+            return BIT_LIMIT
+        return DONE
+
+    cdef int _forward_vertex(self, int t, slong p, slong s0, slong s1, fmpz *q,
+                             fmpz *r) noexcept nogil:
+        cdef PlanData *plan = &self.plan.d
+        cdef slong S = self.S, s, k, e, u
+        cdef slong slot = plan.input_slot[p]
+        cdef int a = plan.vertex_act[p]
+        cdef fmpq *z
+        cdef fmpq *f
+        cdef fmpq *fu
+        for s in range(s0, s1):
+            if self.stop:
+                return STOPPED
+            z = self.Z + p * S + s
+            f = self.F + p * S + s
+            if a < 0:           # a source: f = x
+                fmpq_set(f, self.X + s * plan.n_inputs + slot)
+            else:               # z = sum (w f_u + b) [+ x]; f = sigma(z)
+                fmpq_set(z, plan.bias_sum + p)
+                if slot >= 0:
+                    fmpq_add(z, z, self.X + s * plan.n_inputs + slot)
+                for k in range(plan.in_ptr[p], plan.in_ptr[p + 1]):
+                    e = plan.in_edge[k]
+                    fu = self.F + plan.edge_src[e] * S + s
+                    if not fmpq_is_zero(fu) and not fmpq_is_zero(plan.weight + e):
+                        fmpq_addmul(z, plan.weight + e, fu)
+                if self._guard(t, p, WHAT_Z, z, self.bits_z + t * plan.n + p):
+                    return BIT_LIMIT
+                _activate(plan, a, f, z, q, r)
+            if self._guard(t, p, WHAT_F, f, self.bits_f + t * plan.n + p):
+                return BIT_LIMIT
+            if not self.keep_all and not self.backward:
+                fmpq_zero(z)    # forward only: z is not needed again
+                if plan.last_use[p] < 0 and not plan.is_output[p]:
+                    fmpq_zero(f)    # nothing reads f_p
+                for k in range(plan.in_ptr[p], plan.in_ptr[p + 1]):
+                    u = plan.edge_src[plan.in_edge[k]]
+                    if plan.last_use[u] == p and not plan.is_output[u]:
+                        fmpq_zero(self.F + u * S + s)   # p was the last reader of f_u
+        return DONE
+
+    cdef void _keep_outputs(self, slong s0, slong s1) noexcept nogil:
+        cdef slong s, o
+        for s in range(s0, s1):
+            for o in range(self.plan.d.n_outputs):
+                fmpq_set(self.outputs + s * self.plan.d.n_outputs + o,
+                         self.F + self.plan.d.output_pos[o] * self.S + s)
+
+    cdef void _seed_loss(self, int t, slong s0, slong s1, fmpq *tmp, fmpq *acc,
+                         fmpz *q, fmpz *r) noexcept nogil:
+        """Add the loss of each sample and seed dL/df at the outputs."""
+        cdef PlanData *plan = &self.plan.d
+        cdef slong s, o, p
+        cdef fmpq *f
+        cdef fmpq *y
+        cdef fmpq *gf
+        for s in range(s0, s1):
+            fmpq_zero(acc)
+            for o in range(plan.n_outputs):
+                p = plan.output_pos[o]
+                f = self.F + p * self.S + s
+                y = self.Y + s * plan.n_outputs + o
+                gf = self.GF + p * self.S + s
+                if self.loss_code == LOSS_SQUARE:      # (f - y)^2, seed 2 (f - y)
+                    fmpq_sub(tmp, f, y)
+                    fmpq_addmul(acc, tmp, tmp)
+                    if self.backward:
+                        fmpq_mul_2exp(tmp, tmp, 1)
+                        fmpq_addmul(gf, self.scale + s, tmp)
+                elif self.loss_code == LOSS_HINGE:     # max(0, 1 - y f), seed -y on the slope
+                    fmpq_mul(tmp, y, f)
+                    fmpq_neg(tmp, tmp)
+                    fmpz_add(fmpq_numref(tmp), fmpq_numref(tmp), fmpq_denref(tmp))
+                    if fmpq_sgn(tmp) > 0:
+                        fmpq_add(acc, acc, tmp)
+                        if self.backward:
+                            fmpq_submul(gf, self.scale + s, y)
+                elif self.loss_code == LOSS_ZERO_ONE:
+                    if not fmpq_equal(f, y):
+                        fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
+                else:                                   # bit k of floor(|f| 2^shift) != y
+                    if _bit_of(f, self.loss_index, self.loss_shift, q, r) != fmpq_is_one(y):
+                        fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
+            fmpq_addmul(self.loss + t, self.scale + s, acc)
+
+    cdef int _backward_vertex(self, int t, slong p, slong s0, slong s1, fmpq *gz, fmpq *d,
+                              fmpz *q, fmpz *r) noexcept nogil:
+        cdef PlanData *plan = &self.plan.d
+        cdef slong S = self.S, s, k, e, u
+        cdef int a = plan.vertex_act[p]
+        cdef fmpq *g
+        cdef fmpq *fu
+        for s in range(s0, s1):
+            if self.stop:
+                return STOPPED
+            g = self.GF + p * S + s
+            if a >= 0 and not fmpq_is_zero(g):
+                _derivative(plan, a, d, self.Z + p * S + s, q, r)
+                fmpq_mul(gz, g, d)                       # dL/dz_p
+                if self._guard(t, p, WHAT_ADJOINT, gz, self.bits_adj + t * plan.n + p):
+                    return BIT_LIMIT
+                if not fmpq_is_zero(gz):
+                    fmpq_add(self.grad_z + t * plan.n + p, self.grad_z + t * plan.n + p, gz)
+                    for k in range(plan.in_ptr[p], plan.in_ptr[p + 1]):
+                        e = plan.in_edge[k]
+                        u = plan.edge_src[e]
+                        fu = self.F + u * S + s
+                        if not fmpq_is_zero(fu):
+                            fmpq_addmul(self.grad_w + t * plan.n_edges + e, gz, fu)
+                        if not fmpq_is_zero(plan.weight + e):
+                            fmpq_addmul(self.GF + u * S + s, plan.weight + e, gz)
+            if not self.keep_all:   # every reader of z_p, f_p and dL/df_p is done
+                fmpq_zero(self.Z + p * S + s)
+                fmpq_zero(self.F + p * S + s)
+                fmpq_zero(g)
+        return DONE
+
+    # --- results (called by the driver after the workers have finished) -------------------
+    def progress(self):
+        """Vertex steps finished so far, summed over workers, and the total to do."""
+        total = self.plan.d.n * (2 if self.backward else 1)
+        return sum(self.done[t] for t in range(self.threads)) / self.threads, total
+
+    def statuses(self):
+        return [self.status[t] for t in range(self.threads)]
+
+    def fault(self):
+        """(position, what, bits) of the first worker that hit the bit limit, or None."""
+        for t in range(self.threads):
+            if self.status[t] == BIT_LIMIT:
+                return self.fault_pos[t], WHAT_NAMES[self.fault_what[t]], self.fault_bits[t]
+        return None
+
+    def timings(self):
+        """(forward, backward) seconds: the slowest worker's."""
+        forward = max(self.t_forward[t] - self.t_start[t] for t in range(self.threads))
+        backward = max(self.t_end[t] - self.t_forward[t] for t in range(self.threads))
+        return forward, backward if self.backward else 0.0
+
+    def output_values(self):
+        """S lists of output values (Fractions)."""
+        cdef slong s, o, m = self.plan.d.n_outputs
+        return [[fmpq_get_fraction(self.outputs + s * m + o) for o in range(m)]
+                for s in range(self.S)]
+
+    def vertex_values(self, slong s):
+        """(z, f) of sample s by position (z is None for sources); needs keep_all."""
+        cdef slong p
+        z = [None if self.plan.d.vertex_act[p] < 0 else fmpq_get_fraction(self.Z + p * self.S + s)
+             for p in range(self.plan.d.n)]
+        f = [fmpq_get_fraction(self.F + p * self.S + s) for p in range(self.plan.d.n)]
+        return z, f
+
+    def total_loss(self):
+        cdef fmpq_t total
+        cdef int t
+        fmpq_init(total)
+        try:
+            for t in range(self.threads):
+                fmpq_add(total, total, self.loss + t)
+            return fmpq_get_fraction(total)
+        finally:
+            fmpq_clear(total)
+
+    def reduce_gradients(self):
+        """Sum the workers' accumulators into thread 0's: exact, so the split never shows."""
+        cdef int t
+        cdef slong e, p
+        cdef PlanData *plan = &self.plan.d
+        with nogil:
+            for t in range(1, self.threads):
+                for e in range(plan.n_edges):
+                    fmpq_add(self.grad_w + e, self.grad_w + e, self.grad_w + t * plan.n_edges + e)
+                for p in range(plan.n):
+                    fmpq_add(self.grad_z + p, self.grad_z + p, self.grad_z + t * plan.n + p)
+
+    def gradients(self):
+        """(dL/dw, dL/db) per edge in edge order, as Fractions (after reduce_gradients)."""
+        cdef slong e
+        cdef PlanData *plan = &self.plan.d
+        dz = [fmpq_get_fraction(self.grad_z + p) for p in range(plan.n)]
+        return ([fmpq_get_fraction(self.grad_w + e) for e in range(plan.n_edges)],
+                [dz[plan.edge_dst[e]] for e in range(plan.n_edges)])
+
+    def gradient_bits(self):
+        """(max bits of dL/dw, max bits of dL/db) over all edges (after reduce_gradients)."""
+        cdef slong e, p
+        cdef long bw = 0, bb = 0
+        for e in range(self.plan.d.n_edges):
+            bw = max(bw, fmpq_bit_length(self.grad_w + e))
+        for p in range(self.plan.d.n):
+            if self.plan.d.in_ptr[p + 1] > self.plan.d.in_ptr[p]:
+                bb = max(bb, fmpq_bit_length(self.grad_z + p))
+        return bw, bb
+
+    def vertex_bits(self):
+        """Per position: max bits over all samples of (z, f, dL/dz)."""
+        cdef slong p, n = self.plan.d.n
+        cdef int t
+        result = []
+        for p in range(n):
+            result.append((max(self.bits_z[t * n + p] for t in range(self.threads)),
+                           max(self.bits_f[t * n + p] for t in range(self.threads)),
+                           max(self.bits_adj[t * n + p] for t in range(self.threads))))
+        return result
+
+    def apply_step(self, lr, trainable):
+        """theta := theta - lr * dL/dtheta on the plan's trainable parameters (exact)."""
+        cdef fmpq_t rate
+        cdef slong e
+        cdef PlanData *plan = &self.plan.d
+        fmpq_init(rate)
+        try:
+            fmpq_set_fraction(rate, lr)
+            for e in range(plan.n_edges):
+                if trainable[e]:
+                    fmpq_submul(plan.weight + e, rate, self.grad_w + e)
+                    fmpq_submul(plan.bias + e, rate, self.grad_z + plan.edge_dst[e])
+            self.plan.refresh_bias_sums()
+        finally:
+            fmpq_clear(rate)
+
+
+cdef void _clear(fmpq *vec, slong n) noexcept:
+    if vec != NULL:
+        _fmpq_vec_clear(vec, n)
+
+
+cdef int _bit_of(const fmpq *f, slong index, slong shift, fmpz *q, fmpz *r) noexcept nogil:
+    """Bit ``index`` of floor(|f| * 2^shift)."""
+    fmpz_abs(q, fmpq_numref(f))
+    if shift >= 0:
+        fmpz_mul_2exp(q, q, shift)
+        fmpz_fdiv_q(q, q, fmpq_denref(f))
+    else:
+        fmpz_mul_2exp(r, fmpq_denref(f), -shift)
+        fmpz_fdiv_q(q, q, r)
+    return fmpz_tstbit(q, index)

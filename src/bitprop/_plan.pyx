@@ -1,0 +1,185 @@
+# cython: language_level=3
+"""Network -> Plan: flat C arrays (topological order, CSR in-edges, activation codes, the fmpq
+parameter vector), built once; every array is owned here and freed in ``__dealloc__``."""
+
+from libc.stdlib cimport calloc, free
+from bitprop._flint cimport (fmpq, slong, fmpq_add, fmpq_zero, fmpq_set, fmpq_mul_si,
+                             _fmpq_vec_init, _fmpq_vec_clear)
+from bitprop._convert cimport fmpq_set_fraction, fmpq_get_fraction
+
+
+cdef slong *_slongs(Py_ssize_t n) except NULL:
+    cdef slong *p = <slong *>calloc(n + 1, sizeof(slong))
+    if p == NULL:
+        raise MemoryError()
+    return p
+
+
+cdef int *_ints(Py_ssize_t n) except NULL:
+    cdef int *p = <int *>calloc(n + 1, sizeof(int))
+    if p == NULL:
+        raise MemoryError()
+    return p
+
+
+cdef class Plan:
+    """The compiled form of a Network that every kernel reads (read-only while kernels run)."""
+
+    def __cinit__(self, network):
+        self.d.n = network.num_vertices
+        self.d.n_edges = network.num_edges
+        self.d.n_inputs = network.num_inputs
+        self.d.n_outputs = network.num_outputs
+        self.d.in_ptr = _slongs(self.d.n + 1)
+        self.d.in_edge = _slongs(self.d.n_edges)
+        self.d.edge_src = _slongs(self.d.n_edges)
+        self.d.edge_dst = _slongs(self.d.n_edges)
+        self.d.last_use = _slongs(self.d.n)
+        self.d.input_slot = _slongs(self.d.n)
+        self.d.output_pos = _slongs(self.d.n_outputs)
+        self.d.is_output = <char *>calloc(self.d.n + 1, 1)
+        self.d.vertex_act = _ints(self.d.n)
+        self.d.weight = _fmpq_vec_init(self.d.n_edges + 1)
+        self.d.bias = _fmpq_vec_init(self.d.n_edges + 1)
+        self.d.bias_sum = _fmpq_vec_init(self.d.n + 1)
+        if self.d.is_output == NULL:
+            raise MemoryError()
+
+    def __init__(self, network):
+        self._build_topology(network)
+        self._build_activations(network)
+        self.set_parameters(network.weights, network.biases)
+
+    def __dealloc__(self):
+        free(self.d.in_ptr); free(self.d.in_edge); free(self.d.edge_src); free(self.d.edge_dst)
+        free(self.d.last_use); free(self.d.input_slot); free(self.d.output_pos); free(self.d.is_output)
+        free(self.d.vertex_act); free(self.d.act_code); free(self.d.act_inner); free(self.d.act_flags)
+        free(self.d.act_off); free(self.d.act_len); free(self.d.act_bits)
+        if self.d.weight != NULL:
+            _fmpq_vec_clear(self.d.weight, self.d.n_edges + 1)
+        if self.d.bias != NULL:
+            _fmpq_vec_clear(self.d.bias, self.d.n_edges + 1)
+        if self.d.bias_sum != NULL:
+            _fmpq_vec_clear(self.d.bias_sum, self.d.n + 1)
+        if self.d.pool != NULL:
+            _fmpq_vec_clear(self.d.pool, self.d.pool_len + 1)
+
+    def _build_topology(self, network):
+        cdef slong p, e, k
+        self.order = list(network._order)
+        self.position = [0] * self.d.n
+        for p, v in enumerate(self.order):
+            self.position[v] = p
+        self.depth = [network._depths[v] for v in self.order]
+        self.names = [network._names[v] for v in self.order]
+        counts = [0] * (self.d.n + 1)
+        for e in range(self.d.n_edges):
+            self.d.edge_src[e] = self.position[network._sources[e]]
+            self.d.edge_dst[e] = self.position[network._targets[e]]
+            counts[self.d.edge_dst[e] + 1] += 1
+        for p in range(self.d.n):
+            self.d.in_ptr[p + 1] = self.d.in_ptr[p] + counts[p + 1]
+            self.d.last_use[p] = -1
+            self.d.input_slot[p] = -1
+        fill = [self.d.in_ptr[p] for p in range(self.d.n)]
+        for e in range(self.d.n_edges):
+            k = fill[self.d.edge_dst[e]]
+            self.d.in_edge[k] = e
+            fill[self.d.edge_dst[e]] = k + 1
+            if self.d.edge_dst[e] > self.d.last_use[self.d.edge_src[e]]:
+                self.d.last_use[self.d.edge_src[e]] = self.d.edge_dst[e]
+        for slot, v in enumerate(network._inputs):
+            self.d.input_slot[self.position[v]] = slot
+        for o, v in enumerate(network._outputs):
+            self.d.output_pos[o] = self.position[v]
+            self.d.is_output[self.position[v]] = 1
+
+    def _build_activations(self, network):
+        entries, params = [], []
+        index = {}
+
+        def flatten(act):
+            if act in index:
+                return index[act]
+            inner = flatten(act.inner) if act.kind == "rounded" else -1
+            code, values, length, bits, flags = _encode(act)
+            entries.append((code, inner, flags, len(params), length, bits))
+            params.extend(values)
+            index[act] = len(entries) - 1
+            return index[act]
+
+        kinds = []
+        for p, v in enumerate(self.order):
+            act = network._activations[v]
+            self.d.vertex_act[p] = -1 if act is None else flatten(act)
+            kinds.append("source" if act is None else str(act))
+        self.activation_kinds = kinds
+        self.d.n_acts = len(entries)
+        self.d.act_code = _ints(self.d.n_acts)
+        self.d.act_inner = _ints(self.d.n_acts)
+        self.d.act_flags = _ints(self.d.n_acts)
+        self.d.act_off = _slongs(self.d.n_acts)
+        self.d.act_len = _slongs(self.d.n_acts)
+        self.d.act_bits = _slongs(self.d.n_acts)
+        for a, (code, inner, flags, off, length, bits) in enumerate(entries):
+            self.d.act_code[a], self.d.act_inner[a], self.d.act_flags[a] = code, inner, flags
+            self.d.act_off[a], self.d.act_len[a], self.d.act_bits[a] = off, length, bits
+        self.d.pool_len = len(params)
+        self.d.pool = _fmpq_vec_init(self.d.pool_len + 1)
+        for i, q in enumerate(params):
+            fmpq_set_fraction(&self.d.pool[i], q)
+
+    def set_parameters(self, weights, biases):
+        """Load edge weights and biases (Fractions, edge order) and refresh the bias sums."""
+        cdef slong e
+        for e in range(self.d.n_edges):
+            fmpq_set_fraction(&self.d.weight[e], weights[e])
+            fmpq_set_fraction(&self.d.bias[e], biases[e])
+        self.refresh_bias_sums()
+
+    cdef void refresh_bias_sums(self) noexcept nogil:
+        cdef slong p, e
+        for p in range(self.d.n):
+            fmpq_zero(&self.d.bias_sum[p])
+        for e in range(self.d.n_edges):
+            fmpq_add(&self.d.bias_sum[self.d.edge_dst[e]], &self.d.bias_sum[self.d.edge_dst[e]],
+                     &self.d.bias[e])
+
+    def parameters(self):
+        """(weights, biases) as lists of Fractions in edge order."""
+        return ([fmpq_get_fraction(&self.d.weight[e]) for e in range(self.d.n_edges)],
+                [fmpq_get_fraction(&self.d.bias[e]) for e in range(self.d.n_edges)])
+
+    n = property(lambda self: self.d.n)
+    n_edges = property(lambda self: self.d.n_edges)
+    n_inputs = property(lambda self: self.d.n_inputs)
+    n_outputs = property(lambda self: self.d.n_outputs)
+
+
+def _encode(act):
+    """(code, pool values, length, bits, flags) of one activation entry."""
+    from fractions import Fraction
+    kind = act.kind
+    if kind == "identity":
+        return ACT_IDENTITY, [], 0, 0, 0
+    if kind == "relu":
+        return ACT_RELU, [], 0, 0, 0
+    if kind == "leaky_relu":
+        return ACT_LEAKY, [act.slope], 1, 0, 0
+    if kind == "polynomial":
+        c = list(act.coefficients)
+        degree = len(c) - 1
+        if degree >= 2 and all(x == 0 for x in c[:-1]):   # c z^d: powers, no Horner
+            return ACT_MONO, [c[-1], degree * c[-1]], 2, degree, 0
+        derivative = [i * c[i] for i in range(1, degree + 1)]
+        return ACT_POLY, c + derivative, degree + 1, 0, 0
+    if kind == "piecewise_linear":
+        values = list(act.breakpoints) + list(act.slopes) + list(act.intercepts)
+        return ACT_PWL, values, len(act.breakpoints), 0, 0
+    flags = (ROUND_NEAREST if act.mode == "nearest" else 0) | \
+            (ROUND_BACKWARD_ZERO if act.backward == "zero" else 0)
+    values = []
+    if act.clip is not None:
+        flags |= ROUND_CLIP
+        values = list(act.clip)
+    return ACT_ROUNDED, values, len(values), act.bits, flags

@@ -1,0 +1,362 @@
+# cython: language_level=3
+"""The SLP evaluation kernel: x_n of a straight-line program, exactly, in FLINT.
+
+Gates are fmpz when the constant is an integer and fmpq otherwise. Only the gates the output
+depends on are evaluated, and each value is freed right after its last use, so memory holds
+the live values only. The loop runs without the GIL and, on the main thread, inside
+``sig_on``/``sig_off`` so that Ctrl-C stops it. Sign, bits and bit length of the result are
+read from FLINT; a Python Fraction is made only when ``SlpValue.value`` is asked for.
+"""
+
+import sys
+import threading
+from array import array
+from fractions import Fraction
+
+from cpython.bytes cimport PyBytes_AsString, PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy, strlen
+from cysignals.signals cimport sig_off, sig_on
+
+from bitprop._flint cimport (
+    flint_bitcnt_t, flint_free, fmpq, fmpq_denref, fmpq_numref, fmpz, fmpz_abs, fmpz_add,
+    fmpz_bits, fmpz_clear, fmpz_fits_si, fmpz_get_si, fmpz_get_signed_ui_array,
+    fmpz_get_str, fmpz_init, fmpz_is_one, fmpz_mul, fmpz_one, fmpz_set_si,
+    fmpz_set_signed_ui_array, fmpz_sgn, fmpz_sub, fmpz_swap, fmpz_t, fmpz_tstbit, fmpz_zero,
+    fmpq_add, fmpq_mul, fmpq_sub, fmpq_zero, _fmpq_vec_clear, _fmpq_vec_init,
+    _fmpz_vec_clear, _fmpz_vec_init, slong, ulong)
+
+from .errors import BitLimitError, BitpropInputError
+
+cdef enum:
+    ADD = 0
+    SUB = 1
+    MUL = 2
+
+_OP_CODES = {"+": ADD, "-": SUB, "*": MUL}
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+# --- Python int <-> fmpz, through two's-complement limb arrays (never decimal strings) --------
+
+cdef bytes _limbs_to_little_endian(bytes data):
+    """Native-order 64-bit limbs as one little-endian byte string (a no-op on x86/ARM)."""
+    if _LITTLE_ENDIAN:
+        return data
+    words = array("Q", data)
+    words.byteswap()
+    return words.tobytes()
+
+
+cdef object _fmpz_to_int(const fmpz *x):
+    if fmpz_fits_si(x):
+        return fmpz_get_si(x)
+    cdef slong limbs = (fmpz_bits(x) + 64) // 64          # one spare bit for the sign
+    cdef ulong *buffer = <ulong *>PyMem_Malloc(limbs * sizeof(ulong))
+    if buffer == NULL:
+        raise MemoryError()
+    try:
+        fmpz_get_signed_ui_array(buffer, limbs, x)
+        data = PyBytes_FromStringAndSize(<char *>buffer, limbs * sizeof(ulong))
+    finally:
+        PyMem_Free(buffer)
+    return int.from_bytes(_limbs_to_little_endian(data), "little", signed=True)
+
+
+cdef int _int_to_fmpz(fmpz *out, object n) except -1:
+    if -(1 << 62) <= n < (1 << 62):
+        fmpz_set_si(out, n)
+        return 0
+    cdef slong limbs = (n.bit_length() + 64) // 64
+    data = _limbs_to_little_endian(n.to_bytes(limbs * sizeof(ulong), "little", signed=True))
+    cdef ulong *buffer = <ulong *>PyMem_Malloc(limbs * sizeof(ulong))
+    if buffer == NULL:
+        raise MemoryError()
+    memcpy(buffer, PyBytes_AsString(data), limbs * sizeof(ulong))
+    fmpz_set_signed_ui_array(out, buffer, limbs)
+    PyMem_Free(buffer)
+    return 0
+
+
+cdef str _fmpz_to_decimal(const fmpz *x):
+    cdef char *text = fmpz_get_str(NULL, 10, x)
+    try:
+        return text[:strlen(text)].decode("ascii")
+    finally:
+        flint_free(text)
+
+
+# --- the program as flat arrays, with the liveness the kernel needs --------------------------
+
+cdef struct Gates:
+    slong n
+    unsigned char *code
+    slong *left
+    slong *right
+    slong *last_use          # the last evaluated gate reading x_i (0: nobody reads it)
+    unsigned char *needed    # 1 when the output depends on x_i
+
+
+cdef struct Stats:
+    slong evaluated
+    flint_bitcnt_t max_gate_bits
+    flint_bitcnt_t live_bits
+    flint_bitcnt_t peak_live_bits
+
+
+cdef class _Schedule:
+    """Owns the Gates arrays of one program (allocated and freed here only)."""
+    cdef Gates g
+
+    def __cinit__(self, program):
+        ops = program.ops
+        cdef slong n = len(ops), i, j, k
+        self.g.n = n
+        self.g.code = <unsigned char *>calloc(n + 1, sizeof(unsigned char))
+        self.g.needed = <unsigned char *>calloc(n + 1, sizeof(unsigned char))
+        self.g.left = <slong *>calloc(n + 1, sizeof(slong))
+        self.g.right = <slong *>calloc(n + 1, sizeof(slong))
+        self.g.last_use = <slong *>calloc(n + 1, sizeof(slong))
+        if (self.g.code == NULL or self.g.needed == NULL or self.g.left == NULL
+                or self.g.right == NULL or self.g.last_use == NULL):
+            raise MemoryError()
+        for i in range(1, n + 1):
+            op, j, k = ops[i - 1]
+            self.g.code[i] = _OP_CODES[op]
+            self.g.left[i] = j
+            self.g.right[i] = k
+        # Backwards: a gate is needed when a needed gate reads it; the output is needed.
+        self.g.needed[n] = 1
+        for i in range(n, 0, -1):
+            if self.g.needed[i]:
+                self.g.needed[self.g.left[i]] = 1
+                self.g.needed[self.g.right[i]] = 1
+        for i in range(1, n + 1):
+            if self.g.needed[i]:
+                self.g.last_use[self.g.left[i]] = i
+                self.g.last_use[self.g.right[i]] = i
+
+    def __dealloc__(self):
+        free(self.g.code)
+        free(self.g.needed)
+        free(self.g.left)
+        free(self.g.right)
+        free(self.g.last_use)
+
+
+# --- the loop, once for fmpz and once for fmpq (a fused type) ---------------------------------
+
+ctypedef fused number:
+    fmpz
+    fmpq
+
+
+cdef inline flint_bitcnt_t _bit_length(number *v) noexcept nogil:
+    """FORMATS.md's bit length: bitlen(|p|) + bitlen(q)."""
+    if number is fmpz:
+        return fmpz_bits(v) + 1
+    else:
+        return fmpz_bits(fmpq_numref(v)) + fmpz_bits(fmpq_denref(v))
+
+
+cdef inline void _release(number *x, slong g, Stats *stats) noexcept nogil:
+    stats.live_bits -= _bit_length(x + g)
+    if number is fmpz:
+        fmpz_zero(x + g)
+    else:
+        fmpq_zero(x + g)
+
+
+cdef slong _run(const Gates *g, number *x, slong limit, Stats *stats) noexcept nogil:
+    """Evaluate the needed gates into x[1..n]; the gate over ``limit`` bits, or -1 when done."""
+    cdef slong i, j, k
+    cdef flint_bitcnt_t bits
+    for i in range(1, g.n + 1):
+        if not g.needed[i]:
+            continue
+        j, k = g.left[i], g.right[i]
+        if number is fmpz:
+            if g.code[i] == ADD:
+                fmpz_add(x + i, x + j, x + k)
+            elif g.code[i] == SUB:
+                fmpz_sub(x + i, x + j, x + k)
+            else:
+                fmpz_mul(x + i, x + j, x + k)
+        else:
+            if g.code[i] == ADD:
+                fmpq_add(x + i, x + j, x + k)
+            elif g.code[i] == SUB:
+                fmpq_sub(x + i, x + j, x + k)
+            else:
+                fmpq_mul(x + i, x + j, x + k)
+        bits = _bit_length(x + i)
+        stats.evaluated += 1
+        stats.live_bits += bits
+        if bits > stats.max_gate_bits:
+            stats.max_gate_bits = bits
+        if stats.live_bits > stats.peak_live_bits:
+            stats.peak_live_bits = stats.live_bits
+        if g.last_use[j] == i:
+            _release(x, j, stats)
+        if k != j and g.last_use[k] == i:
+            _release(x, k, stats)
+        if limit >= 0 and bits > <flint_bitcnt_t>limit:
+            return i
+    return -1
+
+
+cdef slong _run_interruptibly(const Gates *g, number *x, slong limit, Stats *stats) except -2:
+    """``_run`` without the GIL; inside sig_on on the main thread (cysignals' only thread)."""
+    cdef slong stopped
+    if threading.current_thread() is threading.main_thread():
+        with nogil:
+            sig_on()
+            stopped = _run(g, x, limit, stats)
+            sig_off()
+    else:
+        with nogil:
+            stopped = _run(g, x, limit, stats)
+    return stopped
+
+
+# --- the result ----------------------------------------------------------------------------
+
+cdef class SlpValue:
+    """x_n = p/q, held in FLINT: sign, bits and bit length without converting to Python."""
+    cdef fmpz_t num
+    cdef fmpz_t den
+    cdef object _value
+    cdef readonly slong gates_evaluated
+    cdef readonly object max_gate_bits
+    cdef readonly object peak_live_bits
+
+    def __cinit__(self):
+        fmpz_init(self.num)
+        fmpz_init(self.den)
+        fmpz_one(self.den)
+
+    def __dealloc__(self):
+        fmpz_clear(self.num)
+        fmpz_clear(self.den)
+
+    @property
+    def sign(self):
+        """-1, 0 or 1: PosSLP asks whether this is 1."""
+        return fmpz_sgn(self.num)
+
+    @property
+    def is_integer(self):
+        return bool(fmpz_is_one(self.den))
+
+    @property
+    def bit_length(self):
+        """bitlen(|p|) + bitlen(q) (FORMATS.md), so an integer m has m.bit_length() + 1."""
+        return fmpz_bits(self.num) + fmpz_bits(self.den)
+
+    def bit(self, k):
+        """Bit k of |x_n| (k = 0 least significant): BitSLP, for integer outputs only."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise BitpropInputError(f"bit index {k!r} must be an integer >= 0", path="bit")
+        if not fmpz_is_one(self.den):
+            raise BitpropInputError(
+                f"bit {k} asked for, but x_n is not an integer (its denominator has "
+                f"{fmpz_bits(self.den)} bits); BitSLP is defined for integer outputs", path="bit")
+        if k >= fmpz_bits(self.num):
+            return 0
+        cdef fmpz_t magnitude
+        fmpz_init(magnitude)
+        try:
+            fmpz_abs(magnitude, self.num)       # FLINT reads negative numbers in two's complement
+            return fmpz_tstbit(magnitude, k)
+        finally:
+            fmpz_clear(magnitude)
+
+    @property
+    def value(self):
+        """x_n as a Fraction (converted on first access, then kept)."""
+        if self._value is None:
+            numerator = _fmpz_to_int(self.num)
+            if fmpz_is_one(self.den):
+                self._value = Fraction(numerator)
+            else:
+                self._value = Fraction(numerator, _fmpz_to_int(self.den))
+        return self._value
+
+    def to_str(self):
+        """The canonical decimal ``"p/q"`` (or ``"p"``), printed by FLINT."""
+        text = _fmpz_to_decimal(self.num)
+        if fmpz_is_one(self.den):
+            return text
+        return text + "/" + _fmpz_to_decimal(self.den)
+
+    def __repr__(self):
+        return f"SlpValue(sign={self.sign}, bit_length={self.bit_length})"
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+def evaluate(program, *, max_bits=None):
+    """x_n of ``program`` (a bitprop.slp.Program) as an SlpValue.
+
+    ``max_bits``: stop with BitLimitError at the first gate whose bit length (FORMATS.md:
+    bitlen(|p|) + bitlen(q)) exceeds it.
+    """
+    if max_bits is not None and (isinstance(max_bits, bool) or not isinstance(max_bits, int)
+                                 or max_bits < 0):
+        raise BitpropInputError(f"max_bits {max_bits!r} must be an integer >= 0",
+                                path="max_bits")
+    cdef slong limit = -1 if max_bits is None else min(max_bits, (1 << 62))
+    cdef _Schedule schedule = _Schedule(program)
+    cdef slong size = schedule.g.n + 1
+    cdef fmpz *integers
+    cdef fmpq *rationals
+    if program.constant.denominator == 1:
+        integers = _fmpz_vec_init(size)
+        try:
+            return _evaluate(schedule, integers, program.constant, limit)
+        finally:
+            _fmpz_vec_clear(integers, size)
+    rationals = _fmpq_vec_init(size)
+    try:
+        return _evaluate(schedule, rationals, program.constant, limit)
+    finally:
+        _fmpq_vec_clear(rationals, size)
+
+
+cdef SlpValue _evaluate(_Schedule schedule, number *x, constant, slong limit):
+    """Run the program in x (n + 1 zeros, owned by the caller) and move x_n into an SlpValue."""
+    cdef Stats stats
+    cdef slong stopped
+    cdef SlpValue result = SlpValue()
+    if number is fmpz:
+        _int_to_fmpz(x, constant.numerator)
+    else:
+        _int_to_fmpz(fmpq_numref(x), constant.numerator)
+        _int_to_fmpz(fmpq_denref(x), constant.denominator)
+    _start(&stats, _bit_length(x), limit)
+    stopped = _run_interruptibly(&schedule.g, x, limit, &stats)
+    if stopped >= 0:
+        _raise_bit_limit(stopped, _bit_length(x + stopped), limit)
+    if number is fmpz:
+        fmpz_swap(result.num, x + schedule.g.n)
+    else:
+        fmpz_swap(result.num, fmpq_numref(x + schedule.g.n))
+        fmpz_swap(result.den, fmpq_denref(x + schedule.g.n))
+    result.gates_evaluated = stats.evaluated
+    result.max_gate_bits = stats.max_gate_bits
+    result.peak_live_bits = stats.peak_live_bits
+    return result
+
+
+cdef int _start(Stats *stats, flint_bitcnt_t constant_bits, slong limit) except -1:
+    stats.evaluated = 0
+    stats.max_gate_bits = stats.live_bits = stats.peak_live_bits = constant_bits
+    if limit >= 0 and constant_bits > <flint_bitcnt_t>limit:
+        _raise_bit_limit(0, constant_bits, limit)
+    return 0
+
+
+cdef int _raise_bit_limit(slong gate, flint_bitcnt_t bits, slong limit) except -1:
+    raise BitLimitError(f"gate x{gate} has {bits} bits, over the limit of {limit} (max_bits)",
+                        vertex=f"x{gate}", bits=bits, limit=limit)

@@ -1,0 +1,63 @@
+"""bitprop's command line: argument parsing and printing only; the work is the Python API's.
+
+Exit status: 0 success, 2 bad input or usage (one line ``bitprop: error: FILE: PATH: PROBLEM``
+on stderr), 1 any other failure (a bit-limit or time-budget stop among them), 130 on Ctrl-C.
+"""
+
+import importlib
+import sys
+
+import click
+
+from ..errors import BitpropError, BitpropInputError
+
+#: Modules that each define ``register(group)`` adding their commands.
+COMMAND_MODULES = ("network_commands", "slp_commands", "experiment_commands")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bitprop")
+def cli():
+    """Exact forward and backward passes of neural-network DAGs on FLINT rationals."""
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _err:
+        if _err.name != f"{__name__}.{_name}":
+            raise
+        continue
+    _module.register(cli)
+
+
+def _fail(message, status):
+    click.echo(f"bitprop: error: {message}", err=True)
+    return status
+
+
+def run(argv=None):
+    """Run the command line and return its exit status (the testable core of ``main``)."""
+    try:
+        cli.main(args=argv, prog_name="bitprop", standalone_mode=False)
+        return 0
+    except BitpropInputError as err:
+        return _fail(str(err), 2)
+    except click.exceptions.Exit as err:
+        return err.exit_code
+    except click.Abort:
+        return _fail("interrupted", 130)
+    except click.ClickException as err:
+        return _fail(err.format_message(), err.exit_code)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BitpropError as err:
+        return _fail(str(err), 1)
+    except MemoryError:
+        return _fail("out of memory (consider --max-bits to stop runaway growth early)", 1)
+    except BrokenPipeError:
+        return 1
+
+
+def main():
+    sys.exit(run())

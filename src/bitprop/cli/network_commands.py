@@ -1,0 +1,134 @@
+"""`bitprop eval`, `bitprop grad`, `bitprop step`: the exact evaluator on files."""
+
+import time
+
+import click
+
+from .. import evaluation
+from ..dataset import Dataset
+from ..network import Network
+from ..numbers import to_str
+from .common import Progress, emit_json, evaluation_options, parse_json_text, read_json
+
+
+def _load_network(path, allow_float):
+    return Network.load(path, allow_float=allow_float)
+
+
+def _load_inputs(spec, allow_float):
+    """A dataset file, a file holding a JSON list of input vectors, or that list inline."""
+    if spec.lstrip().startswith("["):
+        return Dataset.from_json(parse_json_text(spec, "--input"), file="--input",
+                                 allow_float=allow_float)
+    document, name = read_json(spec)
+    return Dataset.from_json(document, file=name, allow_float=allow_float)
+
+
+def _table(rows, headers):
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths))]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def _short(q, limit=60):
+    text = to_str(q)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...({len(text)} chars)"
+
+
+@click.command("eval")
+@click.argument("network", metavar="NET")
+@click.option("--input", "inputs", required=True, metavar="X",
+              help="A dataset file, or a JSON list of input vectors (a file or inline).")
+@click.option("--all", "keep_all", is_flag=True, help="Also report every vertex's z and f.")
+@evaluation_options
+def eval_command(network, inputs, keep_all, max_bits, time_budget, threads, allow_float,
+                 progress, as_json):
+    """Exact forward pass of NET on every input vector of X."""
+    started = time.perf_counter()
+    net = _load_network(network, allow_float)
+    data = _load_inputs(inputs, allow_float)
+    loaded = time.perf_counter() - started
+    with Progress("forward", progress) as bar:
+        result = evaluation.forward(net, data, keep_all=keep_all, max_bits=max_bits,
+                                    time_budget=time_budget, threads=threads, progress=bar)
+    timing = {"load": loaded, **result.timing}
+    if as_json:
+        out = {"outputs": result.outputs, "bits": result.bits.to_json(), "timing": timing}
+        if keep_all:
+            out["values"] = result.values
+        if result.loss is not None:
+            out["loss"] = result.loss
+        emit_json(out)
+        return
+    rows = [[s, *(_short(q) for q in row)] for s, row in enumerate(result.outputs)]
+    click.echo(_table(rows, ["sample", *net.outputs]))
+    if keep_all:
+        for s, values in enumerate(result.values):
+            click.echo(f"\nsample {s}")
+            click.echo(_table([[name, _short(values["z"].get(name, "")) if name in values["z"]
+                                else "-", _short(f)] for name, f in values["f"].items()],
+                              ["vertex", "z", "f"]))
+    if result.loss is not None:
+        click.echo(f"\nloss: {_short(result.loss)}")
+    click.echo(f"max bits: {result.bits.max_value}   forward: {result.timing['forward']:.3g} s")
+
+
+@click.command("grad")
+@click.argument("network", metavar="NET")
+@click.argument("data", metavar="DATA")
+@evaluation_options
+def grad_command(network, data, max_bits, time_budget, threads, allow_float, progress,
+                 as_json):
+    """Exact L(theta) and dL/dtheta for every edge's weight and bias of NET on DATA."""
+    started = time.perf_counter()
+    net = _load_network(network, allow_float)
+    dataset = Dataset.load(data, allow_float=allow_float)
+    loaded = time.perf_counter() - started
+    with Progress("grad", progress) as bar:
+        result = evaluation.grad(net, dataset, max_bits=max_bits, time_budget=time_budget,
+                                 threads=threads, progress=bar)
+    timing = {"load": loaded, **result.timing}
+    if as_json:
+        bits = result.bits.to_json()
+        emit_json({"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing})
+        return
+    click.echo(f"loss: {_short(result.loss)}")
+    rows = [[e, edge.source, edge.target, _short(gw), _short(gb)] for e, (edge, gw, gb) in
+            enumerate(zip(net.edges, result.grad_weight, result.grad_bias))]
+    click.echo(_table(rows, ["edge", "from", "to", "dL/dweight", "dL/dbias"]))
+    click.echo(f"max bits: values {result.bits.max_value}, adjoints {result.bits.max_adjoint}, "
+               f"gradients {result.bits.max_grad}   forward {timing['forward']:.3g} s, "
+               f"backward {timing['backward']:.3g} s")
+
+
+@click.command("step")
+@click.argument("network", metavar="NET")
+@click.argument("data", metavar="DATA")
+@click.option("--lr", required=True, metavar="ETA", help="Learning rate (a rational, e.g. 1/10).")
+@click.option("--steps", default=1, type=click.IntRange(min=0), show_default=True,
+              help="Number of gradient-descent steps.")
+@click.option("-o", "--output", required=True, metavar="NET2",
+              help="Where to write the trained network.")
+@evaluation_options
+def step_command(network, data, lr, steps, output, max_bits, time_budget, threads, allow_float,
+                 progress, as_json):
+    """T exact gradient-descent steps theta := theta - ETA dL/dtheta; writes NET2."""
+    net = _load_network(network, allow_float)
+    dataset = Dataset.load(data, allow_float=allow_float)
+    report = None if as_json else (lambda i, loss: click.echo(
+        f"step {i}: loss before {_short(loss)}", err=True))
+    with Progress("step", progress) as bar:
+        trained, losses = evaluation.step(net, dataset, lr, steps, max_bits=max_bits,
+                                          time_budget=time_budget, threads=threads,
+                                          progress=bar, on_step=report)
+    trained.save(output)
+    if as_json:
+        emit_json({"losses": losses, "output": output})
+        return
+    click.echo(f"loss after {steps} step(s): {_short(losses[-1])}; wrote {output}")
+
+
+def register(group):
+    for command in (eval_command, grad_command, step_command):
+        group.add_command(command)

@@ -1,0 +1,108 @@
+"""``bitprop slp eval|bnslp`` and ``bitprop gadget``: argument parsing and printing only."""
+
+from fractions import Fraction
+
+import click
+
+from ..errors import BitpropInputError
+from ..numbers import to_str
+from ..slp import Program, bounded_norm, evaluate, gadget_coefficients, parse_polynomial
+from ..slp.polynomial import polynomial_text
+from .common import emit_json, json_option, read_text
+
+
+def register(group):
+    group.add_command(slp)
+    group.add_command(gadget)
+
+
+def _read_program(path):
+    """(program, display name) of a JSON or text SLP file (``-`` is stdin)."""
+    text, name = read_text(path)
+    return Program.parse(text, name), name
+
+
+@click.group()
+def slp():
+    """Straight-line programs: PosSLP, BitSLP, and bounded-norm SLPs (Lemma A.5)."""
+
+
+@slp.command("eval")
+@click.argument("prog")
+@click.option("--sign", is_flag=True, help="Answer PosSLP: print the sign of x_n (-1, 0, 1).")
+@click.option("--bit", type=click.IntRange(min=0), metavar="K",
+              help="Answer BitSLP: print bit K of |x_n| (K = 0 is the least significant).")
+@click.option("--max-bits", type=click.IntRange(min=0), metavar="N",
+              help="Stop (exit status 1) at the first gate whose value has more than N bits.")
+@click.option("--no-value", is_flag=True,
+              help="Do not print x_n itself (printing a huge value in decimal is optional; "
+                   "sign, bits and bit length never need it).")
+@json_option
+def eval_command(prog, sign, bit, max_bits, no_value, as_json):
+    """Evaluate the SLP in PROG (JSON or text form) exactly: x_n, its sign, a bit of it.
+
+    Without --sign/--bit, prints x_n, its sign and its bit length; with them, only the
+    answers asked for. --json always has the keys value (null with --no-value), sign,
+    bit (null without --bit) and bit_length.
+    """
+    program, name = _read_program(prog)
+    result = evaluate(program, max_bits=max_bits)
+    try:
+        answer = None if bit is None else result.bit(bit)
+    except BitpropInputError as err:
+        raise err.at(name) from None
+    if as_json:
+        emit_json({"value": None if no_value else result.to_str(), "sign": result.sign,
+                   "bit": answer, "bit_length": result.bit_length, "gates": len(program),
+                   "gates_evaluated": result.gates_evaluated,
+                   "max_gate_bits": result.max_gate_bits})
+        return
+    asked = sign or bit is not None
+    if not (asked or no_value):
+        click.echo(f"x{len(program)} = {result.to_str()}")
+    if sign or not asked:
+        click.echo(f"sign: {result.sign}")
+    if bit is not None:
+        click.echo(f"bit {bit}: {answer}")
+    if not asked:
+        click.echo(f"bit_length: {result.bit_length}")
+
+
+@slp.command("bnslp")
+@click.argument("prog")
+@click.option("-o", "--output", required=True, metavar="BN",
+              help="Where to write the BN-SLP (text form for .txt/.slp, JSON otherwise).")
+@json_option
+def bnslp_command(prog, output, as_json):
+    """Lemma A.5: a BN-SLP (constant 1/2, every gate in [-1, 1]) computing x_n * 2^-e.
+
+    --json keys: e (a string, as every exact number: it can have thousands of digits), length.
+    """
+    program, name = _read_program(prog)
+    try:
+        bn = bounded_norm(program)
+    except BitpropInputError as err:
+        raise err.at(name) from None
+    bn.program.save(output)
+    e = to_str(Fraction(bn.e))
+    if as_json:
+        emit_json({"e": e, "length": bn.length, "gates": len(program)})
+    else:
+        click.echo(f"wrote {output}: {bn.length} gates, output x{bn.length} = "
+                   f"x{len(program)} * 2^-e with e = {e}")
+
+
+@click.command("gadget")
+@click.option("--sigma", required=True, metavar="POLY",
+              help="The activation: 'z^2', '3/2*z^3 - z + 1/5', or a JSON list c_0..c_d.")
+@json_option
+def gadget(sigma, as_json):
+    """Lemma 3.1: lambda_j with sum_j lambda_j (s(x+y+j) - s(x+j) - s(y+j)) = x*y."""
+    coefficients = parse_polynomial(sigma, "--sigma")
+    lambdas = gadget_coefficients(coefficients, "--sigma")
+    if as_json:
+        emit_json({"lambdas": lambdas, "sigma": coefficients, "degree": len(coefficients) - 1})
+        return
+    click.echo(f"sigma(z) = {polynomial_text(coefficients)}")
+    for j, value in enumerate(lambdas):
+        click.echo(f"lambda_{j} = {to_str(value)}")

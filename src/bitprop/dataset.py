@@ -1,0 +1,154 @@
+"""Dataset: samples (x, y, weight, kind), a loss and a reduction; ``bitprop.dataset/1`` I/O.
+
+L(theta) = sum_i weight_i * sum over output coordinates of l(f(x_i), y_i); ``mean`` divides by
+the total weight. ``kind`` ("aux" or "main") records Lemma 3.2's forcing and main samples.
+"""
+
+import json
+from fractions import Fraction
+
+from .errors import BitpropInputError
+from .losses import parse_loss
+from .numbers import rational, rational_list, to_str
+
+FORMAT = "bitprop.dataset/1"
+_TOP_KEYS = {"format", "samples", "loss", "reduction"}
+_SAMPLE_KEYS = {"x", "y", "weight", "kind"}
+REDUCTIONS = ("sum", "mean")
+SAMPLE_KINDS = ("aux", "main")
+
+
+class Dataset:
+    """Exact samples with labels, weights, a loss and a reduction."""
+
+    def __init__(self, inputs, labels=None, *, loss="square", weights=None, reduction="sum",
+                 kinds=None, allow_float=False, file=None):
+        """``inputs``: S input vectors (nested lists or a 2-d numpy array); ``labels``: S label
+        vectors (default: none, for forward passes only)."""
+        self.file = file
+        self.inputs = _vectors(inputs, "samples", "x", allow_float)
+        self.labels = None if labels is None else _vectors(labels, "samples", "y", allow_float)
+        if self.labels is not None and len(self.labels) != len(self.inputs):
+            raise BitpropInputError(f"{len(self.labels)} label vectors for "
+                                    f"{len(self.inputs)} input vectors", path="samples")
+        self.weights = [Fraction(1)] * len(self.inputs) if weights is None else [
+            rational(w, f"samples[{i}].weight", allow_float=allow_float)
+            for i, w in enumerate(weights)]
+        if len(self.weights) != len(self.inputs):
+            raise BitpropInputError(f"{len(self.weights)} weights for {len(self.inputs)} samples",
+                                    path="samples")
+        self.kinds = list(kinds) if kinds is not None else [None] * len(self.inputs)
+        self.loss = parse_loss(loss)
+        if reduction not in REDUCTIONS:
+            raise BitpropInputError(f"{reduction!r} is not a reduction (sum or mean)",
+                                    path="reduction")
+        self.reduction = reduction
+        if reduction == "mean" and sum(self.weights) == 0:
+            raise BitpropInputError("mean reduction needs a non-zero total weight",
+                                    path="reduction")
+
+    def __len__(self):
+        return len(self.inputs)
+
+    def check_against(self, network):
+        """Every x has the network's input length and every y its output length."""
+        try:
+            for name, vectors, width in (("x", self.inputs, network.num_inputs),
+                                         ("y", self.labels or [], network.num_outputs)):
+                for i, vector in enumerate(vectors):
+                    if len(vector) != width:
+                        raise BitpropInputError(
+                            f"has {len(vector)} entries but the network has {width} "
+                            f"{'inputs' if name == 'x' else 'outputs'}", path=f"samples[{i}].{name}")
+        except BitpropInputError as err:
+            raise err.at(file=self.file) from None
+
+    @property
+    def total_weight(self):
+        return sum(self.weights, Fraction(0))
+
+    # --- JSON --------------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, document, *, file=None, allow_float=False):
+        try:
+            return cls._from_document(document, file, allow_float)
+        except BitpropInputError as err:
+            raise err.at(file=file) from None
+
+    @classmethod
+    def _from_document(cls, document, file, allow_float):
+        if isinstance(document, list):  # a bare list of input vectors (for eval)
+            return cls(document, allow_float=allow_float, file=file)
+        if not isinstance(document, dict):
+            raise BitpropInputError("a dataset file is a JSON object (or a list of input vectors)")
+        unknown = set(document) - _TOP_KEYS
+        if unknown:
+            raise BitpropInputError(f"unknown key {sorted(unknown)[0]!r}", path=sorted(unknown)[0])
+        if document.get("format", FORMAT) != FORMAT:
+            raise BitpropInputError(f"format is {document['format']!r}, expected {FORMAT!r}",
+                                    path="format")
+        samples = document.get("samples")
+        if not isinstance(samples, list):
+            raise BitpropInputError("missing or not a list", path="samples")
+        inputs, labels, weights, kinds = [], [], [], []
+        for i, sample in enumerate(samples):
+            where = f"samples[{i}]"
+            if not isinstance(sample, dict):
+                raise BitpropInputError("a sample is an object with 'x' and 'y'", path=where)
+            unknown = set(sample) - _SAMPLE_KEYS
+            if unknown:
+                raise BitpropInputError(f"unknown key {sorted(unknown)[0]!r}",
+                                        path=f"{where}.{sorted(unknown)[0]}")
+            if "x" not in sample:
+                raise BitpropInputError("a sample needs 'x'", path=where)
+            kind = sample.get("kind")
+            if kind is not None and kind not in SAMPLE_KINDS:
+                raise BitpropInputError(f"{kind!r} is not a sample kind (aux or main)",
+                                        path=f"{where}.kind")
+            inputs.append(sample["x"])
+            labels.append(sample.get("y"))
+            weights.append(sample.get("weight", 1))
+            kinds.append(kind)
+        has_labels = [y is not None for y in labels]
+        if any(has_labels) and not all(has_labels):
+            raise BitpropInputError("a sample needs 'y'", path=f"samples[{has_labels.index(False)}]")
+        return cls(inputs, labels if all(has_labels) and labels else None,
+                   loss=document.get("loss", "square"), weights=weights,
+                   reduction=document.get("reduction", "sum"), kinds=kinds,
+                   allow_float=allow_float, file=file)
+
+    @classmethod
+    def load(cls, path, *, allow_float=False):
+        from .cli.common import read_json
+        document, name = read_json(path)
+        return cls.from_json(document, file=name, allow_float=allow_float)
+
+    def to_json(self):
+        samples = []
+        for i, x in enumerate(self.inputs):
+            sample = {"x": [to_str(q) for q in x]}
+            if self.labels is not None:
+                sample["y"] = [to_str(q) for q in self.labels[i]]
+            if self.weights[i] != 1:
+                sample["weight"] = to_str(self.weights[i])
+            if self.kinds[i] is not None:
+                sample["kind"] = self.kinds[i]
+            samples.append(sample)
+        return {"format": FORMAT, "samples": samples, "loss": self.loss.to_json(),
+                "reduction": self.reduction}
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.to_json(), handle, indent=1)
+            handle.write("\n")
+
+
+def _vectors(values, where, field, allow_float):
+    """S vectors (lists, tuples or rows of a 2-d numpy array) as lists of Fractions."""
+    if getattr(values, "ndim", 2) != 2:
+        raise BitpropInputError(f"expected a 2-dimensional array (samples x coordinates), got "
+                                f"shape {values.shape}", path=where)
+    if isinstance(values, (str, dict)) or not hasattr(values, "__len__"):
+        raise BitpropInputError("expected a list of vectors", path=where)
+    return [rational_list(v, f"{where}[{i}].{field}", allow_float=allow_float)
+            for i, v in enumerate(values)]

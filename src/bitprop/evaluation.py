@@ -1,0 +1,245 @@
+"""The exact evaluator's Python face: forward, grad and step over the compiled kernels.
+
+Python here only converts, validates and reports; every arithmetic operation runs in
+``bitprop._kernels`` with the GIL released, in worker threads that each take a contiguous
+slice of the samples. The driver waits in short intervals, so Ctrl-C (KeyboardInterrupt) and
+``time_budget`` take effect within a fraction of a second of the current FLINT operation.
+"""
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ._kernels import Pass
+from ._plan import Plan
+from .dataset import Dataset
+from .errors import BitLimitError, BitpropInputError, TimeBudgetError
+from .numbers import convert_out, rational
+
+_POLL_SECONDS = 0.05
+
+
+@dataclass
+class BitStats:
+    """Bit lengths (bitlen |p| + bitlen q) of everything an evaluation produced."""
+
+    per_vertex: dict            # name -> {"z": int, "f": int, "adjoint": int} (max over samples)
+    per_depth: list             # [{"depth": d, "z": int, "f": int, "adjoint": int}, ...]
+    max_value: int              # max over every z and f
+    max_adjoint: int = 0        # max over every dL/dz
+    max_grad: int = 0           # max over every gradient coordinate
+
+    def to_json(self, detail=False):
+        out = {"max": self.max_value, "max_value": self.max_value,
+               "max_adjoint": self.max_adjoint, "max_grad": self.max_grad,
+               "per_depth": self.per_depth}
+        if detail:
+            out["per_vertex"] = self.per_vertex
+        return out
+
+
+@dataclass
+class ForwardResult:
+    """Outputs of a forward pass (and every z and f with ``keep_all``)."""
+
+    outputs: list
+    bits: BitStats
+    timing: dict
+    values: list = None         # per sample {"f": {name: q}, "z": {name: q}}
+    loss: Fraction = None       # when the inputs came with labels
+
+
+@dataclass
+class GradResult:
+    """L(theta) and dL/dtheta for every edge's weight and bias, in edge order."""
+
+    loss: Fraction
+    grad_weight: list
+    grad_bias: list
+    outputs: list
+    bits: BitStats
+    timing: dict = field(default_factory=dict)
+
+    @property
+    def grad(self):
+        return {"weight": self.grad_weight, "bias": self.grad_bias}
+
+    def converted(self, kind):
+        """The same result with numbers as ``fraction``, ``fmpq`` or ``str``."""
+        conv = lambda q: convert_out(q, kind)  # noqa: E731
+        return GradResult(conv(self.loss), [conv(q) for q in self.grad_weight],
+                          [conv(q) for q in self.grad_bias],
+                          [[conv(q) for q in row] for row in self.outputs], self.bits,
+                          self.timing)
+
+
+def default_threads():
+    """All cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _as_dataset(data, network, require_labels):
+    if isinstance(data, Dataset):
+        dataset = data
+    elif hasattr(data, "ndim") and data.ndim == 1 or (
+            isinstance(data, (list, tuple)) and data and not hasattr(data[0], "__len__")):
+        dataset = Dataset([data])
+    else:
+        dataset = Dataset(data)
+    dataset.check_against(network)
+    if require_labels and dataset.labels is None:
+        raise BitpropInputError("the samples have no labels 'y'", file=dataset.file,
+                                path="samples")
+    if dataset.labels is not None and dataset.loss.kind == "bit":
+        for i, y in enumerate(dataset.labels):
+            for o, q in enumerate(y):
+                if q not in (0, 1):
+                    raise BitpropInputError(f"the bit loss needs labels 0 or 1, not {q}",
+                                            file=dataset.file, path=f"samples[{i}].y[{o}]")
+    return dataset
+
+
+def _scales(dataset):
+    """Per-sample factor of the loss: weight_i, divided by the total weight for ``mean``."""
+    if dataset.reduction == "mean":
+        total = dataset.total_weight
+        return [w / total for w in dataset.weights]
+    return list(dataset.weights)
+
+
+def _run(run, plan, *, time_budget=None, progress=None):
+    """Start one worker thread per slice, wait, and turn its status into results or errors."""
+    workers = [threading.Thread(target=run.work, args=(t,), daemon=True, name=f"bitprop-{t}")
+               for t in range(run.threads)]
+    start = time.monotonic()
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            while worker.is_alive():
+                worker.join(_POLL_SECONDS)
+                if progress is not None:
+                    progress(*run.progress())
+                if time_budget is not None and time.monotonic() - start > time_budget:
+                    run.stop = 1
+                    for other in workers:
+                        other.join()
+                    raise TimeBudgetError(f"stopped after the time budget of {time_budget:g} s")
+    except BaseException:
+        run.stop = 1        # workers finish their current operation and exit
+        raise
+    fault = run.fault()
+    if fault is not None:
+        position, what, bits = fault
+        raise BitLimitError(
+            f"vertex {plan.names[position]!r} (depth {plan.depth[position]}): {what} has "
+            f"{bits} bits, more than max_bits={run.max_bits}", vertex=plan.names[position],
+            depth=plan.depth[position], bits=bits, limit=run.max_bits)
+
+
+def _bit_stats(run, plan, gradient_bits=(0, 0)):
+    per_vertex, depths = {}, {}
+    max_value = max_adjoint = 0
+    for position, (bz, bf, badj) in enumerate(run.vertex_bits()):
+        name = plan.names[position]
+        per_vertex[name] = {"z": bz, "f": bf, "adjoint": badj}
+        level = depths.setdefault(plan.depth[position], {"z": 0, "f": 0, "adjoint": 0})
+        level["z"], level["f"], level["adjoint"] = (max(level["z"], bz), max(level["f"], bf),
+                                                    max(level["adjoint"], badj))
+        max_value, max_adjoint = max(max_value, bz, bf), max(max_adjoint, badj)
+    per_depth = [{"depth": d, **depths[d]} for d in sorted(depths)]
+    return BitStats(per_vertex, per_depth, max_value, max_adjoint, max(gradient_bits))
+
+
+def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits):
+    threads = default_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise BitpropInputError(f"threads must be >= 1, not {threads}", path="threads")
+    if max_bits is not None and (not isinstance(max_bits, int) or max_bits < 1):
+        raise BitpropInputError(f"max_bits must be a positive integer, not {max_bits!r}",
+                                path="max_bits")
+    return Pass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
+                threads=threads, backward=backward, keep_all=keep_all, max_bits=max_bits)
+
+
+def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
+            threads=None, progress=None, output="fraction"):
+    """Exact forward pass on every input vector (a Dataset, a list of vectors, a 2-d numpy
+    array, or one vector). ``keep_all`` also returns every vertex's z and f per sample."""
+    started = time.perf_counter()
+    dataset = _as_dataset(inputs, network, require_labels=False)
+    plan = network.plan()
+    compiled = time.perf_counter()
+    run = _new_pass(plan, dataset, backward=False, keep_all=keep_all, threads=threads,
+                    max_bits=max_bits)
+    _run(run, plan, time_budget=time_budget, progress=progress)
+    forward_seconds, _ = run.timings()
+    outputs = [[convert_out(q, output) for q in row] for row in run.output_values()]
+    values = None
+    if keep_all:
+        values = []
+        for s in range(len(dataset)):
+            z, f = run.vertex_values(s)
+            values.append({"f": {plan.names[p]: convert_out(q, output) for p, q in enumerate(f)},
+                           "z": {plan.names[p]: convert_out(q, output)
+                                 for p, q in enumerate(z) if q is not None}})
+    loss = convert_out(run.total_loss(), output) if dataset.labels is not None else None
+    timing = {"compile": compiled - started, "forward": forward_seconds}
+    return ForwardResult(outputs, _bit_stats(run, plan), timing, values, loss)
+
+
+def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, progress=None,
+         output="fraction"):
+    """Exact L(theta) and dL/dw, dL/db for every edge (edge order), with bit statistics."""
+    started = time.perf_counter()
+    dataset = _as_dataset(dataset, network, require_labels=True)
+    plan = network.plan()
+    compiled = time.perf_counter()
+    run = _new_pass(plan, dataset, backward=True, keep_all=False, threads=threads,
+                    max_bits=max_bits)
+    _run(run, plan, time_budget=time_budget, progress=progress)
+    return _grad_result(run, plan, compiled - started).converted(output) \
+        if output != "fraction" else _grad_result(run, plan, compiled - started)
+
+
+def _grad_result(run, plan, compile_seconds):
+    forward_seconds, backward_seconds = run.timings()
+    run.reduce_gradients()
+    grad_weight, grad_bias = run.gradients()
+    timing = {"compile": compile_seconds, "forward": forward_seconds,
+              "backward": backward_seconds}
+    return GradResult(run.total_loss(), grad_weight, grad_bias, run.output_values(),
+                      _bit_stats(run, plan, run.gradient_bits()), timing)
+
+
+def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, threads=None,
+         progress=None, on_step=None):
+    """``steps`` exact gradient-descent steps theta := theta - lr * dL/dtheta on the trainable
+    parameters. Returns (new network, losses): L before each step and after the last."""
+    lr = rational(lr, "lr")
+    steps = int(steps)
+    if steps < 0:
+        raise BitpropInputError(f"steps must be >= 0, not {steps}", path="steps")
+    dataset = _as_dataset(dataset, network, require_labels=True)
+    plan = Plan(network)            # private: the parameters change in place
+    trainable = network.trainable
+    deadline = None if time_budget is None else time.monotonic() + time_budget
+    losses = []
+    for index in range(steps + 1):
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        run = _new_pass(plan, dataset, backward=index < steps, keep_all=False, threads=threads,
+                        max_bits=max_bits)
+        _run(run, plan, time_budget=remaining, progress=progress)
+        losses.append(run.total_loss())
+        if index < steps:
+            run.reduce_gradients()
+            run.apply_step(lr, trainable)
+            if on_step is not None:
+                on_step(index + 1, losses[-1])
+    weights, biases = plan.parameters()
+    return network.with_parameters(weights, biases), losses

@@ -1,0 +1,68 @@
+"""The loss table: every per-coordinate loss l(f, y), its backprop rule, in one place.
+
+| kind       | l(f, y)                                        | dl/df used by backprop |
+| square     | (f - y)^2                                      | 2 (f - y)              |
+| hinge      | max(0, 1 - y f)                                | -y if 1 - y f > 0 else 0 |
+| zero_one   | [f != y]                                       | 0                      |
+| bit        | [bit k of floor(|f| * 2^s) != y], y in {0, 1}  | 0                      |
+
+``bit`` is the bit extractor of Lemma 3.2 (index k, shift s; s may be negative).
+"""
+
+from dataclasses import dataclass
+
+from .errors import BitpropInputError
+
+KINDS = ("square", "hinge", "zero_one", "bit")
+#: Kernel codes (the order of KINDS).
+CODES = {kind: code for code, kind in enumerate(KINDS)}
+#: Largest |shift| and bit index of the bit loss.
+MAX_BIT_PARAMETER = 1 << 40
+
+
+@dataclass(frozen=True)
+class Loss:
+    kind: str = "square"
+    index: int = 0
+    shift: int = 0
+
+    @property
+    def code(self):
+        return CODES[self.kind]
+
+    def to_json(self):
+        if self.kind == "bit":
+            return {"kind": "bit", "index": self.index, "shift": self.shift}
+        return {"kind": self.kind}
+
+
+def _integer(value, where, low, high):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BitpropInputError(f"{value!r} is not an integer from {low} to {high}", path=where)
+    return value
+
+
+def parse_loss(spec, where="loss"):
+    """A Loss from a name or a FORMATS.md loss object."""
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, str):
+        spec = {"kind": spec}
+    if not isinstance(spec, dict):
+        raise BitpropInputError(f"a loss is an object such as {{\"kind\": \"square\"}}, not "
+                                f"{spec!r}", path=where)
+    kind = spec.get("kind")
+    if kind not in CODES:
+        raise BitpropInputError(f"unknown loss kind {kind!r} (one of {', '.join(KINDS)})",
+                                path=f"{where}.kind")
+    allowed = {"kind", "index", "shift"} if kind == "bit" else {"kind"}
+    for key in spec:
+        if key not in allowed:
+            raise BitpropInputError(f"unknown key {key!r} for a {kind} loss", path=f"{where}.{key}")
+    if kind != "bit":
+        return Loss(kind)
+    if "index" not in spec:
+        raise BitpropInputError("the bit loss needs 'index' (which bit k)", path=where)
+    return Loss("bit", index=_integer(spec["index"], f"{where}.index", 0, MAX_BIT_PARAMETER),
+                shift=_integer(spec.get("shift", 0), f"{where}.shift", -MAX_BIT_PARAMETER,
+                               MAX_BIT_PARAMETER))

@@ -1,0 +1,371 @@
+"""Network: the computation DAG of the paper's Section 2, validated once, with JSON in and out.
+
+Every non-source vertex v has an activation sigma_v; every edge (u, v) its own weight w_uv and
+bias b_uv; z_v = sum over in-edges of (w_uv f_u + b_uv), plus x_v when v is listed in
+``inputs``; f_v = sigma_v(z_v); a source has f_v = x_v. The parameter vector is the edges'
+(weight, bias) pairs in edge order. Structure is immutable; ``with_parameters`` gives a copy
+with new parameters (sharing the structure and its compiled plan's topology).
+"""
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+
+from . import activations as _act
+from .errors import BitpropInputError
+from .numbers import rational, rational_list, to_str
+
+FORMAT = "bitprop.network/1"
+_TOP_KEYS = {"format", "activations", "vertices", "edges", "inputs", "outputs"}
+_VERTEX_KEYS = {"name", "activation"}
+_EDGE_KEYS = {"from", "to", "weight", "bias", "trainable"}
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One edge (u, v) with its own parameters."""
+
+    source: str
+    target: str
+    weight: Fraction = Fraction(1)
+    bias: Fraction = Fraction(0)
+    trainable: bool = True
+
+
+class Network:
+    """A validated computation DAG with exact rational parameters."""
+
+    def __init__(self, vertices, edges, inputs, outputs, activations=None, *,
+                 allow_float=False):
+        """``vertices``: names, ``(name, activation)`` pairs or ``{"name", "activation"}``
+        dicts (sources have no activation); ``edges``: Edge objects, ``(u, v, w, b)`` tuples
+        or dicts; ``inputs``/``outputs``: vertex names; ``activations``: a table of named
+        activations. Numbers may be anything :func:`bitprop.numbers.rational` accepts."""
+        self._table = dict(activations or {})
+        self._names, self._activation_names, self._activations = [], [], []
+        self._index = {}
+        for i, vertex in enumerate(vertices):
+            self._add_vertex(vertex, f"vertices[{i}]")
+        self._sources, self._targets, self._weights, self._biases, self._trainable = \
+            [], [], [], [], []
+        for i, edge in enumerate(edges):
+            self._add_edge(edge, f"edges[{i}]", allow_float)
+        self._inputs = self._vertex_list(inputs, "inputs")
+        self._outputs = self._vertex_list(outputs, "outputs", allow_repeats=True)
+        self._order, self._depths = _topological_order(self)
+        self._check_sources_and_activations()
+        self._plan = None
+
+    # --- construction helpers ----------------------------------------------------------
+    def _add_vertex(self, vertex, where):
+        if isinstance(vertex, str):
+            name, activation = vertex, None
+        elif isinstance(vertex, dict):
+            unknown = set(vertex) - _VERTEX_KEYS
+            if unknown:
+                raise BitpropInputError(f"unknown key {sorted(unknown)[0]!r}",
+                                        path=f"{where}.{sorted(unknown)[0]}")
+            if "name" not in vertex:
+                raise BitpropInputError("a vertex needs a 'name'", path=where)
+            name, activation = vertex["name"], vertex.get("activation")
+        elif isinstance(vertex, (tuple, list)) and len(vertex) == 2:
+            name, activation = vertex
+        else:
+            raise BitpropInputError(f"a vertex is a name or {{\"name\", \"activation\"}}, not "
+                                    f"{vertex!r}", path=where)
+        if not isinstance(name, str) or not name:
+            raise BitpropInputError(f"a vertex name is a non-empty string, not {name!r}",
+                                    path=f"{where}.name")
+        if name in self._index:
+            raise BitpropInputError(f"duplicate vertex name {name!r} (first at vertices"
+                                    f"[{self._index[name]}])", path=f"{where}.name")
+        self._index[name] = len(self._names)
+        self._names.append(name)
+        if activation is None:
+            self._activation_names.append(None)
+            self._activations.append(None)
+        else:
+            resolved = _act.from_spec(activation, f"{where}.activation", self._table) \
+                if not isinstance(activation, _act.Activation) else activation
+            self._activation_names.append(activation if isinstance(activation, str) else None)
+            self._activations.append(resolved)
+
+    def _add_edge(self, edge, where, allow_float):
+        if isinstance(edge, Edge):
+            fields = (edge.source, edge.target, edge.weight, edge.bias, edge.trainable)
+        elif isinstance(edge, dict):
+            unknown = set(edge) - _EDGE_KEYS
+            if unknown:
+                raise BitpropInputError(f"unknown key {sorted(unknown)[0]!r}",
+                                        path=f"{where}.{sorted(unknown)[0]}")
+            for key in ("from", "to"):
+                if key not in edge:
+                    raise BitpropInputError(f"an edge needs {key!r}", path=where)
+            fields = (edge["from"], edge["to"], edge.get("weight", 1), edge.get("bias", 0),
+                      edge.get("trainable", True))
+        elif isinstance(edge, (tuple, list)) and 2 <= len(edge) <= 5:
+            fields = tuple(edge) + (1, 0, True)[len(edge) - 2:]
+        else:
+            raise BitpropInputError(f"an edge is an object with 'from' and 'to', not {edge!r}",
+                                    path=where)
+        source, target, weight, bias, trainable = fields
+        u = self._vertex(source, f"{where}.from")
+        v = self._vertex(target, f"{where}.to")
+        if u == v:
+            raise BitpropInputError(f"self-loop at vertex {source!r} (the graph must be acyclic)",
+                                    path=where)
+        if not isinstance(trainable, bool):
+            raise BitpropInputError(f"trainable is true or false, not {trainable!r}",
+                                    path=f"{where}.trainable")
+        self._sources.append(u)
+        self._targets.append(v)
+        self._weights.append(rational(weight, f"{where}.weight", allow_float=allow_float))
+        self._biases.append(rational(bias, f"{where}.bias", allow_float=allow_float))
+        self._trainable.append(trainable)
+
+    def _vertex(self, name, where):
+        if not isinstance(name, str):
+            raise BitpropInputError(f"a vertex name is a string, not {name!r}", path=where)
+        try:
+            return self._index[name]
+        except KeyError:
+            raise BitpropInputError(f"unknown vertex {name!r}", path=where) from None
+
+    def _vertex_list(self, names, where, allow_repeats=False):
+        if isinstance(names, str) or not isinstance(names, (list, tuple)):
+            raise BitpropInputError(f"must be a list of vertex names, not {names!r}", path=where)
+        indices = [self._vertex(name, f"{where}[{i}]") for i, name in enumerate(names)]
+        if not allow_repeats:
+            seen = set()
+            for i, v in enumerate(indices):
+                if v in seen:
+                    raise BitpropInputError(f"vertex {self._names[v]!r} is listed twice",
+                                            path=f"{where}[{i}]")
+                seen.add(v)
+        return indices
+
+    def _check_sources_and_activations(self):
+        has_in_edge = set(self._targets)
+        injected = set(self._inputs)
+        for v, name in enumerate(self._names):
+            where = f"vertices[{v}]"
+            if v in has_in_edge and self._activations[v] is None:
+                raise BitpropInputError(
+                    f"vertex {name!r} has in-edges and needs an activation (e.g. \"identity\")",
+                    path=f"{where}.activation")
+            if v not in has_in_edge:
+                if self._activations[v] is not None:
+                    raise BitpropInputError(
+                        f"vertex {name!r} is a source (no in-edges) and takes no activation",
+                        path=f"{where}.activation")
+                if v not in injected:
+                    raise BitpropInputError(
+                        f"vertex {name!r} is a source (no in-edges) and must be listed in "
+                        "'inputs'", path="inputs")
+
+    # --- JSON --------------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, document, *, file=None, allow_float=False):
+        """A Network from a parsed ``bitprop.network/1`` document; errors name ``file``."""
+        try:
+            return cls._from_document(document, allow_float)
+        except BitpropInputError as err:
+            raise err.at(file=file) from None
+
+    @classmethod
+    def _from_document(cls, document, allow_float):
+        if not isinstance(document, dict):
+            raise BitpropInputError("a network file is a JSON object")
+        unknown = set(document) - _TOP_KEYS
+        if unknown:
+            key = sorted(unknown)[0]
+            raise BitpropInputError(f"unknown key {key!r}", path=key)
+        if document.get("format", FORMAT) != FORMAT:
+            raise BitpropInputError(f"format is {document['format']!r}, expected {FORMAT!r}",
+                                    path="format")
+        for key in ("vertices", "inputs", "outputs"):
+            if key not in document:
+                raise BitpropInputError(f"missing {key!r}")
+        for key in ("vertices", "edges"):
+            if not isinstance(document.get(key, []), list):
+                raise BitpropInputError("must be a list", path=key)
+        table = _act.parse_table(document.get("activations", {}))
+        return cls(document["vertices"], document.get("edges", []), document["inputs"],
+                   document["outputs"], table, allow_float=allow_float)
+
+    @classmethod
+    def load(cls, path, *, allow_float=False):
+        """Read a ``bitprop.network/1`` file (``-`` for standard input)."""
+        from .cli.common import read_json
+        document, name = read_json(path)
+        return cls.from_json(document, file=name, allow_float=allow_float)
+
+    def to_json(self):
+        """The ``bitprop.network/1`` document of this network (numbers as ``"p/q"``)."""
+        vertices = []
+        for name, act_name, act in zip(self._names, self._activation_names, self._activations):
+            vertex = {"name": name}
+            if act is not None:
+                vertex["activation"] = act_name if act_name is not None else act.to_json()
+            vertices.append(vertex)
+        edges = []
+        for e in range(self.num_edges):
+            edge = {"from": self._names[self._sources[e]], "to": self._names[self._targets[e]],
+                    "weight": to_str(self._weights[e]), "bias": to_str(self._biases[e])}
+            if not self._trainable[e]:
+                edge["trainable"] = False
+            edges.append(edge)
+        document = {"format": FORMAT}
+        if self._table:
+            document["activations"] = {name: act._spec() for name, act in self._table.items()}
+        document.update(vertices=vertices, edges=edges,
+                        inputs=[self._names[v] for v in self._inputs],
+                        outputs=[self._names[v] for v in self._outputs])
+        return document
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.to_json(), handle, indent=1)
+            handle.write("\n")
+
+    # --- parameters --------------------------------------------------------------------
+    def with_parameters(self, weights=None, biases=None):
+        """A copy with new edge weights and/or biases (lists in edge order)."""
+        copy = object.__new__(Network)
+        copy.__dict__.update(self.__dict__)
+        if weights is not None:
+            copy._weights = self._parameter_list(weights, "weights")
+        if biases is not None:
+            copy._biases = self._parameter_list(biases, "biases")
+        copy._plan = None
+        return copy
+
+    def _parameter_list(self, values, where):
+        values = rational_list(values, where)
+        if len(values) != self.num_edges:
+            raise BitpropInputError(f"{len(values)} values for {self.num_edges} edges",
+                                    path=where)
+        return values
+
+    # --- read-only views ---------------------------------------------------------------
+    names = property(lambda self: list(self._names), doc="Vertex names in file order.")
+    weights = property(lambda self: list(self._weights), doc="Edge weights in edge order.")
+    biases = property(lambda self: list(self._biases), doc="Edge biases in edge order.")
+    trainable = property(lambda self: list(self._trainable))
+    inputs = property(lambda self: [self._names[v] for v in self._inputs])
+    outputs = property(lambda self: [self._names[v] for v in self._outputs])
+    num_vertices = property(lambda self: len(self._names))
+    num_edges = property(lambda self: len(self._weights))
+    num_inputs = property(lambda self: len(self._inputs))
+    num_outputs = property(lambda self: len(self._outputs))
+    depth = property(lambda self: max(self._depths, default=0),
+                     doc="Length of the longest path from a source.")
+
+    @property
+    def edges(self):
+        return [Edge(self._names[u], self._names[v], w, b, t) for u, v, w, b, t in
+                zip(self._sources, self._targets, self._weights, self._biases, self._trainable)]
+
+    def activation(self, name):
+        """The Activation of vertex ``name`` (None for a source)."""
+        return self._activations[self._vertex(name, "name")]
+
+    def vertex_depth(self, name):
+        return self._depths[self._vertex(name, "name")]
+
+    def __repr__(self):
+        return (f"<Network: {self.num_vertices} vertices, {self.num_edges} edges, "
+                f"depth {self.depth}, {self.num_inputs} inputs, {self.num_outputs} outputs>")
+
+    def __eq__(self, other):
+        return isinstance(other, Network) and self.to_json() == other.to_json()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_plan"] = None
+        return state
+
+    # --- evaluation (the work is in bitprop.evaluation) --------------------------------
+    def plan(self):
+        """The compiled plan (flat FLINT arrays), built once and cached."""
+        if self._plan is None:
+            from ._plan import Plan
+            self._plan = Plan(self)
+        return self._plan
+
+    def forward(self, inputs, **options):
+        """Exact forward pass: see :func:`bitprop.evaluation.forward`."""
+        from .evaluation import forward
+        return forward(self, inputs, **options)
+
+    def grad(self, dataset, **options):
+        """Exact loss and gradient: see :func:`bitprop.evaluation.grad`."""
+        from .evaluation import grad
+        return grad(self, dataset, **options)
+
+    def step(self, dataset, lr, steps=1, **options):
+        """Exact gradient descent: see :func:`bitprop.evaluation.step`."""
+        from .evaluation import step
+        return step(self, dataset, lr, steps, **options)
+
+    # --- common shapes -----------------------------------------------------------------
+    @classmethod
+    def mlp(cls, widths, activation="relu", weights=None, biases=None,
+            output_activation="identity", *, allow_float=False):
+        """A fully connected network with ``widths = [n_0, ..., n_L]``.
+
+        ``weights[l]`` is the n_(l+1) x n_l matrix of layer l+1 (nested lists or numpy
+        arrays), ``biases[l]`` its vector (default 0). Inputs are ``x0..``, hidden units
+        ``h{l}_{i}``, outputs ``out{i}``. Unit v's bias sits on its edge from unit 0 of the
+        previous layer (0 on the others), so every per-edge bias gradient equals dL/dz_v.
+        """
+        from .shapes import mlp
+        return mlp(cls, widths, activation, weights, biases, output_activation, allow_float)
+
+    @classmethod
+    def chain(cls, depth, activation="relu", weight=1, bias=0, output_activation=None):
+        """x -> v1 -> ... -> v_depth, every edge with the same (or per-edge listed) weight and
+        bias; the output is v_depth."""
+        from .shapes import chain
+        return chain(cls, depth, activation, weight, bias, output_activation)
+
+
+def _topological_order(network):
+    """(order, depths): Kahn's algorithm, iterative; a cycle names a vertex on it."""
+    n = len(network._names)
+    out_edges = [[] for _ in range(n)]
+    indegree = [0] * n
+    for u, v in zip(network._sources, network._targets):
+        out_edges[u].append(v)
+        indegree[v] += 1
+    depths = [0] * n
+    ready = deque(v for v in range(n) if indegree[v] == 0)
+    order = []
+    while ready:
+        u = ready.popleft()
+        order.append(u)
+        for v in out_edges[u]:
+            depths[v] = max(depths[v], depths[u] + 1)
+            indegree[v] -= 1
+            if indegree[v] == 0:
+                ready.append(v)
+    if len(order) < n:
+        raise BitpropInputError(f"the graph has a cycle through vertex "
+                                f"{network._names[_vertex_on_cycle(network, indegree)]!r}",
+                                path="edges")
+    return order, depths
+
+
+def _vertex_on_cycle(network, indegree):
+    """Walk back along unfinished predecessors until a vertex repeats: it lies on a cycle."""
+    preds = {}
+    for u, v in zip(network._sources, network._targets):
+        if indegree[u] > 0 and indegree[v] > 0:
+            preds.setdefault(v, u)
+    v = next(v for v in range(len(indegree)) if indegree[v] > 0 and v in preds)
+    seen = set()
+    while v not in seen:
+        seen.add(v)
+        v = preds[v]
+    return v

@@ -1,0 +1,160 @@
+"""Every way a rational comes into bitprop and goes out of it, converted exactly, once.
+
+In: int, Fraction, Decimal, strings ``"p/q"``, ``"-0.125"``, ``"1e-3"``, python-flint
+``fmpz``/``fmpq``, numpy integer scalars and arrays (object or integer dtype); floats only
+with ``allow_float=True``, and then as the exact binary value of the double.
+Out: Fraction (default), python-flint ``fmpq``, or the canonical string ``"p/q"`` / ``"p"``.
+
+Big numbers never go through CPython's decimal ``int <-> str`` (quadratic, and capped at 4300
+digits by default): long digit strings are parsed and printed by FLINT through python-flint.
+"""
+
+import math
+import numbers as _abc
+import re
+from decimal import Decimal
+from fractions import Fraction
+
+import flint
+
+from .errors import BitpropInputError
+
+#: Largest decimal exponent accepted in a string such as "1e-3" (10^1000000 has 3.3 million bits).
+MAX_EXPONENT = 1_000_000
+#: Digit strings longer than this are parsed by FLINT instead of CPython.
+_LONG_DIGITS = 4000
+
+_FRACTION = re.compile(r"([+-]?)([0-9]+)(?:/([0-9]+))?")
+_DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
+
+OUTPUT_KINDS = ("fraction", "fmpq", "str")
+
+
+def _digits_to_int(digits):
+    if len(digits) <= _LONG_DIGITS:
+        return int(digits)
+    return int(flint.fmpz(digits))
+
+
+def _parse_string(text, where):
+    match = _FRACTION.fullmatch(text)
+    if match:
+        sign, num, den = match.groups()
+        numerator = _digits_to_int(num)
+        if sign == "-":
+            numerator = -numerator
+        if den is None:
+            return Fraction(numerator)
+        denominator = _digits_to_int(den)
+        if denominator == 0:
+            raise BitpropInputError(f"{_show(text)} has a zero denominator", path=where)
+        return Fraction(numerator, denominator)
+    match = _DECIMAL.fullmatch(text)
+    if match and (match.group(2) or match.group(3)):
+        sign, whole, frac, exponent = match.groups()
+        frac = frac or ""
+        scale = -len(frac)
+        if exponent is not None:
+            exp = int(exponent) if len(exponent) < 12 else MAX_EXPONENT + 1
+            if abs(exp) > MAX_EXPONENT:
+                raise BitpropInputError(
+                    f"{_show(text)} has exponent {_show(exponent)}, beyond the limit of "
+                    f"{MAX_EXPONENT}", path=where)
+            scale += exp
+        mantissa = _digits_to_int((whole or "0") + frac)
+        if sign == "-":
+            mantissa = -mantissa
+        return Fraction(mantissa * 10 ** scale) if scale >= 0 else Fraction(mantissa, 10 ** -scale)
+    raise BitpropInputError(
+        f"{_show(text)} is not a rational (expected an integer, 'p/q', or an exact decimal "
+        "such as '-0.125' or '1e-3')", path=where)
+
+
+def _show(text, limit=40):
+    """A value as it appears in an error message: quoted, and shortened when huge."""
+    text = str(text)
+    if len(text) > limit:
+        text = f"{text[:limit // 2]}...{text[-8:]} ({len(text)} characters)"
+    return repr(text)
+
+
+def _from_float(value, where, allow_float):
+    if not allow_float:
+        raise BitpropInputError(
+            f"{value!r} is a float; write it as a string such as \"1/10\", or allow floats "
+            "(allow_float=True, --allow-float) to take the double's exact binary value",
+            path=where)
+    if not math.isfinite(value):
+        raise BitpropInputError(f"{value!r} is not a finite number", path=where)
+    return Fraction(float(value))
+
+
+def rational(value, where="", *, allow_float=False):
+    """``value`` as an exact Fraction, or BitpropInputError naming ``where`` and the problem."""
+    if isinstance(value, bool):
+        raise BitpropInputError(f"{value!r} is a boolean, not a number", path=where)
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, str):
+        return _parse_string(value, where)
+    if isinstance(value, float):
+        return _from_float(value, where, allow_float)
+    if isinstance(value, flint.fmpq):
+        return Fraction(int(value.p), int(value.q))
+    if isinstance(value, flint.fmpz):
+        return Fraction(int(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise BitpropInputError(f"{value!r} is not a finite number", path=where)
+        return Fraction(value)
+    if isinstance(value, _abc.Integral):  # numpy integer scalars and friends
+        return Fraction(int(value))
+    if isinstance(value, _abc.Real) and type(value).__module__ == "numpy":
+        return _from_float(float(value), where, allow_float)
+    if isinstance(value, _abc.Rational):
+        return Fraction(int(value.numerator), int(value.denominator))
+    raise BitpropInputError(
+        f"{_show(value)} of type {type(value).__name__} is not a rational number", path=where)
+
+
+def rational_list(values, where="", *, allow_float=False):
+    """A sequence (list, tuple or 1-d numpy array) of rationals as a list of Fractions."""
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
+        raise BitpropInputError(f"expected a list of numbers, got {_show(values)}", path=where)
+    if getattr(values, "ndim", 1) != 1:
+        raise BitpropInputError(
+            f"expected a 1-dimensional list of numbers, got an array of shape {values.shape}",
+            path=where)
+    return [rational(v, f"{where}[{i}]", allow_float=allow_float) for i, v in enumerate(values)]
+
+
+def to_str(q):
+    """The canonical text of a rational: ``"p/q"`` in lowest terms, or ``"p"``."""
+    q = q if isinstance(q, Fraction) else Fraction(q)
+    num = _int_to_str(q.numerator)
+    return num if q.denominator == 1 else f"{num}/{_int_to_str(q.denominator)}"
+
+
+def _int_to_str(n):
+    if n.bit_length() < 3 * _LONG_DIGITS:
+        return str(n)
+    return flint.fmpz(n).str()
+
+
+def bit_length(q):
+    """The paper's size of a rational: bitlen(|p|) + bitlen(q) in lowest terms (0 has 1 bit)."""
+    q = q if isinstance(q, Fraction) else rational(q)
+    return abs(q.numerator).bit_length() + q.denominator.bit_length()
+
+
+def convert_out(q, kind="fraction"):
+    """A Fraction as the requested output kind: ``fraction``, ``fmpq`` or ``str``."""
+    if kind == "fraction":
+        return q
+    if kind == "fmpq":
+        return flint.fmpq(q.numerator, q.denominator)
+    if kind == "str":
+        return to_str(q)
+    raise ValueError(f"output kind must be one of {OUTPUT_KINDS}, not {kind!r}")

@@ -1,0 +1,1 @@
+"""Independent references the test suite checks bitprop against; never imported by bitprop."""

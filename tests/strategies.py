@@ -1,0 +1,318 @@
+"""Hypothesis strategies for random valid `bitprop.network/1` and `bitprop.dataset/1` dicts.
+
+Library tests draw from these and compare bitprop with tests/reference. Numbers come mostly
+from a small set of "special" values (kinks, breakpoints, rounding ties) so that exact edge
+cases are hit often; files are shuffled so they are never topologically sorted by accident.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from hypothesis import strategies as st
+
+from reference.evaluator import outputs as reference_outputs
+from reference.evaluator import topological_order
+
+ALL_KINDS = ("identity", "relu", "leaky_relu", "square", "cube", "polynomial", "piecewise_linear", "rounded")
+SMOOTH_KINDS = ("identity", "square", "cube", "polynomial")
+LOSS_KINDS = ("square", "hinge", "zero_one", "bit")
+
+# Where relu/leaky kinks, breakpoints and rounding ties are: sums and products of these land
+# exactly on 0, on each other and on odd multiples of 2^-(k+1) far more often than random values.
+SPECIAL = tuple(Fraction(v) for v in ("-2", "-1", "-1/2", "0", "1/4", "1/2", "3/4", "1", "2"))
+SAMPLE_WEIGHTS = tuple(Fraction(v) for v in ("0", "1/2", "1", "2", "3", "5/3"))
+BUILTIN_NAMES = ("identity", "relu", "square", "cube")
+
+
+def dag_depth(network: dict) -> int:
+    """Edges on the longest path of the network's DAG (0 without edges)."""
+    order = topological_order(network)
+    depth = {name: 0 for name in order}
+    targets = {}
+    for edge in network["edges"]:
+        targets.setdefault(edge["from"], []).append(edge["to"])
+    for u in order:
+        for v in targets.get(u, []):
+            depth[v] = max(depth[v], depth[u] + 1)
+    return max(depth.values(), default=0)
+
+
+def _one_in(draw, n: int) -> bool:
+    """True with probability about 1/n (shrinks to False)."""
+    return draw(st.integers(0, n - 1)) == n - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers
+
+
+@st.composite
+def rationals(draw, max_size: int = 20) -> Fraction:
+    """A small rational: usually one of SPECIAL, otherwise p/q with |p|, q <= max_size."""
+    if not _one_in(draw, 4):
+        return draw(st.sampled_from(SPECIAL))
+    return Fraction(draw(st.integers(-max_size, max_size)), draw(st.integers(1, max_size)))
+
+
+def canonical_text(q: Fraction) -> str:
+    """The writer's form: reduced "p/q", or "p" for an integer."""
+    return str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
+
+
+def _decimal_text(q: Fraction, exponent: bool) -> str | None:
+    """q as an exact decimal ("-0.125" or "-125e-3"), or None if 10^n * q is never an integer."""
+    places = 0
+    while (q * 10**places).denominator != 1:
+        if places > 40:
+            return None
+        places += 1
+    digits = q * 10**places
+    if exponent:
+        return f"{digits.numerator}e-{places}"
+    sign, body = ("-" if q < 0 else ""), str(abs(digits.numerator)).rjust(places + 1, "0")
+    return f"{sign}{body[:len(body) - places]}.{body[len(body) - places:]}" if places else f"{sign}{body}"
+
+
+def number_text(draw, q: Fraction, varied: bool):
+    """How a rational is written in a file: canonical, or (if varied) any accepted spelling."""
+    if not varied:
+        return canonical_text(q)
+    style = draw(st.sampled_from(("canonical", "int", "unreduced", "decimal", "exponent")))
+    if style == "int" and q.denominator == 1:
+        return q.numerator
+    if style == "unreduced":
+        k = draw(st.integers(2, 5))
+        return f"{q.numerator * k}/{q.denominator * k}"
+    if style in ("decimal", "exponent"):
+        return _decimal_text(q, style == "exponent") or canonical_text(q)
+    return canonical_text(q)
+
+
+def _number(draw, varied: bool):
+    return number_text(draw, draw(rationals()), varied)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations
+
+
+def _fresh_name(table: dict) -> str:
+    return f"act{len(table)}"
+
+
+def _spec(draw, kind: str, table: dict, kinds: tuple, varied: bool) -> dict:
+    """A spec dict of one non-built-in kind (identity and relu may also be spelled as kinds)."""
+    if kind in ("identity", "relu"):
+        return {"kind": kind}
+    if kind == "square":
+        return {"kind": "polynomial", "coefficients": ["0", "0", "1"]}
+    if kind == "cube":
+        return {"kind": "polynomial", "coefficients": ["0", "0", "0", "1"]}
+    if kind == "leaky_relu":
+        return {"kind": "leaky_relu", "slope": _number(draw, varied)}
+    if kind == "polynomial":
+        degree = draw(st.integers(0, 4))
+        return {"kind": "polynomial", "coefficients": [_number(draw, varied) for _ in range(degree + 1)]}
+    if kind == "piecewise_linear":
+        return _piecewise_linear(draw, varied)
+    return _rounded(draw, table, kinds, varied)
+
+
+def _piecewise_linear(draw, varied: bool) -> dict:
+    """1-3 breakpoints, mostly from SPECIAL, with a slope and an intercept per piece."""
+    breakpoints = sorted(draw(st.lists(rationals(), min_size=1, max_size=3, unique=True)))
+    pieces = len(breakpoints) + 1
+    return {
+        "kind": "piecewise_linear",
+        "breakpoints": [number_text(draw, b, varied) for b in breakpoints],
+        "slopes": [_number(draw, varied) for _ in range(pieces)],
+        "intercepts": [_number(draw, varied) for _ in range(pieces)],
+    }
+
+
+def _rounded(draw, table: dict, kinds: tuple, varied: bool) -> dict:
+    """A rounded activation over any non-rounded inner, with every optional key sometimes."""
+    inner_kinds = tuple(k for k in kinds if k != "rounded") or tuple(k for k in ALL_KINDS if k != "rounded")
+    spec = {"kind": "rounded", "inner": _inner(draw, table, inner_kinds, varied), "bits": draw(st.integers(0, 6))}
+    mode = draw(st.sampled_from((None, "floor", "nearest")))
+    if mode:
+        spec["mode"] = mode
+    if _one_in(draw, 3):
+        low, high = sorted(draw(st.lists(rationals(), min_size=2, max_size=2, unique=True)))
+        spec["clip"] = [number_text(draw, low, varied), number_text(draw, high, varied)]
+    backward = draw(st.sampled_from((None, "ste", "zero")))
+    if backward:
+        spec["backward"] = backward
+    return spec
+
+
+def _inner(draw, table: dict, kinds: tuple, varied: bool):
+    """`inner` of a rounded activation: an inline spec, a built-in name or a table name."""
+    kind = draw(st.sampled_from(kinds))
+    spelling = draw(st.sampled_from(("inline", "name", "table")))
+    if spelling == "name" and kind in BUILTIN_NAMES:
+        return kind
+    spec = _spec(draw, kind, table, kinds, varied)
+    if spelling == "inline":
+        return spec
+    name = _fresh_name(table)
+    table[name] = spec
+    return name
+
+
+def _vertex_activation(draw, table: dict, kinds: tuple, varied: bool) -> str:
+    """The activation name of a non-source: a built-in, a new table entry or a reused one."""
+    if table and _one_in(draw, 5):
+        return draw(st.sampled_from(sorted(table)))
+    kind = draw(st.sampled_from(kinds))
+    if kind in ("square", "cube") or (kind in BUILTIN_NAMES and draw(st.booleans())):
+        return kind
+    spec = _spec(draw, kind, table, kinds, varied)
+    name = _fresh_name(table)
+    table[name] = spec
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+
+
+def _edge(draw, source: str, target: str, varied: bool) -> dict:
+    """One edge; weight, bias and trainable each omitted sometimes to exercise the defaults."""
+    edge = {"from": source, "to": target}
+    if not _one_in(draw, 4):
+        edge["weight"] = _number(draw, varied)
+    if not _one_in(draw, 3):
+        edge["bias"] = _number(draw, varied)
+    trainable = draw(st.sampled_from((None, True, False)))
+    if trainable is not None:
+        edge["trainable"] = trainable
+    return edge
+
+
+def _hidden_dag(draw, n: int, max_depth: int, max_edges: int) -> list[tuple[int, int]]:
+    """Edges (i, j) between vertices 0..n-1 with level[i] < level[j], so depth <= max_depth.
+
+    Most vertices above level 0 get one in-edge first, often from the level just below, so
+    that deep chains are common; then random extra edges, and sometimes a parallel edge.
+    """
+    levels = sorted(draw(st.lists(st.integers(0, max_depth), min_size=n, max_size=n)))
+    edges = []
+    for j in range(n):
+        lower = [i for i in range(n) if levels[i] < levels[j]]
+        if lower and len(edges) < max_edges and not _one_in(draw, 5):
+            below = [i for i in lower if levels[i] == levels[lower[-1]]]
+            edges.append((draw(st.sampled_from(below if draw(st.booleans()) else lower)), j))
+    pairs = [(i, j) for i in range(n) for j in range(n) if levels[i] < levels[j]]
+    if pairs and len(edges) < max_edges:
+        edges += draw(st.lists(st.sampled_from(pairs), max_size=max_edges - len(edges)))
+    if edges and len(edges) < max_edges and _one_in(draw, 3):
+        edges.append(draw(st.sampled_from(edges)))  # a parallel edge
+    return edges
+
+
+@st.composite
+def networks(
+    draw,
+    max_vertices: int = 8,
+    min_vertices: int = 1,
+    max_depth: int = 5,
+    max_edges: int | None = None,
+    kinds: tuple = ALL_KINDS,
+    varied_numbers: bool = False,
+) -> dict:
+    """A random valid `bitprop.network/1` dict over activations of `kinds`, depth <= max_depth.
+
+    Vertex, edge and input lists are shuffled; names do not reveal the hidden order; outputs
+    (1-3, repeats allowed) may be any vertex; some non-sources also receive an input.
+    """
+    n = draw(st.integers(min_vertices, max_vertices))
+    pairs = _hidden_dag(draw, n, max_depth, 2 * n if max_edges is None else max_edges)
+    names = [f"v{k}" for k in draw(st.permutations(range(n)))]
+    has_in_edges = {j for _, j in pairs}
+    table: dict = {}
+    vertices = []
+    for i, name in enumerate(names):
+        vertex = {"name": name}
+        if i in has_in_edges:
+            vertex["activation"] = _vertex_activation(draw, table, kinds, varied_numbers)
+        vertices.append(vertex)
+    edges = [_edge(draw, names[i], names[j], varied_numbers) for i, j in pairs]
+    inputs = [names[i] for i in range(n) if i not in has_in_edges or _one_in(draw, 4)]
+    network = {"format": "bitprop.network/1"}
+    if table or draw(st.booleans()):
+        network["activations"] = table
+    network["vertices"] = draw(st.permutations(vertices))
+    network["edges"] = draw(st.permutations(edges))
+    network["inputs"] = draw(st.permutations(inputs))
+    network["outputs"] = draw(st.lists(st.sampled_from(names), min_size=1, max_size=3))
+    return network
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+
+
+def _loss(draw, kinds: tuple) -> dict:
+    """A loss spec; `bit` gets an index 0-4 and sometimes a shift in -3..3."""
+    loss = {"kind": draw(st.sampled_from(kinds))}
+    if loss["kind"] == "bit":
+        loss["index"] = draw(st.integers(0, 4))
+        if draw(st.booleans()):
+            loss["shift"] = draw(st.integers(-3, 3))
+    return loss
+
+
+def _targets(draw, network: dict, loss: dict, x: list, varied: bool) -> list:
+    """y for one sample: bits for `bit`, sometimes the true outputs for `zero_one`."""
+    count = len(network["outputs"])
+    if loss["kind"] == "bit":
+        return [str(draw(st.integers(0, 1))) for _ in range(count)]
+    if loss["kind"] == "zero_one" and draw(st.booleans()):
+        return [number_text(draw, y, varied) for y in reference_outputs(network, x)]
+    return [_number(draw, varied) for _ in range(count)]
+
+
+def _sample(draw, network: dict, loss: dict, varied: bool) -> dict:
+    """One sample with x in `inputs` order and optional weight and kind."""
+    x = [_number(draw, varied) for _ in network["inputs"]]
+    sample = {"x": x, "y": _targets(draw, network, loss, x, varied)}
+    if _one_in(draw, 3):
+        sample["weight"] = number_text(draw, draw(st.sampled_from(SAMPLE_WEIGHTS)), varied)
+    kind = draw(st.sampled_from((None, "aux", "main")))
+    if kind:
+        sample["kind"] = kind
+    return sample
+
+
+def _total_weight(samples: list) -> Fraction:
+    """sum of sample weights; Fraction reads every spelling number_text writes."""
+    return sum((Fraction(s.get("weight", 1)) for s in samples), Fraction(0))
+
+
+@st.composite
+def datasets(draw, network: dict, loss_kinds: tuple = LOSS_KINDS, max_samples: int = 4,
+             varied_numbers: bool = False) -> dict:
+    """A `bitprop.dataset/1` dict for `network`: 1..max_samples samples, any of `loss_kinds`.
+
+    `mean` reduction is only drawn when the total sample weight is non-zero.
+    """
+    loss = _loss(draw, loss_kinds)
+    count = draw(st.integers(1, max_samples))
+    samples = [_sample(draw, network, loss, varied_numbers) for _ in range(count)]
+    dataset = {"format": "bitprop.dataset/1", "samples": samples, "loss": loss}
+    reductions = (None, "sum", "mean") if _total_weight(samples) != 0 else (None, "sum")
+    reduction = draw(st.sampled_from(reductions))
+    if reduction:
+        dataset["reduction"] = reduction
+    return dataset
+
+
+@st.composite
+def network_and_dataset(draw, loss_kinds: tuple = LOSS_KINDS, max_samples: int = 4,
+                        **network_options) -> tuple[dict, dict]:
+    """(network, dataset): a network from networks(**network_options) and data that fits it."""
+    network = draw(networks(**network_options))
+    varied = network_options.get("varied_numbers", False)
+    return network, draw(datasets(network, loss_kinds, max_samples, varied))
