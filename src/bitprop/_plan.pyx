@@ -108,11 +108,11 @@ cdef class Plan:
             index[act] = len(entries) - 1
             return index[act]
 
-        kinds = []
+        kinds, labels = [], {}
         for p, v in enumerate(self.order):
             act = network._activations[v]
             self.d.vertex_act[p] = -1 if act is None else flatten(act)
-            kinds.append("source" if act is None else str(act))
+            kinds.append("source" if act is None else labels.setdefault(act, str(act)))
         self.activation_kinds = kinds
         self.d.n_acts = len(entries)
         self.d.act_code = _ints(self.d.n_acts)

@@ -1,0 +1,1 @@
+"""Measurement harnesses on top of the public API (reporting only; no arithmetic of their own)."""
