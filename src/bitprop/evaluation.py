@@ -126,12 +126,11 @@ def _run(run, plan, *, time_budget=None, progress=None):
                 if progress is not None:
                     progress(*run.progress())
                 if time_budget is not None and time.monotonic() - start > time_budget:
-                    run.stop = 1
-                    for other in workers:
-                        other.join()
                     raise TimeBudgetError(f"stopped after the time budget of {time_budget:g} s")
     except BaseException:
-        run.stop = 1        # workers finish their current operation and exit
+        # Ctrl-C or the budget: workers finish their current FLINT operation, see the flag
+        # and exit on their own (they hold the Pass alive until then); nothing is half-written.
+        run.stop = 1
         raise
     fault = run.fault()
     if fault is not None:

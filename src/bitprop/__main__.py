@@ -1,0 +1,5 @@
+"""``python -m bitprop``: the command line."""
+
+from .cli import main
+
+main()

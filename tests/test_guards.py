@@ -1,0 +1,125 @@
+"""Runaway growth and long computations: max_bits, time budgets, Ctrl-C, concurrent use."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+
+import pytest
+
+import bitprop
+
+
+def _square_chain(depth):
+    return bitprop.Network.chain(depth, "square", weight=1, bias="1/3")
+
+
+def _first_vertex_over(limit, depth):
+    """Reference: the first v_k of the square chain from 3/2 whose z or f exceeds ``limit``."""
+    x = Fraction(3, 2)
+    for k in range(1, depth + 1):
+        z = x + Fraction(1, 3)
+        x = z * z
+        if max(bitprop.bit_length(z), bitprop.bit_length(x)) > limit:
+            return k
+    return None
+
+
+def test_max_bits_names_the_first_vertex_and_its_depth():
+    k = _first_vertex_over(1000, 30)
+    with pytest.raises(bitprop.BitLimitError) as info:
+        _square_chain(30).forward([["3/2"]], max_bits=1000)
+    err = info.value
+    assert (err.vertex, err.depth, err.limit) == (f"v{k}", k, 1000)
+    assert err.bits > 1000 and f"vertex 'v{k}' (depth {k})" in str(err)
+
+
+def test_max_bits_guards_adjoints_too():
+    net = _square_chain(8)
+    plain = net.grad(bitprop.Dataset([["3/2"]], [[0]]))
+    assert plain.bits.max_adjoint > plain.bits.max_value
+    with pytest.raises(bitprop.BitLimitError, match="adjoint"):
+        net.grad(bitprop.Dataset([["3/2"]], [[0]]), max_bits=plain.bits.max_value)
+
+
+def test_max_bits_in_the_cli_exits_1(tmp_path, capsys):
+    from bitprop.cli import run
+    path = tmp_path / "chain.json"
+    _square_chain(30).save(path)
+    assert run(["eval", str(path), "--input", '[["3/2"]]', "--max-bits", "5000"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bitprop: error: vertex 'v") and "max_bits=5000" in err
+
+
+def test_time_budget_stops_a_runaway_sweep():
+    started = time.monotonic()
+    with pytest.raises(bitprop.TimeBudgetError):
+        _square_chain(40).forward([["3/2"]], time_budget=0.3)
+    assert time.monotonic() - started < 10
+
+
+def test_keyboard_interrupt_leaves_the_network_usable():
+    net = _square_chain(40)
+    before = net.to_json()
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        net.forward([["3/2"]])
+    timer.join()
+    assert net.to_json() == before
+    # the same object (and its compiled plan) evaluates again, exactly
+    k = _first_vertex_over(600, 40)
+    with pytest.raises(bitprop.BitLimitError) as info:
+        net.grad(bitprop.Dataset([["3/2"]], [[0]]), max_bits=600)
+    assert info.value.vertex == f"v{k}"
+
+
+def test_ctrl_c_exits_130_within_a_second(tmp_path):
+    path = tmp_path / "chain.json"
+    _square_chain(40).save(path)
+    data = tmp_path / "data.json"
+    bitprop.Dataset([["3/2"]], [[0]]).save(data)
+    process = subprocess.Popen([sys.executable, "-m", "bitprop", "grad", str(path), str(data)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)            # well into the exponential part of the chain
+    assert process.poll() is None, process.communicate()
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 1.0
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == "bitprop: error: interrupted"
+
+
+def test_two_threads_share_one_compiled_network():
+    net = bitprop.Network.chain(10, "cube", weight="1/2", bias="1/3")
+    data = bitprop.Dataset([[f"{k}/5"] for k in range(6)], [[k] for k in range(6)])
+    expected = net.grad(data)
+    results = [None, None]
+
+    def work(i):
+        results[i] = net.grad(data, threads=1)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for r in results:
+        assert (r.loss, r.grad_weight, r.grad_bias) == \
+               (expected.loss, expected.grad_weight, expected.grad_bias)
+
+
+def test_network_and_results_pickle():
+    import pickle
+    net = bitprop.Network.chain(3, "relu", weight="3/2", bias="-1/7")
+    data = bitprop.Dataset([["5/3"]], [[1]])
+    again = pickle.loads(pickle.dumps(net))
+    assert again == net
+    result = net.grad(data)
+    assert pickle.loads(pickle.dumps(result)).grad_weight == result.grad_weight
+    assert again.grad(data).grad_weight == result.grad_weight
