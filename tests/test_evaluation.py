@@ -66,8 +66,8 @@ def _descend(doc, grad_weight, grad_bias, lr):
     for edge, gw, gb in zip(doc["edges"], grad_weight, grad_bias):
         edge = dict(edge)
         if edge.get("trainable", True):
-            edge["weight"] = str(reference.parse_rational(edge.get("weight", 1)) - lr * gw)
-            edge["bias"] = str(reference.parse_rational(edge.get("bias", 0)) - lr * gb)
+            edge["weight"] = reference.parse_rational(edge.get("weight", 1)) - lr * gw
+            edge["bias"] = reference.parse_rational(edge.get("bias", 0)) - lr * gb
         edges.append(edge)
     return {**doc, "edges": edges}
 

@@ -18,19 +18,8 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from bitprop._flint cimport *
 from bitprop._plan cimport *
+from bitprop._kernels cimport *
 from bitprop._convert cimport fmpq_set_fraction, fmpq_get_fraction, fmpq_bit_length
-
-# Worker status codes.
-cdef enum:
-    DONE = 0
-    STOPPED = 1
-    BIT_LIMIT = 2
-
-# Which value hit the bit limit.
-cdef enum:
-    WHAT_Z = 0
-    WHAT_F = 1
-    WHAT_ADJOINT = 2
 
 WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz")
 
@@ -164,40 +153,9 @@ cdef void _derivative(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmp
 cdef class Pass:
     """All memory of one evaluation of a Plan on S samples, split over ``threads`` workers."""
 
-    cdef Plan plan
-    cdef readonly slong S
-    cdef readonly int threads
-    cdef readonly bint backward     # compute loss and gradients
-    cdef readonly bint keep_all     # keep every z and f (else free what nothing reads again)
-    cdef readonly bint has_labels
-    cdef readonly slong max_bits    # 0: no guard
-    cdef int loss_code
-    cdef slong loss_index, loss_shift
-    cdef fmpq *X                    # S * n_inputs
-    cdef fmpq *Y                    # S * n_outputs
-    cdef fmpq *scale                # S: weight_s (/ total weight for mean)
-    cdef fmpq *Z
-    cdef fmpq *F
-    cdef fmpq *GF
-    cdef fmpq *outputs              # S * n_outputs, copied before backward frees them
-    cdef fmpq *grad_w               # threads * n_edges
-    cdef fmpq *grad_z               # threads * n: sum over samples of dL/dz_p
-    cdef fmpq *loss                 # threads
-    cdef long *bits_z
-    cdef long *bits_f
-    cdef long *bits_adj             # threads * n each: max over the thread's samples
-    cdef slong *done                # threads: vertex steps finished (progress)
-    cdef int *status                # threads
-    cdef slong *fault_pos
-    cdef int *fault_what
-    cdef long *fault_bits
-    cdef double *t_start
-    cdef double *t_forward
-    cdef double *t_end
-    cdef public int stop
-
     def __cinit__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *,
-                  int threads=1, bint backward=False, bint keep_all=False, max_bits=None):
+                  int threads=1, bint backward=False, bint keep_all=False, max_bits=None,
+                  bint scalar_values=True):
         cdef slong S = len(inputs), n = plan.d.n
         self.plan = plan
         self.S = S
@@ -211,9 +169,10 @@ cdef class Pass:
         self.X = _fmpq_vec_init(S * plan.d.n_inputs + 1)
         self.Y = _fmpq_vec_init(S * plan.d.n_outputs + 1)
         self.scale = _fmpq_vec_init(S + 1)
-        self.Z = _fmpq_vec_init(n * S + 1)
-        self.F = _fmpq_vec_init(n * S + 1)
-        self.GF = _fmpq_vec_init((n * S if backward else 0) + 1)
+        self.n_values = n * S if scalar_values else 0
+        self.Z = _fmpq_vec_init(self.n_values + 1)
+        self.F = _fmpq_vec_init(self.n_values + 1)
+        self.GF = _fmpq_vec_init((self.n_values if backward else 0) + 1)
         self.outputs = _fmpq_vec_init(S * plan.d.n_outputs + 1)
         self.grad_w = _fmpq_vec_init(self.threads * plan.d.n_edges + 1)
         self.grad_z = _fmpq_vec_init(self.threads * n + 1)
@@ -256,9 +215,9 @@ cdef class Pass:
         _clear(self.X, S * self.plan.d.n_inputs + 1)
         _clear(self.Y, S * self.plan.d.n_outputs + 1)
         _clear(self.scale, S + 1)
-        _clear(self.Z, n * S + 1)
-        _clear(self.F, n * S + 1)
-        _clear(self.GF, (n * S if self.backward else 0) + 1)
+        _clear(self.Z, self.n_values + 1)
+        _clear(self.F, self.n_values + 1)
+        _clear(self.GF, (self.n_values if self.backward else 0) + 1)
         _clear(self.outputs, S * self.plan.d.n_outputs + 1)
         _clear(self.grad_w, self.threads * self.plan.d.n_edges + 1)
         _clear(self.grad_z, self.threads * n + 1)
@@ -301,7 +260,7 @@ cdef class Pass:
         fmpq_clear(tmp); fmpq_clear(acc); fmpz_clear(q); fmpz_clear(r)
         return result
 
-    cdef inline int _guard(self, int t, slong p, int what, const fmpq *value,
+    cdef int _guard(self, int t, slong p, int what, const fmpq *value,
                            long *record) noexcept nogil:
         """Record the bit length of ``value``; BIT_LIMIT when it exceeds max_bits."""
         cdef long bits = fmpq_bit_length(value)
@@ -364,37 +323,38 @@ cdef class Pass:
         """Add the loss of each sample and seed dL/df at the outputs."""
         cdef PlanData *plan = &self.plan.d
         cdef slong s, o, p
-        cdef fmpq *f
-        cdef fmpq *y
-        cdef fmpq *gf
         for s in range(s0, s1):
             fmpq_zero(acc)
             for o in range(plan.n_outputs):
                 p = plan.output_pos[o]
-                f = self.F + p * self.S + s
-                y = self.Y + s * plan.n_outputs + o
-                gf = self.GF + p * self.S + s
-                if self.loss_code == LOSS_SQUARE:      # (f - y)^2, seed 2 (f - y)
-                    fmpq_sub(tmp, f, y)
-                    fmpq_addmul(acc, tmp, tmp)
-                    if self.backward:
-                        fmpq_mul_2exp(tmp, tmp, 1)
-                        fmpq_addmul(gf, self.scale + s, tmp)
-                elif self.loss_code == LOSS_HINGE:     # max(0, 1 - y f), seed -y on the slope
-                    fmpq_mul(tmp, y, f)
-                    fmpq_neg(tmp, tmp)
-                    fmpz_add(fmpq_numref(tmp), fmpq_numref(tmp), fmpq_denref(tmp))
-                    if fmpq_sgn(tmp) > 0:
-                        fmpq_add(acc, acc, tmp)
-                        if self.backward:
-                            fmpq_submul(gf, self.scale + s, y)
-                elif self.loss_code == LOSS_ZERO_ONE:
-                    if not fmpq_equal(f, y):
-                        fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
-                else:                                   # bit k of floor(|f| 2^shift) != y
-                    if _bit_of(f, self.loss_index, self.loss_shift, q, r) != fmpq_is_one(y):
-                        fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
+                self._loss_entry(t, s, self.F + p * self.S + s, self.Y + s * plan.n_outputs + o,
+                                 acc, self.GF + p * self.S + s if self.backward else NULL,
+                                 tmp, q, r)
             fmpq_addmul(self.loss + t, self.scale + s, acc)
+
+    cdef void _loss_entry(self, int t, slong s, const fmpq *f, const fmpq *y, fmpq *acc,
+                          fmpq *gf, fmpq *tmp, fmpz *q, fmpz *r) noexcept nogil:
+        """acc += l(f, y); gf += scale_s * dl/df (when gf is not NULL)."""
+        if self.loss_code == LOSS_SQUARE:      # (f - y)^2, seed 2 (f - y)
+            fmpq_sub(tmp, f, y)
+            fmpq_addmul(acc, tmp, tmp)
+            if gf != NULL:
+                fmpq_mul_2exp(tmp, tmp, 1)
+                fmpq_addmul(gf, self.scale + s, tmp)
+        elif self.loss_code == LOSS_HINGE:     # max(0, 1 - y f), seed -y on the slope
+            fmpq_mul(tmp, y, f)
+            fmpq_neg(tmp, tmp)
+            fmpz_add(fmpq_numref(tmp), fmpq_numref(tmp), fmpq_denref(tmp))
+            if fmpq_sgn(tmp) > 0:
+                fmpq_add(acc, acc, tmp)
+                if gf != NULL:
+                    fmpq_submul(gf, self.scale + s, y)
+        elif self.loss_code == LOSS_ZERO_ONE:
+            if not fmpq_equal(f, y):
+                fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
+        else:                                   # bit k of floor(|f| 2^shift) != y
+            if _bit_of(f, self.loss_index, self.loss_shift, q, r) != fmpq_is_one(y):
+                fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
 
     cdef int _backward_vertex(self, int t, slong p, slong s0, slong s1, fmpq *gz, fmpq *d,
                               fmpz *q, fmpz *r) noexcept nogil:

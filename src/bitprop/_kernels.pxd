@@ -1,0 +1,62 @@
+# cython: language_level=3
+from bitprop._flint cimport fmpq, fmpz, slong
+from bitprop._plan cimport Plan
+
+# Worker status codes.
+cdef enum:
+    DONE = 0
+    STOPPED = 1
+    BIT_LIMIT = 2
+
+# Which value hit the bit limit.
+cdef enum:
+    WHAT_Z = 0
+    WHAT_F = 1
+    WHAT_ADJOINT = 2
+
+
+cdef class Pass:
+    cdef Plan plan
+    cdef readonly slong S
+    cdef readonly int threads
+    cdef readonly bint backward     # compute loss and gradients
+    cdef readonly bint keep_all     # keep every z and f (else free what nothing reads again)
+    cdef readonly bint has_labels
+    cdef readonly slong max_bits    # 0: no guard
+    cdef int loss_code
+    cdef slong loss_index, loss_shift
+    cdef fmpq *X                    # S * n_inputs
+    cdef fmpq *Y                    # S * n_outputs
+    cdef fmpq *scale                # S: weight_s (/ total weight for mean)
+    cdef slong n_values             # entries of Z, F (and GF): n * S, or 0 for DensePass
+    cdef fmpq *Z
+    cdef fmpq *F
+    cdef fmpq *GF
+    cdef fmpq *outputs              # S * n_outputs, copied before backward frees them
+    cdef fmpq *grad_w               # threads * n_edges
+    cdef fmpq *grad_z               # threads * n: sum over samples of dL/dz_p
+    cdef fmpq *loss                 # threads
+    cdef long *bits_z
+    cdef long *bits_f
+    cdef long *bits_adj             # threads * n each: max over the thread's samples
+    cdef slong *done                # threads: vertex steps finished (progress)
+    cdef int *status                # threads
+    cdef slong *fault_pos
+    cdef int *fault_what
+    cdef long *fault_bits
+    cdef double *t_start
+    cdef double *t_forward
+    cdef double *t_end
+    cdef public int stop
+
+    cdef int _work(self, int t) noexcept nogil
+    cdef int _guard(self, int t, slong p, int what, const fmpq *value, long *record) noexcept nogil
+    cdef void _loss_entry(self, int t, slong s, const fmpq *f, const fmpq *y, fmpq *acc,
+                          fmpq *gf, fmpq *tmp, fmpz *q, fmpz *r) noexcept nogil
+    cdef int _forward_vertex(self, int t, slong p, slong s0, slong s1, fmpz *q,
+                             fmpz *r) noexcept nogil
+    cdef void _keep_outputs(self, slong s0, slong s1) noexcept nogil
+    cdef void _seed_loss(self, int t, slong s0, slong s1, fmpq *tmp, fmpq *acc,
+                         fmpz *q, fmpz *r) noexcept nogil
+    cdef int _backward_vertex(self, int t, slong p, slong s0, slong s1, fmpq *gz, fmpq *d,
+                              fmpz *q, fmpz *r) noexcept nogil
