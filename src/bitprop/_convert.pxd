@@ -8,3 +8,11 @@ cdef int fmpq_set_fraction(fmpq *out, object value) except -1
 cdef object fmpq_get_fraction(const fmpq *value)
 cdef object fmpq_get_str(const fmpq *value)
 cdef long fmpq_bit_length(const fmpq *value) noexcept nogil
+
+
+cdef class RationalVector:
+    cdef fmpq *data
+    cdef Py_ssize_t n
+
+
+cdef RationalVector vector_gather(const fmpq *src, Py_ssize_t n, const long *index)

@@ -7,11 +7,11 @@ FLINT's ``fmpz_set_signed_ui_array``), never as decimal strings: linear time, no
 
 from fractions import Fraction
 
-from libc.stdlib cimport free
 from bitprop._flint cimport (
     fmpz, fmpq, ulong, slong, fmpz_set_si, fmpz_get_si, fmpz_fits_si, fmpz_bits, fmpz_size,
     fmpz_set_signed_ui_array, fmpz_get_signed_ui_array, fmpz_get_str, fmpz_is_one,
-    fmpq_numref, fmpq_denref, fmpz_sgn, flint_free, fmpz_is_zero)
+    fmpq_numref, fmpq_denref, flint_free, fmpq_set, fmpq_equal, _fmpq_vec_init,
+    _fmpq_vec_clear)
 
 cdef object _make_fraction
 if hasattr(Fraction, "_from_coprime_ints"):   # Python >= 3.12
@@ -76,3 +76,109 @@ cdef object fmpq_get_str(const fmpq *value):
 cdef long fmpq_bit_length(const fmpq *value) noexcept nogil:
     """bitlen(|p|) + bitlen(q): the paper's size of an encoding (0 has 1 bit)."""
     return <long>(fmpz_bits(fmpq_numref(value)) + fmpz_bits(fmpq_denref(value)))
+
+
+cdef class RationalVector:
+    """An immutable vector of exact rationals kept in FLINT, converted only when read.
+
+    Indexing and iteration give Fractions; ``strings()`` prints every entry with FLINT (the
+    fast path for JSON); ``tolist(kind)`` gives Fractions, python-flint fmpq or strings.
+    Compares equal to any sequence with the same exact values.
+    """
+
+    def __dealloc__(self):
+        if self.data != NULL:
+            _fmpq_vec_clear(self.data, self.n + 1)
+
+    @staticmethod
+    def from_values(values):
+        """A vector from any sequence of Fractions (or what numbers.rational accepts)."""
+        from .numbers import rational
+        cdef RationalVector vector = RationalVector.__new__(RationalVector)
+        cdef Py_ssize_t i
+        values = [rational(v, f"[{i}]") for i, v in enumerate(values)]
+        vector.n = len(values)
+        vector.data = _fmpq_vec_init(vector.n + 1)
+        for i in range(vector.n):
+            fmpq_set_fraction(&vector.data[i], values[i])
+        return vector
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, index):
+        cdef Py_ssize_t i
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.n))]
+        i = index
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError("RationalVector index out of range")
+        return fmpq_get_fraction(&self.data[i])
+
+    def __iter__(self):
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            yield fmpq_get_fraction(&self.data[i])
+
+    def __eq__(self, other):
+        cdef RationalVector that
+        cdef Py_ssize_t i
+        if isinstance(other, RationalVector):
+            that = other
+            if that.n != self.n:
+                return False
+            for i in range(self.n):
+                if not fmpq_equal(&self.data[i], &that.data[i]):
+                    return False
+            return True
+        try:
+            if len(other) != self.n:
+                return False
+        except TypeError:
+            return NotImplemented
+        return all(a == b for a, b in zip(self, other))
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None
+
+    def __repr__(self):
+        shown = ", ".join(self.strings()[:6]) if self.n else ""
+        return f"RationalVector([{shown}{', ...' if self.n > 6 else ''}], n={self.n})"
+
+    def strings(self):
+        """Every entry as canonical "p/q" text, printed by FLINT."""
+        cdef Py_ssize_t i
+        return [fmpq_get_str(&self.data[i]) for i in range(self.n)]
+
+    def tolist(self, kind="fraction"):
+        if kind == "str":
+            return self.strings()
+        if kind == "fmpq":
+            import flint
+            return [flint.fmpq(q.numerator, q.denominator) for q in self]
+        if kind == "fraction":
+            return list(self)
+        raise ValueError(f"output kind must be fraction, fmpq or str, not {kind!r}")
+
+    def bit_lengths(self):
+        cdef Py_ssize_t i
+        return [fmpq_bit_length(&self.data[i]) for i in range(self.n)]
+
+    def __reduce__(self):
+        return (RationalVector.from_values, (list(self),))
+
+
+cdef RationalVector vector_gather(const fmpq *src, Py_ssize_t n, const long *index):
+    """A new vector with entry i = src[index[i]] (or src[i] when index is NULL)."""
+    cdef RationalVector vector = RationalVector.__new__(RationalVector)
+    cdef Py_ssize_t i
+    vector.n = n
+    vector.data = _fmpq_vec_init(n + 1)
+    for i in range(n):
+        fmpq_set(&vector.data[i], &src[index[i] if index != NULL else i])
+    return vector

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, cdivision=True
 """Exact forward and reverse-mode passes over a Plan, on FLINT rationals, GIL released.
 
 A ``Pass`` owns every array of one evaluation: inputs X, labels Y, per-sample loss scales,
@@ -19,7 +19,8 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from bitprop._flint cimport *
 from bitprop._plan cimport *
 from bitprop._kernels cimport *
-from bitprop._convert cimport fmpq_set_fraction, fmpq_get_fraction, fmpq_bit_length
+from bitprop._convert cimport (fmpq_set_fraction, fmpq_get_fraction, fmpq_bit_length,
+                               vector_gather)
 
 WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz")
 
@@ -155,7 +156,7 @@ cdef class Pass:
 
     def __cinit__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *,
                   int threads=1, bint backward=False, bint keep_all=False, max_bits=None,
-                  bint scalar_values=True):
+                  bint scalar_values=True, **subclass_options):
         cdef slong S = len(inputs), n = plan.d.n
         self.plan = plan
         self.S = S
@@ -367,6 +368,8 @@ cdef class Pass:
             if self.stop:
                 return STOPPED
             g = self.GF + p * S + s
+            if a >= 0 and fmpq_is_zero(g) and self.bits_adj[t * plan.n + p] < 1:
+                self.bits_adj[t * plan.n + p] = 1       # dL/dz_p = 0 has 1 bit
             if a >= 0 and not fmpq_is_zero(g):
                 _derivative(plan, a, d, self.Z + p * S + s, q, r)
                 fmpq_mul(gz, g, d)                       # dL/dz_p
@@ -448,12 +451,10 @@ cdef class Pass:
                     fmpq_add(self.grad_z + p, self.grad_z + p, self.grad_z + t * plan.n + p)
 
     def gradients(self):
-        """(dL/dw, dL/db) per edge in edge order, as Fractions (after reduce_gradients)."""
-        cdef slong e
-        cdef PlanData *plan = &self.plan.d
-        dz = [fmpq_get_fraction(self.grad_z + p) for p in range(plan.n)]
-        return ([fmpq_get_fraction(self.grad_w + e) for e in range(plan.n_edges)],
-                [dz[plan.edge_dst[e]] for e in range(plan.n_edges)])
+        """(dL/dw, dL/db) per edge in edge order as RationalVectors (after reduce_gradients);
+        every per-edge bias gradient is dL/dz of the edge's head."""
+        return (vector_gather(self.grad_w, self.plan.d.n_edges, NULL),
+                vector_gather(self.grad_z, self.plan.d.n_edges, self.plan.d.edge_dst))
 
     def gradient_bits(self):
         """(max bits of dL/dw, max bits of dL/db) over all edges (after reduce_gradients)."""

@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from ._dense import DensePass
 from ._kernels import Pass
 from ._plan import Plan
+from .layers import find_dense_layout
 from .dataset import Dataset
 from .errors import BitLimitError, BitpropInputError, TimeBudgetError
 from .numbers import convert_out, rational
@@ -53,7 +55,10 @@ class ForwardResult:
 
 @dataclass
 class GradResult:
-    """L(theta) and dL/dtheta for every edge's weight and bias, in edge order."""
+    """L(theta) and dL/dtheta for every edge's weight and bias, in edge order.
+
+    ``grad_weight`` and ``grad_bias`` are RationalVectors: exact values kept in FLINT and
+    converted to Fractions as they are read (``.tolist()``, indexing, iteration)."""
 
     loss: Fraction
     grad_weight: list
@@ -69,8 +74,8 @@ class GradResult:
     def converted(self, kind):
         """The same result with numbers as ``fraction``, ``fmpq`` or ``str``."""
         conv = lambda q: convert_out(q, kind)  # noqa: E731
-        return GradResult(conv(self.loss), [conv(q) for q in self.grad_weight],
-                          [conv(q) for q in self.grad_bias],
+        return GradResult(conv(self.loss), self.grad_weight.tolist(kind),
+                          self.grad_bias.tolist(kind),
                           [[conv(q) for q in row] for row in self.outputs], self.bits,
                           self.timing)
 
@@ -155,27 +160,55 @@ def _bit_stats(run, plan, gradient_bits=(0, 0)):
     return BitStats(per_vertex, per_depth, max_value, max_adjoint, max(gradient_bits))
 
 
-def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits):
+KERNELS = ("auto", "dense", "scalar")
+
+
+def _dense_layout(network, plan, kernel, keep_all):
+    """The dense-layer layout to run on, or None for the scalar kernel."""
+    if kernel not in KERNELS:
+        raise BitpropInputError(f"kernel must be one of {', '.join(KERNELS)}, not {kernel!r}",
+                                path="kernel")
+    if kernel == "scalar" or keep_all:
+        return None
+    cache = network.__dict__.setdefault("_dense_layouts", {})
+    if id(plan) not in cache:
+        cache.clear()
+        cache[id(plan)] = find_dense_layout(network, plan)
+    layout = cache[id(plan)]
+    if layout is None and kernel == "dense":
+        raise BitpropInputError("the network is not a stack of dense layers with identity, "
+                                "relu, leaky_relu or monomial activations", path="kernel")
+    return layout
+
+
+def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, layout=None):
     threads = default_threads() if threads is None else int(threads)
     if threads < 1:
         raise BitpropInputError(f"threads must be >= 1, not {threads}", path="threads")
     if max_bits is not None and (not isinstance(max_bits, int) or max_bits < 1):
         raise BitpropInputError(f"max_bits must be a positive integer, not {max_bits!r}",
                                 path="max_bits")
+    if layout is not None:
+        return DensePass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
+                         threads=threads, backward=backward, max_bits=max_bits,
+                         scalar_values=False, layout=layout)
     return Pass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
                 threads=threads, backward=backward, keep_all=keep_all, max_bits=max_bits)
 
 
 def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
-            threads=None, progress=None, output="fraction"):
+            threads=None, progress=None, output="fraction", kernel="auto"):
     """Exact forward pass on every input vector (a Dataset, a list of vectors, a 2-d numpy
-    array, or one vector). ``keep_all`` also returns every vertex's z and f per sample."""
+    array, or one vector). ``keep_all`` also returns every vertex's z and f per sample.
+    ``kernel``: "auto" (dense layers as matrix products when the network is a stack of them),
+    "dense" or "scalar"; all give the same exact values."""
     started = time.perf_counter()
     dataset = _as_dataset(inputs, network, require_labels=False)
     plan = network.plan()
+    layout = _dense_layout(network, plan, kernel, keep_all)
     compiled = time.perf_counter()
     run = _new_pass(plan, dataset, backward=False, keep_all=keep_all, threads=threads,
-                    max_bits=max_bits)
+                    max_bits=max_bits, layout=layout)
     _run(run, plan, time_budget=time_budget, progress=progress)
     forward_seconds, _ = run.timings()
     outputs = [[convert_out(q, output) for q in row] for row in run.output_values()]
@@ -193,14 +226,15 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
 
 
 def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, progress=None,
-         output="fraction"):
+         output="fraction", kernel="auto"):
     """Exact L(theta) and dL/dw, dL/db for every edge (edge order), with bit statistics."""
     started = time.perf_counter()
     dataset = _as_dataset(dataset, network, require_labels=True)
     plan = network.plan()
+    layout = _dense_layout(network, plan, kernel, False)
     compiled = time.perf_counter()
     run = _new_pass(plan, dataset, backward=True, keep_all=False, threads=threads,
-                    max_bits=max_bits)
+                    max_bits=max_bits, layout=layout)
     _run(run, plan, time_budget=time_budget, progress=progress)
     return _grad_result(run, plan, compiled - started).converted(output) \
         if output != "fraction" else _grad_result(run, plan, compiled - started)
@@ -217,7 +251,7 @@ def _grad_result(run, plan, compile_seconds):
 
 
 def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, threads=None,
-         progress=None, on_step=None):
+         progress=None, on_step=None, kernel="auto"):
     """``steps`` exact gradient-descent steps theta := theta - lr * dL/dtheta on the trainable
     parameters. Returns (new network, losses): L before each step and after the last."""
     lr = rational(lr, "lr")
@@ -226,13 +260,16 @@ def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, thre
         raise BitpropInputError(f"steps must be >= 0, not {steps}", path="steps")
     dataset = _as_dataset(dataset, network, require_labels=True)
     plan = Plan(network)            # private: the parameters change in place
+    layout = None if kernel == "scalar" else find_dense_layout(network, plan)
+    if layout is None and kernel == "dense":
+        _dense_layout(network, plan, kernel, False)
     trainable = network.trainable
     deadline = None if time_budget is None else time.monotonic() + time_budget
     losses = []
     for index in range(steps + 1):
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         run = _new_pass(plan, dataset, backward=index < steps, keep_all=False, threads=threads,
-                        max_bits=max_bits)
+                        max_bits=max_bits, layout=layout)
         _run(run, plan, time_budget=remaining, progress=progress)
         losses.append(run.total_loss())
         if index < steps:

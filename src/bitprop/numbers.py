@@ -12,6 +12,7 @@ digits by default): long digit strings are parsed and printed by FLINT through p
 import math
 import numbers as _abc
 import re
+import reprlib
 from decimal import Decimal
 from fractions import Fraction
 
@@ -36,6 +37,13 @@ def _digits_to_int(digits):
     return int(flint.fmpz(digits))
 
 
+def integer_from_text(text):
+    """A decimal integer ``"-123"`` of any length (CPython's int() refuses 4300+ digits)."""
+    negative = text.startswith("-")
+    value = _digits_to_int(text.lstrip("+-") if text[:1] in "+-" else text)
+    return -value if negative else value
+
+
 def _parse_string(text, where):
     match = _FRACTION.fullmatch(text)
     if match:
@@ -55,7 +63,10 @@ def _parse_string(text, where):
         frac = frac or ""
         scale = -len(frac)
         if exponent is not None:
-            exp = int(exponent) if len(exponent) < 12 else MAX_EXPONENT + 1
+            # leading zeros ("1e-0000005") do not make an exponent large
+            significant = exponent.lstrip("+-").lstrip("0") or "0"
+            exp = int(significant) if len(significant) < 12 else MAX_EXPONENT + 1
+            exp = -exp if exponent.startswith("-") else exp
             if abs(exp) > MAX_EXPONENT:
                 raise BitpropInputError(
                     f"{_show(text)} has exponent {_show(exponent)}, beyond the limit of "
@@ -78,14 +89,44 @@ def _show(text, limit=40):
     return repr(text)
 
 
+class _ShortRepr(reprlib.Repr):
+    """repr() for error messages: bounded in length and nesting, and safe for huge integers
+    (CPython refuses ``repr`` of integers over 4300 digits)."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxtuple, self.maxdict = 3, 4, 4, 4
+        self.maxstring, self.maxother, self.maxlong = 40, 40, 40
+
+    def repr_int(self, value, level):
+        text = _int_to_str(value)
+        if len(text) > self.maxlong:
+            text = f"{text[:12]}...{text[-8:]} ({len(text.lstrip('-'))} digits)"
+        return text
+
+    def repr_float(self, value, level):
+        return getattr(value, "text", None) or repr(value)
+
+    def repr_str(self, value, level):
+        return _show(value, self.maxstring)
+
+
+def shown(value):
+    """Any value (a JSON value, typically) as it appears in an error message: its repr, cut
+    short when long or deep, never raising."""
+    return _ShortRepr().repr(value)
+
+
 def _from_float(value, where, allow_float):
+    # a float read from JSON keeps its text: "1e400" is what the file says, not "inf"
+    text = shown(value)
     if not allow_float:
         raise BitpropInputError(
-            f"{value!r} is a float; write it as a string such as \"1/10\", or allow floats "
+            f"{text} is a float; write it as a string such as \"1/10\", or allow floats "
             "(allow_float=True, --allow-float) to take the double's exact binary value",
             path=where)
     if not math.isfinite(value):
-        raise BitpropInputError(f"{value!r} is not a finite number", path=where)
+        raise BitpropInputError(f"{text} is not a finite double", path=where)
     return Fraction(float(value))
 
 
@@ -116,13 +157,13 @@ def rational(value, where="", *, allow_float=False):
     if isinstance(value, _abc.Rational):
         return Fraction(int(value.numerator), int(value.denominator))
     raise BitpropInputError(
-        f"{_show(value)} of type {type(value).__name__} is not a rational number", path=where)
+        f"{shown(value)} of type {type(value).__name__} is not a rational number", path=where)
 
 
 def rational_list(values, where="", *, allow_float=False):
     """A sequence (list, tuple or 1-d numpy array) of rationals as a list of Fractions."""
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
-        raise BitpropInputError(f"expected a list of numbers, got {_show(values)}", path=where)
+        raise BitpropInputError(f"expected a list of numbers, got {shown(values)}", path=where)
     if getattr(values, "ndim", 1) != 1:
         raise BitpropInputError(
             f"expected a 1-dimensional list of numbers, got an array of shape {values.shape}",
@@ -138,6 +179,7 @@ def to_str(q):
 
 
 def _int_to_str(n):
+    n = int(n)
     if n.bit_length() < 3 * _LONG_DIGITS:
         return str(n)
     return flint.fmpz(n).str()

@@ -12,7 +12,7 @@ import click
 from ..errors import BitpropError, BitpropInputError
 
 #: Modules that each define ``register(group)`` adding their commands.
-COMMAND_MODULES = ("network_commands", "slp_commands", "experiment_commands")
+COMMAND_MODULES = ("network_commands", "slp_commands", "compile_commands", "experiment_commands")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,8 +5,9 @@ from fractions import Fraction
 import click
 
 from ..errors import BitpropInputError
-from ..numbers import to_str
+from ..numbers import bit_length, to_str
 from ..slp import Program, bounded_norm, evaluate, gadget_coefficients, parse_polynomial
+from ..slp.circuit import evaluate_via_network
 from ..slp.polynomial import polynomial_text
 from .common import emit_json, json_option, read_text
 
@@ -16,7 +17,7 @@ def register(group):
     group.add_command(gadget)
 
 
-def _read_program(path):
+def read_program(path):
     """(program, display name) of a JSON or text SLP file (``-`` is stdin)."""
     text, name = read_text(path)
     return Program.parse(text, name), name
@@ -37,25 +38,35 @@ def slp():
 @click.option("--no-value", is_flag=True,
               help="Do not print x_n itself (printing a huge value in decimal is optional; "
                    "sign, bits and bit length never need it).")
+@click.option("--via-network", metavar="SIGMA",
+              help="Compute x_n with the network evaluator instead, on the SLP's circuit "
+                   "network (Lemma 3.2) for the polynomial activation SIGMA (POLY).")
 @json_option
-def eval_command(prog, sign, bit, max_bits, no_value, as_json):
+def eval_command(prog, sign, bit, max_bits, no_value, via_network, as_json):
     """Evaluate the SLP in PROG (JSON or text form) exactly: x_n, its sign, a bit of it.
 
     Without --sign/--bit, prints x_n, its sign and its bit length; with them, only the
     answers asked for. --json always has the keys value (null with --no-value), sign,
     bit (null without --bit) and bit_length.
     """
-    program, name = _read_program(prog)
-    result = evaluate(program, max_bits=max_bits)
+    program, name = read_program(prog)
+    if via_network is None:
+        result = evaluate(program, max_bits=max_bits)
+    else:
+        result = _NetworkValue(evaluate_via_network(program, via_network, max_bits=max_bits,
+                                                    where="--via-network"), len(program))
     try:
         answer = None if bit is None else result.bit(bit)
     except BitpropInputError as err:
         raise err.at(name) from None
     if as_json:
-        emit_json({"value": None if no_value else result.to_str(), "sign": result.sign,
-                   "bit": answer, "bit_length": result.bit_length, "gates": len(program),
-                   "gates_evaluated": result.gates_evaluated,
-                   "max_gate_bits": result.max_gate_bits})
+        doc = {"value": None if no_value else result.to_str(), "sign": result.sign,
+               "bit": answer, "bit_length": result.bit_length, "gates": len(program),
+               "gates_evaluated": result.gates_evaluated,
+               "max_gate_bits": result.max_gate_bits}
+        if via_network is not None:
+            doc["via_network"] = parse_polynomial(via_network, "--via-network")
+        emit_json(doc)
         return
     asked = sign or bit is not None
     if not (asked or no_value):
@@ -68,6 +79,26 @@ def eval_command(prog, sign, bit, max_bits, no_value, as_json):
         click.echo(f"bit_length: {result.bit_length}")
 
 
+class _NetworkValue:
+    """x_n computed by the network evaluator (a Fraction), answering like an SlpValue."""
+
+    max_gate_bits = None
+
+    def __init__(self, value, gates):
+        self.value, self.gates_evaluated = value, gates
+        self.sign = (value > 0) - (value < 0)
+        self.bit_length = bit_length(value)
+
+    def bit(self, k):
+        if self.value.denominator != 1:
+            raise BitpropInputError(f"bit {k} asked for, but x_n is not an integer; BitSLP "
+                                    "is defined for integer outputs", path="bit")
+        return (abs(self.value.numerator) >> k) & 1
+
+    def to_str(self):
+        return to_str(self.value)
+
+
 @slp.command("bnslp")
 @click.argument("prog")
 @click.option("-o", "--output", required=True, metavar="BN",
@@ -78,7 +109,7 @@ def bnslp_command(prog, output, as_json):
 
     --json keys: e (a string, as every exact number: it can have thousands of digits), length.
     """
-    program, name = _read_program(prog)
+    program, name = read_program(prog)
     try:
         bn = bounded_norm(program)
     except BitpropInputError as err:

@@ -1,0 +1,467 @@
+# cython: language_level=3, cdivision=True
+"""Dense layers as integer matrix products: the fraction-free form of forward and backward.
+
+A layer's values are kept as an integer matrix with one positive denominator per sample
+column (samples are columns), normalised by one gcd over the column instead of one gcd per
+entry. Weights are scaled once to integers over one denominator per layer (W = Wn / D_l,
+bias sums b = bn / D_l), so
+
+    Z_l = (Wn_l H_(l-1) + bn_l hd_(l-1)^T) / (D_l hd_(l-1))        (fmpz_mat_mul)
+    dL/dH_(l-1) = Wn_l^T G_l / (D_l gd)                               (fmpz_mat_mul)
+    dL/dW_l = sum_s G_l[:, s] H_(l-1)[:, s]^T                         (one fmpz_mat_mul over
+              a common denominator of the samples)
+
+Canonical fmpq values appear only where they leave the kernel: outputs, loss, gradients.
+Bit statistics and the max_bits guard still see every entry's canonical size.
+"""
+
+from libc.stdlib cimport calloc, free
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+from bitprop._flint cimport *
+from bitprop._plan cimport Plan, PlanData
+from bitprop._kernels cimport Pass, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F, WHAT_ADJOINT
+from bitprop._convert cimport fmpq_set_fraction, fmpq_bit_length
+
+# Dense activation codes (layers.py).
+cdef enum:
+    D_IDENTITY = 0
+    D_RELU = 1
+    D_LEAKY = 2
+    D_MONO = 4
+
+
+cdef double _now() noexcept nogil:
+    cdef timespec t
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return t.tv_sec + 1e-9 * t.tv_nsec
+
+
+cdef inline fmpz *_at(fmpz_mat_struct *m, slong i, slong j) noexcept nogil:
+    return m.rows[i] + j
+
+
+cdef void _normalize(fmpz_mat_struct *m, fmpz *den, fmpz *g) noexcept nogil:
+    """Divide every column and its denominator by their gcd: the column's canonical form."""
+    cdef slong i, s
+    for s in range(m.c):
+        fmpz_set(g, den + s)
+        for i in range(m.r):
+            if fmpz_is_one(g):
+                break
+            fmpz_gcd(g, g, _at(m, i, s))
+        if not fmpz_is_one(g):
+            fmpz_divexact(den + s, den + s, g)
+            for i in range(m.r):
+                fmpz_divexact(_at(m, i, s), _at(m, i, s), g)
+
+
+cdef long _entry_bits(const fmpz *num, const fmpz *den, fmpz *g, fmpz *t) noexcept nogil:
+    """Bit length of num/den in lowest terms."""
+    cdef long bits
+    fmpz_gcd(g, num, den)
+    if fmpz_is_one(g):
+        return <long>(fmpz_bits(num) + fmpz_bits(den))
+    fmpz_divexact(t, num, g)
+    bits = fmpz_bits(t)
+    fmpz_divexact(t, den, g)
+    return bits + <long>fmpz_bits(t)
+
+
+cdef void _column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:
+    cdef slong s
+    fmpz_one(out)
+    for s in range(n):
+        fmpz_lcm(out, out, dens + s)
+
+
+cdef class DensePass(Pass):
+    """A Pass over a network that is a stack of dense layers (see bitprop.layers)."""
+
+    cdef slong L                     # weight layers
+    cdef slong *width                # L + 1
+    cdef slong *pos_off              # L + 2: layer l's positions are pos[pos_off[l]:pos_off[l+1]]
+    cdef slong *pos
+    cdef slong *edge_off             # L + 1: layer l's edge ids start at edge_off[l]
+    cdef slong *edge_id
+    cdef int *code                   # per layer l >= 1
+    cdef slong *degree               # monomial degree
+    cdef fmpz *act_p                 # leaky slope p/q, or monomial coefficient p/q
+    cdef fmpz *act_q
+    cdef fmpz_mat_struct *Wn         # per layer l >= 1 (index l - 1)
+    cdef fmpz_mat_struct *WnT
+    cdef fmpz *bn                    # per layer: n_l entries at pos_off-like offsets
+    cdef slong *bn_off
+    cdef fmpz *D                     # per layer
+    cdef slong *out_row              # per output coordinate
+    cdef bint built
+
+    def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *, layout,
+                 **options):
+        Pass.__init__(self, plan, inputs, labels, scales, loss)
+        self._build(layout)
+
+    def _build(self, layout):
+        cdef slong l, i, j, k, e, n_in, n_out
+        cdef PlanData *plan = &self.plan.d
+        widths = layout.widths
+        self.L = len(widths) - 1
+        self.width = <slong *>calloc(self.L + 1, sizeof(slong))
+        self.pos_off = <slong *>calloc(self.L + 2, sizeof(slong))
+        self.pos = <slong *>calloc(sum(widths) + 1, sizeof(slong))
+        self.edge_off = <slong *>calloc(self.L + 2, sizeof(slong))
+        self.edge_id = <slong *>calloc(plan.n_edges + 1, sizeof(slong))
+        self.code = <int *>calloc(self.L + 1, sizeof(int))
+        self.degree = <slong *>calloc(self.L + 1, sizeof(slong))
+        self.bn_off = <slong *>calloc(self.L + 2, sizeof(slong))
+        self.out_row = <slong *>calloc(plan.n_outputs + 1, sizeof(slong))
+        self.act_p = _fmpz_vec_init(self.L + 1)
+        self.act_q = _fmpz_vec_init(self.L + 1)
+        self.D = _fmpz_vec_init(self.L + 1)
+        self.bn = _fmpz_vec_init(sum(widths) + 1)
+        self.Wn = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
+        self.WnT = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
+        if (self.width == NULL or self.pos_off == NULL or self.pos == NULL or
+                self.edge_off == NULL or self.edge_id == NULL or self.code == NULL or
+                self.degree == NULL or self.bn_off == NULL or self.out_row == NULL or
+                self.Wn == NULL or self.WnT == NULL):
+            raise MemoryError()
+        k = 0
+        for l, layer in enumerate(layout.layers):
+            self.width[l] = len(layer)
+            self.pos_off[l] = k
+            for p in layer:
+                self.pos[k] = p
+                k += 1
+        self.pos_off[self.L + 1] = k
+        k = 0
+        for l in range(1, self.L + 1):
+            self.edge_off[l] = k
+            for e in layout.edge_ids[l - 1]:
+                self.edge_id[k] = e
+                k += 1
+            code, activation = layout.activations[l - 1]
+            self.code[l] = code
+            if code == D_LEAKY:
+                fmpq_to_pair(self.act_p + l, self.act_q + l, activation.slope)
+            elif code == D_MONO:
+                self.degree[l] = len(activation.coefficients) - 1
+                fmpq_to_pair(self.act_p + l, self.act_q + l, activation.coefficients[-1])
+        for o, row in enumerate(layout.output_rows):
+            self.out_row[o] = row
+        for l in range(1, self.L + 1):
+            fmpz_mat_init(self.Wn + l - 1, self.width[l], self.width[l - 1])
+            fmpz_mat_init(self.WnT + l - 1, self.width[l - 1], self.width[l])
+        self.built = True
+        self._scale_weights()
+
+    cdef void _scale_weights(self) noexcept:
+        """Wn_l = W_l D_l and bn_l = b_l D_l in integers, D_l the lcm of the layer's
+        denominators (parameters change between gradient steps, so this runs per pass)."""
+        cdef PlanData *plan = &self.plan.d
+        cdef slong l, i, j, e, n_in, n_out, off = 0
+        cdef fmpz_t factor
+        cdef const fmpq *w
+        fmpz_init(factor)
+        for l in range(1, self.L + 1):
+            n_out, n_in = self.width[l], self.width[l - 1]
+            self.bn_off[l] = off
+            fmpz_one(self.D + l)
+            for i in range(n_out):
+                fmpz_lcm(self.D + l, self.D + l, fmpq_denref(plan.bias_sum + self.pos[self.pos_off[l] + i]))
+                for j in range(n_in):
+                    e = self.edge_id[self.edge_off[l] + i * n_in + j]
+                    fmpz_lcm(self.D + l, self.D + l, fmpq_denref(plan.weight + e))
+            for i in range(n_out):
+                w = plan.bias_sum + self.pos[self.pos_off[l] + i]
+                fmpz_divexact(factor, self.D + l, fmpq_denref(w))
+                fmpz_mul(self.bn + off + i, fmpq_numref(w), factor)
+                for j in range(n_in):
+                    w = plan.weight + self.edge_id[self.edge_off[l] + i * n_in + j]
+                    fmpz_divexact(factor, self.D + l, fmpq_denref(w))
+                    fmpz_mul(_at(self.Wn + l - 1, i, j), fmpq_numref(w), factor)
+            fmpz_mat_transpose(self.WnT + l - 1, self.Wn + l - 1)
+            off += n_out
+        fmpz_clear(factor)
+
+    def __dealloc__(self):
+        cdef slong l
+        if self.built:
+            for l in range(1, self.L + 1):
+                fmpz_mat_clear(self.Wn + l - 1)
+                fmpz_mat_clear(self.WnT + l - 1)
+        free(self.Wn); free(self.WnT)
+        free(self.width); free(self.pos_off); free(self.pos); free(self.edge_off)
+        free(self.edge_id); free(self.code); free(self.degree); free(self.bn_off)
+        free(self.out_row)
+        if self.act_p != NULL:
+            _fmpz_vec_clear(self.act_p, self.L + 1)
+            _fmpz_vec_clear(self.act_q, self.L + 1)
+            _fmpz_vec_clear(self.D, self.L + 1)
+        if self.bn != NULL:
+            _fmpz_vec_clear(self.bn, self.pos_off[self.L + 1] + 1 if self.pos_off != NULL else 1)
+
+    def refresh_weights(self):
+        """Re-scale the weights after the plan's parameters changed (gradient steps)."""
+        self._scale_weights()
+
+    # --- the worker --------------------------------------------------------------------------
+    cdef int _work(self, int t) noexcept nogil:
+        cdef slong s0 = self.S * t // self.threads, s1 = self.S * (t + 1) // self.threads
+        cdef slong cols = s1 - s0, l
+        cdef int result = DONE
+        # H[l], Z[l]: layer values (columns = this worker's samples); hd, zd: denominators
+        cdef fmpz_mat_struct *H = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
+        cdef fmpz_mat_struct *Z = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
+        cdef fmpz **hd = <fmpz **>calloc(self.L + 1, sizeof(fmpz *))
+        cdef fmpz **zd = <fmpz **>calloc(self.L + 1, sizeof(fmpz *))
+        cdef fmpz_t g, tmp
+        if H == NULL or Z == NULL or hd == NULL or zd == NULL:
+            free(H); free(Z); free(hd); free(zd)
+            return STOPPED
+        fmpz_init(g); fmpz_init(tmp)
+        for l in range(self.L + 1):
+            fmpz_mat_init(H + l, self.width[l], cols)
+            fmpz_mat_init(Z + l, self.width[l] if l else 0, cols)
+            hd[l] = _fmpz_vec_init(cols + 1)
+            zd[l] = _fmpz_vec_init(cols + 1)
+        self.t_start[t] = _now()
+        result = self._forward(t, s0, cols, H, Z, hd, zd, g, tmp)
+        self.t_forward[t] = _now()
+        if result == DONE:
+            result = self._outputs_and_loss(t, s0, cols, H + self.L, hd[self.L], H, Z, hd, zd,
+                                            g, tmp)
+        self.t_end[t] = _now()
+        for l in range(self.L + 1):
+            fmpz_mat_clear(H + l)
+            fmpz_mat_clear(Z + l)
+            _fmpz_vec_clear(hd[l], cols + 1)
+            _fmpz_vec_clear(zd[l], cols + 1)
+        free(H); free(Z); free(hd); free(zd)
+        fmpz_clear(g); fmpz_clear(tmp)
+        return result
+
+    cdef int _record(self, int t, slong l, fmpz_mat_struct *m, const fmpz *den, int what,
+                     long *bits, fmpz *g, fmpz *tmp) noexcept nogil:
+        """Bit statistics (canonical sizes) of layer l's matrix; BIT_LIMIT over max_bits."""
+        cdef slong i, s, p
+        cdef long b
+        for i in range(m.r):
+            p = self.pos[self.pos_off[l] + i]
+            for s in range(m.c):
+                b = _entry_bits(_at(m, i, s), den + s, g, tmp)
+                if b > bits[p]:
+                    bits[p] = b
+                if self.max_bits and b > self.max_bits:
+                    self.fault_pos[t], self.fault_what[t], self.fault_bits[t] = p, what, b
+                    return BIT_LIMIT
+        return DONE
+
+    cdef int _forward(self, int t, slong s0, slong cols, fmpz_mat_struct *H,
+                      fmpz_mat_struct *Z, fmpz **hd, fmpz **zd, fmpz *g, fmpz *tmp) noexcept nogil:
+        cdef slong l, i, j, s, n = self.plan.d.n, n_in = self.plan.d.n_inputs
+        cdef const fmpq *x
+        # layer 0: the inputs over one denominator per sample
+        for s in range(cols):
+            _column_lcm(hd[0] + s, NULL, 0)
+            for j in range(self.width[0]):
+                fmpz_lcm(hd[0] + s, hd[0] + s, fmpq_denref(self.X + (s0 + s) * n_in + j))
+            for j in range(self.width[0]):
+                x = self.X + (s0 + s) * n_in + j
+                fmpz_divexact(tmp, hd[0] + s, fmpq_denref(x))
+                fmpz_mul(_at(H, j, s), fmpq_numref(x), tmp)
+        if self._record(t, 0, H, hd[0], WHAT_F, self.bits_f + t * n, g, tmp):
+            return BIT_LIMIT
+        self.done[t] += self.width[0]
+        for l in range(1, self.L + 1):
+            if self.stop:
+                return STOPPED
+            fmpz_mat_mul(Z + l, self.Wn + l - 1, H + l - 1)
+            for s in range(cols):
+                fmpz_mul(zd[l] + s, self.D + l, hd[l - 1] + s)
+                for i in range(self.width[l]):
+                    fmpz_addmul(_at(Z + l, i, s), self.bn + self.bn_off[l] + i, hd[l - 1] + s)
+            _normalize(Z + l, zd[l], g)
+            if self._record(t, l, Z + l, zd[l], WHAT_Z, self.bits_z + t * n, g, tmp):
+                return BIT_LIMIT
+            self._activate(l, Z + l, zd[l], H + l, hd[l])
+            _normalize(H + l, hd[l], g)
+            if self._record(t, l, H + l, hd[l], WHAT_F, self.bits_f + t * n, g, tmp):
+                return BIT_LIMIT
+            self.done[t] += self.width[l]
+        return DONE
+
+    cdef void _activate(self, slong l, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
+                        fmpz *hd) noexcept nogil:
+        """H = sigma(Z / zd) as integers over hd."""
+        cdef slong i, s
+        cdef int code = self.code[l]
+        for s in range(z.c):
+            if code == D_MONO:           # (p/q) (z/zd)^d = p z^d / (q zd^d)
+                fmpz_pow_ui(hd + s, zd + s, self.degree[l])
+                fmpz_mul(hd + s, hd + s, self.act_q + l)
+            elif code == D_LEAKY:        # z > 0: q z / (q zd); else p z / (q zd)
+                fmpz_mul(hd + s, zd + s, self.act_q + l)
+            else:
+                fmpz_set(hd + s, zd + s)
+            for i in range(z.r):
+                if code == D_IDENTITY:
+                    fmpz_set(_at(h, i, s), _at(z, i, s))
+                elif code == D_RELU:
+                    if fmpz_sgn(_at(z, i, s)) > 0:
+                        fmpz_set(_at(h, i, s), _at(z, i, s))
+                    else:
+                        fmpz_zero(_at(h, i, s))
+                elif code == D_LEAKY:
+                    fmpz_mul(_at(h, i, s), _at(z, i, s),
+                             self.act_q + l if fmpz_sgn(_at(z, i, s)) > 0 else self.act_p + l)
+                else:
+                    fmpz_pow_ui(_at(h, i, s), _at(z, i, s), self.degree[l])
+                    fmpz_mul(_at(h, i, s), _at(h, i, s), self.act_p + l)
+
+    cdef void _derivative(self, slong l, fmpz_mat_struct *z, const fmpz *zd,
+                          fmpz_mat_struct *gm, fmpz *gd, fmpz *tmp) noexcept nogil:
+        """G := G * sigma'(Z / zd) entrywise, in place (integers over gd)."""
+        cdef slong i, s, d = self.degree[l]
+        cdef int code = self.code[l]
+        for s in range(z.c):
+            if code == D_MONO:           # sigma' = d p z^(d-1) / (q zd^(d-1))
+                fmpz_pow_ui(tmp, zd + s, d - 1)
+                fmpz_mul(tmp, tmp, self.act_q + l)
+                fmpz_mul(gd + s, gd + s, tmp)
+            elif code == D_LEAKY:
+                fmpz_mul(gd + s, gd + s, self.act_q + l)
+            for i in range(z.r):
+                if code == D_RELU:
+                    if fmpz_sgn(_at(z, i, s)) <= 0:
+                        fmpz_zero(_at(gm, i, s))
+                elif code == D_LEAKY:
+                    fmpz_mul(_at(gm, i, s), _at(gm, i, s),
+                             self.act_q + l if fmpz_sgn(_at(z, i, s)) > 0 else self.act_p + l)
+                elif code == D_MONO and not fmpz_is_zero(_at(gm, i, s)):
+                    fmpz_pow_ui(tmp, _at(z, i, s), d - 1)
+                    fmpz_mul_si(tmp, tmp, d)
+                    fmpz_mul(tmp, tmp, self.act_p + l)
+                    fmpz_mul(_at(gm, i, s), _at(gm, i, s), tmp)
+
+    cdef int _outputs_and_loss(self, int t, slong s0, slong cols, fmpz_mat_struct *out,
+                               fmpz *outd, fmpz_mat_struct *H, fmpz_mat_struct *Z, fmpz **hd,
+                               fmpz **zd, fmpz *g, fmpz *tmp) noexcept nogil:
+        """Canonical outputs, the loss, and (backward) the seeds and the reverse sweep."""
+        cdef slong s, o, n_out = self.plan.d.n_outputs
+        cdef fmpq *gf = _fmpq_vec_init(n_out * cols + 1)
+        cdef fmpq_t acc, qtmp
+        cdef fmpz_t r
+        cdef int result = DONE
+        fmpq_init(acc); fmpq_init(qtmp); fmpz_init(r)
+        for s in range(cols):
+            for o in range(n_out):
+                fmpq_set_fmpz_frac(self.outputs + (s0 + s) * n_out + o,
+                                   _at(out, self.out_row[o], s), outd + s)
+        if self.has_labels:
+            for s in range(cols):
+                fmpq_zero(acc)
+                for o in range(n_out):
+                    self._loss_entry(t, s0 + s, self.outputs + (s0 + s) * n_out + o,
+                                     self.Y + (s0 + s) * n_out + o, acc,
+                                     gf + o * cols + s if self.backward else NULL, qtmp, g, r)
+                fmpq_addmul(self.loss + t, self.scale + s0 + s, acc)
+        if self.backward:
+            result = self._backward(t, s0, cols, gf, H, Z, hd, zd, g, tmp)
+        _fmpq_vec_clear(gf, n_out * cols + 1)
+        fmpq_clear(acc); fmpq_clear(qtmp); fmpz_clear(r)
+        return result
+
+    cdef int _backward(self, int t, slong s0, slong cols, fmpq *gf, fmpz_mat_struct *H,
+                       fmpz_mat_struct *Z, fmpz **hd, fmpz **zd, fmpz *g, fmpz *tmp) noexcept nogil:
+        cdef slong l, i, j, s, o, n = self.plan.d.n, n_out = self.plan.d.n_outputs
+        cdef slong n_in, n_l, E = self.plan.d.n_edges
+        cdef fmpz_mat_struct G, Gprev, M, HT
+        cdef fmpz *gd = _fmpz_vec_init(cols + 1)
+        cdef fmpz *scaled_den = _fmpz_vec_init(cols + 1)
+        cdef fmpz_t common
+        cdef fmpq_t q
+        cdef int result = DONE
+        fmpz_init(common); fmpq_init(q)
+        # dL/df of the last layer over one denominator per sample
+        fmpz_mat_init(&G, self.width[self.L], cols)
+        for s in range(cols):
+            fmpz_one(gd + s)
+            for o in range(n_out):
+                fmpz_lcm(gd + s, gd + s, fmpq_denref(gf + o * cols + s))
+            for o in range(n_out):
+                fmpz_divexact(tmp, gd + s, fmpq_denref(gf + o * cols + s))
+                fmpz_mul(_at(&G, self.out_row[o], s), fmpq_numref(gf + o * cols + s), tmp)
+        for l in range(self.L, 0, -1):
+            if self.stop:
+                result = STOPPED
+                break
+            n_l, n_in = self.width[l], self.width[l - 1]
+            self._derivative(l, Z + l, zd[l], &G, gd, tmp)          # G = dL/dz_l
+            _normalize(&G, gd, g)
+            if self._record(t, l, &G, gd, WHAT_ADJOINT, self.bits_adj + t * n, g, tmp):
+                result = BIT_LIMIT
+                break
+            # dL/db: sum over samples of G[i, s] / gd[s]
+            _column_lcm(common, gd, cols)
+            for i in range(n_l):
+                fmpz_zero(tmp)
+                for s in range(cols):
+                    if not fmpz_is_zero(_at(&G, i, s)):
+                        fmpz_divexact(g, common, gd + s)
+                        fmpz_addmul(tmp, _at(&G, i, s), g)
+                fmpq_set_fmpz_frac(q, tmp, common)
+                fmpq_add(self.grad_z + t * n + self.pos[self.pos_off[l] + i],
+                         self.grad_z + t * n + self.pos[self.pos_off[l] + i], q)
+            # dL/dW = (G scaled to a common denominator) H_(l-1)^T
+            for s in range(cols):
+                fmpz_mul(scaled_den + s, gd + s, hd[l - 1] + s)
+            _column_lcm(common, scaled_den, cols)
+            fmpz_mat_init(&M, n_l, n_in)
+            fmpz_mat_init(&HT, cols, n_in)
+            fmpz_mat_transpose(&HT, H + l - 1)
+            fmpz_mat_init(&Gprev, n_l, cols)
+            for s in range(cols):
+                fmpz_divexact(g, common, scaled_den + s)
+                for i in range(n_l):
+                    fmpz_mul(_at(&Gprev, i, s), _at(&G, i, s), g)
+            fmpz_mat_mul(&M, &Gprev, &HT)
+            fmpz_mat_clear(&Gprev)
+            fmpz_mat_clear(&HT)
+            for i in range(n_l):
+                for j in range(n_in):
+                    if not fmpz_is_zero(_at(&M, i, j)):
+                        fmpq_set_fmpz_frac(q, _at(&M, i, j), common)
+                        o = self.edge_id[self.edge_off[l] + i * n_in + j]
+                        fmpq_add(self.grad_w + t * E + o, self.grad_w + t * E + o, q)
+            fmpz_mat_clear(&M)
+            # dL/df_(l-1) = Wn^T G / (D gd)
+            fmpz_mat_init(&Gprev, n_in, cols)
+            if l > 1:
+                fmpz_mat_mul(&Gprev, self.WnT + l - 1, &G)
+                for s in range(cols):
+                    fmpz_mul(gd + s, gd + s, self.D + l)
+                _normalize(&Gprev, gd, g)
+            fmpz_mat_clear(&G)
+            G = Gprev
+            # layer l is done: its values are not read again
+            fmpz_mat_clear(H + l); fmpz_mat_init(H + l, 0, 0)
+            fmpz_mat_clear(Z + l); fmpz_mat_init(Z + l, 0, 0)
+            self.done[t] += n_l
+        fmpz_mat_clear(&G)
+        if result == DONE:
+            self.done[t] += self.width[0]
+        _fmpz_vec_clear(gd, cols + 1)
+        _fmpz_vec_clear(scaled_den, cols + 1)
+        fmpz_clear(common); fmpq_clear(q)
+        return result
+
+
+cdef void fmpq_to_pair(fmpz *p, fmpz *q, value) except *:
+    """p, q := numerator and denominator of a Fraction."""
+    cdef fmpq_t tmp
+    fmpq_init(tmp)
+    fmpq_set_fraction(tmp, value)
+    fmpz_set(p, fmpq_numref(tmp))
+    fmpz_set(q, fmpq_denref(tmp))
+    fmpq_clear(tmp)

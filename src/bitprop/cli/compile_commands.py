@@ -1,0 +1,148 @@
+"""``bitprop compile erm|backprop`` and ``bitprop solve``: argument parsing and printing only."""
+
+import time
+
+import click
+
+from ..errors import BitpropInputError
+from ..instance import Instance, solve
+from ..numbers import rational, to_str
+from ..slp.compile_backprop import compile_backprop
+from ..slp.compile_erm import SCHEMES, compile_erm
+from .common import emit_json, json_option
+from .slp_commands import read_program
+
+
+def register(group):
+    group.add_command(compile_group)
+    group.add_command(solve_command)
+
+
+def _short(q, limit=60):
+    text = to_str(q)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...({len(text)} chars)"
+
+
+def _compiled(compile_, name):
+    """Run a compiler; errors about the program (not about an option) name its file."""
+    try:
+        return compile_()
+    except BitpropInputError as err:
+        if err.path and err.path.startswith("--"):
+            raise
+        raise err.at(name) from None
+
+
+@click.group("compile")
+def compile_group():
+    """Compile an SLP question into a network problem instance (bitprop.instance/1)."""
+
+
+@compile_group.command("erm")
+@click.argument("prog")
+@click.option("--bit", "bit", required=True, type=click.IntRange(min=0), metavar="K",
+              help="The BitSLP question: is bit K of |x_n| equal to 1?")
+@click.option("--sigma", required=True, metavar="POLY",
+              help="The polynomial activation, degree >= 2: 'z^2', '3/2*z^3 - z', [c0, c1, ...].")
+@click.option("--gap", nargs=2, default=("0", "1"), show_default=True, metavar="A B",
+              help="The promise gap: YES has min L <= A, NO has min L >= B (0 <= A < B).")
+@click.option("--forcing", type=click.Choice(SCHEMES), default="compact", show_default=True,
+              help="Forcing samples: 'compact' (a constant number, all edges at once) or "
+                   "'paper' (Claim B.1's one template per edge; quadratic size).")
+@click.option("--bounded", is_flag=True,
+              help="Compile the bounded-norm SLP of Lemma A.5 (values in a constant range).")
+@click.option("-o", "--output", required=True, metavar="INST", help="Where to write the instance.")
+@json_option
+def erm_command(prog, bit, sigma, gap, forcing, bounded, output, as_json):
+    """Lemma 3.2: the BitSLP question on PROG as an ERM_bit instance (witness theta*)."""
+    program, name = read_program(prog)
+    low, high = (rational(q, "--gap") for q in gap)
+    if not 0 <= low < high:
+        raise BitpropInputError(f"[{to_str(low)}, {to_str(high)}] needs 0 <= A < B",
+                                path="--gap")
+    instance = _compiled(lambda: compile_erm(program, bit, sigma, gap=(low, high),
+                                             forcing=forcing, bounded=bounded,
+                                             where="--sigma"), name)
+    instance.save(output)
+    network, aux = instance.network, len(instance.forcing.dataset)
+    samples = len(instance.dataset) + aux
+    if as_json:
+        emit_json({"vertices": network.num_vertices, "edges": network.num_edges,
+                   "samples": samples, "main_samples": len(instance.dataset),
+                   "forcing_samples": aux, "problem": "erm", "threshold": instance.threshold,
+                   "gap": list(instance.gap), "relation": instance.source.relation,
+                   "output": output})
+        return
+    click.echo(f"wrote {output}: erm, {network.num_vertices} vertices, {network.num_edges} "
+               f"edges, {samples} samples ({aux} forcing, {forcing})")
+    click.echo(instance.source.relation)
+
+
+@compile_group.command("backprop")
+@click.argument("prog")
+@click.option("--sign", is_flag=True, help="PosSLP -> Backprop-Sign: the sign of x_n.")
+@click.option("--bit", "bit", type=click.IntRange(min=0), metavar="K",
+              help="BitSLP -> Backprop-Bit: bit K of |x_n|.")
+@click.option("--sigma", required=True, metavar="POLY",
+              help="The polynomial activation, degree >= 2: 'z^2', '3/2*z^3 - z', [c0, c1, ...].")
+@click.option("--bounded", is_flag=True,
+              help="Compile the bounded-norm SLP of Lemma A.5: every vertex value stays in a "
+                   "constant range.")
+@click.option("-o", "--output", required=True, metavar="INST", help="Where to write the instance.")
+@json_option
+def backprop_command(prog, sign, bit, sigma, bounded, output, as_json):
+    """Theorem 1.3: PROG's sign (--sign) or bit K (--bit K) as one gradient coordinate."""
+    if sign == (bit is not None):
+        raise click.UsageError("give exactly one of --sign and --bit K")
+    program, name = read_program(prog)
+    instance = _compiled(lambda: compile_backprop(program, sigma, bit=bit, bounded=bounded,
+                                                  where="--sigma"), name)
+    instance.save(output)
+    network = instance.network
+    if as_json:
+        emit_json({"vertices": network.num_vertices, "edges": network.num_edges,
+                   "query": instance.query.to_json(), "problem": instance.problem,
+                   "relation": instance.source.relation, "output": output})
+        return
+    click.echo(f"wrote {output}: {instance.problem}, {network.num_vertices} vertices, "
+               f"{network.num_edges} edges, query edge {instance.query.edge} "
+               f"({network.edges[instance.query.edge].source} -> "
+               f"{network.edges[instance.query.edge].target})")
+    click.echo(instance.source.relation)
+
+
+@click.command("solve")
+@click.argument("instance_path", metavar="INST")
+@click.option("--max-bits", type=click.IntRange(min=1), default=None,
+              help="Stop with an error when any value, adjoint or gradient exceeds this many bits.")
+@click.option("--time-budget", type=click.FloatRange(min=0), default=None,
+              help="Stop with an error after this many seconds.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Worker threads (default: all cores); results are identical.")
+@json_option
+def solve_command(instance_path, max_bits, time_budget, threads, as_json):
+    """Evaluate a bitprop.instance/1 at its parameters theta*: L(theta*), and for backprop
+    problems the queried gradient coordinate, its sign and bit; then the answer."""
+    started = time.perf_counter()
+    instance = Instance.load(instance_path)
+    loaded = time.perf_counter()
+    solution = solve(instance, max_bits=max_bits, time_budget=time_budget, threads=threads)
+    timing = {"load": loaded - started, "solve": time.perf_counter() - loaded}
+    if as_json:
+        emit_json({**solution.to_json(), "relation": instance.source.relation,
+                   "timing": timing})
+        return
+    click.echo(f"problem: {instance.problem}")
+    click.echo(f"loss: {_short(solution.loss)}")
+    if solution.parts is not None:
+        click.echo(f"  main samples: {_short(solution.parts['main'])}, forcing samples: "
+                   f"{_short(solution.parts['forcing'])}")
+    if solution.gradient is not None:
+        query = instance.query
+        click.echo(f"dL/d{query.coordinate}[{query.edge}]: {_short(solution.gradient)}")
+        click.echo(f"sign: {solution.sign}")
+        if solution.bit is not None:
+            click.echo(f"bit {query.bit}: {solution.bit}")
+    click.echo(f"answer: {'YES' if solution.answer else 'NO'}")
+    if instance.source.relation:
+        click.echo(f"relation: {instance.source.relation}")

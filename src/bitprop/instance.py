@@ -1,0 +1,378 @@
+"""Problem instances (``bitprop.instance/1``): read, validate, write, and solve at theta*.
+
+A document (FORMATS.md)::
+
+    {"format": "bitprop.instance/1", "problem": "erm" | "backprop-sign" | "backprop-bit",
+     "network": {bitprop.network/1}, "dataset": {bitprop.dataset/1},
+     "query": {"edge": e, "coordinate": "weight" | "bias", "bit": j | null},
+     "threshold": "0", "gap": [a, b] | null,
+     "source": {"slp": {bitprop.slp/1}, "question": "pos" | "bit", "bit": k | null,
+                "relation": "..."}}
+
+What ``solve`` answers, at the network's own parameters theta*:
+
+- ``erm``: L(theta*) <= threshold (the promise: min L <= a, or min L >= b, gap [a, b]);
+- ``backprop-sign``: dL/dtheta_q > threshold at the query coordinate q (threshold 0);
+- ``backprop-bit``: bit ``query.bit`` of |dL/dtheta_q| is 1. Bit j of a rational g is
+  floor(|g| * 2^-j) mod 2, so j may be negative (a bit below the binary point).
+
+Extensions of FORMATS.md (optional keys; the documented keys keep their meaning):
+
+- ``forcing`` (``erm`` only): ``{"outputs": [vertex names], "dataset": {bitprop.dataset/1}}``.
+  FORMATS.md gives a dataset one loss, but Lemma 3.2 needs two: the bit extractor on the
+  output for main samples, exact fit (zero_one) on every vertex for the forcing samples. So
+  ``dataset`` holds the main samples (loss ``bit``, the network's ``outputs``), and
+  ``forcing.dataset`` the forcing samples, evaluated with ``forcing.outputs`` as the output
+  coordinates (loss ``zero_one``). L(theta) is the sum of the two; each part alone is a valid
+  network + dataset pair for ``bitprop eval``/``grad`` (with the outputs replaced for forcing).
+- ``query.bit`` and ``source.e`` may be decimal strings (integers too long for JSON readers).
+- ``source`` may carry ``sigma`` (the polynomial's coefficients c_0..c_d), ``e`` (the exponent
+  of Lemma A.5 when compiled ``--bounded``: the network computes x_n * 2^-e) and ``forcing``
+  (the forcing scheme of compile_erm: ``compact`` or ``paper``).
+"""
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from .dataset import Dataset
+from .errors import BitpropInputError
+from .network import Network
+from .numbers import rational, rational_list, to_str
+
+FORMAT = "bitprop.instance/1"
+PROBLEMS = ("erm", "backprop-sign", "backprop-bit")
+COORDINATES = ("weight", "bias")
+QUESTIONS = ("pos", "bit")
+FORCING_SCHEMES = ("compact", "paper")
+_TOP_KEYS = ("format", "problem", "network", "dataset", "query", "threshold", "gap", "source",
+             "forcing")
+_QUERY_KEYS = ("edge", "coordinate", "bit")
+_SOURCE_KEYS = ("slp", "question", "bit", "relation", "sigma", "e", "forcing")
+_FORCING_KEYS = ("outputs", "dataset")
+#: Integers longer than this many decimal digits are written as strings.
+_JSON_INT_DIGITS = 18
+
+
+@dataclass(frozen=True)
+class Query:
+    """The gradient coordinate asked about: edge index, weight or bias, and a bit (or None)."""
+
+    edge: int
+    coordinate: str = "weight"
+    bit: int = None
+
+    def to_json(self):
+        return {"edge": self.edge, "coordinate": self.coordinate, "bit": _int_out(self.bit)}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an instance came from and how its answer maps back (``relation``)."""
+
+    slp: object = None            # a bitprop.slp.Program
+    question: str = None          # "pos" or "bit"
+    bit: int = None
+    relation: str = None
+    sigma: tuple = None
+    e: int = None
+    forcing: str = None
+
+    def to_json(self):
+        doc = {"slp": None if self.slp is None else self.slp.to_json(),
+               "question": self.question, "bit": _int_out(self.bit), "relation": self.relation}
+        if self.sigma is not None:
+            doc["sigma"] = [to_str(c) for c in self.sigma]
+        if self.e is not None:
+            doc["e"] = _int_out(self.e)
+        if self.forcing is not None:
+            doc["forcing"] = self.forcing
+        return doc
+
+
+@dataclass(frozen=True)
+class Forcing:
+    """Lemma 3.2's forcing samples and the vertices they fit exactly (their outputs)."""
+
+    outputs: tuple
+    dataset: Dataset
+
+    def network(self, network):
+        """``network`` with ``outputs`` as its output coordinates."""
+        return Network.from_json({**network.to_json(), "outputs": list(self.outputs)})
+
+    def to_json(self):
+        return {"outputs": list(self.outputs), "dataset": self.dataset.to_json()}
+
+
+@dataclass
+class Instance:
+    """One problem instance; ``network``'s parameters are theta*."""
+
+    problem: str
+    network: Network
+    dataset: Dataset
+    query: Query = None
+    threshold: Fraction = Fraction(0)
+    gap: tuple = None
+    source: Source = field(default_factory=Source)
+    forcing: Forcing = None
+
+    # --- reading -----------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, document, *, file=None):
+        """An Instance from a parsed ``bitprop.instance/1`` document; errors name ``file``."""
+        try:
+            return _read(document)
+        except BitpropInputError as err:
+            raise err.at(file=file) from None
+
+    @classmethod
+    def load(cls, path):
+        from .cli.common import read_json
+        document, name = read_json(path)
+        return cls.from_json(document, file=name)
+
+    # --- writing -----------------------------------------------------------------------
+    def to_json(self):
+        doc = {"format": FORMAT, "problem": self.problem, "network": self.network.to_json(),
+               "dataset": self.dataset.to_json(),
+               "query": None if self.query is None else self.query.to_json(),
+               "threshold": to_str(self.threshold),
+               "gap": None if self.gap is None else [to_str(q) for q in self.gap],
+               "source": self.source.to_json()}
+        if self.forcing is not None:
+            doc["forcing"] = self.forcing.to_json()
+        return doc
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.to_json(), handle, separators=(",", ":"))
+            handle.write("\n")
+
+
+# --- validation --------------------------------------------------------------------------
+
+def _read(doc):
+    if not isinstance(doc, dict):
+        raise BitpropInputError("an instance file is a JSON object")
+    for key in doc:
+        if key not in _TOP_KEYS:
+            raise BitpropInputError(f"unknown key {key!r} (expected one of "
+                                    f"{', '.join(_TOP_KEYS)})", path=key)
+    if doc.get("format", FORMAT) != FORMAT:
+        raise BitpropInputError(f"format is {doc['format']!r}, expected {FORMAT!r}",
+                                path="format")
+    for key in ("problem", "network", "dataset"):
+        if key not in doc:
+            raise BitpropInputError(f"missing key {key!r}")
+    problem = doc["problem"]
+    if problem not in PROBLEMS:
+        raise BitpropInputError(f"{problem!r} is not a problem (one of {', '.join(PROBLEMS)})",
+                                path="problem")
+    network = _nested(lambda: Network.from_json(doc["network"]), "network")
+    dataset = _read_dataset(doc["dataset"], network, "dataset")
+    query = _read_query(doc.get("query"), problem, network)
+    threshold = rational(doc.get("threshold", 0), "threshold")
+    gap = _read_gap(doc.get("gap"))
+    source = _read_source(doc.get("source"))
+    forcing = _read_forcing(doc.get("forcing"), problem, network)
+    return Instance(problem, network, dataset, query, threshold, gap, source, forcing)
+
+
+def _nested(read, prefix):
+    try:
+        return read()
+    except BitpropInputError as err:
+        raise err.at(path_prefix=prefix) from None
+
+
+def _read_dataset(doc, network, where):
+    def read():
+        dataset = Dataset.from_json(doc)
+        dataset.check_against(network)
+        if dataset.labels is None:
+            raise BitpropInputError("the samples need labels 'y'", path="samples")
+        return dataset
+    return _nested(read, where)
+
+
+def _object(doc, where, keys):
+    if not isinstance(doc, dict):
+        raise BitpropInputError(f"expected an object, got {type(doc).__name__}", path=where)
+    for key in doc:
+        if key not in keys:
+            raise BitpropInputError(f"unknown key {key!r} (expected one of {', '.join(keys)})",
+                                    path=f"{where}.{key}")
+
+
+def _read_int(value, where, low=None):
+    """An integer written as a JSON integer or a decimal string; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        q = rational(value, where)
+        if q.denominator != 1 or "/" in value or "." in value or "e" in value.lower():
+            raise BitpropInputError(f"{value!r:.40} is not an integer", path=where)
+        value = q.numerator
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BitpropInputError(f"{value!r:.40} is not an integer", path=where)
+    if low is not None and value < low:
+        raise BitpropInputError(f"{value} is below {low}", path=where)
+    return value
+
+
+def _int_out(value):
+    """An integer for JSON: a JSON integer, or a decimal string when it is long."""
+    if value is None or abs(value) < 10 ** _JSON_INT_DIGITS:
+        return value
+    return to_str(Fraction(value))
+
+
+def _read_query(doc, problem, network):
+    if problem == "erm":
+        if doc is not None:
+            raise BitpropInputError("an erm instance asks no gradient query (use null)",
+                                    path="query")
+        return None
+    if doc is None:
+        raise BitpropInputError(f"a {problem} instance needs a query", path="query")
+    _object(doc, "query", _QUERY_KEYS)
+    if "edge" not in doc:
+        raise BitpropInputError("missing key 'edge' (the edge's index in edges)", path="query")
+    edge = _read_int(doc["edge"], "query.edge", low=0)
+    if edge >= network.num_edges:
+        raise BitpropInputError(f"edge {edge} does not exist (the network has "
+                                f"{network.num_edges} edges)", path="query.edge")
+    coordinate = doc.get("coordinate", "weight")
+    if coordinate not in COORDINATES:
+        raise BitpropInputError(f"{coordinate!r} is not a coordinate (weight or bias)",
+                                path="query.coordinate")
+    bit = _read_int(doc.get("bit"), "query.bit")
+    if problem == "backprop-bit" and bit is None:
+        raise BitpropInputError("a backprop-bit instance needs the bit asked about",
+                                path="query.bit")
+    return Query(edge, coordinate, bit)
+
+
+def _read_gap(doc):
+    if doc is None:
+        return None
+    gap = rational_list(doc, "gap")
+    if len(gap) != 2 or gap[0] > gap[1]:
+        raise BitpropInputError("the gap is [a, b] with a <= b", path="gap")
+    return tuple(gap)
+
+
+def _read_source(doc):
+    if doc is None:
+        return Source()
+    _object(doc, "source", _SOURCE_KEYS)
+    from .slp import Program
+    slp = doc.get("slp")
+    if slp is not None:
+        slp = _nested(lambda: Program.from_json(slp), "source.slp")
+    question = doc.get("question")
+    if question is not None and question not in QUESTIONS:
+        raise BitpropInputError(f"{question!r} is not a question (pos or bit)",
+                                path="source.question")
+    relation = doc.get("relation")
+    if relation is not None and not isinstance(relation, str):
+        raise BitpropInputError("the relation is a string", path="source.relation")
+    sigma = doc.get("sigma")
+    if sigma is not None:
+        sigma = tuple(rational_list(sigma, "source.sigma"))
+    forcing = doc.get("forcing")
+    if forcing is not None and forcing not in FORCING_SCHEMES:
+        raise BitpropInputError(f"{forcing!r} is not a forcing scheme (compact or paper)",
+                                path="source.forcing")
+    return Source(slp, question, _read_int(doc.get("bit"), "source.bit", low=0), relation,
+                  sigma, _read_int(doc.get("e"), "source.e"), forcing)
+
+
+def _read_forcing(doc, problem, network):
+    if doc is None:
+        return None
+    if problem != "erm":
+        raise BitpropInputError("forcing samples belong to erm instances only", path="forcing")
+    _object(doc, "forcing", _FORCING_KEYS)
+    for key in _FORCING_KEYS:
+        if key not in doc:
+            raise BitpropInputError(f"missing key {key!r}", path="forcing")
+    outputs = doc["outputs"]
+    if not isinstance(outputs, list):
+        raise BitpropInputError("must be a list of vertex names", path="forcing.outputs")
+    known = set(network.names)
+    for i, name in enumerate(outputs):
+        if name not in known:
+            raise BitpropInputError(f"unknown vertex {name!r}", path=f"forcing.outputs[{i}]")
+    forcing = Forcing(tuple(outputs), None)
+    view = forcing.network(network)
+    return Forcing(tuple(outputs), _read_dataset(doc["dataset"], view, "forcing.dataset"))
+
+
+# --- solving -----------------------------------------------------------------------------
+
+@dataclass
+class Solution:
+    """What ``solve`` found: L(theta*), the answer, and for backprop the gradient and its
+    sign and queried bit; for erm the loss of the main and the forcing samples apart."""
+
+    problem: str
+    loss: Fraction
+    answer: bool
+    gradient: Fraction = None
+    sign: int = None
+    bit: int = None
+    parts: dict = None
+
+    def to_json(self):
+        doc = {"problem": self.problem, "loss": self.loss, "answer": self.answer}
+        if self.problem == "erm":
+            doc["losses"] = self.parts
+        else:
+            doc.update(gradient=self.gradient, sign=self.sign, bit=self.bit)
+        return doc
+
+
+def rational_bit(q, j):
+    """Bit j of |q|: floor(|q| * 2^-j) mod 2 (j < 0 reads below the binary point)."""
+    q = abs(Fraction(q))
+    numerator, denominator = q.numerator, q.denominator
+    if j >= 0:
+        denominator <<= j
+    else:
+        numerator <<= -j
+    return (numerator // denominator) & 1
+
+
+def solve(instance, **options):
+    """Evaluate ``instance`` at its parameters through the exact evaluator.
+
+    ``options`` go to :func:`bitprop.forward` / :func:`bitprop.grad` (max_bits, threads,
+    time_budget, progress).
+    """
+    if instance.problem == "erm":
+        return _solve_erm(instance, options)
+    result = instance.network.grad(instance.dataset, **options)
+    query = instance.query
+    gradients = result.grad_weight if query.coordinate == "weight" else result.grad_bias
+    gradient = gradients[query.edge]
+    sign = (gradient > 0) - (gradient < 0)
+    bit = None if query.bit is None else rational_bit(gradient, query.bit)
+    if instance.problem == "backprop-sign":
+        answer = gradient > instance.threshold
+    else:
+        answer = bit == 1
+    return Solution(instance.problem, result.loss, answer, gradient, sign, bit)
+
+
+def _solve_erm(instance, options):
+    main = instance.network.forward(instance.dataset, **options).loss
+    forcing = Fraction(0)
+    if instance.forcing is not None:
+        view = instance.forcing.network(instance.network)
+        forcing = view.forward(instance.forcing.dataset, **options).loss
+    loss = main + forcing
+    return Solution("erm", loss, loss <= instance.threshold,
+                    parts={"main": main, "forcing": forcing})

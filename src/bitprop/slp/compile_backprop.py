@@ -1,0 +1,72 @@
+"""Theorem 1.3: PosSLP -> Backprop-Sign and BitSLP -> Backprop-Bit.
+
+The SLP's circuit network (``circuit.py``, input only at x0: a one-dimensional input c) gets
+a target vertex ``t`` (identity) and one free edge (x_n, t) with weight w* = 0 and bias 0;
+every other edge is fixed (``trainable: false``) at theta*. One sample x = (c), label -1,
+square loss. Then f_t = w x_n + b, L = (w x_n + b + 1)^2 and at w = 0, b = 0
+
+    dL/dw = 2 (f_t - y) x_n = 2 (0 + 1) x_n = 2 x_n,
+
+a known positive multiple of x_n: sign(dL/dw) = sign(x_n) (PosSLP: x_n > 0 iff dL/dw > 0;
+an integer x_n makes dL/dw >= 2 or <= 0, the promise gap [0, 2]), and |dL/dw| = 2 |x_n|, so
+bit k + 1 of |dL/dw| is bit k of |x_n| (Backprop-Bit, ``query.bit = k + 1``).
+
+``bounded=True`` compiles the BN-SLP of Lemma A.5 instead (constant 1/2, every gate in
+[-1, 1], output y_n = x_n 2^-e): every vertex then stays in a range that depends on sigma
+only (gadget vertices in [-2, mu + 2], sigma vertices within max |sigma| there), and
+dL/dw = 2 y_n = 2^(1-e) x_n: the sign is unchanged, and bit k of |x_n| is bit k + 1 - e of
+|dL/dw| (bit j of a rational g is floor(|g| 2^-j) mod 2). No promise gap survives the scaling.
+"""
+
+from dataclasses import replace
+from fractions import Fraction
+
+from ..dataset import Dataset
+from ..errors import BitpropInputError
+from ..instance import Instance, Query, Source
+from ..network import Edge, Network
+from ..numbers import to_str
+from .bnslp import bounded_norm
+from .circuit import circuit_network
+
+#: The label of the one sample: dL/dw = 2 (0 - LABEL) x_n = MULTIPLE x_n at w = 0.
+LABEL = Fraction(-1)
+MULTIPLE = 2
+TARGET = "t"
+
+
+def compile_backprop(program, sigma, *, bit=None, bounded=False, where="sigma"):
+    """Backprop-Sign (``bit=None``: the sign of x_n) or Backprop-Bit (bit ``bit`` of |x_n|)."""
+    if bit is not None and (isinstance(bit, bool) or not isinstance(bit, int) or bit < 0):
+        raise BitpropInputError(f"bit index {bit!r} must be an integer >= 0", path="bit")
+    compiled, e = program, 0
+    if bounded:
+        bn = bounded_norm(program)
+        compiled, e = bn.program, bn.e
+    circuit = circuit_network(compiled, sigma, inject=False, where=where)
+    network = _with_target(circuit)
+    dataset = Dataset([[compiled.constant]], [[LABEL]], loss="square")
+    shift = 1 - e                    # dL/dw = 2^(1-e) x_n
+    query = Query(network.num_edges - 1, "weight", None if bit is None else bit + shift)
+    problem = "backprop-sign" if bit is None else "backprop-bit"
+    gap = (Fraction(0), Fraction(MULTIPLE)) if not bounded else None
+    source = Source(program, "pos" if bit is None else "bit", bit, _relation(bit, e, bounded),
+                    circuit.sigma, e if bounded else None)
+    return Instance(problem, network, dataset, query, Fraction(0), gap, source)
+
+
+def _with_target(circuit):
+    """The circuit with every edge fixed, plus t and the free edge (x_n, t), w = b = 0."""
+    edges = [replace(edge, trainable=False) for edge in circuit.edges]
+    edges.append(Edge(circuit.output, TARGET, Fraction(0), Fraction(0), True))
+    return Network(list(circuit.vertices) + [(TARGET, "identity")], edges,
+                   circuit.network.inputs, [TARGET], circuit.activations)
+
+
+def _relation(bit, e, bounded):
+    scale = f"2^(1-e) x_n with e = {to_str(Fraction(e))} (Lemma A.5)" if bounded \
+        else f"{MULTIPLE} x_n"
+    text = f"dL/dw = {scale} at w = 0: sign(dL/dw) = sign(x_n)"
+    if bit is not None:
+        text += f"; bit {to_str(Fraction(bit + 1 - e))} of |dL/dw| = bit {bit} of |x_n|"
+    return text

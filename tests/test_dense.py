@@ -1,0 +1,108 @@
+"""The dense-layer kernel (integer matrices, one denominator per sample column) against the
+Fraction reference and the scalar kernel: values, loss, gradients, bit statistics, guards."""
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bitprop
+from bitprop.layers import find_dense_layout
+from reference import evaluator as reference
+
+SMALL = st.sampled_from([Fraction(v) for v in ("-2", "-1", "-1/2", "0", "1/3", "1/2", "1", "3/2",
+                                               "2", "-5/7")])
+ACTIVATIONS = st.sampled_from(["relu", "identity", "square", "cube",
+                               bitprop.Activation.leaky_relu("1/4"),
+                               bitprop.Activation.leaky_relu("-3/2"),
+                               bitprop.Activation.polynomial(["0", "0", "0", "-2/3"])])
+
+
+@st.composite
+def mlp_cases(draw):
+    widths = draw(st.lists(st.integers(1, 4), min_size=2, max_size=5))
+    activations = [draw(ACTIVATIONS) for _ in widths[1:]]
+    weights = [[[draw(SMALL) for _ in range(widths[l])] for _ in range(widths[l + 1])]
+               for l in range(len(widths) - 1)]
+    biases = [[draw(SMALL) for _ in range(widths[l + 1])] for l in range(len(widths) - 1)]
+    vertices = [f"x{i}" for i in range(widths[0])]
+    edges = []
+    for l in range(1, len(widths)):
+        prev = vertices[-widths[l - 1]:] if l > 1 else vertices[:widths[0]]
+        layer = [f"L{l}_{i}" for i in range(widths[l])]
+        for i, name in enumerate(layer):
+            for j, source in enumerate(prev):    # biases spread over edges on purpose
+                edges.append({"from": source, "to": name, "weight": str(weights[l - 1][i][j]),
+                              "bias": str(biases[l - 1][i] / widths[l - 1])})
+        vertices += layer
+    table = {f"a{l}": (a.to_json() if isinstance(a, bitprop.Activation) else a)
+             for l, a in enumerate(activations, 1)}
+    doc = {"activations": {k: v for k, v in table.items() if isinstance(v, dict)},
+           "vertices": [{"name": v} if v.startswith("x") else
+                        {"name": v, "activation": table[f"a{int(v[1:].split('_')[0])}"]
+                         if isinstance(table[f"a{int(v[1:].split('_')[0])}"], str)
+                         else f"a{int(v[1:].split('_')[0])}"} for v in vertices],
+           "edges": draw(st.permutations(edges)),
+           "inputs": vertices[:widths[0]],
+           "outputs": draw(st.permutations(vertices[-widths[-1]:]))}
+    samples = draw(st.integers(1, 5))
+    loss = draw(st.sampled_from([{"kind": "square"}, {"kind": "hinge"}]))
+    data = {"samples": [{"x": [str(draw(SMALL)) for _ in range(widths[0])],
+                         "y": [str(draw(SMALL)) for _ in range(widths[-1])],
+                         "weight": str(draw(st.sampled_from([1, 2, Fraction(1, 3)])))}
+                        for _ in range(samples)],
+            "loss": loss, "reduction": draw(st.sampled_from(["sum", "mean"]))}
+    return doc, data
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mlp_cases(), st.integers(1, 3))
+def test_dense_kernel_equals_reference(case, threads):
+    doc, data = case
+    net, dataset = bitprop.Network.from_json(doc), bitprop.Dataset.from_json(data)
+    assert find_dense_layout(net, net.plan()) is not None
+    dense = net.grad(dataset, kernel="dense", threads=threads)
+    loss, grad_weight, grad_bias = reference.loss_and_grad(doc, data)
+    assert dense.loss == loss
+    assert dense.grad_weight == grad_weight
+    assert dense.grad_bias == grad_bias
+    scalar = net.grad(dataset, kernel="scalar")
+    assert dense.bits.per_vertex == scalar.bits.per_vertex
+    assert dense.bits.max_grad == scalar.bits.max_grad
+    forward = net.forward(dataset, kernel="dense")
+    assert forward.outputs == [reference.outputs(doc, s["x"]) for s in data["samples"]]
+
+
+def test_layout_is_refused_for_non_layered_graphs():
+    skip = bitprop.Network(["x", ("h", "relu"), ("o", "identity")],
+                           [("x", "h"), ("h", "o"), ("x", "o")], ["x"], ["o"])
+    assert find_dense_layout(skip, skip.plan()) is None
+    injected = bitprop.Network(["x", ("h", "relu")], [("x", "h")], ["x", "h"], ["h"])
+    assert find_dense_layout(injected, injected.plan()) is None
+    poly = bitprop.Network.mlp([1, 1], bitprop.Activation.polynomial([1, 0, 1]), [[[1]]],
+                               output_activation=bitprop.Activation.polynomial([1, 0, 1]))
+    assert find_dense_layout(poly, poly.plan()) is None
+    with pytest.raises(bitprop.BitpropInputError, match="dense layers"):
+        skip.grad(bitprop.Dataset([[1]], [[1]]), kernel="dense")
+
+
+def test_dense_step_equals_scalar_step():
+    from bitprop.experiments.random_networks import random_dataset, random_mlp
+    net = random_mlp([3, 4, 4, 2], "relu", seed=5)
+    data = random_dataset(3, 2, 6, seed=6)
+    dense_net, dense_losses = net.step(data, "1/16", steps=3, kernel="dense")
+    scalar_net, scalar_losses = net.step(data, "1/16", steps=3, kernel="scalar")
+    assert dense_losses == scalar_losses
+    assert dense_net == scalar_net
+
+
+def test_dense_max_bits_names_a_vertex():
+    from bitprop.experiments.random_networks import random_dataset, random_mlp
+    net = random_mlp([2, 2, 2, 2, 2, 2, 2, 2], "square", seed=1)
+    data = random_dataset(2, 2, 2, seed=1)
+    with pytest.raises(bitprop.BitLimitError) as dense:
+        net.forward(data, kernel="dense", max_bits=300)
+    with pytest.raises(bitprop.BitLimitError) as scalar:
+        net.forward(data, kernel="scalar", max_bits=300)
+    assert dense.value.depth == scalar.value.depth
