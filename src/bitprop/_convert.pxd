@@ -4,6 +4,7 @@ from bitprop._flint cimport fmpz, fmpq
 
 cdef int fmpz_set_pyint(fmpz *out, object value) except -1
 cdef object fmpz_get_pyint(const fmpz *value)
+cdef str fmpz_get_decimal(const fmpz *value)
 cdef int fmpq_set_fraction(fmpq *out, object value) except -1
 cdef object fmpq_get_fraction(const fmpq *value)
 cdef object fmpq_get_str(const fmpq *value)

@@ -58,7 +58,8 @@ cdef object fmpq_get_fraction(const fmpq *value):
                           fmpz_get_pyint(fmpq_denref(value)))
 
 
-cdef object _fmpz_str(const fmpz *value):
+cdef str fmpz_get_decimal(const fmpz *value):
+    """Decimal text by FLINT's subquadratic radix conversion (no CPython digit limit)."""
     cdef char *text = fmpz_get_str(NULL, 10, value)
     try:
         return text.decode("ascii")
@@ -69,8 +70,8 @@ cdef object _fmpz_str(const fmpz *value):
 cdef object fmpq_get_str(const fmpq *value):
     """Canonical ``"p/q"`` or ``"p"`` by FLINT's subquadratic radix conversion."""
     if fmpz_is_one(fmpq_denref(value)):
-        return _fmpz_str(fmpq_numref(value))
-    return _fmpz_str(fmpq_numref(value)) + "/" + _fmpz_str(fmpq_denref(value))
+        return fmpz_get_decimal(fmpq_numref(value))
+    return fmpz_get_decimal(fmpq_numref(value)) + "/" + fmpz_get_decimal(fmpq_denref(value))
 
 
 cdef long fmpq_bit_length(const fmpq *value) noexcept nogil:

@@ -8,15 +8,10 @@ the live values only. The loop runs without the GIL and, on the main thread, ins
 read from FLINT; a Python Fraction is made only when ``SlpValue.value`` is asked for.
 """
 
-import sys
 import threading
-from array import array
 from fractions import Fraction
 
-from cpython.bytes cimport PyBytes_AsString, PyBytes_FromStringAndSize
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy, strlen
 from cysignals.signals cimport sig_off, sig_on
 
 from bitprop._flint cimport (
@@ -27,6 +22,8 @@ from bitprop._flint cimport (
     fmpq_add, fmpq_mul, fmpq_sub, fmpq_zero, _fmpq_vec_clear, _fmpq_vec_init,
     _fmpz_vec_clear, _fmpz_vec_init, slong, ulong)
 
+from bitprop._convert cimport fmpz_get_pyint, fmpz_set_pyint, fmpz_get_decimal
+
 from .errors import BitLimitError, BitpropInputError
 
 cdef enum:
@@ -35,56 +32,6 @@ cdef enum:
     MUL = 2
 
 _OP_CODES = {"+": ADD, "-": SUB, "*": MUL}
-_LITTLE_ENDIAN = sys.byteorder == "little"
-
-
-# --- Python int <-> fmpz, through two's-complement limb arrays (never decimal strings) --------
-
-cdef bytes _limbs_to_little_endian(bytes data):
-    """Native-order 64-bit limbs as one little-endian byte string (a no-op on x86/ARM)."""
-    if _LITTLE_ENDIAN:
-        return data
-    words = array("Q", data)
-    words.byteswap()
-    return words.tobytes()
-
-
-cdef object _fmpz_to_int(const fmpz *x):
-    if fmpz_fits_si(x):
-        return fmpz_get_si(x)
-    cdef slong limbs = (fmpz_bits(x) + 64) // 64          # one spare bit for the sign
-    cdef ulong *buffer = <ulong *>PyMem_Malloc(limbs * sizeof(ulong))
-    if buffer == NULL:
-        raise MemoryError()
-    try:
-        fmpz_get_signed_ui_array(buffer, limbs, x)
-        data = PyBytes_FromStringAndSize(<char *>buffer, limbs * sizeof(ulong))
-    finally:
-        PyMem_Free(buffer)
-    return int.from_bytes(_limbs_to_little_endian(data), "little", signed=True)
-
-
-cdef int _int_to_fmpz(fmpz *out, object n) except -1:
-    if -(1 << 62) <= n < (1 << 62):
-        fmpz_set_si(out, n)
-        return 0
-    cdef slong limbs = (n.bit_length() + 64) // 64
-    data = _limbs_to_little_endian(n.to_bytes(limbs * sizeof(ulong), "little", signed=True))
-    cdef ulong *buffer = <ulong *>PyMem_Malloc(limbs * sizeof(ulong))
-    if buffer == NULL:
-        raise MemoryError()
-    memcpy(buffer, PyBytes_AsString(data), limbs * sizeof(ulong))
-    fmpz_set_signed_ui_array(out, buffer, limbs)
-    PyMem_Free(buffer)
-    return 0
-
-
-cdef str _fmpz_to_decimal(const fmpz *x):
-    cdef char *text = fmpz_get_str(NULL, 10, x)
-    try:
-        return text[:strlen(text)].decode("ascii")
-    finally:
-        flint_free(text)
 
 
 # --- the program as flat arrays, with the liveness the kernel needs --------------------------
@@ -276,19 +223,19 @@ cdef class SlpValue:
     def value(self):
         """x_n as a Fraction (converted on first access, then kept)."""
         if self._value is None:
-            numerator = _fmpz_to_int(self.num)
+            numerator = fmpz_get_pyint(self.num)
             if fmpz_is_one(self.den):
                 self._value = Fraction(numerator)
             else:
-                self._value = Fraction(numerator, _fmpz_to_int(self.den))
+                self._value = Fraction(numerator, fmpz_get_pyint(self.den))
         return self._value
 
     def to_str(self):
         """The canonical decimal ``"p/q"`` (or ``"p"``), printed by FLINT."""
-        text = _fmpz_to_decimal(self.num)
+        text = fmpz_get_decimal(self.num)
         if fmpz_is_one(self.den):
             return text
-        return text + "/" + _fmpz_to_decimal(self.den)
+        return text + "/" + fmpz_get_decimal(self.den)
 
     def __repr__(self):
         return f"SlpValue(sign={self.sign}, bit_length={self.bit_length})"
@@ -330,10 +277,10 @@ cdef SlpValue _evaluate(_Schedule schedule, number *x, constant, slong limit):
     cdef slong stopped
     cdef SlpValue result = SlpValue()
     if number is fmpz:
-        _int_to_fmpz(x, constant.numerator)
+        fmpz_set_pyint(x, constant.numerator)
     else:
-        _int_to_fmpz(fmpq_numref(x), constant.numerator)
-        _int_to_fmpz(fmpq_denref(x), constant.denominator)
+        fmpz_set_pyint(fmpq_numref(x), constant.numerator)
+        fmpz_set_pyint(fmpq_denref(x), constant.denominator)
     _start(&stats, _bit_length(x), limit)
     stopped = _run_interruptibly(&schedule.g, x, limit, &stats)
     if stopped >= 0:
