@@ -36,7 +36,16 @@ def test_grad_json_keys_and_values(tmp_path, capsys):
     assert out["loss"] == "25"
     assert out["grad"] == {"weight": ["45", "20"], "bias": ["30", "10"]}
     assert {"max_value", "max_grad"} <= set(out["bits"])
+    assert out["bits"]["per_depth"][1] == {"depth": 1, "z": 3, "f": 3, "adjoint": 6}
     assert set(out["timing"]) == {"load", "compile", "forward", "backward"}
+
+
+def test_grad_per_vertex_bits(tmp_path, capsys):
+    out = _json(capsys, ["grad", _write(tmp_path, "n.json", NET), _write(tmp_path, "d.json", DATA),
+                         "--per-vertex", "--json"])
+    # z_h = 2 (2 + 1 bits), dL/dz_h = 30 (5 + 1 bits); f_o = 6
+    assert out["bits"]["per_vertex"]["h"] == {"z": 3, "f": 3, "adjoint": 6}
+    assert out["bits"]["per_vertex"]["o"]["f"] == 4
 
 
 def test_eval_inline_inputs_and_all(tmp_path, capsys):

@@ -11,6 +11,11 @@ from ..numbers import to_str
 from .common import Progress, emit_json, evaluation_options, parse_json_text, read_json
 
 
+per_vertex_option = click.option(
+    "--per-vertex", is_flag=True,
+    help="Add bits.per_vertex (max bits of z, f and dL/dz of every vertex) to --json.")
+
+
 def _load_network(path, allow_float):
     return Network.load(path, allow_float=allow_float)
 
@@ -41,9 +46,10 @@ def _short(q, limit=60):
 @click.option("--input", "inputs", required=True, metavar="X",
               help="A dataset file, or a JSON list of input vectors (a file or inline).")
 @click.option("--all", "keep_all", is_flag=True, help="Also report every vertex's z and f.")
+@per_vertex_option
 @evaluation_options
-def eval_command(network, inputs, keep_all, max_bits, time_budget, threads, allow_float,
-                 progress, as_json):
+def eval_command(network, inputs, keep_all, per_vertex, max_bits, time_budget, threads,
+                 allow_float, progress, as_json):
     """Exact forward pass of NET on every input vector of X."""
     started = time.perf_counter()
     net = _load_network(network, allow_float)
@@ -54,7 +60,8 @@ def eval_command(network, inputs, keep_all, max_bits, time_budget, threads, allo
                                     time_budget=time_budget, threads=threads, progress=bar)
     timing = {"load": loaded, **result.timing}
     if as_json:
-        out = {"outputs": result.outputs, "bits": result.bits.to_json(), "timing": timing}
+        out = {"outputs": result.outputs, "bits": result.bits.to_json(per_vertex),
+               "timing": timing}
         if keep_all:
             out["values"] = result.values
         if result.loss is not None:
@@ -77,9 +84,10 @@ def eval_command(network, inputs, keep_all, max_bits, time_budget, threads, allo
 @click.command("grad")
 @click.argument("network", metavar="NET")
 @click.argument("data", metavar="DATA")
+@per_vertex_option
 @evaluation_options
-def grad_command(network, data, max_bits, time_budget, threads, allow_float, progress,
-                 as_json):
+def grad_command(network, data, per_vertex, max_bits, time_budget, threads, allow_float,
+                 progress, as_json):
     """Exact L(theta) and dL/dtheta for every edge's weight and bias of NET on DATA."""
     started = time.perf_counter()
     net = _load_network(network, allow_float)
@@ -90,7 +98,7 @@ def grad_command(network, data, max_bits, time_budget, threads, allow_float, pro
                                  threads=threads, progress=bar)
     timing = {"load": loaded, **result.timing}
     if as_json:
-        bits = result.bits.to_json()
+        bits = result.bits.to_json(per_vertex)
         emit_json({"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing})
         return
     click.echo(f"loss: {_short(result.loss)}")
