@@ -59,6 +59,14 @@ cdef void _normalize(fmpz_mat_struct *m, fmpz *den, fmpz *g) noexcept nogil:
 cdef long _entry_bits(const fmpz *num, const fmpz *den, fmpz *g, fmpz *t) noexcept nogil:
     """Bit length of num/den in lowest terms."""
     cdef long bits
+    cdef slong twos = fmpz_val2(den), common
+    if fmpz_is_zero(num):
+        return 1
+    if <slong>fmpz_bits(den) - 1 == twos:      # den = 2^k: lowest terms by shifting, no gcd
+        common = fmpz_val2(num)
+        if common > twos:
+            common = twos
+        return <long>(fmpz_bits(num) - common + (twos - common) + 1)
     fmpz_gcd(g, num, den)
     if fmpz_is_one(g):
         return <long>(fmpz_bits(num) + fmpz_bits(den))
@@ -410,9 +418,9 @@ cdef class DensePass(Pass):
                     if not fmpz_is_zero(_at(&G, i, s)):
                         fmpz_divexact(g, common, gd + s)
                         fmpz_addmul(tmp, _at(&G, i, s), g)
-                fmpq_set_fmpz_frac(q, tmp, common)
-                fmpq_add(self.grad_z + t * n + self.pos[self.pos_off[l] + i],
-                         self.grad_z + t * n + self.pos[self.pos_off[l] + i], q)
+                # each worker meets each vertex once: set, not add
+                fmpq_set_fmpz_frac(self.grad_z + t * n + self.pos[self.pos_off[l] + i], tmp,
+                                   common)
             # dL/dW = (G scaled to a common denominator) H_(l-1)^T
             for s in range(cols):
                 fmpz_mul(scaled_den + s, gd + s, hd[l - 1] + s)
@@ -430,10 +438,9 @@ cdef class DensePass(Pass):
             fmpz_mat_clear(&HT)
             for i in range(n_l):
                 for j in range(n_in):
-                    if not fmpz_is_zero(_at(&M, i, j)):
-                        fmpq_set_fmpz_frac(q, _at(&M, i, j), common)
+                    if not fmpz_is_zero(_at(&M, i, j)):   # each edge once per worker
                         o = self.edge_id[self.edge_off[l] + i * n_in + j]
-                        fmpq_add(self.grad_w + t * E + o, self.grad_w + t * E + o, q)
+                        fmpq_set_fmpz_frac(self.grad_w + t * E + o, _at(&M, i, j), common)
             fmpz_mat_clear(&M)
             # dL/df_(l-1) = Wn^T G / (D gd)
             fmpz_mat_init(&Gprev, n_in, cols)
