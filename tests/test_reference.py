@@ -11,7 +11,7 @@ from fractions import Fraction as Q
 
 import pytest
 import sympy
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from reference.evaluator import (
@@ -87,8 +87,10 @@ def test_parse_rational_accepts_the_format(text, value):
     assert parse_rational(text) == value
 
 
-@pytest.mark.parametrize("text", ["1/0", "-3/0", "1/-2", "0.1.2", "", "-", "1/2/3", "abc", " 1", "1 ", "e3", ".",
-                                  0.5, 1.0, True, None, [1]])
+@pytest.mark.parametrize("text", [
+    "1/0", "-3/0", "1/-2", "0.1.2", "", "-", "1/2/3", "abc", " 1", "1 ", "e3", ".",
+    0.5, 1.0, True, None, [1],
+])
 def test_parse_rational_rejects_the_rest(text):
     with pytest.raises(ValueError):
         parse_rational(text)
@@ -143,7 +145,8 @@ def test_piecewise_linear_breakpoints_belong_to_the_piece_below(z, value, slope)
 
 
 def test_piecewise_linear_relu_form_matches_relu():
-    relu = {"kind": "piecewise_linear", "breakpoints": ["0"], "slopes": ["0", "1"], "intercepts": ["0", "0"]}
+    relu = {"kind": "piecewise_linear", "breakpoints": ["0"], "slopes": ["0", "1"],
+            "intercepts": ["0", "0"]}
     for z in (Q(-1), Q(0), Q(1, 3)):
         assert activation_value(relu, z) == activation_value("relu", z)
         assert activation_derivative(relu, z) == activation_derivative("relu", z)
@@ -220,15 +223,21 @@ def test_bit_loss_shift_defaults_to_zero():
 # Whole networks by hand
 
 
+def relu_net():
+    """x -> h (relu, w = 2, b = -1) -> o (identity, w = 3)."""
+    return net([("x",), ("h", "relu"), ("o", "identity")], [("x", "h", "2", "-1"), ("h", "o", "3")],
+               ["x"], ["o"])
+
+
 def test_relu_net_from_the_brief():
-    network = net([("x",), ("h", "relu"), ("o", "identity")], [("x", "h", "2", "-1"), ("h", "o", "3")], ["x"], ["o"])
+    network = relu_net()
     z, f = forward(network, ["3/2"])
     assert z == {"h": 2, "o": 6} and f == {"x": Q(3, 2), "h": 2, "o": 6}
     assert loss_and_grad(network, data([(["3/2"], ["1"])])) == (25, [45, 20], [30, 10])
 
 
 def test_relu_kink_passes_no_gradient():
-    network = net([("x",), ("h", "relu"), ("o", "identity")], [("x", "h", "2", "-1"), ("h", "o", "3")], ["x"], ["o"])
+    network = relu_net()
     # x = 1/2: z_h = 0, f_h = 0, o = 0; dl/do = -2, adjoint of z_h = 3 * -2 * relu'(0) = 0.
     assert loss_and_grad(network, data([(["1/2"], ["1"])])) == (1, [0, 0], [0, -2])
 
@@ -241,8 +250,8 @@ def test_leaky_relu_at_zero_uses_the_slope():
 
 
 def test_piecewise_linear_exactly_at_a_breakpoint():
-    network = net([("x",), ("h", "pw"), ("o", "identity")], [("x", "h", "1/2", "1/2"), ("h", "o", "-1", "1")],
-                  ["x"], ["o"], {"pw": PIECEWISE})
+    network = net([("x",), ("h", "pw"), ("o", "identity")],
+                  [("x", "h", "1/2", "1/2"), ("h", "o", "-1", "1")], ["x"], ["o"], {"pw": PIECEWISE})
     # x = 1: z_h = 1 = b_2, piece 1: f_h = 2, slope 2; o = -1; L = (-1 - 0)^2 = 1, dl/do = -2.
     loss, grad_weight, grad_bias = loss_and_grad(network, data([(["1"], ["0"])]))
     assert (loss, grad_weight, grad_bias) == (1, [4, -4], [4, -2])
@@ -285,7 +294,8 @@ def test_zero_total_weight_cannot_be_averaged():
 
 
 def test_parallel_edges_each_count():
-    network = net([("x",), ("o", "identity")], [("x", "o", "2", "1"), ("x", "o", "-1", "1/2")], ["x"], ["o"])
+    network = net([("x",), ("o", "identity")], [("x", "o", "2", "1"), ("x", "o", "-1", "1/2")],
+                  ["x"], ["o"])
     # z_o = 2x + 1 - x + 1/2 = 5/2 at x = 1; dl/do = 5.
     assert loss_and_grad(network, data([(["1"], ["0"])])) == (Q(25, 4), [5, 5], [5, 5])
 
@@ -338,7 +348,8 @@ def test_broken_networks_are_refused(change):
 
 
 def test_cycle_error_names_a_vertex_on_it():
-    network = net([("x",), ("a", "relu"), ("b", "relu")], [("x", "a"), ("a", "b"), ("b", "a")], ["x"], ["b"])
+    network = net([("x",), ("a", "relu"), ("b", "relu")], [("x", "a"), ("a", "b"), ("b", "a")],
+                  ["x"], ["b"])
     with pytest.raises(ValueError, match="'(a|b)'"):
         topological_order(network)
 
@@ -366,7 +377,8 @@ def test_gradient_matches_sympy_on_a_symbolic_network():
     network = net([("o", "cube"), ("x",), ("h", "p")],
                   [("x", "h", *_texts(values, w1, b1)), ("h", "o", *_texts(values, w2, b2)),
                    ("x", "o", *_texts(values, w3, b3))],
-                  ["x", "o"], ["o", "h"], {"p": {"kind": "polynomial", "coefficients": ["0", "-1", "1/2"]}})
+                  ["x", "o"], ["o", "h"],
+                  {"p": {"kind": "polynomial", "coefficients": ["0", "-1", "1/2"]}})
     samples = [(["2", "-1"], ["1", "0"], "2"), (["-1/2", "1/3"], ["-1", "1/4"], None)]
 
     def symbolic_loss(x, injected, y, weight):
@@ -448,12 +460,14 @@ def _interpolated_directional_derivative(network, dataset, direction) -> Q:
     """d/dt L(theta + t d) at t = 0 from L alone, at deg + 1 integer points around 0."""
     degree = _loss_degree(network, direction)
     nodes = [Q(t) for t in range(-(degree // 2), degree - degree // 2 + 1)]
-    return _derivative_at_zero(nodes, [total_loss(_moved(network, direction, t), dataset) for t in nodes])
+    losses = [total_loss(_moved(network, direction, t), dataset) for t in nodes]
+    return _derivative_at_zero(nodes, losses)
 
 
 def _directions(edge_count):
     """A random integer direction, or a single coordinate (weight or bias of one edge)."""
-    random = st.lists(st.tuples(st.integers(-2, 2), st.integers(-2, 2)), min_size=edge_count, max_size=edge_count)
+    pair = st.tuples(st.integers(-2, 2), st.integers(-2, 2))
+    random = st.lists(pair, min_size=edge_count, max_size=edge_count)
     unit = st.tuples(st.integers(0, edge_count - 1), st.booleans()).map(
         lambda chosen: [(int(i == chosen[0] and not chosen[1]), int(i == chosen[0] and chosen[1]))
                         for i in range(edge_count)])
@@ -462,8 +476,9 @@ def _directions(edge_count):
 
 @st.composite
 def smooth_case(draw):
+    """(network, dataset, direction) with polynomial activations only, so L is a polynomial in t."""
     network, dataset = draw(network_and_dataset(loss_kinds=("square",), kinds=SMOOTH_KINDS, max_depth=3,
-                                                max_vertices=6, varied_numbers=True))
+                                                min_vertices=3, max_vertices=6, varied_numbers=True))
     return network, dataset, draw(_directions(len(network["edges"])))
 
 
@@ -472,7 +487,9 @@ def smooth_case(draw):
 def test_gradient_matches_interpolation_on_smooth_networks(case):
     network, dataset, direction = case
     _, grad_weight, grad_bias = loss_and_grad(network, dataset)
-    reverse_mode = sum((dw * gw + db * gb for (dw, db), gw, gb in zip(direction, grad_weight, grad_bias)), Q(0))
+    # the reverse-mode gradient dotted with the direction
+    reverse_mode = sum((dw * gw + db * gb
+                        for (dw, db), gw, gb in zip(direction, grad_weight, grad_bias)), start=Q(0))
     assert reverse_mode == _interpolated_directional_derivative(network, dataset, direction)
 
 
@@ -511,7 +528,8 @@ def _forward_mode_gradient(network, dataset) -> tuple[list, list]:
                   if "activation" in v}
     incoming = {}
     for e, edge in enumerate(network["edges"]):
-        incoming.setdefault(edge["to"], []).append((e, edge["from"], parse_rational(edge.get("weight", 1))))
+        weight = parse_rational(edge.get("weight", 1))
+        incoming.setdefault(edge["to"], []).append((e, edge["from"], weight))
     order, count = topological_order(network), len(network["edges"])
     grad = {(e, c): Q(0) for e in range(count) for c in (0, 1)}
     total_weight = Q(0)
@@ -559,7 +577,8 @@ def test_strategies_make_valid_networks_and_datasets(case):
     network, dataset = case
     names = [v["name"] for v in network["vertices"]]
     assert len(set(names)) == len(names)
-    assert _sources(network) <= set(network["inputs"]) and len(set(network["inputs"])) == len(network["inputs"])
+    assert _sources(network) <= set(network["inputs"])
+    assert len(set(network["inputs"])) == len(network["inputs"])
     assert all(("activation" in v) == (v["name"] not in _sources(network)) for v in network["vertices"])
     assert 1 <= len(network["outputs"]) <= 3 and dag_depth(network) <= 4
     assert 1 <= len(dataset["samples"]) <= 4
@@ -577,3 +596,31 @@ def test_rounded_networks_never_nest_rounding(network):
         if spec["kind"] == "rounded":
             inner = resolve_activation(spec["inner"], network["activations"])
             assert inner["kind"] != "rounded"
+
+
+def _first_sample_hits(case, hit) -> bool:
+    """Some vertex's (spec, z) at the first sample's input satisfies hit(spec, z)."""
+    network, dataset = case
+    table = network.get("activations", {})
+    z, _ = forward(network, dataset["samples"][0]["x"])
+    specs = {v["name"]: resolve_activation(v["activation"], table) for v in network["vertices"]
+             if "activation" in v}
+    return any(hit(specs[v], z_v) for v, z_v in z.items())
+
+
+def _is_nearest_tie(spec, z) -> bool:
+    if spec["kind"] != "rounded" or spec.get("mode") != "nearest":
+        return False
+    scaled = activation_value(spec["inner"], z) * 2 ** spec["bits"]
+    return (scaled - Q(1, 2)).denominator == 1
+
+
+@pytest.mark.parametrize("kinds, hit", [
+    (("relu",), lambda spec, z: z == 0),
+    (("leaky_relu",), lambda spec, z: z == 0),
+    (("piecewise_linear",), lambda spec, z: z in [parse_rational(b) for b in spec["breakpoints"]]),
+    (("rounded",), _is_nearest_tie),
+])
+def test_strategies_aim_at_kinks_breakpoints_and_ties(kinds, hit):
+    quick = settings(max_examples=200, phases=[Phase.generate], database=None)
+    find(network_and_dataset(kinds=kinds), lambda case: _first_sample_hits(case, hit), settings=quick)

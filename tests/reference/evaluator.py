@@ -4,7 +4,8 @@ Everything bitprop computes is checked against this module, so it is written for
 obviousness, not speed: stdlib only (never bitprop), exact `fractions.Fraction` arithmetic,
 reading the `bitprop.network/1` and `bitprop.dataset/1` dicts of FORMATS.md as `json.load`
 gives them. Graph walks are iterative (Kahn's algorithm) so depth is not limited by Python's
-recursion limit. Bad data raises ValueError; full validation is bitprop's job, not this one's.
+recursion limit. Bad data raises ValueError (KeyError for a missing required key); full
+validation is bitprop's job, not this one's.
 """
 
 from __future__ import annotations
@@ -131,13 +132,13 @@ def _resolve_name(name: str, table: dict, seen: frozenset) -> dict:
 def activation_value(spec, z) -> Fraction:
     """sigma(z) for a resolved activation spec (or a built-in name)."""
     spec = _spec(spec)
-    return _ACTIVATIONS[_kind(spec)][0](spec, Fraction(z))
+    return _ACTIVATIONS[_kind(spec)][0](spec, parse_rational(z))
 
 
 def activation_derivative(spec, z) -> Fraction:
     """The sigma'(z) backprop uses, with the table's conventions at kinks and for `rounded`."""
     spec = _spec(spec)
-    return _ACTIVATIONS[_kind(spec)][1](spec, Fraction(z))
+    return _ACTIVATIONS[_kind(spec)][1](spec, parse_rational(z))
 
 
 def _spec(spec) -> dict:
@@ -214,7 +215,7 @@ def _piecewise_linear_derivative(spec, z):
 def round_to_bits(v, bits: int, mode: str = "floor") -> Fraction:
     """v rounded to a multiple of 2^-bits: `floor`, or `nearest` with ties to even."""
     scale = Fraction(2) ** _parse_integer(bits, "bits")
-    scaled = Fraction(v) * scale
+    scaled = parse_rational(v) * scale
     if mode == "floor":
         return math.floor(scaled) / scale
     if mode == "nearest":
@@ -232,7 +233,8 @@ def _round_half_even(q: Fraction) -> int:
 
 
 def _rounded(spec, z):
-    value = round_to_bits(activation_value(spec["inner"], z), spec["bits"], spec.get("mode", "floor"))
+    inner_value = activation_value(spec["inner"], z)
+    value = round_to_bits(inner_value, spec["bits"], spec.get("mode", "floor"))
     if "clip" not in spec:
         return value
     low, high = (parse_rational(c) for c in spec["clip"])
@@ -248,7 +250,8 @@ def _rounded_derivative(spec, z):
         return Fraction(0)
     if backward != "ste":
         raise ValueError(f"unknown backward rule {backward!r}")
-    return round_to_bits(activation_derivative(spec["inner"], z), spec["bits"], spec.get("mode", "floor"))
+    inner_derivative = activation_derivative(spec["inner"], z)
+    return round_to_bits(inner_derivative, spec["bits"], spec.get("mode", "floor"))
 
 
 _ACTIVATIONS = {
@@ -266,7 +269,7 @@ _ACTIVATIONS = {
 
 def loss_value(spec: dict, f, y) -> Fraction:
     """l(f, y) for one output coordinate."""
-    f, y = Fraction(f), parse_rational(y)
+    f, y = parse_rational(f), parse_rational(y)
     kind = spec.get("kind")
     if kind == "square":
         return (f - y) ** 2
@@ -281,7 +284,7 @@ def loss_value(spec: dict, f, y) -> Fraction:
 
 def loss_derivative(spec: dict, f, y) -> Fraction:
     """dl/df, the seed of the adjoint at an output (0 at the hinge's kink, 0 for 0/1 losses)."""
-    f, y = Fraction(f), parse_rational(y)
+    f, y = parse_rational(f), parse_rational(y)
     kind = spec.get("kind")
     if kind == "square":
         return 2 * (f - y)
@@ -449,7 +452,8 @@ def _samples(graph: _Graph, dataset: dict):
     """(x, y, weight) per sample, weight 1 by default, y checked against the outputs."""
     for sample in dataset["samples"]:
         if len(sample["y"]) != len(graph.outputs):
-            raise ValueError(f"target has {len(sample['y'])} coordinates, the network {len(graph.outputs)}")
+            raise ValueError(f"target has {len(sample['y'])} coordinates, "
+                             f"the network {len(graph.outputs)} outputs")
         yield sample["x"], sample["y"], parse_rational(sample.get("weight", 1))
 
 
