@@ -11,7 +11,8 @@ A document (FORMATS.md)::
 
 What ``solve`` answers, at the network's own parameters theta*:
 
-- ``erm``: L(theta*) <= threshold (the promise: min L <= a, or min L >= b, gap [a, b]);
+- ``erm``: L(theta*) <= threshold (the promise: min L <= a, or min L >= b, gap [a, b]), with
+  the main and forcing parts of L reported apart (``losses``);
 - ``backprop-sign``: dL/dtheta_q > threshold at the query coordinate q (threshold 0);
 - ``backprop-bit``: bit ``query.bit`` of |dL/dtheta_q| is 1. Bit j of a rational g is
   floor(|g| * 2^-j) mod 2, so j may be negative (a bit below the binary point).
@@ -38,7 +39,7 @@ from fractions import Fraction
 from .dataset import Dataset
 from .errors import BitpropInputError
 from .network import Network
-from .numbers import rational, rational_list, to_str
+from .numbers import rational, rational_list, shown, to_str
 
 FORMAT = "bitprop.instance/1"
 PROBLEMS = ("erm", "backprop-sign", "backprop-bit")
@@ -96,10 +97,15 @@ class Forcing:
 
     outputs: tuple
     dataset: Dataset
+    _views: dict = field(default_factory=dict, compare=False, repr=False)
 
     def network(self, network):
-        """``network`` with ``outputs`` as its output coordinates."""
-        return Network.from_json({**network.to_json(), "outputs": list(self.outputs)})
+        """``network`` with ``outputs`` as its output coordinates (built once per network)."""
+        cached = self._views.get(id(network))
+        if cached is None or cached[0] is not network:
+            view = Network.from_json({**network.to_json(), "outputs": list(self.outputs)})
+            cached = self._views[id(network)] = (network, view)
+        return cached[1]
 
     def to_json(self):
         return {"outputs": list(self.outputs), "dataset": self.dataset.to_json()}
@@ -120,18 +126,19 @@ class Instance:
 
     # --- reading -----------------------------------------------------------------------
     @classmethod
-    def from_json(cls, document, *, file=None):
-        """An Instance from a parsed ``bitprop.instance/1`` document; errors name ``file``."""
+    def from_json(cls, document, *, file=None, allow_float=False):
+        """An Instance from a parsed ``bitprop.instance/1`` document; errors name ``file``.
+        ``allow_float``: JSON floats are read as the exact binary value of the double."""
         try:
-            return _read(document)
+            return _read(document, allow_float)
         except BitpropInputError as err:
             raise err.at(file=file) from None
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, *, allow_float=False):
         from .cli.common import read_json
         document, name = read_json(path)
-        return cls.from_json(document, file=name)
+        return cls.from_json(document, file=name, allow_float=allow_float)
 
     # --- writing -----------------------------------------------------------------------
     def to_json(self):
@@ -153,30 +160,32 @@ class Instance:
 
 # --- validation --------------------------------------------------------------------------
 
-def _read(doc):
+def _read(doc, allow_float):
     if not isinstance(doc, dict):
         raise BitpropInputError("an instance file is a JSON object")
     for key in doc:
         if key not in _TOP_KEYS:
-            raise BitpropInputError(f"unknown key {key!r} (expected one of "
+            raise BitpropInputError(f"unknown key {shown(key)} (expected one of "
                                     f"{', '.join(_TOP_KEYS)})", path=key)
     if doc.get("format", FORMAT) != FORMAT:
-        raise BitpropInputError(f"format is {doc['format']!r}, expected {FORMAT!r}",
+        raise BitpropInputError(f"format is {shown(doc['format'])}, expected {FORMAT!r}",
                                 path="format")
     for key in ("problem", "network", "dataset"):
         if key not in doc:
             raise BitpropInputError(f"missing key {key!r}")
     problem = doc["problem"]
     if problem not in PROBLEMS:
-        raise BitpropInputError(f"{problem!r} is not a problem (one of {', '.join(PROBLEMS)})",
+        raise BitpropInputError(f"{shown(problem)} is not a problem (one of "
+                                f"{', '.join(PROBLEMS)})",
                                 path="problem")
-    network = _nested(lambda: Network.from_json(doc["network"]), "network")
-    dataset = _read_dataset(doc["dataset"], network, "dataset")
+    network = _nested(lambda: Network.from_json(doc["network"], allow_float=allow_float),
+                      "network")
+    dataset = _read_dataset(doc["dataset"], network, "dataset", allow_float)
     query = _read_query(doc.get("query"), problem, network)
-    threshold = rational(doc.get("threshold", 0), "threshold")
-    gap = _read_gap(doc.get("gap"))
+    threshold = rational(doc.get("threshold", 0), "threshold", allow_float=allow_float)
+    gap = _read_gap(doc.get("gap"), allow_float)
     source = _read_source(doc.get("source"))
-    forcing = _read_forcing(doc.get("forcing"), problem, network)
+    forcing = _read_forcing(doc.get("forcing"), problem, network, allow_float)
     return Instance(problem, network, dataset, query, threshold, gap, source, forcing)
 
 
@@ -187,9 +196,9 @@ def _nested(read, prefix):
         raise err.at(path_prefix=prefix) from None
 
 
-def _read_dataset(doc, network, where):
+def _read_dataset(doc, network, where, allow_float):
     def read():
-        dataset = Dataset.from_json(doc)
+        dataset = Dataset.from_json(doc, allow_float=allow_float)
         dataset.check_against(network)
         if dataset.labels is None:
             raise BitpropInputError("the samples need labels 'y'", path="samples")
@@ -202,7 +211,8 @@ def _object(doc, where, keys):
         raise BitpropInputError(f"expected an object, got {type(doc).__name__}", path=where)
     for key in doc:
         if key not in keys:
-            raise BitpropInputError(f"unknown key {key!r} (expected one of {', '.join(keys)})",
+            raise BitpropInputError(f"unknown key {shown(key)} (expected one of "
+                                    f"{', '.join(keys)})",
                                     path=f"{where}.{key}")
 
 
@@ -213,12 +223,12 @@ def _read_int(value, where, low=None):
     if isinstance(value, str):
         q = rational(value, where)
         if q.denominator != 1 or "/" in value or "." in value or "e" in value.lower():
-            raise BitpropInputError(f"{value!r:.40} is not an integer", path=where)
+            raise BitpropInputError(f"{shown(value)} is not an integer", path=where)
         value = q.numerator
     if isinstance(value, bool) or not isinstance(value, int):
-        raise BitpropInputError(f"{value!r:.40} is not an integer", path=where)
+        raise BitpropInputError(f"{shown(value)} is not an integer", path=where)
     if low is not None and value < low:
-        raise BitpropInputError(f"{value} is below {low}", path=where)
+        raise BitpropInputError(f"{shown(value)} is below {low}", path=where)
     return value
 
 
@@ -242,11 +252,11 @@ def _read_query(doc, problem, network):
         raise BitpropInputError("missing key 'edge' (the edge's index in edges)", path="query")
     edge = _read_int(doc["edge"], "query.edge", low=0)
     if edge >= network.num_edges:
-        raise BitpropInputError(f"edge {edge} does not exist (the network has "
+        raise BitpropInputError(f"edge {shown(edge)} does not exist (the network has "
                                 f"{network.num_edges} edges)", path="query.edge")
     coordinate = doc.get("coordinate", "weight")
     if coordinate not in COORDINATES:
-        raise BitpropInputError(f"{coordinate!r} is not a coordinate (weight or bias)",
+        raise BitpropInputError(f"{shown(coordinate)} is not a coordinate (weight or bias)",
                                 path="query.coordinate")
     bit = _read_int(doc.get("bit"), "query.bit")
     if problem == "backprop-bit" and bit is None:
@@ -255,10 +265,10 @@ def _read_query(doc, problem, network):
     return Query(edge, coordinate, bit)
 
 
-def _read_gap(doc):
+def _read_gap(doc, allow_float):
     if doc is None:
         return None
-    gap = rational_list(doc, "gap")
+    gap = rational_list(doc, "gap", allow_float=allow_float)
     if len(gap) != 2 or gap[0] > gap[1]:
         raise BitpropInputError("the gap is [a, b] with a <= b", path="gap")
     return tuple(gap)
@@ -274,7 +284,7 @@ def _read_source(doc):
         slp = _nested(lambda: Program.from_json(slp), "source.slp")
     question = doc.get("question")
     if question is not None and question not in QUESTIONS:
-        raise BitpropInputError(f"{question!r} is not a question (pos or bit)",
+        raise BitpropInputError(f"{shown(question)} is not a question (pos or bit)",
                                 path="source.question")
     relation = doc.get("relation")
     if relation is not None and not isinstance(relation, str):
@@ -284,13 +294,13 @@ def _read_source(doc):
         sigma = tuple(rational_list(sigma, "source.sigma"))
     forcing = doc.get("forcing")
     if forcing is not None and forcing not in FORCING_SCHEMES:
-        raise BitpropInputError(f"{forcing!r} is not a forcing scheme (compact or paper)",
+        raise BitpropInputError(f"{shown(forcing)} is not a forcing scheme (compact or paper)",
                                 path="source.forcing")
     return Source(slp, question, _read_int(doc.get("bit"), "source.bit", low=0), relation,
                   sigma, _read_int(doc.get("e"), "source.e"), forcing)
 
 
-def _read_forcing(doc, problem, network):
+def _read_forcing(doc, problem, network, allow_float):
     if doc is None:
         return None
     if problem != "erm":
@@ -304,11 +314,17 @@ def _read_forcing(doc, problem, network):
         raise BitpropInputError("must be a list of vertex names", path="forcing.outputs")
     known = set(network.names)
     for i, name in enumerate(outputs):
+        if not isinstance(name, str):
+            raise BitpropInputError(f"a vertex name is a string, not {shown(name)}",
+                                    path=f"forcing.outputs[{i}]")
         if name not in known:
-            raise BitpropInputError(f"unknown vertex {name!r}", path=f"forcing.outputs[{i}]")
-    forcing = Forcing(tuple(outputs), None)
-    view = forcing.network(network)
-    return Forcing(tuple(outputs), _read_dataset(doc["dataset"], view, "forcing.dataset"))
+            raise BitpropInputError(f"unknown vertex {shown(name)}",
+                                    path=f"forcing.outputs[{i}]")
+    view = Network.from_json({**network.to_json(), "outputs": outputs})
+    forcing = Forcing(tuple(outputs), _read_dataset(doc["dataset"], view, "forcing.dataset",
+                                                    allow_float))
+    forcing._views[id(network)] = (network, view)          # built once: solve reuses it
+    return forcing
 
 
 # --- solving -----------------------------------------------------------------------------

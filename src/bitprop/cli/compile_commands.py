@@ -6,10 +6,11 @@ import click
 
 from ..errors import BitpropInputError
 from ..instance import Instance, solve
+from ..losses import MAX_BIT_PARAMETER
 from ..numbers import rational, to_str
 from ..slp.compile_backprop import compile_backprop
 from ..slp.compile_erm import SCHEMES, compile_erm
-from .common import emit_json, json_option
+from .common import Progress, emit_json, evaluation_options, json_option
 from .slp_commands import read_program
 
 
@@ -40,7 +41,8 @@ def compile_group():
 
 @compile_group.command("erm")
 @click.argument("prog")
-@click.option("--bit", "bit", required=True, type=click.IntRange(min=0), metavar="K",
+@click.option("--bit", "bit", required=True, type=click.IntRange(min=0, max=MAX_BIT_PARAMETER),
+              metavar="K",
               help="The BitSLP question: is bit K of |x_n| equal to 1?")
 @click.option("--sigma", required=True, metavar="POLY",
               help="The polynomial activation, degree >= 2: 'z^2', '3/2*z^3 - z', [c0, c1, ...].")
@@ -81,7 +83,7 @@ def erm_command(prog, bit, sigma, gap, forcing, bounded, output, as_json):
 @compile_group.command("backprop")
 @click.argument("prog")
 @click.option("--sign", is_flag=True, help="PosSLP -> Backprop-Sign: the sign of x_n.")
-@click.option("--bit", "bit", type=click.IntRange(min=0), metavar="K",
+@click.option("--bit", "bit", type=click.IntRange(min=0, max=MAX_BIT_PARAMETER), metavar="K",
               help="BitSLP -> Backprop-Bit: bit K of |x_n|.")
 @click.option("--sigma", required=True, metavar="POLY",
               help="The polynomial activation, degree >= 2: 'z^2', '3/2*z^3 - z', [c0, c1, ...].")
@@ -113,20 +115,17 @@ def backprop_command(prog, sign, bit, sigma, bounded, output, as_json):
 
 @click.command("solve")
 @click.argument("instance_path", metavar="INST")
-@click.option("--max-bits", type=click.IntRange(min=1), default=None,
-              help="Stop with an error when any value, adjoint or gradient exceeds this many bits.")
-@click.option("--time-budget", type=click.FloatRange(min=0), default=None,
-              help="Stop with an error after this many seconds.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Worker threads (default: all cores); results are identical.")
-@json_option
-def solve_command(instance_path, max_bits, time_budget, threads, as_json):
+@evaluation_options
+def solve_command(instance_path, max_bits, time_budget, threads, allow_float, progress,
+                  as_json):
     """Evaluate a bitprop.instance/1 at its parameters theta*: L(theta*), and for backprop
     problems the queried gradient coordinate, its sign and bit; then the answer."""
     started = time.perf_counter()
-    instance = Instance.load(instance_path)
+    instance = Instance.load(instance_path, allow_float=allow_float)
     loaded = time.perf_counter()
-    solution = solve(instance, max_bits=max_bits, time_budget=time_budget, threads=threads)
+    with Progress("solve", progress) as bar:
+        solution = solve(instance, max_bits=max_bits, time_budget=time_budget,
+                         threads=threads, progress=bar)
     timing = {"load": loaded - started, "solve": time.perf_counter() - loaded}
     if as_json:
         emit_json({**solution.to_json(), "relation": instance.source.relation,

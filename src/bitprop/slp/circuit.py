@@ -63,14 +63,9 @@ class Circuit:
         """The vertex computing x_n."""
         return f"x{len(self.program)}"
 
-    @property
-    def degree(self):
-        return len(self.sigma) - 1
-
-    def main_input(self, constant=None):
+    def main_input(self):
         """The input on which the network computes the SLP: x0 = c, 0 at every other input."""
-        c = self.program.constant if constant is None else constant
-        return [c] + [Fraction(0)] * (self.network.num_inputs - 1)
+        return [self.program.constant] + [Fraction(0)] * (self.network.num_inputs - 1)
 
 
 def circuit_network(program, sigma, *, inject=True, where="sigma"):

@@ -29,9 +29,9 @@ from ..numbers import to_str
 from .bnslp import bounded_norm
 from .circuit import circuit_network
 
-#: The label of the one sample: dL/dw = 2 (0 - LABEL) x_n = MULTIPLE x_n at w = 0.
+#: The label of the one sample: dL/dw = 2 (0 - LABEL) x_n = 2^SCALE x_n at w = 0.
 LABEL = Fraction(-1)
-MULTIPLE = 2
+SCALE = 1
 TARGET = "t"
 
 
@@ -46,12 +46,16 @@ def compile_backprop(program, sigma, *, bit=None, bounded=False, where="sigma"):
     circuit = circuit_network(compiled, sigma, inject=False, where=where)
     network = _with_target(circuit)
     dataset = Dataset([[compiled.constant]], [[LABEL]], loss="square")
-    shift = 1 - e                    # dL/dw = 2^(1-e) x_n
+    shift = SCALE - e                # dL/dw = 2^(SCALE - e) x_n
     query = Query(network.num_edges - 1, "weight", None if bit is None else bit + shift)
     problem = "backprop-sign" if bit is None else "backprop-bit"
-    gap = (Fraction(0), Fraction(MULTIPLE)) if not bounded else None
-    source = Source(program, "pos" if bit is None else "bit", bit, _relation(bit, e, bounded),
-                    circuit.sigma, e if bounded else None)
+    # An integer x_n != 0 puts dL/dw at >= 2 or <= -2: the promise gap [0, 2] (none when
+    # Lemma A.5 scales x_n down, or when x_n need not be an integer).
+    integer = program.constant.denominator == 1
+    gap = (Fraction(0), Fraction(2 ** SCALE)) if integer and not bounded else None
+    source = Source(program, "pos" if bit is None else "bit", bit,
+                    _relation(bit, shift, e if bounded else None), circuit.sigma,
+                    e if bounded else None)
     return Instance(problem, network, dataset, query, Fraction(0), gap, source)
 
 
@@ -63,10 +67,10 @@ def _with_target(circuit):
                    circuit.network.inputs, [TARGET], circuit.activations)
 
 
-def _relation(bit, e, bounded):
-    scale = f"2^(1-e) x_n with e = {to_str(Fraction(e))} (Lemma A.5)" if bounded \
-        else f"{MULTIPLE} x_n"
+def _relation(bit, shift, e):
+    scale = (f"2^({SCALE}-e) x_n with e = {to_str(Fraction(e))} (Lemma A.5)" if e is not None
+             else f"{2 ** SCALE} x_n")
     text = f"dL/dw = {scale} at w = 0: sign(dL/dw) = sign(x_n)"
     if bit is not None:
-        text += f"; bit {to_str(Fraction(bit + 1 - e))} of |dL/dw| = bit {bit} of |x_n|"
+        text += f"; bit {to_str(Fraction(bit + shift))} of |dL/dw| = bit {bit} of |x_n|"
     return text

@@ -57,10 +57,10 @@ from fractions import Fraction
 
 import flint
 
+from ..dataset import Dataset
 from ..errors import BitpropInputError
 from ..instance import Forcing, Instance, Source
 from ..losses import MAX_BIT_PARAMETER
-from ..dataset import Dataset
 from ..numbers import rational, to_str
 from .bnslp import bounded_norm
 from .circuit import circuit_network
@@ -122,7 +122,7 @@ def forcing_points(coefficients):
     mu = len(coefficients) - 1
     alpha = 1
     while _horner(coefficients, alpha) == _horner(coefficients, 0):
-        alpha += 1                      # at most mu roots: stops by alpha = mu + 1
+        alpha += 1                      # sigma(t) - sigma(0) has <= mu roots, 0 among them
     betas = [t for t in range(1, mu + 1) if t != alpha][:mu - 1]
     return Fraction(alpha), [Fraction(t) for t in betas]
 
@@ -132,28 +132,56 @@ def forcing_samples(circuit, scheme="compact"):
     templates = (_compact_templates if scheme == "compact" else _paper_templates)(circuit)
     incoming = _in_edges(circuit.network)
     inputs, labels = [], []
+    to_fmpq = _Converter()
     for f, z in templates:
-        # The sums run in FLINT (fmpq): Fraction arithmetic dominated compile time.
-        flint_f = [_fmpq(q) for q in f]
+        flint_f = [to_fmpq(q) for q in f]
         inputs.append([f[v] if z[v] is None else
-                       _fraction(_fmpq(z[v]) - sum((w * flint_f[u] + b
-                                                    for u, w, b in incoming[v]), _ZERO))
+                       _fraction(_input(to_fmpq(z[v]), flint_f, *incoming[v]))
                        for v in range(len(f))])
         labels.append(f)
     return inputs, labels
 
 
+class _Converter:
+    """Fraction -> fmpq, once per object: the sums run in FLINT (Fraction arithmetic
+    dominated compile time), and templates share a few Fraction objects (per gate, per
+    pattern entry), all alive while the samples are built, so their ids are stable."""
+
+    def __init__(self):
+        self.done = {}
+
+    def __call__(self, q):
+        value = self.done.get(id(q))
+        if value is None:
+            value = self.done[id(q)] = _fmpq(q)
+        return value
+
+
+def _input(z, f, bias, unit, weighted):
+    """x_v = z^_v - sum over in-edges (w* f^_u + b*), from ``_in_edges``' summary of v."""
+    x = z - bias
+    for u in unit:
+        x -= f[u]
+    for u, w in weighted:
+        x -= w * f[u]
+    return x
+
+
 def _in_edges(network):
-    """Per vertex index: (source index, w*, b*) of its in-edges, numbers as fmpq."""
+    """Per vertex index: (the sum of its in-edges' b*, sources of in-edges with w* = 1,
+    (source, w*) of the others), numbers as fmpq."""
     index = {name: v for v, name in enumerate(network.names)}
-    incoming = [[] for _ in index]
+    biases = [Fraction(0)] * len(index)
+    unit, weighted = [[] for _ in index], [[] for _ in index]
     for edge in network.edges:
-        incoming[index[edge.target]].append((index[edge.source], _fmpq(edge.weight),
-                                             _fmpq(edge.bias)))
-    return incoming
+        u, v = index[edge.source], index[edge.target]
+        biases[v] += edge.bias
+        if edge.weight == 1:
+            unit[v].append(u)
+        else:
+            weighted[v].append((u, _fmpq(edge.weight)))
+    return [(_fmpq(b), unit[v], weighted[v]) for v, b in enumerate(biases)]
 
-
-_ZERO = flint.fmpq(0)
 
 
 def _fmpq(q):
@@ -161,7 +189,10 @@ def _fmpq(q):
 
 
 def _fraction(q):
-    return Fraction(int(q.p), int(q.q))
+    return _FRACTION_ZERO if not q else Fraction(int(q.p), int(q.q))
+
+
+_FRACTION_ZERO = Fraction(0)
 
 
 def _horner(coefficients, t):
@@ -189,6 +220,9 @@ def _compact_templates(circuit):
     columns = 3 * len(circuit.shifts)
     has_products = any(role[0] == "gadget" for role in roles)
     count = max(3, columns + len(betas) + 1) if has_products else 3
+    pattern = [[_pattern(s, q, columns, alpha, betas) for q in range(columns)]
+               for s in range(count)]
+    activated = [[sigma(t) for t in row] for row in pattern]
     nodes = {}                                              # gate i -> (1, r_i, r_i^2)
     templates = []
     for s in range(count):
@@ -199,15 +233,15 @@ def _compact_templates(circuit):
                     r = Fraction(role[1] + 2, role[1] + 1)
                     nodes[role[1]] = (Fraction(1), r, r * r)
                 value = nodes[role[1]][s % 3]
+                f.append(value)
+                z.append(None if role[0] == "source" else value)
             elif role[0] == "gadget":
-                value = _pattern(s, role[2], columns, alpha, betas)
-            else:
-                value = f[role[1]]                          # z^ = f^ of the identity before it
-                f.append(sigma(value))
-                z.append(value)
-                continue
-            f.append(value)
-            z.append(None if role[0] == "source" else value)
+                f.append(pattern[s][role[2]])
+                z.append(pattern[s][role[2]])
+            else:                           # z^ = f^ of the gadget vertex before it, x = 0
+                column = roles[role[1]][2]
+                f.append(activated[s][column])
+                z.append(pattern[s][column])
         templates.append((f, z))
     return templates
 
