@@ -20,9 +20,8 @@ def require_flint_headers():
 
 def extensions():
     from Cython.Build import cythonize
-    import cysignals
 
-    include = [os.path.dirname(cysignals.__file__), *INCLUDE_DIRS]
+    include = INCLUDE_DIRS
     sources = sorted(glob.glob("src/bitprop/**/*.pyx", recursive=True))
     exts = [Extension(os.path.splitext(path[len("src/"):])[0].replace("/", "."), [path],
                       libraries=["flint", "gmp"], include_dirs=include,

@@ -3,16 +3,15 @@
 
 Gates are fmpz when the constant is an integer and fmpq otherwise. Only the gates the output
 depends on are evaluated, and each value is freed right after its last use, so memory holds
-the live values only. The loop runs without the GIL and, on the main thread, inside
-``sig_on``/``sig_off`` so that Ctrl-C stops it. Sign, bits and bit length of the result are
-read from FLINT; a Python Fraction is made only when ``SlpValue.value`` is asked for.
+the live values only. The loop runs without the GIL in a worker thread (bitprop.workers) and
+polls a stop flag between gates, so Ctrl-C stops it without leaving anything half-written.
+Sign, bits and bit length of the result are read from FLINT; a Python Fraction is made only
+when ``SlpValue.value`` is asked for.
 """
 
-import threading
 from fractions import Fraction
 
 from libc.stdlib cimport calloc, free
-from cysignals.signals cimport sig_off, sig_on
 
 from bitprop._flint cimport (
     flint_bitcnt_t, flint_free, fmpq, fmpq_denref, fmpq_numref, fmpz, fmpz_abs, fmpz_add,
@@ -25,11 +24,13 @@ from bitprop._flint cimport (
 from bitprop._convert cimport fmpz_get_pyint, fmpz_set_pyint, fmpz_get_decimal
 
 from .errors import BitLimitError, BitpropInputError
+from .workers import run_workers
 
 cdef enum:
     ADD = 0
     SUB = 1
     MUL = 2
+    STOPPED = -2
 
 _OP_CODES = {"+": ADD, "-": SUB, "*": MUL}
 
@@ -115,13 +116,17 @@ cdef inline void _release(number *x, slong g, Stats *stats) noexcept nogil:
         fmpq_zero(x + g)
 
 
-cdef slong _run(const Gates *g, number *x, slong limit, Stats *stats) noexcept nogil:
-    """Evaluate the needed gates into x[1..n]; the gate over ``limit`` bits, or -1 when done."""
+cdef slong _run(const Gates *g, number *x, slong limit, Stats *stats,
+               const int *stop) noexcept nogil:
+    """Evaluate the needed gates into x[1..n]; the gate over ``limit`` bits, -1 when done,
+    STOPPED when ``*stop`` was set."""
     cdef slong i, j, k
     cdef flint_bitcnt_t bits
     for i in range(1, g.n + 1):
         if not g.needed[i]:
             continue
+        if stop[0]:
+            return STOPPED
         j, k = g.left[i], g.right[i]
         if number is fmpz:
             if g.code[i] == ADD:
@@ -151,20 +156,6 @@ cdef slong _run(const Gates *g, number *x, slong limit, Stats *stats) noexcept n
         if limit >= 0 and bits > <flint_bitcnt_t>limit:
             return i
     return -1
-
-
-cdef slong _run_interruptibly(const Gates *g, number *x, slong limit, Stats *stats) except -2:
-    """``_run`` without the GIL; inside sig_on on the main thread (cysignals' only thread)."""
-    cdef slong stopped
-    if threading.current_thread() is threading.main_thread():
-        with nogil:
-            sig_on()
-            stopped = _run(g, x, limit, stats)
-            sig_off()
-    else:
-        with nogil:
-            stopped = _run(g, x, limit, stats)
-    return stopped
 
 
 # --- the result ----------------------------------------------------------------------------
@@ -253,47 +244,70 @@ def evaluate(program, *, max_bits=None):
                                  or max_bits < 0):
         raise BitpropInputError(f"max_bits {max_bits!r} must be an integer >= 0",
                                 path="max_bits")
-    cdef slong limit = -1 if max_bits is None else min(max_bits, (1 << 62))
-    cdef _Schedule schedule = _Schedule(program)
-    cdef slong size = schedule.g.n + 1
-    cdef fmpz *integers
-    cdef fmpq *rationals
-    if program.constant.denominator == 1:
-        integers = _fmpz_vec_init(size)
-        try:
-            return _evaluate(schedule, integers, program.constant, limit)
-        finally:
-            _fmpz_vec_clear(integers, size)
-    rationals = _fmpq_vec_init(size)
-    try:
-        return _evaluate(schedule, rationals, program.constant, limit)
-    finally:
-        _fmpq_vec_clear(rationals, size)
+    cdef _SlpRun run = _SlpRun(_Schedule(program), program.constant,
+                               -1 if max_bits is None else min(max_bits, (1 << 62)))
+
+    def stop():
+        run.stop = 1
+
+    run_workers([run.work], stop)
+    return run.result()
 
 
-cdef SlpValue _evaluate(_Schedule schedule, number *x, constant, slong limit):
-    """Run the program in x (n + 1 zeros, owned by the caller) and move x_n into an SlpValue."""
+cdef class _SlpRun:
+    """One evaluation: owns the gate values, so a worker abandoned after Ctrl-C never reads
+    freed memory (the thread keeps this object alive until it has seen the stop flag)."""
+    cdef _Schedule schedule
+    cdef fmpz *integers          # the gate values: fmpz for an integer constant ...
+    cdef fmpq *rationals         # ... fmpq otherwise (the other pointer is NULL)
+    cdef slong size, limit, stopped
     cdef Stats stats
-    cdef slong stopped
-    cdef SlpValue result = SlpValue()
-    if number is fmpz:
-        fmpz_set_pyint(x, constant.numerator)
-    else:
-        fmpz_set_pyint(fmpq_numref(x), constant.numerator)
-        fmpz_set_pyint(fmpq_denref(x), constant.denominator)
-    _start(&stats, _bit_length(x), limit)
-    stopped = _run_interruptibly(&schedule.g, x, limit, &stats)
-    if stopped >= 0:
-        _raise_bit_limit(stopped, _bit_length(x + stopped), limit)
-    if number is fmpz:
-        fmpz_swap(result.num, x + schedule.g.n)
-    else:
-        fmpz_swap(result.num, fmpq_numref(x + schedule.g.n))
-        fmpz_swap(result.den, fmpq_denref(x + schedule.g.n))
-    result.gates_evaluated = stats.evaluated
-    result.max_gate_bits = stats.max_gate_bits
-    result.peak_live_bits = stats.peak_live_bits
-    return result
+    cdef public int stop
+
+    def __cinit__(self, _Schedule schedule, constant, slong limit):
+        self.schedule, self.limit, self.size = schedule, limit, schedule.g.n + 1
+        if constant.denominator == 1:
+            self.integers = _fmpz_vec_init(self.size)
+            fmpz_set_pyint(self.integers, constant.numerator)
+            _start(&self.stats, _bit_length(self.integers), limit)
+        else:
+            self.rationals = _fmpq_vec_init(self.size)
+            fmpz_set_pyint(fmpq_numref(self.rationals), constant.numerator)
+            fmpz_set_pyint(fmpq_denref(self.rationals), constant.denominator)
+            _start(&self.stats, _bit_length(self.rationals), limit)
+
+    def __dealloc__(self):
+        if self.integers != NULL:
+            _fmpz_vec_clear(self.integers, self.size)
+        if self.rationals != NULL:
+            _fmpq_vec_clear(self.rationals, self.size)
+
+    def work(self):
+        with nogil:
+            if self.integers != NULL:
+                self.stopped = _run(&self.schedule.g, self.integers, self.limit, &self.stats,
+                                    &self.stop)
+            else:
+                self.stopped = _run(&self.schedule.g, self.rationals, self.limit, &self.stats,
+                                    &self.stop)
+
+    def result(self):
+        """Move x_n into an SlpValue, or raise BitLimitError at the gate that outgrew max_bits."""
+        cdef SlpValue value = SlpValue()
+        cdef slong n = self.schedule.g.n
+        if self.stopped >= 0:
+            _raise_bit_limit(self.stopped, _bit_length(self.integers + self.stopped)
+                             if self.integers != NULL else
+                             _bit_length(self.rationals + self.stopped), self.limit)
+        if self.integers != NULL:
+            fmpz_swap(value.num, self.integers + n)
+        else:
+            fmpz_swap(value.num, fmpq_numref(self.rationals + n))
+            fmpz_swap(value.den, fmpq_denref(self.rationals + n))
+        value.gates_evaluated = self.stats.evaluated
+        value.max_gate_bits = self.stats.max_gate_bits
+        value.peak_live_bits = self.stats.peak_live_bits
+        return value
 
 
 cdef int _start(Stats *stats, flint_bitcnt_t constant_bits, slong limit) except -1:

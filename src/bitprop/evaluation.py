@@ -1,13 +1,12 @@
 """The exact evaluator's Python face: forward, grad and step over the compiled kernels.
 
 Python here only converts, validates and reports; every arithmetic operation runs in
-``bitprop._kernels`` with the GIL released, in worker threads that each take a contiguous
-slice of the samples. The driver waits in short intervals, so Ctrl-C (KeyboardInterrupt) and
-``time_budget`` take effect within a fraction of a second of the current FLINT operation.
+``bitprop._kernels`` (any DAG) or ``bitprop._dense`` (stacks of dense layers) with the GIL
+released, in worker threads that each take a contiguous slice of the samples
+(``bitprop.workers``: Ctrl-C and ``time_budget`` act at once and leave every object valid).
 """
 
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -17,10 +16,9 @@ from ._kernels import Pass
 from ._plan import Plan
 from .layers import find_dense_layout
 from .dataset import Dataset
-from .errors import BitLimitError, BitpropInputError, TimeBudgetError
+from .errors import BitLimitError, BitpropInputError
 from .numbers import convert_out, rational
-
-_POLL_SECONDS = 0.05
+from .workers import run_workers
 
 
 @dataclass
@@ -118,25 +116,14 @@ def _scales(dataset):
 
 
 def _run(run, plan, *, time_budget=None, progress=None):
-    """Start one worker thread per slice, wait, and turn its status into results or errors."""
-    workers = [threading.Thread(target=run.work, args=(t,), daemon=True, name=f"bitprop-{t}")
-               for t in range(run.threads)]
-    start = time.monotonic()
-    for worker in workers:
-        worker.start()
-    try:
-        for worker in workers:
-            while worker.is_alive():
-                worker.join(_POLL_SECONDS)
-                if progress is not None:
-                    progress(*run.progress())
-                if time_budget is not None and time.monotonic() - start > time_budget:
-                    raise TimeBudgetError(f"stopped after the time budget of {time_budget:g} s")
-    except BaseException:
-        # Ctrl-C or the budget: workers finish their current FLINT operation, see the flag
-        # and exit on their own (they hold the Pass alive until then); nothing is half-written.
+    """Run the pass on its worker threads and turn a bit-limit stop into BitLimitError."""
+
+    def stop():
         run.stop = 1
-        raise
+
+    report = None if progress is None else (lambda: progress(*run.progress()))
+    run_workers([lambda t=t: run.work(t) for t in range(run.threads)], stop,
+                time_budget=time_budget, progress=report)
     fault = run.fault()
     if fault is not None:
         position, what, bits = fault

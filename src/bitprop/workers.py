@@ -1,0 +1,39 @@
+"""Run kernels in worker threads so that Ctrl-C and time budgets act at once, safely.
+
+Kernels release the GIL and poll a stop flag between FLINT operations; they never longjmp out
+of FLINT or GMP, so an interrupted computation cannot leave a half-written number or a locked
+allocator behind. The calling thread waits in short intervals: a KeyboardInterrupt (or the end
+of the time budget) is raised there immediately, the flag is set, and each worker finishes its
+current operation and exits on its own, keeping the memory it uses alive until then.
+"""
+
+import threading
+import time
+
+from .errors import TimeBudgetError
+
+POLL_SECONDS = 0.05
+
+
+def run_workers(targets, stop, *, time_budget=None, progress=None):
+    """Run every callable of ``targets`` in its own daemon thread and wait for all of them.
+
+    ``stop()`` is called on Ctrl-C or when ``time_budget`` seconds have passed (then
+    TimeBudgetError); ``progress()`` is called after every poll.
+    """
+    workers = [threading.Thread(target=target, daemon=True, name=f"bitprop-{i}")
+               for i, target in enumerate(targets)]
+    start = time.monotonic()
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            while worker.is_alive():
+                worker.join(POLL_SECONDS)
+                if progress is not None:
+                    progress()
+                if time_budget is not None and time.monotonic() - start > time_budget:
+                    raise TimeBudgetError(f"stopped after the time budget of {time_budget:g} s")
+    except BaseException:
+        stop()
+        raise
