@@ -76,6 +76,24 @@ cdef long _entry_bits(const fmpz *num, const fmpz *den, fmpz *g, fmpz *t) noexce
     return bits + <long>fmpz_bits(t)
 
 
+cdef void _set_canonical(fmpq *q, const fmpz *num, const fmpz *den) noexcept nogil:
+    """q := num/den in lowest terms; a power-of-two den (float32-exact data) needs only
+    shifts, no gcd."""
+    cdef slong twos = fmpz_val2(den), common
+    if <slong>fmpz_bits(den) - 1 != twos:
+        fmpq_set_fmpz_frac(q, num, den)
+        return
+    if fmpz_is_zero(num):
+        fmpq_zero(q)
+        return
+    common = fmpz_val2(num)
+    if common > twos:
+        common = twos
+    fmpz_tdiv_q_2exp(fmpq_numref(q), num, common)     # exact: 2^common divides num
+    fmpz_one(fmpq_denref(q))
+    fmpz_mul_2exp(fmpq_denref(q), fmpq_denref(q), twos - common)
+
+
 cdef void _column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:
     cdef slong s
     fmpz_one(out)
@@ -364,8 +382,8 @@ cdef class DensePass(Pass):
         fmpq_init(acc); fmpq_init(qtmp); fmpz_init(r)
         for s in range(cols):
             for o in range(n_out):
-                fmpq_set_fmpz_frac(self.outputs + (s0 + s) * n_out + o,
-                                   _at(out, self.out_row[o], s), outd + s)
+                _set_canonical(self.outputs + (s0 + s) * n_out + o,
+                               _at(out, self.out_row[o], s), outd + s)
         if self.has_labels:
             for s in range(cols):
                 fmpq_zero(acc)
@@ -419,8 +437,8 @@ cdef class DensePass(Pass):
                         fmpz_divexact(g, common, gd + s)
                         fmpz_addmul(tmp, _at(&G, i, s), g)
                 # each worker meets each vertex once: set, not add
-                fmpq_set_fmpz_frac(self.grad_z + t * n + self.pos[self.pos_off[l] + i], tmp,
-                                   common)
+                _set_canonical(self.grad_z + t * n + self.pos[self.pos_off[l] + i], tmp,
+                               common)
             # dL/dW = (G scaled to a common denominator) H_(l-1)^T
             for s in range(cols):
                 fmpz_mul(scaled_den + s, gd + s, hd[l - 1] + s)
@@ -440,7 +458,7 @@ cdef class DensePass(Pass):
                 for j in range(n_in):
                     if not fmpz_is_zero(_at(&M, i, j)):   # each edge once per worker
                         o = self.edge_id[self.edge_off[l] + i * n_in + j]
-                        fmpq_set_fmpz_frac(self.grad_w + t * E + o, _at(&M, i, j), common)
+                        _set_canonical(self.grad_w + t * E + o, _at(&M, i, j), common)
             fmpz_mat_clear(&M)
             # dL/df_(l-1) = Wn^T G / (D gd)
             fmpz_mat_init(&Gprev, n_in, cols)
