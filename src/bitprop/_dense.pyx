@@ -118,6 +118,7 @@ cdef class DensePass(Pass):
     cdef fmpz_mat_struct *WnT
     cdef fmpz *bn                    # per layer: n_l entries at pos_off-like offsets
     cdef slong *bn_off
+    cdef slong bn_len
     cdef fmpz *D                     # per layer
     cdef slong *out_row              # per output coordinate
     cdef bint built
@@ -144,7 +145,8 @@ cdef class DensePass(Pass):
         self.act_p = _fmpz_vec_init(self.L + 1)
         self.act_q = _fmpz_vec_init(self.L + 1)
         self.D = _fmpz_vec_init(self.L + 1)
-        self.bn = _fmpz_vec_init(sum(widths) + 1)
+        self.bn_len = sum(widths) + 1
+        self.bn = _fmpz_vec_init(self.bn_len)
         self.Wn = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
         self.WnT = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
         if (self.width == NULL or self.pos_off == NULL or self.pos == NULL or
@@ -216,16 +218,16 @@ cdef class DensePass(Pass):
             for l in range(1, self.L + 1):
                 fmpz_mat_clear(self.Wn + l - 1)
                 fmpz_mat_clear(self.WnT + l - 1)
-        free(self.Wn); free(self.WnT)
-        free(self.width); free(self.pos_off); free(self.pos); free(self.edge_off)
-        free(self.edge_id); free(self.code); free(self.degree); free(self.bn_off)
-        free(self.out_row)
         if self.act_p != NULL:
             _fmpz_vec_clear(self.act_p, self.L + 1)
             _fmpz_vec_clear(self.act_q, self.L + 1)
             _fmpz_vec_clear(self.D, self.L + 1)
         if self.bn != NULL:
-            _fmpz_vec_clear(self.bn, self.pos_off[self.L + 1] + 1 if self.pos_off != NULL else 1)
+            _fmpz_vec_clear(self.bn, self.bn_len)
+        free(self.Wn); free(self.WnT)
+        free(self.width); free(self.pos_off); free(self.pos); free(self.edge_off)
+        free(self.edge_id); free(self.code); free(self.degree); free(self.bn_off)
+        free(self.out_row)
 
     def refresh_weights(self):
         """Re-scale the weights after the plan's parameters changed (gradient steps)."""
