@@ -1,0 +1,95 @@
+"""`bitprop figure1`: exact log10 norms without overflow, the float64 path against the exact
+gradient, the overflow marked, and the CSV header / PNG."""
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from bitprop.cli import run
+from bitprop.experiments import figure1
+from bitprop.experiments.random_networks import random_dataset, random_parameters
+from bitprop.experiments.tables import read_csv
+from bitprop.network import Network
+
+
+def test_log10_of_exact_rationals_without_overflow():
+    assert figure1.log10_norm([Fraction(3), Fraction(-4)]) == pytest.approx(math.log10(5))
+    assert figure1.log10_norm([Fraction(0)]) == -math.inf
+    huge = Fraction(3 * 2 ** 100_000, 7)                # ~10^30103: no float holds it
+    assert figure1.log10_abs(huge) == pytest.approx(
+        100_000 * math.log10(2) + math.log10(3 / 7), rel=1e-14)
+    assert figure1.log10_abs(1 / huge) == pytest.approx(-figure1.log10_abs(huge), rel=1e-14)
+    two = [huge, -huge]
+    assert figure1.log10_norm(two) == pytest.approx(figure1.log10_abs(huge) + math.log10(2) / 2,
+                                                    rel=1e-14)
+
+
+def test_log10_norm_matches_an_exact_sum_of_squares():
+    values = [Fraction(n, d) for n, d in ((123456789, 1024), (-5, 3), (2 ** 70 + 1, 2 ** 13))]
+    exact_square = sum(q * q for q in values)
+    expected = (figure1.log10_abs_int(exact_square.numerator)
+                - figure1.log10_abs_int(exact_square.denominator)) / 2
+    assert figure1.log10_norm(values) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "square"])
+def test_float64_gradient_equals_the_exact_one_while_finite(activation):
+    widths = [4, 8, 8, 1]
+    weights, biases = random_parameters(widths, seed=3, kind="dyadic", scale=3, bias="positive")
+    data = random_dataset(4, 1, 4, seed=3, kind="dyadic")
+    floats = figure1.float64_first_layer_gradient(weights, biases, data.inputs, data.labels,
+                                                  activation)
+    exact = Network.mlp(widths, activation, weights, biases).grad(data).grad_weight
+    expected = np.array([float(exact[e]) for e in range(32)]).reshape(8, 4)
+    assert np.allclose(floats, expected, rtol=1e-12, atol=0)
+
+
+def test_float64_status():
+    assert figure1.float64_log10_norm(np.array([[3.0, 4.0]])) == (pytest.approx(math.log10(5)),
+                                                                   "finite")
+    assert figure1.float64_log10_norm(np.array([[1e300, 1e300]]))[1] == "finite"
+    assert figure1.float64_log10_norm(np.array([[np.inf, 1.0]]))[1] == "inf"
+    assert figure1.float64_log10_norm(np.array([[np.nan, 1.0]]))[1] == "nan"
+    assert figure1.float64_log10_norm(np.zeros((2, 2))) == (-math.inf, "zero")
+
+
+def test_square_overflows_in_float64_but_not_exactly(tmp_path, capsys):
+    status = run(["figure1", "--depths", "1-9", "--seeds", "0", "-o", str(tmp_path)])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "square  float64 inf/nan from depth" in out and "relu    float64 finite" in out
+    comments, rows = read_csv(tmp_path / "figure1.csv")
+    header = "\n".join(comments)
+    for fact in ("widths [4] + [8] * depth + [1]", "3 * N(0, 1/fan_in)", "seeds [0]",
+                 "loss L = sum over samples of (f(x) - y)^2", "label: log10 ||dL/dW_1||_2"):
+        assert fact in header
+    assert list(rows[0]) == list(figure1.COLUMNS)
+    square = [r for r in rows if r["activation"] == "square"]
+    broken = [r for r in square if r["float64_status"] in ("inf", "nan")]
+    assert broken, "float64 should overflow for x^2 by depth 9"
+    assert all(r["exact_status"] == "ok" and float(r["log10_norm_exact"]) > 300 for r in broken)
+    for r in rows:
+        if r["float64_status"] == "finite":
+            assert abs(float(r["difference"])) < 1e-9
+    assert all(r["float64_status"] == "finite" for r in rows if r["activation"] == "relu")
+    document = json.loads((tmp_path / "figure1.json").read_text())
+    assert document["summary"]["square"]["float64_overflow_depth"] == min(
+        int(r["depth"]) for r in broken)
+    assert (tmp_path / "figure1.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "figure1.png").stat().st_size > 10_000
+
+
+def test_exact_line_stops_at_the_bit_limit(tmp_path, capsys):
+    status = run(["figure1", "--depths", "1-8", "--seeds", "0", "--width", "3", "--max-bits",
+                  "3000", "-o", str(tmp_path), "--no-plots", "--json"])
+    assert status == 0
+    document = json.loads(capsys.readouterr().out)
+    square = [r for r in document["rows"] if r["activation"] == "square"]
+    statuses = [r["exact_status"] for r in square]
+    first_stop = statuses.index("max_bits")
+    assert set(statuses[:first_stop]) == {"ok"}
+    assert set(statuses[first_stop + 1:]) <= {"skipped"}
+    assert all("log10_norm_float64" in r for r in square)          # float64 goes on
