@@ -68,8 +68,8 @@ def _first_invalid(document):
             for key in reversed(list(value)):
                 bad = _lone_surrogate(key)
                 if bad is not None:
-                    return _join(path, key), (f"the key contains {bad!r}, a lone surrogate "
-                                              "(not Unicode text)")
+                    return _join(path, key.encode("utf-8", "backslashreplace").decode()), (
+                        f"the key contains {bad!r}, a lone surrogate (not Unicode text)")
                 stack.append((value[key], _join(path, key)))
     return None
 
@@ -196,15 +196,27 @@ class Progress:
         self.close()
 
 
+#: Bounds of --max-bits and --threads: the kernels take them as C longs.
+MAX_BITS_OPTION = 1 << 62
+MAX_THREADS = 1024
+
+
+def _not_nan(ctx, param, value):
+    if value is not None and value != value:
+        raise click.BadParameter("nan is not a number of seconds")
+    return value
+
+
 def evaluation_options(command):
     """The options every evaluating command shares."""
     options = [
-        click.option("--max-bits", type=click.IntRange(min=1), default=None,
+        click.option("--max-bits", type=click.IntRange(min=1, max=MAX_BITS_OPTION), default=None,
                      help="Stop with an error when any value, adjoint or gradient exceeds "
                           "this many bits."),
         click.option("--time-budget", type=click.FloatRange(min=0), default=None,
+                     callback=_not_nan,
                      help="Stop with an error after this many seconds."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
+        click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,
                      help="Worker threads (default: all cores); results are identical."),
         click.option("--allow-float", is_flag=True,
                      help="Accept JSON floats as the exact binary value of the double."),
