@@ -15,6 +15,7 @@ cdef extern from "flint/flint.h" nogil:
     ctypedef unsigned long ulong
     ctypedef unsigned long flint_bitcnt_t
     void flint_free(void *ptr)
+    void flint_cleanup()        # frees this thread's FLINT caches (call as a worker exits)
     void __flint_set_memory_functions(void *(*alloc)(size_t) noexcept nogil,
                                       void *(*calloc)(size_t, size_t) noexcept nogil,
                                       void *(*realloc)(void *, size_t) noexcept nogil,

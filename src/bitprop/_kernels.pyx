@@ -232,6 +232,7 @@ cdef class Pass:
         """Run worker ``t`` on its slice of samples (called in its own thread; GIL released)."""
         with nogil:
             self.status[t] = self._work(t)
+            flint_cleanup()     # the thread's mpz cache would otherwise outlive it
 
     cdef int _work(self, int t) noexcept nogil:
         cdef slong s0 = self.S * t // self.threads, s1 = self.S * (t + 1) // self.threads

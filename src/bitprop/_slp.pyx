@@ -14,7 +14,7 @@ from fractions import Fraction
 from libc.stdlib cimport calloc, free
 
 from bitprop._flint cimport (
-    flint_bitcnt_t, flint_free, fmpq, fmpq_denref, fmpq_numref, fmpz, fmpz_abs, fmpz_add,
+    flint_bitcnt_t, flint_cleanup, flint_free, fmpq, fmpq_denref, fmpq_numref, fmpz, fmpz_abs, fmpz_add,
     fmpz_bits, fmpz_clear, fmpz_fits_si, fmpz_get_si, fmpz_get_signed_ui_array,
     fmpz_get_str, fmpz_init, fmpz_is_one, fmpz_mul, fmpz_one, fmpz_set_si,
     fmpz_set_signed_ui_array, fmpz_sgn, fmpz_sub, fmpz_swap, fmpz_t, fmpz_tstbit, fmpz_zero,
@@ -290,6 +290,7 @@ cdef class _SlpRun:
             else:
                 self.stopped = _run(&self.schedule.g, self.rationals, self.limit, &self.stats,
                                     &self.stop)
+            flint_cleanup()     # the thread's mpz cache would otherwise outlive it
 
     def result(self):
         """Move x_n into an SlpValue, or raise BitLimitError at the gate that outgrew max_bits."""

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import BitpropInputError
-from .numbers import rational, rational_list, to_str
+from .numbers import rational, rational_list, shown, to_str
 
 KINDS = ("identity", "relu", "leaky_relu", "polynomial", "piecewise_linear", "rounded")
 MODES = ("floor", "nearest")
 BACKWARD_RULES = ("ste", "zero")
 #: Largest rounding precision accepted (bits after the binary point).
 MAX_ROUND_BITS = 1 << 20
+#: Deepest nesting of ``rounded`` activations: the plan and the kernels follow ``inner`` by
+#: recursion, so a file must not choose the depth.
+MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -88,16 +91,22 @@ class Activation:
     @classmethod
     def rounded(cls, inner, bits, mode="floor", clip=None, backward="ste"):
         inner = as_activation(inner, "inner")
+        depth, innermost = 1, inner
+        while innermost.kind == "rounded":
+            depth, innermost = depth + 1, innermost.inner
+        if depth > MAX_NESTING:
+            raise BitpropInputError(f"rounded activations nested {depth} deep, beyond the "
+                                    f"limit of {MAX_NESTING}", path="inner")
         if isinstance(bits, bool) or not isinstance(bits, int) or not 0 <= bits <= MAX_ROUND_BITS:
             raise BitpropInputError(
-                f"{bits!r} is not a number of bits (an integer from 0 to {MAX_ROUND_BITS})",
+                f"{shown(bits)} is not a number of bits (an integer from 0 to {MAX_ROUND_BITS})",
                 path="bits")
         if mode not in MODES:
-            raise BitpropInputError(f"{mode!r} is not a rounding mode (one of {', '.join(MODES)})",
-                                    path="mode")
+            raise BitpropInputError(f"{shown(mode)} is not a rounding mode (one of "
+                                    f"{', '.join(MODES)})", path="mode")
         if backward not in BACKWARD_RULES:
             raise BitpropInputError(
-                f"{backward!r} is not a backward rule (one of {', '.join(BACKWARD_RULES)})",
+                f"{shown(backward)} is not a backward rule (one of {', '.join(BACKWARD_RULES)})",
                 path="backward")
         if clip is not None:
             bounds = rational_list(clip, "clip")
@@ -170,8 +179,9 @@ _REQUIRED = {"leaky_relu": {"slope"}, "polynomial": {"coefficients"},
              "rounded": {"inner", "bits"}}
 
 
-def from_spec(spec, where="", table=None):
-    """An Activation from a FORMATS.md spec: a name (built-in or in ``table``) or a dict."""
+def from_spec(spec, where="", table=None, depth=0):
+    """An Activation from a FORMATS.md spec: a name (built-in or in ``table``) or a dict
+    (``depth``: how many ``inner`` specs enclose this one)."""
     if isinstance(spec, Activation):
         return spec
     if isinstance(spec, str):
@@ -180,28 +190,33 @@ def from_spec(spec, where="", table=None):
         if spec in BUILTINS:
             return BUILTINS[spec]
         known = sorted(set(BUILTINS) | set(table or ()))
-        raise BitpropInputError(f"unknown activation {spec!r} (known: {', '.join(known)})",
+        raise BitpropInputError(f"unknown activation {shown(spec)} (known: {', '.join(known)})",
                                 path=where)
     if not isinstance(spec, dict):
-        raise BitpropInputError(f"an activation is a name or an object, not {spec!r}", path=where)
+        raise BitpropInputError(f"an activation is a name or an object, not {shown(spec)}",
+                                path=where)
     kind = spec.get("kind")
-    if kind not in _FIELDS:
-        raise BitpropInputError(f"unknown activation kind {kind!r} (one of {', '.join(KINDS)})",
-                                path=f"{where}.kind" if where else "kind")
+    if not isinstance(kind, str) or kind not in _FIELDS:
+        raise BitpropInputError(f"unknown activation kind {shown(kind)} (one of "
+                                f"{', '.join(KINDS)})", path=f"{where}.kind" if where else "kind")
     unknown = set(spec) - _FIELDS[kind] - {"kind"}
     if unknown:
-        raise BitpropInputError(f"unknown key {sorted(unknown)[0]!r} for a {kind} activation",
+        raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])} for a {kind} activation",
                                 path=f"{where}.{sorted(unknown)[0]}" if where else sorted(unknown)[0])
     missing = _REQUIRED.get(kind, set()) - set(spec)
     if missing:
-        raise BitpropInputError(f"a {kind} activation needs {sorted(missing)[0]!r}", path=where)
+        raise BitpropInputError(f"a {kind} activation needs {shown(sorted(missing)[0])}",
+                                path=where)
+    if kind == "rounded" and depth >= MAX_NESTING:
+        raise BitpropInputError(f"rounded activations nested more than {MAX_NESTING} deep",
+                                path=where)
     try:
-        return _build(kind, spec, where, table)
+        return _build(kind, spec, where, table, depth)
     except BitpropInputError as err:
         raise err.at(path_prefix=where) if where else err
 
 
-def _build(kind, spec, where, table):
+def _build(kind, spec, where, table, depth):
     if kind == "identity":
         return Activation.identity()
     if kind == "relu":
@@ -213,7 +228,7 @@ def _build(kind, spec, where, table):
     if kind == "piecewise_linear":
         return Activation.piecewise_linear(spec["breakpoints"], spec["slopes"],
                                            spec["intercepts"])
-    inner = from_spec(spec["inner"], "inner", table)
+    inner = from_spec(spec["inner"], "inner", table, depth + 1)
     return Activation.rounded(inner, spec["bits"], spec.get("mode", "floor"), spec.get("clip"),
                               spec.get("backward", "ste"))
 
@@ -233,7 +248,7 @@ def parse_table(table, where="activations"):
     parsed = {}
     for name, spec in table.items():
         if name in BUILTINS:
-            raise BitpropInputError(f"{name!r} is a built-in activation and cannot be redefined",
-                                    path=f"{where}.{name}")
+            raise BitpropInputError(f"{shown(name)} is a built-in activation and cannot be "
+                                    "redefined", path=f"{where}.{name}")
         parsed[name] = from_spec(spec, f"{where}.{name}", parsed)
     return parsed

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from .errors import BitpropInputError
 from .losses import parse_loss
-from .numbers import rational, rational_list, to_str
+from .numbers import rational, rational_list, shown, to_str
 
 FORMAT = "bitprop.dataset/1"
 _TOP_KEYS = {"format", "samples", "loss", "reduction"}
@@ -40,7 +40,7 @@ class Dataset:
         self.kinds = list(kinds) if kinds is not None else [None] * len(self.inputs)
         self.loss = parse_loss(loss)
         if reduction not in REDUCTIONS:
-            raise BitpropInputError(f"{reduction!r} is not a reduction (sum or mean)",
+            raise BitpropInputError(f"{shown(reduction)} is not a reduction (sum or mean)",
                                     path="reduction")
         self.reduction = reduction
         if reduction == "mean" and sum(self.weights) == 0:
@@ -83,9 +83,10 @@ class Dataset:
             raise BitpropInputError("a dataset file is a JSON object (or a list of input vectors)")
         unknown = set(document) - _TOP_KEYS
         if unknown:
-            raise BitpropInputError(f"unknown key {sorted(unknown)[0]!r}", path=sorted(unknown)[0])
+            key = sorted(unknown)[0]
+            raise BitpropInputError(f"unknown key {shown(key)}", path=key)
         if document.get("format", FORMAT) != FORMAT:
-            raise BitpropInputError(f"format is {document['format']!r}, expected {FORMAT!r}",
+            raise BitpropInputError(f"format is {shown(document['format'])}, expected {FORMAT!r}",
                                     path="format")
         samples = document.get("samples")
         if not isinstance(samples, list):
@@ -97,13 +98,13 @@ class Dataset:
                 raise BitpropInputError("a sample is an object with 'x' and 'y'", path=where)
             unknown = set(sample) - _SAMPLE_KEYS
             if unknown:
-                raise BitpropInputError(f"unknown key {sorted(unknown)[0]!r}",
+                raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
                                         path=f"{where}.{sorted(unknown)[0]}")
             if "x" not in sample:
                 raise BitpropInputError("a sample needs 'x'", path=where)
             kind = sample.get("kind")
             if kind is not None and kind not in SAMPLE_KINDS:
-                raise BitpropInputError(f"{kind!r} is not a sample kind (aux or main)",
+                raise BitpropInputError(f"{shown(kind)} is not a sample kind (aux or main)",
                                         path=f"{where}.kind")
             inputs.append(sample["x"])
             labels.append(sample.get("y"))

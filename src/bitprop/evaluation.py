@@ -148,6 +148,9 @@ def _bit_stats(run, plan, gradient_bits=(0, 0)):
 
 
 KERNELS = ("auto", "dense", "scalar")
+#: Bounds the kernels take as C integers.
+MAX_THREADS = 1024
+MAX_BITS = 1 << 62
 
 
 def _dense_layout(network, plan, kernel, keep_all):
@@ -169,12 +172,14 @@ def _dense_layout(network, plan, kernel, keep_all):
 
 
 def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, layout=None):
-    threads = default_threads() if threads is None else int(threads)
-    if threads < 1:
-        raise BitpropInputError(f"threads must be >= 1, not {threads}", path="threads")
-    if max_bits is not None and (not isinstance(max_bits, int) or max_bits < 1):
-        raise BitpropInputError(f"max_bits must be a positive integer, not {max_bits!r}",
-                                path="max_bits")
+    threads = default_threads() if threads is None else threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise BitpropInputError(f"threads must be an integer from 1 to {MAX_THREADS}, not "
+                                f"{threads!r}", path="threads")
+    if max_bits is not None and (isinstance(max_bits, bool) or not isinstance(max_bits, int)
+                                 or not 1 <= max_bits <= MAX_BITS):
+        raise BitpropInputError(f"max_bits must be an integer from 1 to {MAX_BITS}, not "
+                                f"{max_bits!r}", path="max_bits")
     if layout is not None:
         return DensePass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
                          threads=threads, backward=backward, max_bits=max_bits,

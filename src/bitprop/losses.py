@@ -12,6 +12,7 @@
 from dataclasses import dataclass
 
 from .errors import BitpropInputError
+from .numbers import shown
 
 KINDS = ("square", "hinge", "zero_one", "bit")
 #: Kernel codes (the order of KINDS).
@@ -38,7 +39,8 @@ class Loss:
 
 def _integer(value, where, low, high):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BitpropInputError(f"{value!r} is not an integer from {low} to {high}", path=where)
+        raise BitpropInputError(f"{shown(value)} is not an integer from {low} to {high}",
+                                path=where)
     return value
 
 
@@ -50,15 +52,16 @@ def parse_loss(spec, where="loss"):
         spec = {"kind": spec}
     if not isinstance(spec, dict):
         raise BitpropInputError(f"a loss is an object such as {{\"kind\": \"square\"}}, not "
-                                f"{spec!r}", path=where)
+                                f"{shown(spec)}", path=where)
     kind = spec.get("kind")
-    if kind not in CODES:
-        raise BitpropInputError(f"unknown loss kind {kind!r} (one of {', '.join(KINDS)})",
+    if not isinstance(kind, str) or kind not in CODES:
+        raise BitpropInputError(f"unknown loss kind {shown(kind)} (one of {', '.join(KINDS)})",
                                 path=f"{where}.kind")
     allowed = {"kind", "index", "shift"} if kind == "bit" else {"kind"}
     for key in spec:
         if key not in allowed:
-            raise BitpropInputError(f"unknown key {key!r} for a {kind} loss", path=f"{where}.{key}")
+            raise BitpropInputError(f"unknown key {shown(key)} for a {kind} loss",
+                                    path=f"{where}.{key}")
     if kind != "bit":
         return Loss(kind)
     if "index" not in spec:

@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from . import activations as _act
 from .errors import BitpropInputError
-from .numbers import rational, rational_list, to_str
+from .numbers import rational, rational_list, shown, to_str
 
 FORMAT = "bitprop.network/1"
 _TOP_KEYS = {"format", "activations", "vertices", "edges", "inputs", "outputs"}
@@ -64,7 +64,7 @@ class Network:
         elif isinstance(vertex, dict):
             unknown = set(vertex) - _VERTEX_KEYS
             if unknown:
-                raise BitpropInputError(f"unknown key {sorted(unknown)[0]!r}",
+                raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
                                         path=f"{where}.{sorted(unknown)[0]}")
             if "name" not in vertex:
                 raise BitpropInputError("a vertex needs a 'name'", path=where)
@@ -73,12 +73,12 @@ class Network:
             name, activation = vertex
         else:
             raise BitpropInputError(f"a vertex is a name or {{\"name\", \"activation\"}}, not "
-                                    f"{vertex!r}", path=where)
+                                    f"{shown(vertex)}", path=where)
         if not isinstance(name, str) or not name:
-            raise BitpropInputError(f"a vertex name is a non-empty string, not {name!r}",
+            raise BitpropInputError(f"a vertex name is a non-empty string, not {shown(name)}",
                                     path=f"{where}.name")
         if name in self._index:
-            raise BitpropInputError(f"duplicate vertex name {name!r} (first at vertices"
+            raise BitpropInputError(f"duplicate vertex name {shown(name)} (first at vertices"
                                     f"[{self._index[name]}])", path=f"{where}.name")
         self._index[name] = len(self._names)
         self._names.append(name)
@@ -97,26 +97,26 @@ class Network:
         elif isinstance(edge, dict):
             unknown = set(edge) - _EDGE_KEYS
             if unknown:
-                raise BitpropInputError(f"unknown key {sorted(unknown)[0]!r}",
+                raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
                                         path=f"{where}.{sorted(unknown)[0]}")
             for key in ("from", "to"):
                 if key not in edge:
-                    raise BitpropInputError(f"an edge needs {key!r}", path=where)
+                    raise BitpropInputError(f"an edge needs {shown(key)}", path=where)
             fields = (edge["from"], edge["to"], edge.get("weight", 1), edge.get("bias", 0),
                       edge.get("trainable", True))
         elif isinstance(edge, (tuple, list)) and 2 <= len(edge) <= 5:
             fields = tuple(edge) + (1, 0, True)[len(edge) - 2:]
         else:
-            raise BitpropInputError(f"an edge is an object with 'from' and 'to', not {edge!r}",
+            raise BitpropInputError(f"an edge is an object with 'from' and 'to', not {shown(edge)}",
                                     path=where)
         source, target, weight, bias, trainable = fields
         u = self._vertex(source, f"{where}.from")
         v = self._vertex(target, f"{where}.to")
         if u == v:
-            raise BitpropInputError(f"self-loop at vertex {source!r} (the graph must be acyclic)",
-                                    path=where)
+            raise BitpropInputError(f"self-loop at vertex {shown(source)} (the graph must be "
+                                    "acyclic)", path=where)
         if not isinstance(trainable, bool):
-            raise BitpropInputError(f"trainable is true or false, not {trainable!r}",
+            raise BitpropInputError(f"trainable is true or false, not {shown(trainable)}",
                                     path=f"{where}.trainable")
         self._sources.append(u)
         self._targets.append(v)
@@ -126,21 +126,22 @@ class Network:
 
     def _vertex(self, name, where):
         if not isinstance(name, str):
-            raise BitpropInputError(f"a vertex name is a string, not {name!r}", path=where)
+            raise BitpropInputError(f"a vertex name is a string, not {shown(name)}", path=where)
         try:
             return self._index[name]
         except KeyError:
-            raise BitpropInputError(f"unknown vertex {name!r}", path=where) from None
+            raise BitpropInputError(f"unknown vertex {shown(name)}", path=where) from None
 
     def _vertex_list(self, names, where, allow_repeats=False):
         if isinstance(names, str) or not isinstance(names, (list, tuple)):
-            raise BitpropInputError(f"must be a list of vertex names, not {names!r}", path=where)
+            raise BitpropInputError(f"must be a list of vertex names, not {shown(names)}",
+                                    path=where)
         indices = [self._vertex(name, f"{where}[{i}]") for i, name in enumerate(names)]
         if not allow_repeats:
             seen = set()
             for i, v in enumerate(indices):
                 if v in seen:
-                    raise BitpropInputError(f"vertex {self._names[v]!r} is listed twice",
+                    raise BitpropInputError(f"vertex {shown(self._names[v])} is listed twice",
                                             path=f"{where}[{i}]")
                 seen.add(v)
         return indices
@@ -152,16 +153,17 @@ class Network:
             where = f"vertices[{v}]"
             if v in has_in_edge and self._activations[v] is None:
                 raise BitpropInputError(
-                    f"vertex {name!r} has in-edges and needs an activation (e.g. \"identity\")",
+                    f"vertex {shown(name)} has in-edges and needs an activation "
+                    "(e.g. \"identity\")",
                     path=f"{where}.activation")
             if v not in has_in_edge:
                 if self._activations[v] is not None:
                     raise BitpropInputError(
-                        f"vertex {name!r} is a source (no in-edges) and takes no activation",
+                        f"vertex {shown(name)} is a source (no in-edges) and takes no activation",
                         path=f"{where}.activation")
                 if v not in injected:
                     raise BitpropInputError(
-                        f"vertex {name!r} is a source (no in-edges) and must be listed in "
+                        f"vertex {shown(name)} is a source (no in-edges) and must be listed in "
                         "'inputs'", path="inputs")
 
     # --- JSON --------------------------------------------------------------------------
@@ -180,13 +182,13 @@ class Network:
         unknown = set(document) - _TOP_KEYS
         if unknown:
             key = sorted(unknown)[0]
-            raise BitpropInputError(f"unknown key {key!r}", path=key)
+            raise BitpropInputError(f"unknown key {shown(key)}", path=key)
         if document.get("format", FORMAT) != FORMAT:
-            raise BitpropInputError(f"format is {document['format']!r}, expected {FORMAT!r}",
+            raise BitpropInputError(f"format is {shown(document['format'])}, expected {FORMAT!r}",
                                     path="format")
         for key in ("vertices", "inputs", "outputs"):
             if key not in document:
-                raise BitpropInputError(f"missing {key!r}")
+                raise BitpropInputError(f"missing {shown(key)}")
         for key in ("vertices", "edges"):
             if not isinstance(document.get(key, []), list):
                 raise BitpropInputError("must be a list", path=key)
@@ -352,7 +354,7 @@ def _topological_order(network):
                 ready.append(v)
     if len(order) < n:
         raise BitpropInputError(f"the graph has a cycle through vertex "
-                                f"{network._names[_vertex_on_cycle(network, indegree)]!r}",
+                                f"{shown(network._names[_vertex_on_cycle(network, indegree)])}",
                                 path="edges")
     return order, depths
 

@@ -98,14 +98,15 @@ class _ShortRepr(reprlib.Repr):
         self.maxlevel, self.maxlist, self.maxtuple, self.maxdict = 3, 4, 4, 4
         self.maxstring, self.maxother, self.maxlong = 40, 40, 40
 
-    def repr_int(self, value, level):
-        text = _int_to_str(value)
-        if len(text) > self.maxlong:
-            text = f"{text[:12]}...{text[-8:]} ({len(text.lstrip('-'))} digits)"
-        return text
-
-    def repr_float(self, value, level):
-        return getattr(value, "text", None) or repr(value)
+    def repr1(self, value, level):
+        if isinstance(value, float):        # a float read from JSON may keep its text
+            return getattr(value, "text", None) or repr(float(value))
+        if isinstance(value, int) and not isinstance(value, bool):
+            text = _int_to_str(value)
+            if len(text) > self.maxlong:
+                text = f"{text[:12]}...{text[-8:]} ({len(text.lstrip('-'))} digits)"
+            return text
+        return super().repr1(value, level)
 
     def repr_str(self, value, level):
         return _show(value, self.maxstring)

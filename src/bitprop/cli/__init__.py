@@ -31,8 +31,14 @@ for _name in COMMAND_MODULES:
     _module.register(cli)
 
 
+#: Line breaks and other control characters, as they are shown in an error line.
+_CONTROLS = {c: repr(chr(c))[1:-1] for c in [*range(32), 127, 0x85, 0x2028, 0x2029]}
+
+
 def _fail(message, status):
-    click.echo(f"bitprop: error: {message}", err=True)
+    """Print the error as exactly one line: a key or value quoted from a file may hold line
+    breaks (in a JSON path, unquoted), which would split it."""
+    click.echo(f"bitprop: error: {message.translate(_CONTROLS)}", err=True)
     return status
 
 
@@ -57,6 +63,9 @@ def run(argv=None):
         return _fail("out of memory (consider --max-bits to stop runaway growth early)", 1)
     except BrokenPipeError:
         return 1
+    except OSError as err:          # an output file that cannot be written
+        where = f"{err.filename}: " if err.filename else ""
+        return _fail(f"{where}cannot write: {err.strerror or err}", 1)
 
 
 def main():

@@ -197,8 +197,7 @@ class Progress:
 
 
 #: Bounds of --max-bits and --threads: the kernels take them as C longs.
-MAX_BITS_OPTION = 1 << 62
-MAX_THREADS = 1024
+from ..evaluation import MAX_BITS as MAX_BITS_OPTION, MAX_THREADS  # noqa: E402
 
 
 def _not_nan(ctx, param, value):

@@ -6,12 +6,11 @@ with trailing zeros stripped (the zero polynomial is ``[]``). The gadget (Lemma 
 activation table both read polynomials through it.
 """
 
-import json
 import re
 from fractions import Fraction
 
 from ..errors import BitpropInputError
-from ..numbers import rational, rational_list, to_str
+from ..numbers import rational, rational_list, shown, to_str
 
 #: Highest degree accepted: the gadget solves a (degree + 1)-square system.
 MAX_DEGREE = 1000
@@ -29,18 +28,19 @@ _TOKENS = re.compile(r"""
 def parse_polynomial(spec, where="polynomial"):
     """Coefficients c_0..c_d (Fractions, no trailing zeros) of ``spec``; errors name ``where``."""
     if isinstance(spec, str) and spec.lstrip().startswith("["):
+        from ..cli.common import parse_json_text   # on use: bitprop.cli imports this module
         try:
-            spec = json.loads(spec)
-        except json.JSONDecodeError as err:
-            raise BitpropInputError(f"{spec!r:.60}: not a JSON list of coefficients "
-                                    f"({err.msg} at column {err.colno})", path=where) from None
+            spec = parse_json_text(spec, None)
+        except BitpropInputError as err:
+            raise BitpropInputError(f"{shown(spec)}: not a JSON list of coefficients "
+                                    f"({err.problem})", path=where) from None
     if isinstance(spec, str):
         coefficients = _Parser(spec, where).polynomial()
     else:
+        if isinstance(spec, list) and len(spec) > MAX_DEGREE + 1:
+            raise BitpropInputError(f"{len(spec)} coefficients: degree beyond the limit of "
+                                    f"{MAX_DEGREE}", path=where)
         coefficients = rational_list(spec, where)
-        if len(coefficients) > MAX_DEGREE + 1:
-            raise BitpropInputError(f"{len(coefficients)} coefficients: degree beyond the "
-                                    f"limit of {MAX_DEGREE}", path=where)
     while coefficients and coefficients[-1] == 0:
         coefficients.pop()
     return coefficients
@@ -91,8 +91,8 @@ class _Parser:
 
     def _fail_at(self, found, column, hint=""):
         what = "end of input" if found is None else repr(found)
-        raise BitpropInputError(f"{self.text!r}: unexpected {what} at column {column + 1}{hint}",
-                                path=self.where)
+        raise BitpropInputError(f"{shown(self.text)}: unexpected {what} at column "
+                                f"{column + 1}{hint}", path=self.where)
 
     def _peek(self):
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -151,8 +151,11 @@ class _Parser:
             self._fail_at(None if exponent is None else exponent[1],
                           len(self.text) if exponent is None else exponent[2], hint)
         self.position += 1
-        degree = int(exponent[1])
+        digits = exponent[1].lstrip("0") or "0"
+        degree = int(digits) if len(digits) <= len(str(MAX_DEGREE)) else MAX_DEGREE + 1
         if degree > MAX_DEGREE:
-            raise BitpropInputError(f"{self.text!r}: degree {degree} is beyond the limit of "
-                                    f"{MAX_DEGREE}", path=self.where)
+            written = exponent[1] if len(exponent[1]) <= 20 else \
+                f"with {len(exponent[1])} digits"
+            raise BitpropInputError(f"{shown(self.text)}: degree {written} is beyond the limit "
+                                    f"of {MAX_DEGREE}", path=self.where)
         return degree

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..errors import BitpropInputError
-from ..numbers import rational, to_str
+from ..numbers import rational, shown, to_str
 
 FORMAT = "bitprop.slp/1"
 OPERATIONS = ("+", "-", "*")
 _JSON_KEYS = ("format", "constant", "ops")
 
 _COMMENT = re.compile(r"#.*")
-_GATE_LINE = re.compile(r"x(\d{1,18})\s*=\s*x(\d{1,18})\s*([-+*])\s*x(\d{1,18})")
+_GATE_LINE = re.compile(r"x([0-9]{1,18})\s*=\s*x([0-9]{1,18})\s*([-+*])\s*x([0-9]{1,18})")
 _CONSTANT_LINE = re.compile(r"x0\s*=\s*(\S+)")
 
 
@@ -62,10 +62,10 @@ class Program:
                                     f"{type(doc).__name__}", file=file)
         for key in doc:
             if key not in _JSON_KEYS:
-                raise BitpropInputError(f"unknown key {key!r} (expected one of "
+                raise BitpropInputError(f"unknown key {shown(key)} (expected one of "
                                         f"{', '.join(_JSON_KEYS)})", file=file, path=key)
         if doc.get("format", FORMAT) != FORMAT:
-            raise BitpropInputError(f"format is {doc['format']!r}, expected {FORMAT!r}",
+            raise BitpropInputError(f"format is {shown(doc['format'])}, expected {FORMAT!r}",
                                     file=file, path="format")
         if "ops" not in doc:
             raise BitpropInputError("missing key 'ops' (the list of gates)", file=file)
@@ -81,7 +81,7 @@ class Program:
     @classmethod
     def from_text(cls, text, file=None):
         """A program from the text form (gates numbered consecutively from x1)."""
-        ops, constant = [], Fraction(1)
+        ops, constant = [], None
         for number, line in enumerate(text.splitlines(), start=1):
             line = _COMMENT.sub("", line).strip()
             if not line:
@@ -89,17 +89,23 @@ class Program:
             try:
                 gate = _text_gate(line, len(ops) + 1)
                 if gate is None:
-                    constant = _text_constant(line, after_gates=bool(ops))
+                    constant = _text_constant(line, after_gates=bool(ops),
+                                              again=constant is not None)
                 else:
                     ops.append(gate)
             except BitpropInputError as err:
                 raise BitpropInputError(err.problem, file=file, path=f"line {number}") from None
-        return cls(ops, constant)
+        return cls(ops, Fraction(1) if constant is None else constant)
 
     @classmethod
     def parse(cls, text, file=None):
-        """A program from file contents: JSON when it starts with '{', the text form otherwise."""
-        if text.lstrip().startswith("{"):
+        """A program from file contents: JSON when it starts with '{' or '[', the text form
+        otherwise. An empty file is an error (a failed write, most likely); the program whose
+        output is x_0 = 1 is the line ``x0 = 1``, or ``{"ops": []}``."""
+        if not text.strip():
+            raise BitpropInputError("empty file: an SLP is a JSON object or lines such as "
+                                    "'x1 = x0 + x0' (the empty program is 'x0 = 1')", file=file)
+        if text.lstrip().startswith(("{", "[")):
             return cls.from_json(_readers().parse_json_text(text, file), file)
         return cls.from_text(text, file)
 
@@ -142,21 +148,21 @@ def _readers():
 def _checked_gate(gate, i, where):
     """``gate`` as an (op, j, k) tuple for gate x_i, or BitpropInputError at ``where``."""
     if not isinstance(gate, (list, tuple)) or len(gate) != 3:
-        raise BitpropInputError(f"gate x{i} must be [op, j, k], got {gate!r:.60}", path=where)
+        raise BitpropInputError(f"gate x{i} must be [op, j, k], got {shown(gate)}", path=where)
     op, j, k = gate
     if op not in OPERATIONS:
-        raise BitpropInputError(f"gate x{i} has operation {op!r:.20}; expected one of "
+        raise BitpropInputError(f"gate x{i} has operation {shown(op)}; expected one of "
                                 "'+', '-', '*'", path=f"{where}[0]" if where else None)
     for position, operand in ((1, j), (2, k)):
         at = f"{where}[{position}]" if where else None
         if isinstance(operand, bool) or not isinstance(operand, int):
-            raise BitpropInputError(f"gate x{i} has operand {operand!r:.20}; expected a gate "
+            raise BitpropInputError(f"gate x{i} has operand {shown(operand)}; expected a gate "
                                     "number (an integer)", path=at)
         if operand < 0:
-            raise BitpropInputError(f"gate x{i} uses x{operand}, a negative gate number",
+            raise BitpropInputError(f"gate x{i} uses x{shown(operand)}, a negative gate number",
                                     path=at)
         if operand >= i:
-            raise BitpropInputError(f"gate x{i} uses x{operand}, which is not computed yet "
+            raise BitpropInputError(f"gate x{i} uses x{shown(operand)}, which is not computed yet "
                                     f"(operands must be < {i})", path=at)
     return (op, j, k)
 
@@ -173,14 +179,16 @@ def _text_gate(line, i):
     return _checked_gate([op, int(j), int(k)], i, "")
 
 
-def _text_constant(line, after_gates):
+def _text_constant(line, after_gates, again):
     """The constant of a text line ``x0 = c``."""
     match = _CONSTANT_LINE.fullmatch(line)
     if match is None:
-        raise BitpropInputError(f"{line!r:.60} is not a gate 'xI = xJ op xK' (op one of + - *) "
+        raise BitpropInputError(f"{shown(line)} is not a gate 'xI = xJ op xK' (op one of + - *) "
                                 "or the constant 'x0 = 1/2'")
     if after_gates:
         raise BitpropInputError("the constant x0 must be given before the first gate")
+    if again:
+        raise BitpropInputError("the constant x0 is given twice")
     return rational(match.group(1))
 
 
