@@ -193,3 +193,14 @@ def test_load_names_the_file(tmp_path):
     with pytest.raises(BitpropInputError) as info:
         Instance.load(str(path))
     assert str(info.value).startswith(f"{path}: problem: ")
+
+
+def test_rational_bit_far_from_the_value_needs_no_huge_shift():
+    from fractions import Fraction
+    from bitprop.instance import rational_bit
+    assert rational_bit(Fraction(5), 10 ** 30) == 0
+    assert rational_bit(Fraction(-6), 1) == 1 and rational_bit(Fraction(-6), 0) == 0
+    third = Fraction(1, 3)                      # 0.010101... in binary
+    assert [rational_bit(third, -m) for m in range(1, 7)] == [0, 1, 0, 1, 0, 1]
+    assert rational_bit(third, -(10 ** 30)) == 1     # bit m of 1/3 is 1 exactly for even m
+    assert rational_bit(Fraction(3, 8), -(10 ** 30)) == 0

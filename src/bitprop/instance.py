@@ -251,6 +251,8 @@ def _read_query(doc, problem, network):
     if "edge" not in doc:
         raise BitpropInputError("missing key 'edge' (the edge's index in edges)", path="query")
     edge = _read_int(doc["edge"], "query.edge", low=0)
+    if edge is None:
+        raise BitpropInputError("null is not an edge index", path="query.edge")
     if edge >= network.num_edges:
         raise BitpropInputError(f"edge {shown(edge)} does not exist (the network has "
                                 f"{network.num_edges} edges)", path="query.edge")
@@ -352,14 +354,18 @@ class Solution:
 
 
 def rational_bit(q, j):
-    """Bit j of |q|: floor(|q| * 2^-j) mod 2 (j < 0 reads below the binary point)."""
+    """Bit j of |q|: floor(|q| * 2^-j) mod 2 (j < 0 reads below the binary point).
+
+    Never builds 2^|j|: above the numerator's length every bit is 0, and below the point
+    floor(n 2^m / d) mod 2 = (n 2^m mod 2d) // d with 2^m mod 2d by modular powering."""
     q = abs(Fraction(q))
     numerator, denominator = q.numerator, q.denominator
     if j >= 0:
-        denominator <<= j
-    else:
-        numerator <<= -j
-    return (numerator // denominator) & 1
+        if numerator.bit_length() <= j:
+            return 0
+        return (numerator // (denominator << j)) & 1
+    modulus = 2 * denominator
+    return (numerator * pow(2, -j, modulus) % modulus) // denominator
 
 
 def solve(instance, **options):
