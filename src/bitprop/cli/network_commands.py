@@ -11,6 +11,39 @@ from ..numbers import to_str
 from .common import Progress, emit_json, evaluation_options, parse_json_text, read_json
 
 
+def _dask_target(ctx, param, value):
+    if value is None:
+        return None
+    from ..distributed.cluster import parse_target       # no Dask import until it runs
+    parse_target(value)
+    return value
+
+
+def dask_options(command):
+    """--dask and --shards: run the samples as shards on a Dask cluster (bitprop.distributed)."""
+    command = click.option(
+        "--shards", type=click.IntRange(min=1), default=None, metavar="N",
+        help="With --dask: cut the samples into N shards (default: the cluster's worker "
+             "threads).")(command)
+    return click.option(
+        "--dask", "dask", default=None, metavar="ADDRESS|local:N", callback=_dask_target,
+        help="Run on Dask: an existing scheduler (tcp://host:8786) or local:N (start N worker "
+             "processes here). Results are identical; --threads is per shard (default 1)."
+    )(command)
+
+
+def _evaluate(name, dask, shards, *args, **options):
+    """``bitprop.evaluation.<name>``, or with ``--dask`` ``bitprop.distributed.<name>`` on that
+    cluster; Dask is imported only then."""
+    if dask is None:
+        if shards is not None:
+            raise click.UsageError("--shards needs --dask")
+        return getattr(evaluation, name)(*args, **options)
+    from .. import distributed
+    with distributed.connect(dask) as client:
+        return getattr(distributed, name)(*args, client=client, shards=shards, **options)
+
+
 per_vertex_option = click.option(
     "--per-vertex", is_flag=True,
     help="Add bits.per_vertex (max bits of z, f and dL/dz of every vertex) to --json.")
@@ -85,17 +118,18 @@ def eval_command(network, inputs, keep_all, per_vertex, max_bits, time_budget, t
 @click.argument("network", metavar="NET")
 @click.argument("data", metavar="DATA")
 @per_vertex_option
+@dask_options
 @evaluation_options
-def grad_command(network, data, per_vertex, max_bits, time_budget, threads, allow_float,
-                 progress, as_json):
+def grad_command(network, data, per_vertex, dask, shards, max_bits, time_budget, threads,
+                 allow_float, progress, as_json):
     """Exact L(theta) and dL/dtheta for every edge's weight and bias of NET on DATA."""
     started = time.perf_counter()
     net = _load_network(network, allow_float)
     dataset = Dataset.load(data, allow_float=allow_float)
     loaded = time.perf_counter() - started
     with Progress("grad", progress) as bar:
-        result = evaluation.grad(net, dataset, max_bits=max_bits, time_budget=time_budget,
-                                 threads=threads, progress=bar)
+        result = _evaluate("grad", dask, shards, net, dataset, max_bits=max_bits,
+                           time_budget=time_budget, threads=threads, progress=bar)
     timing = {"load": loaded, **result.timing}
     if as_json:
         bits = result.bits.to_json(per_vertex)
@@ -118,18 +152,19 @@ def grad_command(network, data, per_vertex, max_bits, time_budget, threads, allo
               help="Number of gradient-descent steps.")
 @click.option("-o", "--output", required=True, metavar="NET2",
               help="Where to write the trained network.")
+@dask_options
 @evaluation_options
-def step_command(network, data, lr, steps, output, max_bits, time_budget, threads, allow_float,
-                 progress, as_json):
+def step_command(network, data, lr, steps, output, dask, shards, max_bits, time_budget, threads,
+                 allow_float, progress, as_json):
     """T exact gradient-descent steps theta := theta - ETA dL/dtheta; writes NET2."""
     net = _load_network(network, allow_float)
     dataset = Dataset.load(data, allow_float=allow_float)
     report = None if as_json else (lambda i, loss: click.echo(
         f"step {i}: loss before {_short(loss)}", err=True))
     with Progress("step", progress) as bar:
-        trained, losses = evaluation.step(net, dataset, lr, steps, max_bits=max_bits,
-                                          time_budget=time_budget, threads=threads,
-                                          progress=bar, on_step=report)
+        trained, losses = _evaluate("step", dask, shards, net, dataset, lr, steps,
+                                    max_bits=max_bits, time_budget=time_budget,
+                                    threads=threads, progress=bar, on_step=report)
     trained.save(output)
     if as_json:
         emit_json({"losses": losses, "output": output})

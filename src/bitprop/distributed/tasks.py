@@ -1,0 +1,212 @@
+"""What runs on the Dask workers: one shard's exact partial sums, the exact sum of two partials,
+and the gradient step. Plain functions of plain values with no Dask inside.
+
+Results are NamedTuples of bytes and small values, so Dask's size estimate of a result (it sums
+a tuple's items) is the number of bytes that travel. A bitprop error on a worker (a bit limit, a
+time budget) is returned as a ``Failure`` value instead of raised: it is deterministic, so Dask's
+retries, which are for lost workers and other accidents, must not repeat it; the Failure flows
+up the reduction tree like a partial sum and the driver raises it.
+"""
+
+from fractions import Fraction
+from typing import NamedTuple
+
+from .. import evaluation
+from ..dataset import Dataset
+from ..errors import BitpropError
+from ..network import Network
+from .wire import Vector, pack_fractions, unpack_fractions
+
+
+class Shard(NamedTuple):
+    """Samples [first, first + len(dataset)); weights are the global per-sample scales
+    (w_i, or w_i / W_total for ``mean``) under reduction ``sum``, so partial sums add up."""
+
+    first: int
+    dataset: Dataset
+
+
+class Partial(NamedTuple):
+    """The exact sums of consecutive samples [first, first + count)."""
+
+    first: int
+    count: int
+    loss: bytes                  # packed [L]
+    weight_gradient: bytes       # packed dL/dw per edge (or None: a forward-only partial)
+    adjoints: bytes              # packed dL/dz per head vertex, Structure.heads order (or None)
+    outputs: tuple               # packed output rows, one blob per shard, in sample order
+    per_vertex: dict             # name -> {"z", "f", "adjoint"}: max bits over the samples
+    per_depth: tuple             # ({"depth", "z", "f", "adjoint"}, ...)
+    timing: tuple                # (compile, forward, backward) seconds of the slowest shard
+
+
+class Failure(NamedTuple):
+    """A bitprop error raised on a worker, carried to the driver as a value."""
+
+    error: BaseException
+
+
+class Parameters(NamedTuple):
+    """Every edge's weight and bias, packed, in edge order."""
+
+    weights: bytes
+    biases: bytes
+
+
+class SharedNetwork(NamedTuple):
+    """A network as it is scattered: its structure with every parameter the same Fraction 0
+    (pickled once), and its parameters packed. Pickling a Network pickles 2 E Fractions one
+    by one and unpickling re-reduces each; this is several times faster on both ends."""
+
+    skeleton: Network
+    parameters: Parameters
+
+
+def share(network):
+    """The SharedNetwork of ``network`` (on the driver, before the scatter)."""
+    zeros = [Fraction(0)] * network.num_edges
+    skeleton = network.with_parameters(zeros, zeros)
+    skeleton.__dict__.pop("_dense_layouts", None)     # evaluation's cache: rebuilt on a worker
+    return SharedNetwork(skeleton, Parameters(pack_fractions(network.weights),
+                                              pack_fractions(network.biases, repeats=True)))
+
+
+class Structure(NamedTuple):
+    """The edge bookkeeping the wire needs: the bias gradient of edge e is dL/dz of its head,
+    so a partial carries one adjoint per head vertex and not one per edge."""
+
+    slot_of_edge: list           # edge -> slot of its head
+    heads: list                  # slot -> an edge into that head
+    trainable: list              # edge -> bool
+
+
+_structures = {}                 # id(network) -> (network, Structure); few networks per process
+
+
+def structure(network):
+    """The Structure of ``network``, computed once per network object in this process."""
+    cached = _structures.get(id(network))
+    if cached is not None and cached[0] is network:
+        return cached[1]
+    slots, slot_of_edge, heads = {}, [], []
+    for e, head in enumerate(network._targets):     # head vertex per edge (as layers.py reads)
+        slot = slots.get(head)
+        if slot is None:
+            slot = slots[head] = len(heads)
+            heads.append(e)
+        slot_of_edge.append(slot)
+    found = Structure(slot_of_edge, heads, list(network.trainable))
+    if len(_structures) >= 4:
+        _structures.clear()
+    _structures[id(network)] = (network, found)
+    return found
+
+
+_built = [None, None]            # (Parameters, Network): the tasks of one step on one worker
+
+
+def _network(shared, parameters):
+    """The Network of ``shared`` with ``parameters`` (None: the shared ones), built once per
+    parameter object in this process."""
+    parameters = shared.parameters if parameters is None else parameters
+    if _built[0] is not parameters:
+        network = shared.skeleton.with_parameters(unpack_fractions(parameters.weights),
+                                                  unpack_fractions(parameters.biases))
+        _built[:] = [parameters, network]
+    return _built[1]
+
+
+def hold(value):
+    """Keep a value on a worker as a task result (recomputable, unlike scattered data)."""
+    return value
+
+
+def shard_partial(shared, parameters, shard, options, backward=True, outputs=True):
+    """The exact loss (and with ``backward`` the gradient) of one shard, with the same kernels
+    as a single process."""
+    if isinstance(parameters, Failure):
+        return parameters
+    network = _network(shared, parameters)
+    try:
+        if backward:
+            result = evaluation.grad(network, shard.dataset, **options)
+        else:
+            result = evaluation.forward(network, shard.dataset, **options)
+    except BitpropError as error:
+        return Failure(error)
+    weight_gradient = adjoints = None
+    if backward:
+        weight_gradient = pack_fractions(result.grad_weight)
+        bias = result.grad_bias
+        adjoints = pack_fractions([bias[e] for e in structure(shared.skeleton).heads])
+    rows = ()
+    if outputs:
+        rows = (pack_fractions([q for row in result.outputs for q in row]),)
+    timing = tuple(result.timing.get(key, 0.0) for key in ("compile", "forward", "backward"))
+    return Partial(shard.first, len(shard.dataset), pack_fractions([result.loss]),
+                   weight_gradient, adjoints, rows, result.bits.per_vertex,
+                   tuple(result.bits.per_depth), timing)
+
+
+def _sum_packed(left, right):
+    if left is None or right is None:
+        return None
+    return Vector.unpack(left).plus(Vector.unpack(right)).pack()
+
+
+def _max_bits(left, right, key):
+    merged = {}
+    for a, b in zip(left, right):
+        if a[key] != b[key]:
+            raise ValueError(f"partial sums of different networks ({a[key]!r}, {b[key]!r})")
+        merged[a[key]] = {k: a[k] if k == key else max(a[k], b[k]) for k in a}
+    return merged
+
+
+def add_partials(left, right):
+    """The exact sum of two partials of adjacent sample ranges (left first)."""
+    for side in (left, right):
+        if isinstance(side, Failure):
+            return side
+    if left.first + left.count != right.first:
+        raise ValueError(f"partial sums of samples [{left.first}, {left.first + left.count}) "
+                         f"and [{right.first}, ...) are not adjacent")
+    per_vertex = {name: {k: max(bits[k], right.per_vertex[name][k]) for k in bits}
+                  for name, bits in left.per_vertex.items()}
+    per_depth = tuple(_max_bits(left.per_depth, right.per_depth, "depth").values())
+    return Partial(left.first, left.count + right.count,
+                   _sum_packed(left.loss, right.loss),
+                   _sum_packed(left.weight_gradient, right.weight_gradient),
+                   _sum_packed(left.adjoints, right.adjoints),
+                   left.outputs + right.outputs, per_vertex, per_depth,
+                   tuple(map(max, left.timing, right.timing)))
+
+
+def loss_of(total):
+    """L of a whole-dataset partial (or its Failure)."""
+    if isinstance(total, Failure):
+        return total
+    return unpack_fractions(total.loss)[0]
+
+
+def descend(shared, parameters, total, rate):
+    """theta - rate * dL/dtheta on the trainable edges: the next step's Parameters."""
+    for value in (parameters, total):
+        if isinstance(value, Failure):
+            return value
+    edges = structure(shared.skeleton)
+    parameters = shared.parameters if parameters is None else parameters
+    weights, biases = Vector.unpack(parameters.weights), Vector.unpack(parameters.biases)
+    weight_step = Vector.unpack(total.weight_gradient).scaled(rate)
+    # One product per head vertex, shared by all the edges into it.
+    bias_step = Vector.unpack(total.adjoints).scaled(rate).gather(edges.slot_of_edge)
+    return Parameters(weights.minus(weight_step, edges.trainable).pack(),
+                      biases.minus(bias_step, edges.trainable).pack(repeats=True))
+
+
+def call_configuration(function, configuration):
+    """``function(configuration)``; a bitprop error comes back as a Failure (not retried)."""
+    try:
+        return function(configuration)
+    except BitpropError as error:
+        return Failure(error)
