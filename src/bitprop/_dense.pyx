@@ -16,11 +16,11 @@ Bit statistics and the max_bits guard still see every entry's canonical size.
 """
 
 from libc.stdlib cimport calloc, free
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from bitprop._flint cimport *
 from bitprop._plan cimport Plan, PlanData
-from bitprop._kernels cimport Pass, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F, WHAT_ADJOINT
+from bitprop._kernels cimport (Pass, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F, WHAT_ADJOINT,
+                               monotonic_now)
 from bitprop._convert cimport fmpq_set_fraction, fmpq_bit_length
 
 # Dense activation codes (layers.py).
@@ -29,12 +29,6 @@ cdef enum:
     D_RELU = 1
     D_LEAKY = 2
     D_MONO = 4
-
-
-cdef double _now() noexcept nogil:
-    cdef timespec t
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return t.tv_sec + 1e-9 * t.tv_nsec
 
 
 cdef inline fmpz *_at(fmpz_mat_struct *m, slong i, slong j) noexcept nogil:
@@ -253,13 +247,13 @@ cdef class DensePass(Pass):
             fmpz_mat_init(Z + l, self.width[l] if l else 0, cols)
             hd[l] = _fmpz_vec_init(cols + 1)
             zd[l] = _fmpz_vec_init(cols + 1)
-        self.t_start[t] = _now()
+        self.t_start[t] = monotonic_now()
         result = self._forward(t, s0, cols, H, Z, hd, zd, g, tmp)
-        self.t_forward[t] = _now()
+        self.t_forward[t] = monotonic_now()
         if result == DONE:
             result = self._outputs_and_loss(t, s0, cols, H + self.L, hd[self.L], H, Z, hd, zd,
                                             g, tmp)
-        self.t_end[t] = _now()
+        self.t_end[t] = monotonic_now()
         for l in range(self.L + 1):
             fmpz_mat_clear(H + l)
             fmpz_mat_clear(Z + l)

@@ -1,6 +1,14 @@
 # cython: language_level=3
 from bitprop._flint cimport fmpq, fmpz, slong
 from bitprop._plan cimport Plan
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+
+cdef inline double monotonic_now() noexcept nogil:
+    """Seconds on the monotonic clock (kernel timings, without the GIL)."""
+    cdef timespec t
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return t.tv_sec + 1e-9 * t.tv_nsec
 
 # Worker status codes.
 cdef enum:

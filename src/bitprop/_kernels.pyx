@@ -14,7 +14,6 @@ releases each vertex's values as soon as no later step reads them.
 """
 
 from libc.stdlib cimport calloc, free
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from bitprop._flint cimport *
 from bitprop._plan cimport *
@@ -30,12 +29,6 @@ cdef enum:
     LOSS_HINGE = 1
     LOSS_ZERO_ONE = 2
     LOSS_BIT = 3
-
-
-cdef double _now() noexcept nogil:
-    cdef timespec t
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return t.tv_sec + 1e-9 * t.tv_nsec
 
 
 # --- activations: value and backprop rule ------------------------------------------------
@@ -241,13 +234,13 @@ cdef class Pass:
         cdef int result = DONE
         cdef slong p
         fmpq_init(tmp); fmpq_init(acc); fmpz_init(q); fmpz_init(r)
-        self.t_start[t] = _now()
+        self.t_start[t] = monotonic_now()
         for p in range(self.plan.d.n):
             result = self._forward_vertex(t, p, s0, s1, q, r)
             if result != DONE:
                 break
             self.done[t] += 1
-        self.t_forward[t] = _now()
+        self.t_forward[t] = monotonic_now()
         if result == DONE:
             self._keep_outputs(s0, s1)
         if result == DONE and self.has_labels:
@@ -258,7 +251,7 @@ cdef class Pass:
                 if result != DONE:
                     break
                 self.done[t] += 1
-        self.t_end[t] = _now()
+        self.t_end[t] = monotonic_now()
         fmpq_clear(tmp); fmpq_clear(acc); fmpz_clear(q); fmpz_clear(r)
         return result
 
