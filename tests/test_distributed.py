@@ -28,7 +28,9 @@ from bitprop.distributed.wire import Vector  # noqa: E402
 from bitprop.experiments.random_networks import random_dataset, random_mlp  # noqa: E402
 from strategies import network_and_dataset  # noqa: E402
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+#: Where this process imported bitprop from (site-packages when installed, src/ in a build in
+#: place): subprocesses must load the same build.
+SRC = str(Path(bitprop.__file__).resolve().parents[1])
 #: Seconds any single wait on the cluster may take on a loaded 2-core machine.
 PATIENCE = 120
 
