@@ -21,7 +21,9 @@ from bitprop._flint cimport *
 from bitprop._plan cimport Plan, PlanData
 from bitprop._kernels cimport (Pass, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F, WHAT_ADJOINT,
                                monotonic_now)
-from bitprop._convert cimport fmpq_set_fraction, fmpq_bit_length
+from bitprop._convert cimport fmpq_set_fraction
+from bitprop._factored cimport (Factored, factored_init, factored_clear, factor, valuation,
+                               mul_prime_power, canonical_bits, set_canonical)
 
 # Dense activation codes (layers.py).
 cdef enum:
@@ -30,62 +32,57 @@ cdef enum:
     D_LEAKY = 2
     D_MONO = 4
 
+# How a layer's values f relate to its pre-activations z, for bit statistics.
+cdef enum:
+    F_OWN = 0          # f has sizes of its own: record them
+    F_SAME = 1         # identity: f = z
+    F_RELU = 2         # relu: f = z where z > 0, else 0 (1 bit)
+
 
 cdef inline fmpz *_at(fmpz_mat_struct *m, slong i, slong j) noexcept nogil:
     return m.rows[i] + j
 
 
-cdef void _normalize(fmpz_mat_struct *m, fmpz *den, fmpz *g) noexcept nogil:
+cdef void _normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
+                     fmpz *tmp) noexcept nogil:
     """Divide every column and its denominator by their gcd: the column's canonical form."""
     cdef slong i, s
     for s in range(m.c):
-        fmpz_set(g, den + s)
-        for i in range(m.r):
-            if fmpz_is_one(g):
-                break
-            fmpz_gcd(g, g, _at(m, i, s))
+        factor(f, den + s)
+        _column_content(g, m, s, f, tmp)
         if not fmpz_is_one(g):
             fmpz_divexact(den + s, den + s, g)
             for i in range(m.r):
                 fmpz_divexact(_at(m, i, s), _at(m, i, s), g)
 
 
-cdef long _entry_bits(const fmpz *num, const fmpz *den, fmpz *g, fmpz *t) noexcept nogil:
-    """Bit length of num/den in lowest terms."""
-    cdef long bits
-    cdef slong twos = fmpz_val2(den), common
-    if fmpz_is_zero(num):
-        return 1
-    if <slong>fmpz_bits(den) - 1 == twos:      # den = 2^k: lowest terms by shifting, no gcd
-        common = fmpz_val2(num)
-        if common > twos:
-            common = twos
-        return <long>(fmpz_bits(num) - common + (twos - common) + 1)
-    fmpz_gcd(g, num, den)
-    if fmpz_is_one(g):
-        return <long>(fmpz_bits(num) + fmpz_bits(den))
-    fmpz_divexact(t, num, g)
-    bits = fmpz_bits(t)
-    fmpz_divexact(t, den, g)
-    return bits + <long>fmpz_bits(t)
-
-
-cdef void _set_canonical(fmpq *q, const fmpz *num, const fmpz *den) noexcept nogil:
-    """q := num/den in lowest terms; a power-of-two den (float32-exact data) needs only
-    shifts, no gcd."""
-    cdef slong twos = fmpz_val2(den), common
-    if <slong>fmpz_bits(den) - 1 != twos:
-        fmpq_set_fmpz_frac(q, num, den)
-        return
-    if fmpz_is_zero(num):
-        fmpq_zero(q)
-        return
-    common = fmpz_val2(num)
-    if common > twos:
-        common = twos
-    fmpz_tdiv_q_2exp(fmpq_numref(q), num, common)     # exact: 2^common divides num
-    fmpz_one(fmpq_denref(q))
-    fmpz_mul_2exp(fmpq_denref(q), fmpq_denref(q), twos - common)
+cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const Factored *f,
+                          fmpz *tmp) noexcept nogil:
+    """g := gcd of column s and its denominator (factored as f): per small prime of the
+    denominator the least valuation over the column, which one entry usually settles."""
+    cdef slong i
+    cdef int k
+    cdef ulong v
+    cdef fmpz_t rough
+    fmpz_one(g)
+    for k in range(f.count):
+        v = f.exp[k]
+        for i in range(m.r):
+            if v == 0:
+                break
+            if not fmpz_is_zero(_at(m, i, s)):
+                v = valuation(_at(m, i, s), f.prime[k], v, tmp)
+        if v:
+            mul_prime_power(g, f.prime[k], v, tmp)
+    if not fmpz_is_one(&f.rough):
+        fmpz_init(rough)
+        fmpz_set(rough, &f.rough)
+        for i in range(m.r):
+            if fmpz_is_one(rough):
+                break
+            fmpz_gcd(rough, rough, _at(m, i, s))
+        fmpz_mul(g, g, rough)
+        fmpz_clear(rough)
 
 
 cdef void _column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:
@@ -115,6 +112,8 @@ cdef class DensePass(Pass):
     cdef slong bn_len
     cdef fmpz *D                     # per layer
     cdef slong *out_row              # per output coordinate
+    cdef Factored *fac               # per worker: scratch for factored denominators
+    cdef int n_fac
     cdef bint built
 
     def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *, layout,
@@ -142,6 +141,12 @@ cdef class DensePass(Pass):
         self.bn_len = sum(widths) + 1
         self.bn = _fmpz_vec_init(self.bn_len)
         self.Wn = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
+        self.fac = <Factored *>calloc(self.threads, sizeof(Factored))
+        if self.fac == NULL:
+            raise MemoryError()
+        for i in range(self.threads):
+            factored_init(self.fac + i)
+        self.n_fac = self.threads
         self.WnT = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
         if (self.width == NULL or self.pos_off == NULL or self.pos == NULL or
                 self.edge_off == NULL or self.edge_id == NULL or self.code == NULL or
@@ -218,6 +223,9 @@ cdef class DensePass(Pass):
             _fmpz_vec_clear(self.D, self.L + 1)
         if self.bn != NULL:
             _fmpz_vec_clear(self.bn, self.bn_len)
+        for l in range(self.n_fac):
+            factored_clear(self.fac + l)
+        free(self.fac)
         free(self.Wn); free(self.WnT)
         free(self.width); free(self.pos_off); free(self.pos); free(self.edge_off)
         free(self.edge_id); free(self.code); free(self.degree); free(self.bn_off)
@@ -264,16 +272,24 @@ cdef class DensePass(Pass):
         return result
 
     cdef int _record(self, int t, slong l, fmpz_mat_struct *m, const fmpz *den, int what,
-                     long *bits, fmpz *g, fmpz *tmp) noexcept nogil:
-        """Bit statistics (canonical sizes) of layer l's matrix; BIT_LIMIT over max_bits."""
+                     long *bits, int f_rule, long *f_bits, fmpz *g, fmpz *tmp) noexcept nogil:
+        """Bit statistics (canonical sizes) of layer l's matrix; BIT_LIMIT over max_bits.
+        ``f_rule`` F_SAME or F_RELU also records into ``f_bits`` the sizes of f = sigma(z),
+        read off z's (neither makes an entry longer, so z's guard covers f)."""
         cdef slong i, s, p
-        cdef long b
-        for i in range(m.r):
-            p = self.pos[self.pos_off[l] + i]
-            for s in range(m.c):
-                b = _entry_bits(_at(m, i, s), den + s, g, tmp)
+        cdef long b, bf
+        cdef Factored *f = self.fac + t
+        for s in range(m.c):
+            factor(f, den + s)
+            for i in range(m.r):
+                p = self.pos[self.pos_off[l] + i]
+                b = canonical_bits(_at(m, i, s), den + s, f, g, tmp)
                 if b > bits[p]:
                     bits[p] = b
+                if f_rule != F_OWN:
+                    bf = 1 if f_rule == F_RELU and fmpz_sgn(_at(m, i, s)) <= 0 else b
+                    if bf > f_bits[p]:
+                        f_bits[p] = bf
                 if self.max_bits and b > self.max_bits:
                     self.fault_pos[t], self.fault_what[t], self.fault_bits[t] = p, what, b
                     return BIT_LIMIT
@@ -283,6 +299,7 @@ cdef class DensePass(Pass):
                       fmpz_mat_struct *Z, fmpz **hd, fmpz **zd, fmpz *g, fmpz *tmp) noexcept nogil:
         cdef slong l, i, j, s, n = self.plan.d.n, n_in = self.plan.d.n_inputs
         cdef const fmpq *x
+        cdef int f_rule
         # layer 0: the inputs over one denominator per sample
         for s in range(cols):
             _column_lcm(hd[0] + s, NULL, 0)
@@ -292,7 +309,7 @@ cdef class DensePass(Pass):
                 x = self.X + (s0 + s) * n_in + j
                 fmpz_divexact(tmp, hd[0] + s, fmpq_denref(x))
                 fmpz_mul(_at(H, j, s), fmpq_numref(x), tmp)
-        if self._record(t, 0, H, hd[0], WHAT_F, self.bits_f + t * n, g, tmp):
+        if self._record(t, 0, H, hd[0], WHAT_F, self.bits_f + t * n, F_OWN, NULL, g, tmp):
             return BIT_LIMIT
         self.done[t] += self.width[0]
         for l in range(1, self.L + 1):
@@ -303,12 +320,16 @@ cdef class DensePass(Pass):
                 fmpz_mul(zd[l] + s, self.D + l, hd[l - 1] + s)
                 for i in range(self.width[l]):
                     fmpz_addmul(_at(Z + l, i, s), self.bn + self.bn_off[l] + i, hd[l - 1] + s)
-            _normalize(Z + l, zd[l], g)
-            if self._record(t, l, Z + l, zd[l], WHAT_Z, self.bits_z + t * n, g, tmp):
+            _normalize(Z + l, zd[l], self.fac + t, g, tmp)
+            f_rule = (F_SAME if self.code[l] == D_IDENTITY else
+                      F_RELU if self.code[l] == D_RELU else F_OWN)
+            if self._record(t, l, Z + l, zd[l], WHAT_Z, self.bits_z + t * n, f_rule,
+                            self.bits_f + t * n, g, tmp):
                 return BIT_LIMIT
             self._activate(l, Z + l, zd[l], H + l, hd[l])
-            _normalize(H + l, hd[l], g)
-            if self._record(t, l, H + l, hd[l], WHAT_F, self.bits_f + t * n, g, tmp):
+            _normalize(H + l, hd[l], self.fac + t, g, tmp)
+            if f_rule == F_OWN and self._record(t, l, H + l, hd[l], WHAT_F,
+                                                self.bits_f + t * n, F_OWN, NULL, g, tmp):
                 return BIT_LIMIT
             self.done[t] += self.width[l]
         return DONE
@@ -377,9 +398,10 @@ cdef class DensePass(Pass):
         cdef int result = DONE
         fmpq_init(acc); fmpq_init(qtmp); fmpz_init(r)
         for s in range(cols):
+            factor(self.fac + t, outd + s)
             for o in range(n_out):
-                _set_canonical(self.outputs + (s0 + s) * n_out + o,
-                               _at(out, self.out_row[o], s), outd + s)
+                set_canonical(self.outputs + (s0 + s) * n_out + o,
+                              _at(out, self.out_row[o], s), outd + s, self.fac + t, g, False)
         if self.has_labels:
             for s in range(cols):
                 fmpq_zero(acc)
@@ -420,12 +442,14 @@ cdef class DensePass(Pass):
                 break
             n_l, n_in = self.width[l], self.width[l - 1]
             self._derivative(l, Z + l, zd[l], &G, gd, tmp)          # G = dL/dz_l
-            _normalize(&G, gd, g)
-            if self._record(t, l, &G, gd, WHAT_ADJOINT, self.bits_adj + t * n, g, tmp):
+            _normalize(&G, gd, self.fac + t, g, tmp)
+            if self._record(t, l, &G, gd, WHAT_ADJOINT, self.bits_adj + t * n, F_OWN, NULL,
+                            g, tmp):
                 result = BIT_LIMIT
                 break
             # dL/db: sum over samples of G[i, s] / gd[s]
             _column_lcm(common, gd, cols)
+            factor(self.fac + t, common)
             for i in range(n_l):
                 fmpz_zero(tmp)
                 for s in range(cols):
@@ -433,8 +457,8 @@ cdef class DensePass(Pass):
                         fmpz_divexact(g, common, gd + s)
                         fmpz_addmul(tmp, _at(&G, i, s), g)
                 # each worker meets each vertex once: set, not add
-                _set_canonical(self.grad_z + t * n + self.pos[self.pos_off[l] + i], tmp,
-                               common)
+                set_canonical(self.grad_z + t * n + self.pos[self.pos_off[l] + i], tmp,
+                              common, self.fac + t, g, True)
             # dL/dW = (G scaled to a common denominator) H_(l-1)^T
             for s in range(cols):
                 fmpz_mul(scaled_den + s, gd + s, hd[l - 1] + s)
@@ -448,13 +472,15 @@ cdef class DensePass(Pass):
                 for i in range(n_l):
                     fmpz_mul(_at(&Gprev, i, s), _at(&G, i, s), g)
             fmpz_mat_mul(&M, &Gprev, &HT)
+            factor(self.fac + t, common)
             fmpz_mat_clear(&Gprev)
             fmpz_mat_clear(&HT)
             for i in range(n_l):
                 for j in range(n_in):
                     if not fmpz_is_zero(_at(&M, i, j)):   # each edge once per worker
                         o = self.edge_id[self.edge_off[l] + i * n_in + j]
-                        _set_canonical(self.grad_w + t * E + o, _at(&M, i, j), common)
+                        set_canonical(self.grad_w + t * E + o, _at(&M, i, j), common,
+                                      self.fac + t, g, True)
             fmpz_mat_clear(&M)
             # dL/df_(l-1) = Wn^T G / (D gd)
             fmpz_mat_init(&Gprev, n_in, cols)
@@ -462,7 +488,7 @@ cdef class DensePass(Pass):
                 fmpz_mat_mul(&Gprev, self.WnT + l - 1, &G)
                 for s in range(cols):
                     fmpz_mul(gd + s, gd + s, self.D + l)
-                _normalize(&Gprev, gd, g)
+                _normalize(&Gprev, gd, self.fac + t, g, tmp)
             fmpz_mat_clear(&G)
             G = Gprev
             # layer l is done: its values are not read again
