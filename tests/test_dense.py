@@ -13,6 +13,12 @@ from reference import evaluator as reference
 
 SMALL = st.sampled_from([Fraction(v) for v in ("-2", "-1", "-1/2", "0", "1/3", "1/2", "1", "3/2",
                                                "2", "-5/7")])
+# Denominators that take every path of bitprop._factored: high powers of small primes (past
+# what a word holds, 3^45 and 2^70), the largest small prime and its square, and rough primes
+# (67, 1009, 2^61 - 1) that only Euclid can see.
+AWKWARD = st.sampled_from([Fraction(n, d) for n, d in (
+    (1, 3 ** 45), (-2, 3 ** 45 * 5), (7, 2 ** 70), (1, 61), (-5, 59 ** 2), (3, 67), (1, 1009),
+    (-1, 2 ** 61 - 1), (2 ** 61 - 1, 1009 * 3), (3 ** 44, 1), (1, 1), (0, 1), (-1, 2))])
 ACTIVATIONS = st.sampled_from(["relu", "identity", "square", "cube",
                                bitprop.Activation.leaky_relu("1/4"),
                                bitprop.Activation.leaky_relu("-3/2"),
@@ -20,12 +26,12 @@ ACTIVATIONS = st.sampled_from(["relu", "identity", "square", "cube",
 
 
 @st.composite
-def mlp_cases(draw):
+def mlp_cases(draw, numbers=SMALL):
     widths = draw(st.lists(st.integers(1, 4), min_size=2, max_size=5))
     activations = [draw(ACTIVATIONS) for _ in widths[1:]]
-    weights = [[[draw(SMALL) for _ in range(widths[l])] for _ in range(widths[l + 1])]
+    weights = [[[draw(numbers) for _ in range(widths[l])] for _ in range(widths[l + 1])]
                for l in range(len(widths) - 1)]
-    biases = [[draw(SMALL) for _ in range(widths[l + 1])] for l in range(len(widths) - 1)]
+    biases = [[draw(numbers) for _ in range(widths[l + 1])] for l in range(len(widths) - 1)]
     vertices = [f"x{i}" for i in range(widths[0])]
     edges = []
     for l in range(1, len(widths)):
@@ -48,8 +54,8 @@ def mlp_cases(draw):
            "outputs": draw(st.permutations(vertices[-widths[-1]:]))}
     samples = draw(st.integers(1, 5))
     loss = draw(st.sampled_from([{"kind": "square"}, {"kind": "hinge"}]))
-    data = {"samples": [{"x": [str(draw(SMALL)) for _ in range(widths[0])],
-                         "y": [str(draw(SMALL)) for _ in range(widths[-1])],
+    data = {"samples": [{"x": [str(draw(numbers)) for _ in range(widths[0])],
+                         "y": [str(draw(numbers)) for _ in range(widths[-1])],
                          "weight": str(draw(st.sampled_from([1, 2, Fraction(1, 3)])))}
                         for _ in range(samples)],
             "loss": loss, "reduction": draw(st.sampled_from(["sum", "mean"]))}
@@ -72,6 +78,19 @@ def test_dense_kernel_equals_reference(case, threads):
     assert dense.bits.max_grad == scalar.bits.max_grad
     forward = net.forward(dataset, kernel="dense")
     assert forward.outputs == [reference.outputs(doc, s["x"]) for s in data["samples"]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mlp_cases(AWKWARD), st.integers(1, 2))
+def test_dense_kernel_exact_for_awkward_denominators(case, threads):
+    doc, data = case
+    net, dataset = bitprop.Network.from_json(doc), bitprop.Dataset.from_json(data)
+    dense = net.grad(dataset, kernel="dense", threads=threads)
+    loss, grad_weight, grad_bias = reference.loss_and_grad(doc, data)
+    assert (dense.loss, dense.grad_weight, dense.grad_bias) == (loss, grad_weight, grad_bias)
+    scalar = net.grad(dataset, kernel="scalar")
+    assert dense.bits.per_vertex == scalar.bits.per_vertex
+    assert dense.bits.max_grad == scalar.bits.max_grad
 
 
 def test_layout_is_refused_for_non_layered_graphs():

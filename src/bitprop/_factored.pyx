@@ -14,6 +14,8 @@ from bitprop._flint cimport *
 
 cdef ulong[18] SMALL_PRIMES = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59,
                                61]
+#: Powers of p tested directly stay below this (fmpz_divisible_si takes a signed word).
+cdef ulong POWER_LIMIT = (<ulong>1) << 62
 
 
 cdef void factored_init(Factored *f) noexcept nogil:
@@ -51,17 +53,26 @@ cdef void factor(Factored *f, const fmpz *den) noexcept nogil:
 
 cdef ulong valuation(const fmpz *x, ulong p, ulong bound, fmpz *tmp) noexcept nogil:
     """min(v_p(x), bound) for x != 0; usually one divisibility test."""
-    cdef ulong v
+    cdef ulong v, power
     cdef fmpz_t pz
     if p == 2:
         v = fmpz_val2(x)
-    elif not fmpz_divisible_si(x, <slong>p):
-        return 0
+        return v if v < bound else bound
+    # divisibility by p, p^2, ... while the power fits a word: no copy, no division
+    v, power = 0, p
+    while v < bound and fmpz_divisible_si(x, <slong>power):
+        v += 1
+        if power > POWER_LIMIT // p:
+            break
+        power *= p
     else:
-        fmpz_init(pz)
-        fmpz_set_ui(pz, p)
-        v = fmpz_remove(tmp, x, pz)
-        fmpz_clear(pz)
+        return v
+    if v == bound:
+        return v
+    fmpz_init(pz)                    # a huge power of p divides x: remove it all at once
+    fmpz_set_ui(pz, p)
+    v = fmpz_remove(tmp, x, pz)
+    fmpz_clear(pz)
     return v if v < bound else bound
 
 
