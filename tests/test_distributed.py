@@ -1,6 +1,7 @@
 """bitprop.distributed on a real LocalCluster (2 worker processes): every loss and gradient bit
-equals the single process on random DAGs and MLPs, a worker killed mid-run changes nothing, the
-wire format is exact, and without --dask nothing of Dask is imported."""
+equals the single process on random DAGs and MLPs, and so do growth sweeps run as tasks; a
+worker killed mid-run changes nothing, the wire format is exact, and without --dask (or
+client=) nothing of Dask is imported."""
 
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,7 +27,9 @@ from bitprop import distributed  # noqa: E402
 from bitprop.cli import run  # noqa: E402
 from bitprop.distributed import wire  # noqa: E402
 from bitprop.distributed.wire import Vector  # noqa: E402
+from bitprop.experiments import growth  # noqa: E402
 from bitprop.experiments.random_networks import random_dataset, random_mlp  # noqa: E402
+from bitprop.experiments.tables import read_csv  # noqa: E402
 from strategies import network_and_dataset  # noqa: E402
 
 #: Where this process imported bitprop from (site-packages when installed, src/ in a build in
@@ -256,6 +260,7 @@ import sys
 from bitprop.cli import run
 assert run(['grad', {network!r}, {data!r}, '--json']) == 0
 assert run(['step', {network!r}, {data!r}, '--lr', '1/2', '-o', 'x.json', '--json']) == 0
+assert run({GROWTH_ARGS!r} + ['-o', 'growth']) == 0
 loaded = sorted(m for m in sys.modules
                 if m.split('.')[0] in ('dask', 'distributed') or m == 'bitprop.distributed')
 print('LOADED', loaded, file=sys.stderr)
@@ -275,6 +280,121 @@ def test_cli_local_cluster_starts_and_stops(tmp_path):
     assert json.loads(local.stdout)["loss"] == json.loads(plain.stdout)["loss"]
     left = [p.pid for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == str(tmp_path)]
     assert not left, f"processes of the local cluster left running: {left}"
+
+
+# --- the API's client= and growth sweeps as tasks --------------------------------------------
+def test_api_client_keyword_delegates_bit_for_bit(client):
+    net, data = random_mlp([4, 5, 5, 2], seed=13), random_dataset(4, 2, 7, seed=14)
+    with_client = net.grad(data, client=client)
+    assert_same_grad(with_client, bitprop.grad(net, data))
+    assert "distributed" in with_client.timing          # it did run on the cluster
+    reported = []
+    trained, losses = bitprop.step(net, data, "1/8", 2, client=client,
+                                   on_step=lambda i, loss: reported.append(i))
+    expected_net, expected_losses = net.step(data, "1/8", 2)
+    assert (losses, trained.to_json()) == (expected_losses, expected_net.to_json())
+    assert reported == [1, 2]
+
+
+#: relu never stops; square seed 1 stops at depth 2 and seed 0 at depth 3 (max_bits 1030).
+GROWTH = dict(activations=("relu", "square"), depths=(1, 2, 3, 4), widths=(3,), seeds=(0, 1),
+              max_bits=1030)
+GROWTH_ARGS = ["growth", "-a", "relu,square", "--depths", "1-4", "--widths", "3",
+               "--seeds", "0,1", "--max-bits", "1030", "--no-plots", "--json"]
+TIMING = ("forward_s", "backward_s")
+
+
+def _growth_config():
+    options = dict(GROWTH)
+    activations = tuple(growth.parse_activation(a) for a in options.pop("activations"))
+    return growth.GrowthConfig(activations, **options)
+
+
+def _without_timing(rows):
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
+
+
+@pytest.mark.parametrize("order", ["as finished", "reversed"])
+def test_growth_on_dask_gives_the_same_rows_and_stops(client, monkeypatch, order):
+    """Rows in the loop's order whatever order the runs finish in (reversed: series-major and
+    deepest first, an order Dask may well produce when some series are slower)."""
+    if order == "reversed":
+        as_finished = distributed.map_series
+
+        def backwards(*args, **options):
+            yield from reversed(list(as_finished(*args, **options)))
+
+        monkeypatch.setattr(distributed, "map_series", backwards)
+    config = _growth_config()
+    # One kernel thread, as on the workers: a stop's message names the vertex where the limit
+    # was first seen, which depends on how the kernel threads split the samples.
+    expected = growth.sweep(replace(config, threads=1))
+    assert [(s.activation, s.seed, s.depth, s.reason) for s in expected.stops] == [
+        ("square", 1, 2, "max_bits"), ("square", 0, 3, "max_bits")], "the sweep changed"
+    bar = []
+    result = growth.sweep(config, lambda done, total, text: bar.append((done, total)),
+                          client=client)
+    assert _without_timing(result.rows) == _without_timing(expected.rows)
+    assert result.stops == expected.stops
+    assert not result.interrupted
+    assert [done for done, _ in bar] == list(range(1, len(bar) + 1))
+    assert bar[-1] == (len(expected.rows) + len(expected.stops),) * 2
+
+
+def test_growth_on_dask_stops_a_series_without_running_its_next_depth(client, monkeypatch):
+    """Only the runs of the single-process loop are submitted: none past a series' stop."""
+    config = _growth_config()
+    expected = growth.sweep(config)
+    submitted, submit = [], distributed.driver._Run.submit
+
+    def recording(run_, function, *args, label):
+        if function is distributed.driver.tasks.call_configuration:
+            submitted.append(args[1])
+        return submit(run_, function, *args, label=label)
+
+    monkeypatch.setattr(distributed.driver._Run, "submit", recording)
+    growth.sweep(config, client=client)
+    assert sorted((r.label, r.seed, r.depth) for r in submitted) == sorted(
+        [(r["activation"], r["seed"], r["depth"]) for r in expected.rows]
+        + [(s.activation, s.seed, s.depth) for s in expected.stops])
+
+
+def test_growth_on_dask_interrupted_keeps_finished_rows_and_releases_the_rest(client):
+    config = _growth_config()
+    expected = _without_timing(growth.sweep(config).rows)
+
+    def interrupt(done, total, text):
+        if done == 5:
+            raise KeyboardInterrupt
+
+    result = growth.sweep(config, interrupt, client=client)
+    assert result.interrupted
+    assert len(result.rows) + len(result.stops) == 5
+    assert all(row in expected for row in _without_timing(result.rows))
+    deadline = time.monotonic() + PATIENCE
+    while _series_tasks(client) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _series_tasks(client), "the interrupted sweep left tasks on the scheduler"
+
+
+def _series_tasks(client):
+    return client.run_on_scheduler(
+        lambda dask_scheduler: [k for k in dask_scheduler.tasks if "bitprop-series" in str(k)])
+
+
+def test_cli_growth_dask_gives_the_same_files(client, tmp_path, capsys):
+    _full_workers(client)
+    plain = _cli_json(capsys, GROWTH_ARGS + ["-o", str(tmp_path / "plain"), "--threads", "1"])
+    on_dask = _cli_json(capsys, GROWTH_ARGS + ["-o", str(tmp_path / "dask"),
+                                                "--dask", client.scheduler.address])
+    assert _without_timing(on_dask["rows"]) == _without_timing(plain["rows"])
+    assert on_dask["stops"] == plain["stops"] and len(plain["stops"]) == 2
+    assert on_dask["fits"] == plain["fits"]
+    (comments, rows), (dask_comments, dask_rows) = [
+        read_csv(tmp_path / name / "growth.csv") for name in ("plain", "dask")]
+    assert comments == dask_comments
+    assert _without_timing(dask_rows) == _without_timing(rows)
+    assert len(rows) == len(plain["rows"]) == 11         # 8 relu, 2 + 1 square
 
 
 # --- faults (last: they kill workers) ------------------------------------------------------

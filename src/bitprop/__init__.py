@@ -6,6 +6,7 @@ The public API, re-exported here. Quick start::
     net = bitprop.Network.load("net.json")
     data = bitprop.Dataset.load("data.json")
     result = net.grad(data)          # exact loss, dL/dw and dL/db per edge, bit lengths
+    result = net.grad(data, client=client)   # the same, bit for bit, on a Dask cluster
 """
 
 from .activations import Activation

@@ -218,8 +218,15 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
 
 
 def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, progress=None,
-         output="fraction", kernel="auto"):
-    """Exact L(theta) and dL/dw, dL/db for every edge (edge order), with bit statistics."""
+         output="fraction", kernel="auto", client=None):
+    """Exact L(theta) and dL/dw, dL/db for every edge (edge order), with bit statistics.
+    ``client``: a dask.distributed Client; the samples then run as shards on its cluster
+    (:func:`bitprop.distributed.grad`), with the same result bit for bit."""
+    if client is not None:
+        from .distributed import grad as distributed_grad     # Dask only with a client
+        return distributed_grad(network, dataset, client=client, max_bits=max_bits,
+                                time_budget=time_budget, threads=threads, progress=progress,
+                                output=output, kernel=kernel)
     started = time.perf_counter()
     dataset = _as_dataset(dataset, network, require_labels=True)
     plan = network.plan()
@@ -243,9 +250,16 @@ def _grad_result(run, plan, compile_seconds):
 
 
 def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, threads=None,
-         progress=None, on_step=None, kernel="auto"):
+         progress=None, on_step=None, kernel="auto", client=None):
     """``steps`` exact gradient-descent steps theta := theta - lr * dL/dtheta on the trainable
-    parameters. Returns (new network, losses): L before each step and after the last."""
+    parameters. Returns (new network, losses): L before each step and after the last.
+    ``client``: a dask.distributed Client; each step is then a map-reduce over sample shards
+    on its cluster (:func:`bitprop.distributed.step`), with the same result bit for bit."""
+    if client is not None:
+        from .distributed import step as distributed_step     # Dask only with a client
+        return distributed_step(network, dataset, lr, steps, client=client, max_bits=max_bits,
+                                time_budget=time_budget, threads=threads, progress=progress,
+                                on_step=on_step, kernel=kernel)
     lr = rational(lr, "lr")
     steps = int(steps)
     if steps < 0:

@@ -302,12 +302,14 @@ class Network:
         return forward(self, inputs, **options)
 
     def grad(self, dataset, **options):
-        """Exact loss and gradient: see :func:`bitprop.evaluation.grad`."""
+        """Exact loss and gradient: see :func:`bitprop.evaluation.grad` (``client=``: on
+        a Dask cluster)."""
         from .evaluation import grad
         return grad(self, dataset, **options)
 
     def step(self, dataset, lr, steps=1, **options):
-        """Exact gradient descent: see :func:`bitprop.evaluation.step`."""
+        """Exact gradient descent: see :func:`bitprop.evaluation.step` (``client=``: on a
+        Dask cluster)."""
         from .evaluation import step
         return step(self, dataset, lr, steps, **options)
 

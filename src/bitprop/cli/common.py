@@ -3,6 +3,7 @@
 import json
 import re
 import sys
+from contextlib import contextmanager
 from fractions import Fraction
 
 import click
@@ -226,3 +227,32 @@ def evaluation_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _dask_target(ctx, param, value):
+    if value is None:
+        return None
+    from ..distributed.cluster import parse_target       # no Dask import until it runs
+    parse_target(value)
+    return value
+
+
+def dask_option(what):
+    """--dask ADDRESS|local:N: run on a Dask cluster (bitprop.distributed); ``what`` says what
+    becomes the tasks and what --threads then counts."""
+    return click.option(
+        "--dask", "dask", default=None, metavar="ADDRESS|local:N", callback=_dask_target,
+        help="Run on Dask: an existing scheduler (tcp://host:8786) or local:N (start N worker "
+             f"processes here). Results are identical; {what}.")
+
+
+@contextmanager
+def dask_client(spec):
+    """The Dask client of a ``--dask`` value (closed on exit), or None without one; Dask is
+    imported only in the first case."""
+    if spec is None:
+        yield None
+        return
+    from ..distributed import connect
+    with connect(spec) as client:
+        yield client

@@ -17,7 +17,8 @@ from ..experiments import pac as pac_module
 from ..experiments.fit import MARGIN, MIN_DEPTHS, verdict_table
 from ..experiments.tables import jsonable
 from ..numbers import rational
-from .common import MAX_BITS_OPTION, MAX_THREADS, emit_json, json_option
+from .common import (MAX_BITS_OPTION, MAX_THREADS, dask_client, dask_option, emit_json,
+                     json_option)
 
 DEFAULT_DIR = "bitprop-out"
 
@@ -143,9 +144,11 @@ def output_options(prefix, threads=True):
               show_default=True,
               help="End a series at the first depth whose exact evaluation takes longer "
                    "than this many seconds.")
+@dask_option("each run is a task, a series' next depth sent when its last one is done; "
+             "--threads is per run (default 1)")
 @output_options("growth")
 def growth_command(activation_specs, depths, widths, seeds, samples, weights, scale, max_bits,
-                   time_budget, out_dir, prefix, plots, progress, as_json, threads):
+                   time_budget, dask, out_dir, prefix, plots, progress, as_json, threads):
     """Bit lengths of exact forward and backward passes of random MLPs as depth grows.
 
     Each run is the MLP [width] + [width]*depth + [1] (depth hidden layers with the
@@ -161,15 +164,15 @@ def growth_command(activation_specs, depths, widths, seeds, samples, weights, sc
     taken positive because random ReLU layers otherwise die (every unit 0), after which
     bits stop growing and ReLU's polynomial law is hidden. A series ends cleanly at the
     first depth over --max-bits or --time-budget; Ctrl-C writes the finished rows and
-    exits 130.
+    exits 130. With --dask the runs go to a Dask cluster; the rows are the same.
     """
     config = growth_module.GrowthConfig(
         _activations(activation_specs), tuple(growth_module.parse_depths(depths)),
         widths=tuple(_integers(widths, "--widths", 1)), seeds=tuple(_integers(seeds, "--seeds")),
         samples=samples, weights=weights, scale=scale, max_bits=max_bits,
         time_budget=time_budget, threads=threads)
-    with SweepBar("growth", progress) as bar:
-        result = growth_module.sweep(config, bar)
+    with dask_client(dask) as client, SweepBar("growth", progress) as bar:
+        result = growth_module.sweep(config, bar, client=client)
     fits = growth_module.fit_sweep(result)
     files = growth_module.write_outputs(result, fits, out_dir, prefix, plots)
     if not as_json:

@@ -8,15 +8,8 @@ from .. import evaluation
 from ..dataset import Dataset
 from ..network import Network
 from ..numbers import to_str
-from .common import Progress, emit_json, evaluation_options, parse_json_text, read_json
-
-
-def _dask_target(ctx, param, value):
-    if value is None:
-        return None
-    from ..distributed.cluster import parse_target       # no Dask import until it runs
-    parse_target(value)
-    return value
+from .common import (Progress, dask_client, dask_option, emit_json, evaluation_options,
+                     parse_json_text, read_json)
 
 
 def dask_options(command):
@@ -25,11 +18,7 @@ def dask_options(command):
         "--shards", type=click.IntRange(min=1), default=None, metavar="N",
         help="With --dask: cut the samples into N shards (default: the cluster's worker "
              "threads).")(command)
-    return click.option(
-        "--dask", "dask", default=None, metavar="ADDRESS|local:N", callback=_dask_target,
-        help="Run on Dask: an existing scheduler (tcp://host:8786) or local:N (start N worker "
-             "processes here). Results are identical; --threads is per shard (default 1)."
-    )(command)
+    return dask_option("--threads is per shard (default 1)")(command)
 
 
 def _evaluate(name, dask, shards, *args, **options):
@@ -40,7 +29,7 @@ def _evaluate(name, dask, shards, *args, **options):
             raise click.UsageError("--shards needs --dask")
         return getattr(evaluation, name)(*args, **options)
     from .. import distributed
-    with distributed.connect(dask) as client:
+    with dask_client(dask) as client:
         return getattr(distributed, name)(*args, client=client, shards=shards, **options)
 
 

@@ -126,6 +126,35 @@ def map_configurations(client, function, configurations, *, retries=DEFAULT_RETR
         return results
 
 
+def map_series(client, function, series, *, carry_on, retries=DEFAULT_RETRIES):
+    """``function`` over each series' configurations in order, each call a Dask task: yields
+    (series index, position, result) as calls finish. A series' next configuration is
+    submitted only when ``carry_on(result)`` of its previous one is true, so a series ends
+    exactly where it would in a loop, while the other series go on without waiting for it.
+
+    For sweeps whose series stop early (``bitprop growth``); errors as in map_configurations.
+    Closing the generator (or Ctrl-C while it waits) releases every call still running."""
+    series = [list(configurations) for configurations in series]
+    with _Run(client, "series", None, retries, None) as run:
+        running = {}
+
+        def submit(index, position):
+            future = run.submit(tasks.call_configuration, function, series[index][position],
+                                label=f"{index}-{position}")
+            running[future] = index, position
+
+        for index, configurations in enumerate(series):
+            if configurations:
+                submit(index, 0)
+        while running:
+            future = run.first_done(running)
+            index, position = running.pop(future)
+            value = run.result(future)
+            yield index, position, value
+            if position + 1 < len(series[index]) and carry_on(value):
+                submit(index, position + 1)
+
+
 # --- shards ------------------------------------------------------------------------------
 def _shard_count(client, shards, samples):
     if shards is None:
@@ -255,15 +284,31 @@ class _Run:
             level += 1
         return partials[0]
 
-    def result(self, future, counted=()):
-        """The value of ``future``; raises the worker's bitprop error, TimeBudgetError or
-        DistributedError."""
-        while not future.done():
+    def _wait(self, done, counted=()):
+        """Until ``done()``, looking at the cluster every _POLL_SECONDS: Ctrl-C, the time
+        budget and the progress of the ``counted`` futures act between looks."""
+        while not done():
             if self.deadline is not None and time.monotonic() > self.deadline:
                 raise TimeBudgetError(f"stopped after the time budget of {self.time_budget:g} s")
             if self.progress is not None and counted:
                 self.progress(sum(f is None or f.done() for f in counted), len(counted))
             time.sleep(_POLL_SECONDS)
+
+    def first_done(self, futures):
+        """A finished future of ``futures`` (the first in their order), once one finishes."""
+        finished = []
+
+        def any_done():        # the future found is returned: a done one may be lost again
+            finished[:] = [f for f in futures if f.done()][:1]
+            return bool(finished)
+
+        self._wait(any_done)
+        return finished[0]
+
+    def result(self, future, counted=()):
+        """The value of ``future``; raises the worker's bitprop error, TimeBudgetError or
+        DistributedError."""
+        self._wait(future.done, counted)
         try:
             value = future.result()
         except BitpropError:

@@ -15,12 +15,16 @@ invisible; a dead layer still passes z = b > 0 on here.
 
 The sweep runs depth by depth; a (activation, width, seed) series ends at the first depth
 whose run exceeds ``max_bits`` or ``time_budget`` (a ``Stop`` records where and why) while the
-other series go on. Ctrl-C ends the whole sweep, keeping every finished row.
+other series go on. Ctrl-C ends the whole sweep, keeping every finished row. With a Dask
+client (``sweep(config, client=...)``, ``bitprop growth --dask``) the runs are tasks on its
+cluster, a series' next depth submitted when its previous one finished; the rows are the same.
 """
 
 import math
-from dataclasses import asdict, dataclass, field
+from contextlib import closing
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
+from typing import NamedTuple
 
 from ..activations import Activation, BUILTINS
 from ..errors import BitLimitError, BitpropInputError, TimeBudgetError
@@ -228,37 +232,90 @@ def run_one(label, activation, width, depth, seed, config, parameters=None):
 _STOPS = ((BitLimitError, "max_bits"), (TimeBudgetError, "time_budget"), (MemoryError, "memory"))
 
 
-def sweep(config, progress=None):
+class Run(NamedTuple):
+    """One run of a sweep, as :func:`measure` takes it (and a Dask worker receives it)."""
+
+    label: str
+    activation: Activation
+    width: int
+    depth: int
+    seed: int
+    config: GrowthConfig
+
+
+def measure(run, parameters=None):
+    """The row of ``run``, or the Stop where its series ends (over max_bits, over the time
+    budget, out of memory): plain data from a module-level function, so that a run can be a
+    Dask task. ``parameters``: the run's :func:`draw`, when already drawn."""
+    try:
+        return run_one(run.label, run.activation, run.width, run.depth, run.seed, run.config,
+                       parameters)
+    except (BitLimitError, TimeBudgetError, MemoryError) as err:
+        reason = next(name for kind, name in _STOPS if isinstance(err, kind))
+        return Stop(run.label, run.width, run.seed, run.depth, reason,
+                    str(err) or type(err).__name__)
+
+
+def sweep(config, progress=None, *, client=None):
     """Every run of ``config``, depth by depth; ``progress(done, total, text)`` after each.
+    With ``client`` (a dask.distributed Client) each run is a task on its cluster, with the
+    same rows (timing columns aside) and stops: a series still ends at its first stop.
     Returns a SweepResult (``interrupted`` when Ctrl-C ended it; rows so far are kept)."""
     series = [(label, act, width, seed) for label, act in config.activations
               for width in config.widths for seed in config.seeds]
     result = SweepResult(config)
-    stopped = set()
     total, done = len(series) * len(config.depths), 0
+    finished = []                      # (depth index, series index, row or Stop)
+    outcomes = (_in_process(config, series) if client is None
+                else _on_dask(client, config, series))
     try:
-        for index, depth in enumerate(config.depths):
-            draws = {}
-            for label, activation, width, seed in series:
-                if (label, width, seed) in stopped:
-                    continue
-                if (width, seed) not in draws:
-                    draws[width, seed] = draw(width, depth, seed, config)
-                try:
-                    result.rows.append(run_one(label, activation, width, depth, seed, config,
-                                               draws[width, seed]))
-                except (BitLimitError, TimeBudgetError, MemoryError) as err:
-                    reason = next(name for kind, name in _STOPS if isinstance(err, kind))
-                    result.stops.append(Stop(label, width, seed, depth, reason,
-                                             str(err) or type(err).__name__))
-                    stopped.add((label, width, seed))
-                    total -= len(config.depths) - index - 1
+        with closing(outcomes):
+            for index, position, outcome in outcomes:
+                finished.append((position, index, outcome))
+                if isinstance(outcome, Stop):
+                    total -= len(config.depths) - position - 1
                 done += 1
                 if progress is not None:
-                    progress(done, total, f"{label} w{width} s{seed} d{depth}")
+                    label, _, width, seed = series[index]
+                    progress(done, total, f"{label} w{width} s{seed} d{config.depths[position]}")
     except KeyboardInterrupt:
         result.interrupted = True
+    # Dask finishes runs in any order; the loop's order is depth by depth, then series.
+    finished.sort(key=lambda entry: entry[:2])
+    for _, _, outcome in finished:
+        (result.stops if isinstance(outcome, Stop) else result.rows).append(outcome)
     return result
+
+
+def _in_process(config, series):
+    """(series index, depth index, row or Stop) of each run here, depth by depth, skipping
+    the series that stopped; one draw per (width, seed) serves every activation."""
+    stopped = set()
+    for position, depth in enumerate(config.depths):
+        draws = {}
+        for index, (label, activation, width, seed) in enumerate(series):
+            if index in stopped:
+                continue
+            if (width, seed) not in draws:
+                draws[width, seed] = draw(width, depth, seed, config)
+            outcome = measure(Run(label, activation, width, depth, seed, config),
+                              draws[width, seed])
+            if isinstance(outcome, Stop):
+                stopped.add(index)
+            yield index, position, outcome
+
+
+def _on_dask(client, config, series):
+    """The same, each run a Dask task as it finishes: a series' next depth is submitted once
+    its previous one finished without a Stop. Kernel threads per run default to 1 (the
+    parallelism is the runs')."""
+    from ..distributed import map_series          # Dask is imported only with a client
+    if config.threads is None:
+        config = replace(config, threads=1)
+    chains = [[Run(label, activation, width, depth, seed, config) for depth in config.depths]
+              for label, activation, width, seed in series]
+    return map_series(client, measure, chains,
+                      carry_on=lambda outcome: not isinstance(outcome, Stop))
 
 
 def series_label(activation, width, widths):
