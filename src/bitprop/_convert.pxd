@@ -12,8 +12,13 @@ cdef long fmpq_bit_length(const fmpq *value) noexcept nogil
 
 
 cdef class RationalVector:
-    cdef fmpq *data
+    cdef fmpq *data                 # the m stored values
+    cdef Py_ssize_t m
+    cdef long *index                # entry i is data[index[i]]; NULL: entry i is data[i]
     cdef Py_ssize_t n
+    cdef const fmpq *_entry(self, Py_ssize_t i)
 
 
-cdef RationalVector vector_gather(const fmpq *src, Py_ssize_t n, const long *index)
+cdef RationalVector vector_take(fmpq *src, Py_ssize_t n)
+cdef RationalVector vector_indexed(const fmpq *src, Py_ssize_t m, const long *index,
+                                   Py_ssize_t n)

@@ -7,10 +7,12 @@ FLINT's ``fmpz_set_signed_ui_array``), never as decimal strings: linear time, no
 
 from fractions import Fraction
 
+from libc.stdlib cimport malloc, free
+
 from bitprop._flint cimport (
     fmpz, fmpq, ulong, slong, fmpz_set_si, fmpz_get_si, fmpz_fits_si, fmpz_bits, fmpz_size,
     fmpz_set_signed_ui_array, fmpz_get_signed_ui_array, fmpz_get_str, fmpz_is_one,
-    fmpq_numref, fmpq_denref, flint_free, fmpq_set, fmpq_equal, _fmpq_vec_init,
+    fmpq_numref, fmpq_denref, flint_free, fmpq_set, fmpq_swap, fmpq_equal, _fmpq_vec_init,
     _fmpq_vec_clear)
 
 cdef object _make_fraction
@@ -84,12 +86,14 @@ cdef class RationalVector:
 
     Indexing and iteration give Fractions; ``strings()`` prints every entry with FLINT (the
     fast path for JSON); ``tolist(kind)`` gives Fractions, python-flint fmpq or strings.
-    Compares equal to any sequence with the same exact values.
+    Compares equal to any sequence with the same exact values. Entries that repeat one value
+    (every in-edge of a vertex has its dL/dz as bias gradient) can share its storage.
     """
 
     def __dealloc__(self):
         if self.data != NULL:
-            _fmpq_vec_clear(self.data, self.n + 1)
+            _fmpq_vec_clear(self.data, self.m + 1)
+        free(self.index)
 
     @staticmethod
     def from_values(values):
@@ -98,7 +102,7 @@ cdef class RationalVector:
         cdef RationalVector vector = RationalVector.__new__(RationalVector)
         cdef Py_ssize_t i
         values = [rational(v, f"[{i}]") for i, v in enumerate(values)]
-        vector.n = len(values)
+        vector.n = vector.m = len(values)
         vector.data = _fmpq_vec_init(vector.n + 1)
         for i in range(vector.n):
             fmpq_set_fraction(&vector.data[i], values[i])
@@ -116,12 +120,15 @@ cdef class RationalVector:
             i += self.n
         if not 0 <= i < self.n:
             raise IndexError("RationalVector index out of range")
-        return fmpq_get_fraction(&self.data[i])
+        return fmpq_get_fraction(self._entry(i))
+
+    cdef const fmpq *_entry(self, Py_ssize_t i):
+        return &self.data[self.index[i] if self.index != NULL else i]
 
     def __iter__(self):
         cdef Py_ssize_t i
         for i in range(self.n):
-            yield fmpq_get_fraction(&self.data[i])
+            yield fmpq_get_fraction(self._entry(i))
 
     def __eq__(self, other):
         cdef RationalVector that
@@ -131,7 +138,7 @@ cdef class RationalVector:
             if that.n != self.n:
                 return False
             for i in range(self.n):
-                if not fmpq_equal(&self.data[i], &that.data[i]):
+                if not fmpq_equal(self._entry(i), that._entry(i)):
                     return False
             return True
         try:
@@ -154,7 +161,10 @@ cdef class RationalVector:
     def strings(self):
         """Every entry as canonical "p/q" text, printed by FLINT."""
         cdef Py_ssize_t i
-        return [fmpq_get_str(&self.data[i]) for i in range(self.n)]
+        stored = [fmpq_get_str(&self.data[i]) for i in range(self.m)]
+        if self.index == NULL:
+            return stored
+        return [stored[self.index[i]] for i in range(self.n)]
 
     def tolist(self, kind="fraction"):
         if kind == "str":
@@ -168,18 +178,35 @@ cdef class RationalVector:
 
     def bit_lengths(self):
         cdef Py_ssize_t i
-        return [fmpq_bit_length(&self.data[i]) for i in range(self.n)]
+        return [fmpq_bit_length(self._entry(i)) for i in range(self.n)]
 
     def __reduce__(self):
         return (RationalVector.from_values, (list(self),))
 
 
-cdef RationalVector vector_gather(const fmpq *src, Py_ssize_t n, const long *index):
-    """A new vector with entry i = src[index[i]] (or src[i] when index is NULL)."""
+cdef RationalVector vector_take(fmpq *src, Py_ssize_t n):
+    """A new vector of src[0..n), moved out of src (left holding zeros), not copied."""
     cdef RationalVector vector = RationalVector.__new__(RationalVector)
     cdef Py_ssize_t i
-    vector.n = n
+    vector.n = vector.m = n
     vector.data = _fmpq_vec_init(n + 1)
     for i in range(n):
-        fmpq_set(&vector.data[i], &src[index[i] if index != NULL else i])
+        fmpq_swap(&vector.data[i], &src[i])
+    return vector
+
+
+cdef RationalVector vector_indexed(const fmpq *src, Py_ssize_t m, const long *index,
+                                   Py_ssize_t n):
+    """A new vector with entry i = src[index[i]], storing src[0..m) once."""
+    cdef RationalVector vector = RationalVector.__new__(RationalVector)
+    cdef Py_ssize_t i
+    vector.index = <long *>malloc((n + 1) * sizeof(long))
+    if vector.index == NULL:
+        raise MemoryError()
+    vector.n, vector.m = n, m
+    vector.data = _fmpq_vec_init(m + 1)
+    for i in range(m):
+        fmpq_set(&vector.data[i], &src[i])
+    for i in range(n):
+        vector.index[i] = index[i]
     return vector

@@ -16,6 +16,7 @@ Bit statistics and the max_bits guard still see every entry's canonical size.
 """
 
 from libc.stdlib cimport calloc, free
+from posix.unistd cimport usleep
 
 from bitprop._flint cimport *
 from bitprop._plan cimport Plan, PlanData
@@ -37,6 +38,15 @@ cdef enum:
     F_OWN = 0          # f has sizes of its own: record them
     F_SAME = 1         # identity: f = z
     F_RELU = 2         # relu: f = z where z > 0, else 0 (1 bit)
+
+
+cdef extern from *:
+    """
+    static int bitprop_arrive(int *counter) { return __atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST); }
+    static int bitprop_arrived(int *counter) { return __atomic_load_n(counter, __ATOMIC_SEQ_CST); }
+    """
+    int bitprop_arrive(int *counter) nogil
+    int bitprop_arrived(int *counter) nogil
 
 
 cdef inline fmpz *_at(fmpz_mat_struct *m, slong i, slong j) noexcept nogil:
@@ -92,6 +102,29 @@ cdef void _column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:
         fmpz_lcm(out, out, dens + s)
 
 
+cdef void _common_denominator(fmpz *den, fmpz *scale, const fmpz *dens, slong stride,
+                              int count) noexcept nogil:
+    """den := lcm of dens[0], dens[stride], ...; scale[u] := den / dens[u * stride]."""
+    cdef int u
+    fmpz_one(den)
+    for u in range(count):
+        fmpz_lcm(den, den, dens + u * stride)
+    for u in range(count):
+        fmpz_divexact(scale + u, den, dens + u * stride)
+
+
+cdef inline void _add_scaled(fmpz *acc, fmpz *x, const fmpz *scale, int u) noexcept nogil:
+    """acc := x * scale for the first worker u = 0 (x moved, not copied), else acc += x * scale."""
+    if u == 0:
+        fmpz_swap(acc, x)
+        if not fmpz_is_one(scale):
+            fmpz_mul(acc, acc, scale)
+    elif fmpz_is_one(scale):
+        fmpz_add(acc, acc, x)
+    else:
+        fmpz_addmul(acc, x, scale)
+
+
 cdef class DensePass(Pass):
     """A Pass over a network that is a stack of dense layers (see bitprop.layers)."""
 
@@ -114,6 +147,14 @@ cdef class DensePass(Pass):
     cdef slong *out_row              # per output coordinate
     cdef Factored *fac               # per worker: scratch for factored denominators
     cdef int n_fac
+    # Backward leaves each worker's gradient sums as integers over one denominator per layer
+    # (index t * (L + 1) + l); _combine adds them up and canonicalises each entry once.
+    cdef fmpz_mat_struct *part_w     # n_l x n_(l-1): sum over the worker's samples of dL/dW
+    cdef fmpz *part_wd
+    cdef fmpz *part_b                # t * bn_len + bn_off[l] + i: sum of dL/dz
+    cdef fmpz *part_bd
+    cdef int *swept                  # per worker: how its forward and backward ended
+    cdef int arrived                 # workers done sweeping (read and written atomically)
     cdef bint built
 
     def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *, layout,
@@ -140,6 +181,7 @@ cdef class DensePass(Pass):
         self.D = _fmpz_vec_init(self.L + 1)
         self.bn_len = sum(widths) + 1
         self.bn = _fmpz_vec_init(self.bn_len)
+        self.part_b = _fmpz_vec_init(self.threads * self.bn_len)
         self.Wn = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
         self.fac = <Factored *>calloc(self.threads, sizeof(Factored))
         if self.fac == NULL:
@@ -147,6 +189,15 @@ cdef class DensePass(Pass):
         for i in range(self.threads):
             factored_init(self.fac + i)
         self.n_fac = self.threads
+        self.part_w = <fmpz_mat_struct *>calloc(self.threads * (self.L + 1),
+                                                sizeof(fmpz_mat_struct))
+        self.part_wd = _fmpz_vec_init(self.threads * (self.L + 1))
+        self.part_bd = _fmpz_vec_init(self.threads * (self.L + 1))
+        self.swept = <int *>calloc(self.threads, sizeof(int))
+        if self.part_w == NULL or self.swept == NULL:
+            raise MemoryError()
+        for i in range(self.threads * (self.L + 1)):
+            fmpz_mat_init(self.part_w + i, 0, 0)
         self.WnT = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
         if (self.width == NULL or self.pos_off == NULL or self.pos == NULL or
                 self.edge_off == NULL or self.edge_id == NULL or self.code == NULL or
@@ -226,6 +277,14 @@ cdef class DensePass(Pass):
         for l in range(self.n_fac):
             factored_clear(self.fac + l)
         free(self.fac)
+        if self.part_w != NULL:
+            for l in range(self.n_fac * (self.L + 1)):
+                fmpz_mat_clear(self.part_w + l)
+            _fmpz_vec_clear(self.part_wd, self.n_fac * (self.L + 1))
+            _fmpz_vec_clear(self.part_bd, self.n_fac * (self.L + 1))
+        if self.part_b != NULL:
+            _fmpz_vec_clear(self.part_b, self.n_fac * self.bn_len)
+        free(self.part_w); free(self.swept)
         free(self.Wn); free(self.WnT)
         free(self.width); free(self.pos_off); free(self.pos); free(self.edge_off)
         free(self.edge_id); free(self.code); free(self.degree); free(self.bn_off)
@@ -235,8 +294,28 @@ cdef class DensePass(Pass):
         """Re-scale the weights after the plan's parameters changed (gradient steps)."""
         self._scale_weights()
 
+    def reduce_gradients(self):
+        """Nothing to do: _combine has already summed the workers' gradients."""
+
     # --- the worker --------------------------------------------------------------------------
     cdef int _work(self, int t) noexcept nogil:
+        """Forward and backward over this worker's samples; with backward, wait until every
+        worker has swept, then canonicalise this worker's share of the gradient rows."""
+        cdef int u, result = self._sweep(t)
+        if not self.backward:
+            return result
+        self.swept[t] = result
+        bitprop_arrive(&self.arrived)
+        while bitprop_arrived(&self.arrived) < self.threads:
+            usleep(20)      # every worker arrives: a sweep always ends, stopped or not
+        for u in range(self.threads):
+            if self.swept[u] != DONE:
+                return result
+        result = self._combine(t)
+        self.t_end[t] = monotonic_now()
+        return result
+
+    cdef int _sweep(self, int t) noexcept nogil:
         cdef slong s0 = self.S * t // self.threads, s1 = self.S * (t + 1) // self.threads
         cdef slong cols = s1 - s0, l
         cdef int result = DONE
@@ -269,6 +348,47 @@ cdef class DensePass(Pass):
             _fmpz_vec_clear(zd[l], cols + 1)
         free(H); free(Z); free(hd); free(zd)
         fmpz_clear(g); fmpz_clear(tmp)
+        return result
+
+    cdef int _combine(self, int t) noexcept nogil:
+        """Worker t's share of the gradient: rows [r0, r1) of all the layers' rows in order.
+        Each entry is the workers' partial sums added over the lcm of their denominators and
+        set in canonical form once, into the slots gradients() reads."""
+        cdef slong rows = 0, first = 0, r0, r1, lo, hi, l, i, j, n_in, stride = self.L + 1
+        cdef int u, T = self.threads, result = DONE
+        cdef fmpz *scale = _fmpz_vec_init(T)
+        cdef fmpz_t den, acc, g
+        cdef Factored *f = self.fac + t
+        fmpz_init(den); fmpz_init(acc); fmpz_init(g)
+        for l in range(1, self.L + 1):
+            rows += self.width[l]
+        r0, r1 = rows * t // T, rows * (t + 1) // T
+        for l in range(1, self.L + 1):
+            lo, hi = max(r0 - first, 0), min(r1 - first, self.width[l])
+            first += self.width[l]
+            if lo >= hi:
+                continue
+            if self.stop:
+                result = STOPPED
+                break
+            n_in = self.width[l - 1]
+            _common_denominator(den, scale, self.part_wd + l, stride, T)
+            factor(f, den)
+            for i in range(lo, hi):
+                for j in range(n_in):
+                    for u in range(T):
+                        _add_scaled(acc, _at(self.part_w + u * stride + l, i, j), scale + u, u)
+                    set_canonical(self.grad_w + self.edge_id[self.edge_off[l] + i * n_in + j],
+                                  acc, den, f, g, True)
+            _common_denominator(den, scale, self.part_bd + l, stride, T)
+            factor(f, den)
+            for i in range(lo, hi):
+                for u in range(T):
+                    _add_scaled(acc, self.part_b + u * self.bn_len + self.bn_off[l] + i,
+                                scale + u, u)
+                set_canonical(self.grad_z + self.pos[self.pos_off[l] + i], acc, den, f, g, True)
+        _fmpz_vec_clear(scale, T)
+        fmpz_clear(den); fmpz_clear(acc); fmpz_clear(g)
         return result
 
     cdef int _record(self, int t, slong l, fmpz_mat_struct *m, const fmpz *den, int what,
@@ -420,7 +540,9 @@ cdef class DensePass(Pass):
                        fmpz_mat_struct *Z, fmpz **hd, fmpz **zd, fmpz *g, fmpz *tmp) noexcept nogil:
         cdef slong l, i, j, s, o, n = self.plan.d.n, n_out = self.plan.d.n_outputs
         cdef slong n_in, n_l, E = self.plan.d.n_edges
-        cdef fmpz_mat_struct G, Gprev, M, HT
+        cdef fmpz_mat_struct G, Gprev, HT
+        cdef fmpz_mat_struct *M
+        cdef fmpz *b
         cdef fmpz *gd = _fmpz_vec_init(cols + 1)
         cdef fmpz *scaled_den = _fmpz_vec_init(cols + 1)
         cdef fmpz_t common
@@ -447,23 +569,18 @@ cdef class DensePass(Pass):
                             g, tmp):
                 result = BIT_LIMIT
                 break
-            # dL/db: sum over samples of G[i, s] / gd[s]
-            _column_lcm(common, gd, cols)
-            factor(self.fac + t, common)
+            # dL/db: sum over samples of G[i, s] / gd[s], as integers over common
+            _column_lcm(self.part_bd + t * (self.L + 1) + l, gd, cols)
             for i in range(n_l):
-                fmpz_zero(tmp)
+                b = self.part_b + t * self.bn_len + self.bn_off[l] + i
                 for s in range(cols):
                     if not fmpz_is_zero(_at(&G, i, s)):
-                        fmpz_divexact(g, common, gd + s)
-                        fmpz_addmul(tmp, _at(&G, i, s), g)
-                # each worker meets each vertex once: set, not add
-                set_canonical(self.grad_z + t * n + self.pos[self.pos_off[l] + i], tmp,
-                              common, self.fac + t, g, True)
+                        fmpz_divexact(g, self.part_bd + t * (self.L + 1) + l, gd + s)
+                        fmpz_addmul(b, _at(&G, i, s), g)
             # dL/dW = (G scaled to a common denominator) H_(l-1)^T
             for s in range(cols):
                 fmpz_mul(scaled_den + s, gd + s, hd[l - 1] + s)
             _column_lcm(common, scaled_den, cols)
-            fmpz_mat_init(&M, n_l, n_in)
             fmpz_mat_init(&HT, cols, n_in)
             fmpz_mat_transpose(&HT, H + l - 1)
             fmpz_mat_init(&Gprev, n_l, cols)
@@ -471,17 +588,13 @@ cdef class DensePass(Pass):
                 fmpz_divexact(g, common, scaled_den + s)
                 for i in range(n_l):
                     fmpz_mul(_at(&Gprev, i, s), _at(&G, i, s), g)
-            fmpz_mat_mul(&M, &Gprev, &HT)
-            factor(self.fac + t, common)
+            M = self.part_w + t * (self.L + 1) + l
+            fmpz_mat_clear(M)
+            fmpz_mat_init(M, n_l, n_in)
+            fmpz_mat_mul(M, &Gprev, &HT)
+            fmpz_swap(self.part_wd + t * (self.L + 1) + l, common)
             fmpz_mat_clear(&Gprev)
             fmpz_mat_clear(&HT)
-            for i in range(n_l):
-                for j in range(n_in):
-                    if not fmpz_is_zero(_at(&M, i, j)):   # each edge once per worker
-                        o = self.edge_id[self.edge_off[l] + i * n_in + j]
-                        set_canonical(self.grad_w + t * E + o, _at(&M, i, j), common,
-                                      self.fac + t, g, True)
-            fmpz_mat_clear(&M)
             # dL/df_(l-1) = Wn^T G / (D gd)
             fmpz_mat_init(&Gprev, n_in, cols)
             if l > 1:

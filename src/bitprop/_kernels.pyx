@@ -19,7 +19,7 @@ from bitprop._flint cimport *
 from bitprop._plan cimport *
 from bitprop._kernels cimport *
 from bitprop._convert cimport (fmpq_set_fraction, fmpq_get_fraction, fmpq_bit_length,
-                               vector_gather)
+                               vector_take, vector_indexed)
 
 WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz")
 
@@ -446,9 +446,11 @@ cdef class Pass:
 
     def gradients(self):
         """(dL/dw, dL/db) per edge in edge order as RationalVectors (after reduce_gradients);
-        every per-edge bias gradient is dL/dz of the edge's head."""
-        return (vector_gather(self.grad_w, self.plan.d.n_edges, NULL),
-                vector_gather(self.grad_z, self.plan.d.n_edges, self.plan.d.edge_dst))
+        every per-edge bias gradient is dL/dz of the edge's head, stored once per vertex.
+        dL/dw is moved out of the pass, not copied: call this last, and once."""
+        return (vector_take(self.grad_w, self.plan.d.n_edges),
+                vector_indexed(self.grad_z, self.plan.d.n, self.plan.d.edge_dst,
+                               self.plan.d.n_edges))
 
     def gradient_bits(self):
         """(max bits of dL/dw, max bits of dL/db) over all edges (after reduce_gradients)."""

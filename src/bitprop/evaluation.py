@@ -242,11 +242,12 @@ def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, pro
 def _grad_result(run, plan, compile_seconds):
     forward_seconds, backward_seconds = run.timings()
     run.reduce_gradients()
+    bits = _bit_stats(run, plan, run.gradient_bits())
     grad_weight, grad_bias = run.gradients()
     timing = {"compile": compile_seconds, "forward": forward_seconds,
               "backward": backward_seconds}
-    return GradResult(run.total_loss(), grad_weight, grad_bias, run.output_values(),
-                      _bit_stats(run, plan, run.gradient_bits()), timing)
+    return GradResult(run.total_loss(), grad_weight, grad_bias, run.output_values(), bits,
+                      timing)
 
 
 def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, threads=None,
