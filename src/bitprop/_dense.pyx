@@ -23,7 +23,8 @@ from bitprop._plan cimport Plan, PlanData
 from bitprop._kernels cimport (Pass, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F, WHAT_ADJOINT,
                                monotonic_now)
 from bitprop._convert cimport fmpq_set_fraction
-from bitprop._factored cimport (Factored, factored_init, factored_clear, factor, valuation,
+from bitprop._factored cimport (Factored, factored_init, factored_clear, factor,
+                               factored_set_primes, small_primes, exponent, valuation,
                                mul_prime_power, canonical_bits, set_canonical)
 
 # Dense activation codes (layers.py).
@@ -42,11 +43,73 @@ cdef enum:
 
 cdef extern from *:
     """
-    static int bitprop_arrive(int *counter) { return __atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST); }
-    static int bitprop_arrived(int *counter) { return __atomic_load_n(counter, __ATOMIC_SEQ_CST); }
+    static void bitprop_add(int *x) { __atomic_add_fetch(x, 1, __ATOMIC_SEQ_CST); }
+    static int bitprop_read(int *x) { return __atomic_load_n(x, __ATOMIC_SEQ_CST); }
     """
-    int bitprop_arrive(int *counter) nogil
-    int bitprop_arrived(int *counter) nogil
+    void bitprop_add(int *x) nogil
+    int bitprop_read(int *x) nogil
+
+cdef extern from "<sched.h>" nogil:
+    int sched_yield()
+
+
+cdef bint _wait(int *counter, int target, int *failed, int *stop) noexcept nogil:
+    """Wait until counter reaches target (yielding, then sleeping); False as soon as *failed
+    or *stop is set, when given."""
+    cdef long spins = 0
+    while bitprop_read(counter) < target:
+        if (failed != NULL and bitprop_read(failed)) or (stop != NULL and bitprop_read(stop)):
+            return False
+        spins += 1
+        if spins < 20000:
+            sched_yield()
+        else:
+            usleep(50)
+    return True
+
+
+cdef struct Shared:
+    # What a worker shares of layer l (its own samples as columns) while every worker
+    # computes its rows of dL/dW_l and dL/db_l from all samples.
+    bint live
+    slong cols
+    fmpz_mat_struct G           # dL/dz_l, integers over gd
+    fmpz *gd
+    fmpz_mat_struct HT          # H_(l-1)^T
+    fmpz *scaled                # gd * hd_(l-1): each column's denominator in G H^T
+    fmpz lcm_scaled
+    fmpz lcm_gd
+
+
+cdef void _share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, const fmpz *hd,
+                 slong cols) noexcept nogil:
+    """Hand G and gd over to x (the caller re-initialises both before reuse) and move
+    H (not read again by its owner) into x.HT, transposed."""
+    cdef slong i, s
+    x.G, x.gd, x.cols = G[0], gd, cols
+    fmpz_mat_init(&x.HT, cols, H.r)
+    for i in range(H.r):
+        for s in range(cols):
+            fmpz_swap(_at(&x.HT, s, i), _at(H, i, s))
+    x.scaled = _fmpz_vec_init(cols + 1)
+    for s in range(cols):
+        fmpz_mul(x.scaled + s, gd + s, hd + s)
+    fmpz_init(&x.lcm_scaled)
+    fmpz_init(&x.lcm_gd)
+    _column_lcm(&x.lcm_scaled, x.scaled, cols)
+    _column_lcm(&x.lcm_gd, gd, cols)
+    x.live = True
+
+
+cdef void _release(Shared *x) noexcept nogil:
+    if x.live:
+        fmpz_mat_clear(&x.G)
+        fmpz_mat_clear(&x.HT)
+        _fmpz_vec_clear(x.gd, x.cols + 1)
+        _fmpz_vec_clear(x.scaled, x.cols + 1)
+        fmpz_clear(&x.lcm_scaled)
+        fmpz_clear(&x.lcm_gd)
+        x.live = False
 
 
 cdef inline fmpz *_at(fmpz_mat_struct *m, slong i, slong j) noexcept nogil:
@@ -58,16 +121,17 @@ cdef void _normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
     """Divide every column and its denominator by their gcd: the column's canonical form."""
     cdef slong i, s
     for s in range(m.c):
-        factor(f, den + s)
-        _column_content(g, m, s, f, tmp)
+        if f.exact:
+            factor(f, den + s)
+        _column_content(g, m, s, den + s, f, tmp)
         if not fmpz_is_one(g):
             fmpz_divexact(den + s, den + s, g)
             for i in range(m.r):
                 fmpz_divexact(_at(m, i, s), _at(m, i, s), g)
 
 
-cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const Factored *f,
-                          fmpz *tmp) noexcept nogil:
+cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const fmpz *den,
+                          const Factored *f, fmpz *tmp) noexcept nogil:
     """g := gcd of column s and its denominator (factored as f): per small prime of the
     denominator the least valuation over the column, which one entry usually settles."""
     cdef slong i
@@ -76,12 +140,13 @@ cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const Factored *
     cdef fmpz_t rough
     fmpz_one(g)
     for k in range(f.count):
-        v = f.exp[k]
+        v = f.exp[k] if f.exact else <ulong>-1
         for i in range(m.r):
             if v == 0:
                 break
             if not fmpz_is_zero(_at(m, i, s)):
                 v = valuation(_at(m, i, s), f.prime[k], v, tmp)
+        v = exponent(f, k, den, v, tmp)
         if v:
             mul_prime_power(g, f.prime[k], v, tmp)
     if not fmpz_is_one(&f.rough):
@@ -100,29 +165,6 @@ cdef void _column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:
     fmpz_one(out)
     for s in range(n):
         fmpz_lcm(out, out, dens + s)
-
-
-cdef void _common_denominator(fmpz *den, fmpz *scale, const fmpz *dens, slong stride,
-                              int count) noexcept nogil:
-    """den := lcm of dens[0], dens[stride], ...; scale[u] := den / dens[u * stride]."""
-    cdef int u
-    fmpz_one(den)
-    for u in range(count):
-        fmpz_lcm(den, den, dens + u * stride)
-    for u in range(count):
-        fmpz_divexact(scale + u, den, dens + u * stride)
-
-
-cdef inline void _add_scaled(fmpz *acc, fmpz *x, const fmpz *scale, int u) noexcept nogil:
-    """acc := x * scale for the first worker u = 0 (x moved, not copied), else acc += x * scale."""
-    if u == 0:
-        fmpz_swap(acc, x)
-        if not fmpz_is_one(scale):
-            fmpz_mul(acc, acc, scale)
-    elif fmpz_is_one(scale):
-        fmpz_add(acc, acc, x)
-    else:
-        fmpz_addmul(acc, x, scale)
 
 
 cdef class DensePass(Pass):
@@ -147,14 +189,13 @@ cdef class DensePass(Pass):
     cdef slong *out_row              # per output coordinate
     cdef Factored *fac               # per worker: scratch for factored denominators
     cdef int n_fac
-    # Backward leaves each worker's gradient sums as integers over one denominator per layer
-    # (index t * (L + 1) + l); _combine adds them up and canonicalises each entry once.
-    cdef fmpz_mat_struct *part_w     # n_l x n_(l-1): sum over the worker's samples of dL/dW
-    cdef fmpz *part_wd
-    cdef fmpz *part_b                # t * bn_len + bn_off[l] + i: sum of dL/dz
-    cdef fmpz *part_bd
-    cdef int *swept                  # per worker: how its forward and backward ended
-    cdef int arrived                 # workers done sweeping (read and written atomically)
+    # Backward: worker t shares layer l in slot (l % 2) * threads + t; after a barrier every
+    # worker computes its rows of layer l's gradients from all samples. Two slots per worker:
+    # a slot is rewritten two layers later, when every worker has passed one more barrier.
+    cdef Shared *shared
+    cdef int arrived                 # arrivals at the layer barriers (atomic)
+    cdef int left                    # workers done with shared memory (atomic)
+    cdef int failed                  # a worker stopped early: nobody waits for it (atomic)
     cdef bint built
 
     def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *, layout,
@@ -181,7 +222,6 @@ cdef class DensePass(Pass):
         self.D = _fmpz_vec_init(self.L + 1)
         self.bn_len = sum(widths) + 1
         self.bn = _fmpz_vec_init(self.bn_len)
-        self.part_b = _fmpz_vec_init(self.threads * self.bn_len)
         self.Wn = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
         self.fac = <Factored *>calloc(self.threads, sizeof(Factored))
         if self.fac == NULL:
@@ -189,15 +229,9 @@ cdef class DensePass(Pass):
         for i in range(self.threads):
             factored_init(self.fac + i)
         self.n_fac = self.threads
-        self.part_w = <fmpz_mat_struct *>calloc(self.threads * (self.L + 1),
-                                                sizeof(fmpz_mat_struct))
-        self.part_wd = _fmpz_vec_init(self.threads * (self.L + 1))
-        self.part_bd = _fmpz_vec_init(self.threads * (self.L + 1))
-        self.swept = <int *>calloc(self.threads, sizeof(int))
-        if self.part_w == NULL or self.swept == NULL:
+        self.shared = <Shared *>calloc(2 * self.threads, sizeof(Shared))
+        if self.shared == NULL:
             raise MemoryError()
-        for i in range(self.threads * (self.L + 1)):
-            fmpz_mat_init(self.part_w + i, 0, 0)
         self.WnT = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
         if (self.width == NULL or self.pos_off == NULL or self.pos == NULL or
                 self.edge_off == NULL or self.edge_id == NULL or self.code == NULL or
@@ -212,12 +246,13 @@ cdef class DensePass(Pass):
                 self.pos[k] = p
                 k += 1
         self.pos_off[self.L + 1] = k
+        cdef const long long[::1] flat = layout.flat_edge_ids
+        for k in range(flat.shape[0]):
+            self.edge_id[k] = flat[k]
         k = 0
         for l in range(1, self.L + 1):
             self.edge_off[l] = k
-            for e in layout.edge_ids[l - 1]:
-                self.edge_id[k] = e
-                k += 1
+            k += len(layout.edge_ids[l - 1])
             code, activation = layout.activations[l - 1]
             self.code[l] = code
             if code == D_LEAKY:
@@ -232,6 +267,7 @@ cdef class DensePass(Pass):
             fmpz_mat_init(self.WnT + l - 1, self.width[l - 1], self.width[l])
         self.built = True
         self._scale_weights()
+        self._choose_factoring()
 
     cdef void _scale_weights(self) noexcept:
         """Wn_l = W_l D_l and bn_l = b_l D_l in integers, D_l the lcm of the layer's
@@ -277,14 +313,10 @@ cdef class DensePass(Pass):
         for l in range(self.n_fac):
             factored_clear(self.fac + l)
         free(self.fac)
-        if self.part_w != NULL:
-            for l in range(self.n_fac * (self.L + 1)):
-                fmpz_mat_clear(self.part_w + l)
-            _fmpz_vec_clear(self.part_wd, self.n_fac * (self.L + 1))
-            _fmpz_vec_clear(self.part_bd, self.n_fac * (self.L + 1))
-        if self.part_b != NULL:
-            _fmpz_vec_clear(self.part_b, self.n_fac * self.bn_len)
-        free(self.part_w); free(self.swept)
+        if self.shared != NULL:
+            for l in range(2 * self.n_fac):
+                _release(self.shared + l)
+        free(self.shared)
         free(self.Wn); free(self.WnT)
         free(self.width); free(self.pos_off); free(self.pos); free(self.edge_off)
         free(self.edge_id); free(self.code); free(self.degree); free(self.bn_off)
@@ -293,29 +325,47 @@ cdef class DensePass(Pass):
     def refresh_weights(self):
         """Re-scale the weights after the plan's parameters changed (gradient steps)."""
         self._scale_weights()
+        self._choose_factoring()
+
+    cdef void _choose_factoring(self) noexcept:
+        """Every denominator of the pass divides a product of the layers' D, the activations'
+        q and the samples' input, label and scale denominators. When those factor over the
+        primes below 64, so does every denominator, and none needs factoring on its own."""
+        cdef PlanData *plan = &self.plan.d
+        cdef unsigned int mask = 0
+        cdef bint smooth = True
+        cdef slong i
+        cdef int t
+        cdef fmpz_t tmp
+        fmpz_init(tmp)
+        for i in range(1, self.L + 1):
+            if not small_primes(self.D + i, &mask, tmp):
+                smooth = False
+            if not fmpz_is_zero(self.act_q + i) and not small_primes(self.act_q + i, &mask, tmp):
+                smooth = False
+        for i in range(self.S * plan.n_inputs):
+            if not small_primes(fmpq_denref(self.X + i), &mask, tmp):
+                smooth = False
+        for i in range(self.S * plan.n_outputs if self.has_labels else 0):
+            if not small_primes(fmpq_denref(self.Y + i), &mask, tmp):
+                smooth = False
+        for i in range(self.S):
+            if not small_primes(fmpq_denref(self.scale + i), &mask, tmp):
+                smooth = False
+        fmpz_clear(tmp)
+        for t in range(self.threads):
+            if smooth:
+                factored_set_primes(self.fac + t, mask)
+            else:
+                self.fac[t].exact = True
 
     def reduce_gradients(self):
-        """Nothing to do: _combine has already summed the workers' gradients."""
+        """Nothing to do: each gradient row was computed once, from all samples."""
 
     # --- the worker --------------------------------------------------------------------------
     cdef int _work(self, int t) noexcept nogil:
-        """Forward and backward over this worker's samples; with backward, wait until every
-        worker has swept, then canonicalise this worker's share of the gradient rows."""
-        cdef int u, result = self._sweep(t)
-        if not self.backward:
-            return result
-        self.swept[t] = result
-        bitprop_arrive(&self.arrived)
-        while bitprop_arrived(&self.arrived) < self.threads:
-            usleep(20)      # every worker arrives: a sweep always ends, stopped or not
-        for u in range(self.threads):
-            if self.swept[u] != DONE:
-                return result
-        result = self._combine(t)
-        self.t_end[t] = monotonic_now()
-        return result
-
-    cdef int _sweep(self, int t) noexcept nogil:
+        """Forward and backward over this worker's samples (its columns); the gradient rows
+        of each layer are shared out between the workers (see _backward)."""
         cdef slong s0 = self.S * t // self.threads, s1 = self.S * (t + 1) // self.threads
         cdef slong cols = s1 - s0, l
         cdef int result = DONE
@@ -327,6 +377,7 @@ cdef class DensePass(Pass):
         cdef fmpz_t g, tmp
         if H == NULL or Z == NULL or hd == NULL or zd == NULL:
             free(H); free(Z); free(hd); free(zd)
+            self._leave(t, STOPPED)
             return STOPPED
         fmpz_init(g); fmpz_init(tmp)
         for l in range(self.L + 1):
@@ -341,6 +392,7 @@ cdef class DensePass(Pass):
             result = self._outputs_and_loss(t, s0, cols, H + self.L, hd[self.L], H, Z, hd, zd,
                                             g, tmp)
         self.t_end[t] = monotonic_now()
+        self._leave(t, result)
         for l in range(self.L + 1):
             fmpz_mat_clear(H + l)
             fmpz_mat_clear(Z + l)
@@ -350,46 +402,23 @@ cdef class DensePass(Pass):
         fmpz_clear(g); fmpz_clear(tmp)
         return result
 
-    cdef int _combine(self, int t) noexcept nogil:
-        """Worker t's share of the gradient: rows [r0, r1) of all the layers' rows in order.
-        Each entry is the workers' partial sums added over the lcm of their denominators and
-        set in canonical form once, into the slots gradients() reads."""
-        cdef slong rows = 0, first = 0, r0, r1, lo, hi, l, i, j, n_in, stride = self.L + 1
-        cdef int u, T = self.threads, result = DONE
-        cdef fmpz *scale = _fmpz_vec_init(T)
-        cdef fmpz_t den, acc, g
-        cdef Factored *f = self.fac + t
-        fmpz_init(den); fmpz_init(acc); fmpz_init(g)
-        for l in range(1, self.L + 1):
-            rows += self.width[l]
-        r0, r1 = rows * t // T, rows * (t + 1) // T
-        for l in range(1, self.L + 1):
-            lo, hi = max(r0 - first, 0), min(r1 - first, self.width[l])
-            first += self.width[l]
-            if lo >= hi:
-                continue
-            if self.stop:
-                result = STOPPED
-                break
-            n_in = self.width[l - 1]
-            _common_denominator(den, scale, self.part_wd + l, stride, T)
-            factor(f, den)
-            for i in range(lo, hi):
-                for j in range(n_in):
-                    for u in range(T):
-                        _add_scaled(acc, _at(self.part_w + u * stride + l, i, j), scale + u, u)
-                    set_canonical(self.grad_w + self.edge_id[self.edge_off[l] + i * n_in + j],
-                                  acc, den, f, g, True)
-            _common_denominator(den, scale, self.part_bd + l, stride, T)
-            factor(f, den)
-            for i in range(lo, hi):
-                for u in range(T):
-                    _add_scaled(acc, self.part_b + u * self.bn_len + self.bn_off[l] + i,
-                                scale + u, u)
-                set_canonical(self.grad_z + self.pos[self.pos_off[l] + i], acc, den, f, g, True)
-        _fmpz_vec_clear(scale, T)
-        fmpz_clear(den); fmpz_clear(acc); fmpz_clear(g)
-        return result
+    cdef bint _barrier(self, int count) noexcept nogil:
+        """Arrive at the count-th layer barrier and wait for every worker; False when a
+        worker left early or a stop was asked for (then nobody else will arrive)."""
+        bitprop_add(&self.arrived)
+        return _wait(&self.arrived, count * self.threads, &self.failed, &self.stop)
+
+    cdef void _leave(self, int t, int result) noexcept nogil:
+        """Worker t is done with the backward sweep: wait until every worker is (another may
+        still read t's shared layer), then free t's shared slots."""
+        if not self.backward:
+            return
+        if result != DONE:
+            bitprop_add(&self.failed)
+        bitprop_add(&self.left)
+        _wait(&self.left, self.threads, NULL, NULL)   # every worker gets here: sweeps end
+        _release(self.shared + t)
+        _release(self.shared + self.threads + t)
 
     cdef int _record(self, int t, slong l, fmpz_mat_struct *m, const fmpz *den, int what,
                      long *bits, int f_rule, long *f_bits, fmpz *g, fmpz *tmp) noexcept nogil:
@@ -400,7 +429,8 @@ cdef class DensePass(Pass):
         cdef long b, bf
         cdef Factored *f = self.fac + t
         for s in range(m.c):
-            factor(f, den + s)
+            if f.exact:
+                factor(f, den + s)
             for i in range(m.r):
                 p = self.pos[self.pos_off[l] + i]
                 b = canonical_bits(_at(m, i, s), den + s, f, g, tmp)
@@ -518,7 +548,8 @@ cdef class DensePass(Pass):
         cdef int result = DONE
         fmpq_init(acc); fmpq_init(qtmp); fmpz_init(r)
         for s in range(cols):
-            factor(self.fac + t, outd + s)
+            if self.fac[t].exact:
+                factor(self.fac + t, outd + s)
             for o in range(n_out):
                 set_canonical(self.outputs + (s0 + s) * n_out + o,
                               _at(out, self.out_row[o], s), outd + s, self.fac + t, g, False)
@@ -538,17 +569,14 @@ cdef class DensePass(Pass):
 
     cdef int _backward(self, int t, slong s0, slong cols, fmpq *gf, fmpz_mat_struct *H,
                        fmpz_mat_struct *Z, fmpz **hd, fmpz **zd, fmpz *g, fmpz *tmp) noexcept nogil:
-        cdef slong l, i, j, s, o, n = self.plan.d.n, n_out = self.plan.d.n_outputs
-        cdef slong n_in, n_l, E = self.plan.d.n_edges
-        cdef fmpz_mat_struct G, Gprev, HT
-        cdef fmpz_mat_struct *M
-        cdef fmpz *b
+        """Reverse sweep. dL/dz_l and dL/df_(l-1) are per sample (this worker's columns);
+        dL/dW_l and dL/db_l are sums over all samples, so after each layer's barrier every
+        worker computes a block of their rows from everyone's shared columns."""
+        cdef slong l, s, o, n = self.plan.d.n, n_out = self.plan.d.n_outputs, count = 0
+        cdef fmpz_mat_struct G
         cdef fmpz *gd = _fmpz_vec_init(cols + 1)
-        cdef fmpz *scaled_den = _fmpz_vec_init(cols + 1)
-        cdef fmpz_t common
-        cdef fmpq_t q
+        cdef Shared *mine
         cdef int result = DONE
-        fmpz_init(common); fmpq_init(q)
         # dL/df of the last layer over one denominator per sample
         fmpz_mat_init(&G, self.width[self.L], cols)
         for s in range(cols):
@@ -562,59 +590,92 @@ cdef class DensePass(Pass):
             if self.stop:
                 result = STOPPED
                 break
-            n_l, n_in = self.width[l], self.width[l - 1]
             self._derivative(l, Z + l, zd[l], &G, gd, tmp)          # G = dL/dz_l
             _normalize(&G, gd, self.fac + t, g, tmp)
             if self._record(t, l, &G, gd, WHAT_ADJOINT, self.bits_adj + t * n, F_OWN, NULL,
                             g, tmp):
                 result = BIT_LIMIT
                 break
-            # dL/db: sum over samples of G[i, s] / gd[s], as integers over common
-            _column_lcm(self.part_bd + t * (self.L + 1) + l, gd, cols)
-            for i in range(n_l):
-                b = self.part_b + t * self.bn_len + self.bn_off[l] + i
-                for s in range(cols):
-                    if not fmpz_is_zero(_at(&G, i, s)):
-                        fmpz_divexact(g, self.part_bd + t * (self.L + 1) + l, gd + s)
-                        fmpz_addmul(b, _at(&G, i, s), g)
-            # dL/dW = (G scaled to a common denominator) H_(l-1)^T
-            for s in range(cols):
-                fmpz_mul(scaled_den + s, gd + s, hd[l - 1] + s)
-            _column_lcm(common, scaled_den, cols)
-            fmpz_mat_init(&HT, cols, n_in)
-            fmpz_mat_transpose(&HT, H + l - 1)
-            fmpz_mat_init(&Gprev, n_l, cols)
-            for s in range(cols):
-                fmpz_divexact(g, common, scaled_den + s)
-                for i in range(n_l):
-                    fmpz_mul(_at(&Gprev, i, s), _at(&G, i, s), g)
-            M = self.part_w + t * (self.L + 1) + l
-            fmpz_mat_clear(M)
-            fmpz_mat_init(M, n_l, n_in)
-            fmpz_mat_mul(M, &Gprev, &HT)
-            fmpz_swap(self.part_wd + t * (self.L + 1) + l, common)
-            fmpz_mat_clear(&Gprev)
-            fmpz_mat_clear(&HT)
-            # dL/df_(l-1) = Wn^T G / (D gd)
-            fmpz_mat_init(&Gprev, n_in, cols)
+            mine = self.shared + (l % 2) * self.threads + t
+            _share(mine, &G, gd, H + l - 1, hd[l - 1], cols)      # G and gd now are mine's
+            fmpz_mat_init(&G, self.width[l - 1] if l > 1 else 0, cols)
+            gd = _fmpz_vec_init(cols + 1)
+            count += 1
+            if not self._barrier(count):
+                result = STOPPED
+                break
+            _release(self.shared + ((l + 1) % 2) * self.threads + t)   # all have read it
+            self._gradient_rows(t, l, g, tmp)
+            # dL/df_(l-1) = Wn^T G / (D gd), from the shared copy of this worker's G
             if l > 1:
-                fmpz_mat_mul(&Gprev, self.WnT + l - 1, &G)
+                fmpz_mat_mul(&G, self.WnT + l - 1, &mine.G)
                 for s in range(cols):
-                    fmpz_mul(gd + s, gd + s, self.D + l)
-                _normalize(&Gprev, gd, self.fac + t, g, tmp)
-            fmpz_mat_clear(&G)
-            G = Gprev
-            # layer l is done: its values are not read again
-            fmpz_mat_clear(H + l); fmpz_mat_init(H + l, 0, 0)
-            fmpz_mat_clear(Z + l); fmpz_mat_init(Z + l, 0, 0)
-            self.done[t] += n_l
+                    fmpz_mul(gd + s, mine.gd + s, self.D + l)
+                _normalize(&G, gd, self.fac + t, g, tmp)
+            fmpz_mat_clear(Z + l); fmpz_mat_init(Z + l, 0, 0)   # not read again
+            self.done[t] += self.width[l]
         fmpz_mat_clear(&G)
+        _fmpz_vec_clear(gd, cols + 1)
         if result == DONE:
             self.done[t] += self.width[0]
-        _fmpz_vec_clear(gd, cols + 1)
-        _fmpz_vec_clear(scaled_den, cols + 1)
-        fmpz_clear(common); fmpq_clear(q)
         return result
+
+    cdef void _gradient_rows(self, int t, slong l, fmpz *g, fmpz *tmp) noexcept nogil:
+        """Worker t's block of rows of dL/dW_l and dL/db_l, from every worker's shared layer:
+        one product per worker's columns, all over one common denominator, each entry then
+        set in canonical form once (into the slots gradients() reads)."""
+        cdef Shared *part = self.shared + (l % 2) * self.threads
+        cdef slong n_l = self.width[l], n_in = self.width[l - 1], i, j, s
+        cdef slong r0 = n_l * t // self.threads, rows = n_l * (t + 1) // self.threads - r0
+        cdef int u
+        cdef fmpz_mat_struct M, A, P
+        cdef fmpz_t den, scale
+        cdef Factored *f = self.fac + t
+        if rows == 0:
+            return
+        fmpz_init(den); fmpz_init(scale)
+        # dL/dW rows: sum over workers u of (G_u's rows over den) H_u^T
+        fmpz_one(den)
+        for u in range(self.threads):
+            fmpz_lcm(den, den, &part[u].lcm_scaled)
+        fmpz_mat_init(&M, rows, n_in)
+        for u in range(self.threads):
+            fmpz_mat_init(&A, rows, part[u].cols)
+            for s in range(part[u].cols):
+                fmpz_divexact(scale, den, part[u].scaled + s)
+                for i in range(rows):
+                    fmpz_mul(_at(&A, i, s), _at(&part[u].G, r0 + i, s), scale)
+            if u == 0:
+                fmpz_mat_mul(&M, &A, &part[u].HT)
+            else:
+                fmpz_mat_init(&P, rows, n_in)
+                fmpz_mat_mul(&P, &A, &part[u].HT)
+                fmpz_mat_add(&M, &M, &P)
+                fmpz_mat_clear(&P)
+            fmpz_mat_clear(&A)
+        if f.exact:
+            factor(f, den)
+        for i in range(rows):
+            for j in range(n_in):
+                set_canonical(self.grad_w + self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j],
+                              _at(&M, i, j), den, f, g, True)
+        fmpz_mat_clear(&M)
+        # dL/db rows: sum over all samples of G[i, s] / gd[s]
+        fmpz_one(den)
+        for u in range(self.threads):
+            fmpz_lcm(den, den, &part[u].lcm_gd)
+        if f.exact:
+            factor(f, den)
+        for i in range(rows):
+            fmpz_zero(tmp)
+            for u in range(self.threads):
+                for s in range(part[u].cols):
+                    if not fmpz_is_zero(_at(&part[u].G, r0 + i, s)):
+                        fmpz_divexact(scale, den, part[u].gd + s)
+                        fmpz_addmul(tmp, _at(&part[u].G, r0 + i, s), scale)
+            set_canonical(self.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, f, g,
+                          True)
+        fmpz_clear(den); fmpz_clear(scale)
 
 
 cdef void fmpq_to_pair(fmpz *p, fmpz *q, value) except *:

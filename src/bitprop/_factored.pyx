@@ -20,6 +20,7 @@ cdef ulong POWER_LIMIT = (<ulong>1) << 62
 
 cdef void factored_init(Factored *f) noexcept nogil:
     f.count = 0
+    f.exact = True
     fmpz_init(&f.rough)
     fmpz_one(&f.rough)
 
@@ -34,7 +35,7 @@ cdef void factor(Factored *f, const fmpz *den) noexcept nogil:
     cdef ulong e
     cdef int k
     fmpz_init(p); fmpz_init(rest)
-    f.count = 0
+    f.count, f.exact = 0, True
     e = fmpz_val2(den)
     fmpz_tdiv_q_2exp(&f.rough, den, e)
     if e:
@@ -49,6 +50,43 @@ cdef void factor(Factored *f, const fmpz *den) noexcept nogil:
             f.prime[f.count], f.exp[f.count] = SMALL_PRIMES[k], e
             f.count += 1
     fmpz_clear(p); fmpz_clear(rest)
+
+
+cdef void factored_set_primes(Factored *f, unsigned int mask) noexcept nogil:
+    """f := the primes of ``mask`` (bit k: SMALL_PRIMES[k]) for every denominator at once."""
+    cdef int k
+    f.count, f.exact = 0, False
+    fmpz_one(&f.rough)
+    for k in range(N_SMALL_PRIMES):
+        if mask & (1u << k):
+            f.prime[f.count] = SMALL_PRIMES[k]
+            f.count += 1
+
+
+cdef bint small_primes(const fmpz *x, unsigned int *mask, fmpz *tmp) noexcept nogil:
+    """Add the primes below 64 dividing x (> 0) to mask; True when they are all of x's."""
+    cdef int k
+    cdef fmpz_t p, rest
+    fmpz_init(p); fmpz_init(rest)
+    fmpz_set(tmp, x)
+    for k in range(N_SMALL_PRIMES):
+        if fmpz_is_one(tmp):
+            break
+        if fmpz_divisible_si(tmp, <slong>SMALL_PRIMES[k]):
+            mask[0] |= 1u << k
+            fmpz_set_ui(p, SMALL_PRIMES[k])
+            fmpz_remove(rest, tmp, p)
+            fmpz_swap(rest, tmp)
+    fmpz_clear(p); fmpz_clear(rest)
+    return fmpz_is_one(tmp)
+
+
+cdef ulong exponent(const Factored *f, int k, const fmpz *den, ulong bound,
+                    fmpz *tmp) noexcept nogil:
+    """min(v_p(den), bound) for p = f.prime[k]: known when f is exact, else a few tests."""
+    if f.exact:
+        return f.exp[k] if f.exp[k] < bound else bound
+    return valuation(den, f.prime[k], bound, tmp) if bound else 0
 
 
 cdef ulong valuation(const fmpz *x, ulong p, ulong bound, fmpz *tmp) noexcept nogil:
@@ -96,7 +134,8 @@ cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
         return
     fmpz_one(g)
     for k in range(f.count):
-        v = valuation(num, f.prime[k], f.exp[k], tmp)
+        v = valuation(num, f.prime[k], f.exp[k] if f.exact else <ulong>-1, tmp)
+        v = exponent(f, k, den, v, tmp)
         if v:
             mul_prime_power(g, f.prime[k], v, tmp)
     if not fmpz_is_one(&f.rough):

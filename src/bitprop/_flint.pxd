@@ -132,6 +132,7 @@ cdef extern from "flint/fmpz_mat.h" nogil:
     void fmpz_mat_clear(fmpz_mat_t mat)
     fmpz *fmpz_mat_entry(const fmpz_mat_t mat, slong i, slong j)
     void fmpz_mat_mul(fmpz_mat_t C, const fmpz_mat_t A, const fmpz_mat_t B)
+    void fmpz_mat_add(fmpz_mat_t C, const fmpz_mat_t A, const fmpz_mat_t B)
     void fmpz_mat_transpose(fmpz_mat_t B, const fmpz_mat_t A)
 
 cdef extern from "flint/fmpq_mat.h" nogil:

@@ -467,11 +467,15 @@ cdef class Pass:
         """Per position: max bits over all samples of (z, f, dL/dz)."""
         cdef slong p, n = self.plan.d.n
         cdef int t
+        cdef long bz, bf, ba
         result = []
         for p in range(n):
-            result.append((max(self.bits_z[t * n + p] for t in range(self.threads)),
-                           max(self.bits_f[t * n + p] for t in range(self.threads)),
-                           max(self.bits_adj[t * n + p] for t in range(self.threads))))
+            bz, bf, ba = self.bits_z[p], self.bits_f[p], self.bits_adj[p]
+            for t in range(1, self.threads):
+                bz = max(bz, self.bits_z[t * n + p])
+                bf = max(bf, self.bits_f[t * n + p])
+                ba = max(ba, self.bits_adj[t * n + p])
+            result.append((bz, bf, ba))
         return result
 
     def apply_step(self, lr, trainable):

@@ -8,6 +8,9 @@ last layer. Anything else (any DAG) runs on the scalar kernel; both are exact an
 """
 
 from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
 
 #: Activation kinds the dense kernel implements (codes shared with _plan.pxd).
 _DENSE_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "monomial": 4}
@@ -26,6 +29,11 @@ class DenseLayout:
     @property
     def widths(self):
         return [len(layer) for layer in self.layers]
+
+    @cached_property
+    def flat_edge_ids(self):
+        """Every layer's edge ids, concatenated (what the kernel copies in one loop)."""
+        return np.fromiter((e for ids in self.edge_ids for e in ids), dtype=np.int64)
 
 
 def _dense_code(activation):
