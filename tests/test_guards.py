@@ -46,6 +46,24 @@ def test_max_bits_guards_adjoints_too():
         net.grad(bitprop.Dataset([["3/2"]], [[0]]), max_bits=plain.bits.max_value)
 
 
+@pytest.mark.parametrize("kernel", ["dense", "scalar"])
+@pytest.mark.parametrize("seed", range(6))
+def test_max_bits_fault_is_the_same_for_every_thread_count(kernel, seed):
+    """The error names the value a one-thread sweep meets first, however the samples are
+    split: later samples of a batch may blow up at shallower depths than earlier ones."""
+    from bitprop.experiments.random_networks import random_dataset, random_mlp
+    net = random_mlp([3, 3, 3, 3, 3, 3, 1], "square", seed=seed)
+    data = random_dataset(3, 1, 7, seed=seed)
+    values = net.grad(data, kernel=kernel, threads=1)
+    limit = max(values.bits.max_value, values.bits.max_adjoint) * 3 // 4
+    faults = set()
+    for threads in (1, 2, 3, 4):
+        with pytest.raises(bitprop.BitLimitError) as info:
+            net.grad(data, kernel=kernel, threads=threads, max_bits=limit)
+        faults.add((info.value.vertex, info.value.depth, info.value.bits, str(info.value)))
+    assert len(faults) == 1
+
+
 def test_max_bits_in_the_cli_exits_1(tmp_path, capsys):
     from bitprop.cli import run
     path = tmp_path / "chain.json"

@@ -420,11 +420,13 @@ cdef class DensePass(Pass):
         _release(self.shared + t)
         _release(self.shared + self.threads + t)
 
-    cdef int _record(self, int t, slong l, fmpz_mat_struct *m, const fmpz *den, int what,
-                     long *bits, int f_rule, long *f_bits, fmpz *g, fmpz *tmp) noexcept nogil:
+    cdef int _record(self, int t, slong l, slong step, fmpz_mat_struct *m, const fmpz *den,
+                     int what, long *bits, int f_rule, long *f_bits, fmpz *g,
+                     fmpz *tmp) noexcept nogil:
         """Bit statistics (canonical sizes) of layer l's matrix; BIT_LIMIT over max_bits.
         ``f_rule`` F_SAME or F_RELU also records into ``f_bits`` the sizes of f = sigma(z),
-        read off z's (neither makes an entry longer, so z's guard covers f)."""
+        read off z's (neither makes an entry longer, so z's guard covers f). ``step``
+        numbers the records of a sweep (the same for every worker) for the bit-limit fault."""
         cdef slong i, s, p
         cdef long b, bf
         cdef Factored *f = self.fac + t
@@ -441,8 +443,7 @@ cdef class DensePass(Pass):
                     if bf > f_bits[p]:
                         f_bits[p] = bf
                 if self.max_bits and b > self.max_bits:
-                    self.fault_pos[t], self.fault_what[t], self.fault_bits[t] = p, what, b
-                    return BIT_LIMIT
+                    return self._fault(t, p, self.S * t // self.threads + s, step, what, b)
         return DONE
 
     cdef int _forward(self, int t, slong s0, slong cols, fmpz_mat_struct *H,
@@ -459,7 +460,8 @@ cdef class DensePass(Pass):
                 x = self.X + (s0 + s) * n_in + j
                 fmpz_divexact(tmp, hd[0] + s, fmpq_denref(x))
                 fmpz_mul(_at(H, j, s), fmpq_numref(x), tmp)
-        if self._record(t, 0, H, hd[0], WHAT_F, self.bits_f + t * n, F_OWN, NULL, g, tmp):
+        if self._record(t, 0, 0, H, hd[0], WHAT_F, self.bits_f + t * n, F_OWN, NULL, g,
+                        tmp):
             return BIT_LIMIT
         self.done[t] += self.width[0]
         for l in range(1, self.L + 1):
@@ -473,12 +475,12 @@ cdef class DensePass(Pass):
             _normalize(Z + l, zd[l], self.fac + t, g, tmp)
             f_rule = (F_SAME if self.code[l] == D_IDENTITY else
                       F_RELU if self.code[l] == D_RELU else F_OWN)
-            if self._record(t, l, Z + l, zd[l], WHAT_Z, self.bits_z + t * n, f_rule,
-                            self.bits_f + t * n, g, tmp):
+            if self._record(t, l, 2 * l - 1, Z + l, zd[l], WHAT_Z, self.bits_z + t * n,
+                            f_rule, self.bits_f + t * n, g, tmp):
                 return BIT_LIMIT
             self._activate(l, Z + l, zd[l], H + l, hd[l])
             _normalize(H + l, hd[l], self.fac + t, g, tmp)
-            if f_rule == F_OWN and self._record(t, l, H + l, hd[l], WHAT_F,
+            if f_rule == F_OWN and self._record(t, l, 2 * l, H + l, hd[l], WHAT_F,
                                                 self.bits_f + t * n, F_OWN, NULL, g, tmp):
                 return BIT_LIMIT
             self.done[t] += self.width[l]
@@ -592,8 +594,8 @@ cdef class DensePass(Pass):
                 break
             self._derivative(l, Z + l, zd[l], &G, gd, tmp)          # G = dL/dz_l
             _normalize(&G, gd, self.fac + t, g, tmp)
-            if self._record(t, l, &G, gd, WHAT_ADJOINT, self.bits_adj + t * n, F_OWN, NULL,
-                            g, tmp):
+            if self._record(t, l, 3 * self.L + 1 - l, &G, gd, WHAT_ADJOINT,
+                            self.bits_adj + t * n, F_OWN, NULL, g, tmp):
                 result = BIT_LIMIT
                 break
             mine = self.shared + (l % 2) * self.threads + t

@@ -49,16 +49,21 @@ cdef class Pass:
     cdef long *bits_adj             # threads * n each: max over the thread's samples
     cdef slong *done                # threads: vertex steps finished (progress)
     cdef int *status                # threads
-    cdef slong *fault_pos
-    cdef int *fault_what
-    cdef long *fault_bits
+    cdef slong *fault_pos           # threads: where each worker first exceeded max_bits,
+    cdef int *fault_what            # ... which value,
+    cdef long *fault_bits           # ... by how much,
+    cdef slong *fault_step          # ... and when: the step of the one-thread sweep order
+    cdef slong *fault_sample        # and the sample, so the reported fault is the same for
+                                    # every thread count (the first in that order)
     cdef double *t_start
     cdef double *t_forward
     cdef double *t_end
     cdef public int stop
 
     cdef int _work(self, int t) noexcept nogil
-    cdef int _guard(self, int t, slong p, int what, const fmpq *value, long *record) noexcept nogil
+    cdef int _guard(self, int t, slong p, slong s, slong step, int what, const fmpq *value,
+                    long *record) noexcept nogil
+    cdef int _fault(self, int t, slong p, slong s, slong step, int what, long bits) noexcept nogil
     cdef void _loss_entry(self, int t, slong s, const fmpq *f, const fmpq *y, fmpq *acc,
                           fmpq *gf, fmpq *tmp, fmpz *q, fmpz *r) noexcept nogil
     cdef int _forward_vertex(self, int t, slong p, slong s0, slong s1, fmpz *q,

@@ -22,6 +22,8 @@ from bitprop._convert cimport (fmpq_set_fraction, fmpq_get_fraction, fmpq_bit_le
                                vector_take, vector_indexed)
 
 WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz")
+#: The status of a worker that ended before finishing its sweep.
+STATUS_STOPPED = STOPPED
 
 # Loss codes (losses.CODES).
 cdef enum:
@@ -179,12 +181,15 @@ cdef class Pass:
         self.fault_pos = <slong *>calloc(self.threads + 1, sizeof(slong))
         self.fault_what = <int *>calloc(self.threads + 1, sizeof(int))
         self.fault_bits = <long *>calloc(self.threads + 1, sizeof(long))
+        self.fault_step = <slong *>calloc(self.threads + 1, sizeof(slong))
+        self.fault_sample = <slong *>calloc(self.threads + 1, sizeof(slong))
         self.t_start = <double *>calloc(self.threads + 1, sizeof(double))
         self.t_forward = <double *>calloc(self.threads + 1, sizeof(double))
         self.t_end = <double *>calloc(self.threads + 1, sizeof(double))
         if (self.bits_z == NULL or self.bits_f == NULL or self.bits_adj == NULL or
                 self.done == NULL or self.status == NULL or self.fault_pos == NULL or
-                self.fault_what == NULL or self.fault_bits == NULL or self.t_start == NULL or
+                self.fault_what == NULL or self.fault_bits == NULL or self.fault_step == NULL or
+                self.fault_sample == NULL or self.t_start == NULL or
                 self.t_forward == NULL or self.t_end == NULL):
             raise MemoryError()
 
@@ -218,6 +223,7 @@ cdef class Pass:
         _clear(self.loss, self.threads + 1)
         free(self.bits_z); free(self.bits_f); free(self.bits_adj); free(self.done)
         free(self.status); free(self.fault_pos); free(self.fault_what); free(self.fault_bits)
+        free(self.fault_step); free(self.fault_sample)
         free(self.t_start); free(self.t_forward); free(self.t_end)
 
     # --- the worker ----------------------------------------------------------------------
@@ -255,16 +261,22 @@ cdef class Pass:
         fmpq_clear(tmp); fmpq_clear(acc); fmpz_clear(q); fmpz_clear(r)
         return result
 
-    cdef int _guard(self, int t, slong p, int what, const fmpq *value,
-                           long *record) noexcept nogil:
+    cdef int _guard(self, int t, slong p, slong s, slong step, int what, const fmpq *value,
+                    long *record) noexcept nogil:
         """Record the bit length of ``value``; BIT_LIMIT when it exceeds max_bits."""
         cdef long bits = fmpq_bit_length(value)
         if bits > record[0]:
             record[0] = bits
         if self.max_bits and bits > self.max_bits:
-            self.fault_pos[t], self.fault_what[t], self.fault_bits[t] = p, what, bits
-            return BIT_LIMIT
+            return self._fault(t, p, s, step, what, bits)
         return DONE
+
+    cdef int _fault(self, int t, slong p, slong s, slong step, int what, long bits) noexcept nogil:
+        """Note worker t's first value over max_bits: vertex p, sample s, at ``step`` of the
+        sweep (the same step numbers for every worker); returns BIT_LIMIT."""
+        self.fault_pos[t], self.fault_what[t], self.fault_bits[t] = p, what, bits
+        self.fault_step[t], self.fault_sample[t] = step, s
+        return BIT_LIMIT
 
     cdef int _forward_vertex(self, int t, slong p, slong s0, slong s1, fmpz *q,
                              fmpz *r) noexcept nogil:
@@ -291,10 +303,10 @@ cdef class Pass:
                     fu = self.F + plan.edge_src[e] * S + s
                     if not fmpq_is_zero(fu) and not fmpq_is_zero(plan.weight + e):
                         fmpq_addmul(z, plan.weight + e, fu)
-                if self._guard(t, p, WHAT_Z, z, self.bits_z + t * plan.n + p):
+                if self._guard(t, p, s, p, WHAT_Z, z, self.bits_z + t * plan.n + p):
                     return BIT_LIMIT
                 _activate(plan, a, f, z, q, r)
-            if self._guard(t, p, WHAT_F, f, self.bits_f + t * plan.n + p):
+            if self._guard(t, p, s, p, WHAT_F, f, self.bits_f + t * plan.n + p):
                 return BIT_LIMIT
             if not self.keep_all and not self.backward:
                 fmpq_zero(z)    # forward only: z is not needed again
@@ -367,7 +379,8 @@ cdef class Pass:
             if a >= 0 and not fmpq_is_zero(g):
                 _derivative(plan, a, d, self.Z + p * S + s, q, r)
                 fmpq_mul(gz, g, d)                       # dL/dz_p
-                if self._guard(t, p, WHAT_ADJOINT, gz, self.bits_adj + t * plan.n + p):
+                if self._guard(t, p, s, 2 * plan.n - 1 - p, WHAT_ADJOINT, gz,
+                               self.bits_adj + t * plan.n + p):
                     return BIT_LIMIT
                 if not fmpq_is_zero(gz):
                     fmpq_add(self.grad_z + t * plan.n + p, self.grad_z + t * plan.n + p, gz)
@@ -395,11 +408,15 @@ cdef class Pass:
         return [self.status[t] for t in range(self.threads)]
 
     def fault(self):
-        """(position, what, bits) of the first worker that hit the bit limit, or None."""
-        for t in range(self.threads):
-            if self.status[t] == BIT_LIMIT:
-                return self.fault_pos[t], WHAT_NAMES[self.fault_what[t]], self.fault_bits[t]
-        return None
+        """(position, what, bits) of the value over max_bits that a one-thread sweep meets
+        first (the earliest of the workers' first faults), or None."""
+        faults = [(self.fault_step[t], self.fault_sample[t], self.fault_what[t],
+                   self.fault_pos[t], t) for t in range(self.threads)
+                  if self.status[t] == BIT_LIMIT]
+        if not faults:
+            return None
+        t = min(faults)[-1]
+        return self.fault_pos[t], WHAT_NAMES[self.fault_what[t]], self.fault_bits[t]
 
     def timings(self):
         """(forward, backward) seconds: the slowest worker's."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ._dense import DensePass
-from ._kernels import Pass
+from ._kernels import STATUS_STOPPED, Pass
 from ._plan import Plan
 from .layers import find_dense_layout
 from .dataset import Dataset
@@ -125,6 +125,8 @@ def _run(run, plan, *, time_budget=None, progress=None):
     run_workers([lambda t=t: run.work(t) for t in range(run.threads)], stop,
                 time_budget=time_budget, progress=report)
     fault = run.fault()
+    if fault is None and STATUS_STOPPED in run.statuses():   # not asked to: no memory
+        raise MemoryError("a worker could not allocate its arrays")
     if fault is not None:
         position, what, bits = fault
         raise BitLimitError(
