@@ -7,10 +7,9 @@ activation of a kind the dense kernel implements, and the outputs are distinct v
 last layer. Anything else (any DAG) runs on the scalar kernel; both are exact and agree.
 """
 
+from array import array
 from dataclasses import dataclass
 from functools import cached_property
-
-import numpy as np
 
 #: Activation kinds the dense kernel implements (codes shared with _plan.pxd).
 _DENSE_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "monomial": 4}
@@ -33,7 +32,7 @@ class DenseLayout:
     @cached_property
     def flat_edge_ids(self):
         """Every layer's edge ids, concatenated (what the kernel copies in one loop)."""
-        return np.fromiter((e for ids in self.edge_ids for e in ids), dtype=np.int64)
+        return array("q", (e for ids in self.edge_ids for e in ids))
 
 
 def _dense_code(activation):

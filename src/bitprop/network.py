@@ -33,6 +33,15 @@ class Edge:
     trainable: bool = True
 
 
+def _parameter(value, where, key, allow_float):
+    """An edge's weight or bias as a Fraction; the path is formatted only for an error (a
+    network file names hundreds of thousands of them)."""
+    try:
+        return rational(value, allow_float=allow_float)
+    except BitpropInputError as err:
+        raise err.at(path_prefix=f"{where}.{key}") from None
+
+
 class Network:
     """A validated computation DAG with exact rational parameters."""
 
@@ -110,8 +119,8 @@ class Network:
             raise BitpropInputError(f"an edge is an object with 'from' and 'to', not {shown(edge)}",
                                     path=where)
         source, target, weight, bias, trainable = fields
-        u = self._vertex(source, f"{where}.from")
-        v = self._vertex(target, f"{where}.to")
+        u = self._vertex(source, where, "from")
+        v = self._vertex(target, where, "to")
         if u == v:
             raise BitpropInputError(f"self-loop at vertex {shown(source)} (the graph must be "
                                     "acyclic)", path=where)
@@ -120,17 +129,19 @@ class Network:
                                     path=f"{where}.trainable")
         self._sources.append(u)
         self._targets.append(v)
-        self._weights.append(rational(weight, f"{where}.weight", allow_float=allow_float))
-        self._biases.append(rational(bias, f"{where}.bias", allow_float=allow_float))
+        self._weights.append(_parameter(weight, where, "weight", allow_float))
+        self._biases.append(_parameter(bias, where, "bias", allow_float))
         self._trainable.append(trainable)
 
-    def _vertex(self, name, where):
+    def _vertex(self, name, where, key=None):
+        """The index of vertex ``name`` (read at ``where`` or ``where.key``)."""
+        index = self._index.get(name) if isinstance(name, str) else None
+        if index is not None:
+            return index
+        where = f"{where}.{key}" if key else where
         if not isinstance(name, str):
             raise BitpropInputError(f"a vertex name is a string, not {shown(name)}", path=where)
-        try:
-            return self._index[name]
-        except KeyError:
-            raise BitpropInputError(f"unknown vertex {shown(name)}", path=where) from None
+        raise BitpropInputError(f"unknown vertex {shown(name)}", path=where)
 
     def _vertex_list(self, names, where, allow_repeats=False):
         if isinstance(names, str) or not isinstance(names, (list, tuple)):

@@ -131,8 +131,22 @@ def _from_float(value, where, allow_float):
     return Fraction(float(value))
 
 
+#: Short strings already parsed: network files repeat their numbers ("0", "1", "-1/2") across
+#: hundreds of thousands of fields. Fractions are immutable, so sharing them is safe.
+_PARSED = {}
+_PARSED_LIMIT = 1 << 16
+_PARSED_LENGTH = 32
+
+
 def rational(value, where="", *, allow_float=False):
     """``value`` as an exact Fraction, or BitpropInputError naming ``where`` and the problem."""
+    if type(value) is str and len(value) <= _PARSED_LENGTH:
+        parsed = _PARSED.get(value)
+        if parsed is None:
+            parsed = _parse_string(value, where)
+            if len(_PARSED) < _PARSED_LIMIT:
+                _PARSED[value] = parsed
+        return parsed
     if isinstance(value, bool):
         raise BitpropInputError(f"{value!r} is a boolean, not a number", path=where)
     if isinstance(value, Fraction):

@@ -11,24 +11,34 @@ import click
 
 from ..errors import BitpropError, BitpropInputError
 
-#: Modules that each define ``register(group)`` adding their commands.
-COMMAND_MODULES = ("network_commands", "slp_commands", "compile_commands", "experiment_commands")
+#: The module of each command; it defines ``register(group)`` adding its commands. A module
+#: is imported when one of its commands runs (or for --help): ``bitprop grad`` does not load
+#: the experiments' numpy and matplotlib.
+COMMAND_MODULES = {
+    "eval": "network_commands", "grad": "network_commands", "step": "network_commands",
+    "slp": "slp_commands", "gadget": "slp_commands",
+    "compile": "compile_commands", "solve": "compile_commands",
+    "growth": "experiment_commands", "figure1": "experiment_commands",
+    "pac": "experiment_commands", "demo": "experiment_commands",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group, importing each command's module on first use."""
+
+    def list_commands(self, ctx):
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx, name):
+        if name in COMMAND_MODULES and name not in self.commands:
+            importlib.import_module(f"{__name__}.{COMMAND_MODULES[name]}").register(self)
+        return self.commands.get(name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bitprop")
 def cli():
     """Exact forward and backward passes of neural-network DAGs on FLINT rationals."""
-
-
-for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _err:
-        if _err.name != f"{__name__}.{_name}":
-            raise
-        continue
-    _module.register(cli)
 
 
 #: Line breaks and other control characters, as they are shown in an error line.
