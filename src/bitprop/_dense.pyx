@@ -25,7 +25,8 @@ from bitprop._kernels cimport (Pass, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F, W
 from bitprop._convert cimport fmpq_set_fraction
 from bitprop._factored cimport (Factored, factored_init, factored_clear, factor,
                                factored_set_primes, small_primes, exponent, valuation,
-                               mul_prime_power, canonical_bits, set_canonical)
+                               mul_prime_power, canonical_bits, set_canonical,
+                               divide_exact)
 
 # Dense activation codes (layers.py).
 cdef enum:
@@ -125,9 +126,9 @@ cdef void _normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
             factor(f, den + s)
         _column_content(g, m, s, den + s, f, tmp)
         if not fmpz_is_one(g):
-            fmpz_divexact(den + s, den + s, g)
+            divide_exact(den + s, den + s, g)
             for i in range(m.r):
-                fmpz_divexact(_at(m, i, s), _at(m, i, s), g)
+                divide_exact(_at(m, i, s), _at(m, i, s), g)
 
 
 cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const fmpz *den,
@@ -167,6 +168,46 @@ cdef void _column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:
         fmpz_lcm(out, out, dens + s)
 
 
+cdef class DenseWeights:
+    """A dense network's parameters as integer matrices: W_l = Wn_l / D_l and the bias sums
+    b_l = bn_l / D_l, D_l the lcm of layer l's denominators. Built once per compiled network
+    and shared by its passes (only step's private plans change their parameters, and they
+    build their own)."""
+
+    cdef slong L
+    cdef fmpz_mat_struct *Wn         # index l - 1
+    cdef fmpz_mat_struct *WnT
+    cdef fmpz *bn                    # layer l's bias sums at bn_off[l]
+    cdef slong *bn_off
+    cdef slong bn_len
+    cdef fmpz *D                     # index l
+
+    def __cinit__(self, widths):
+        cdef slong l
+        self.L = len(widths) - 1
+        self.bn_len = sum(widths) + 1
+        self.Wn = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
+        self.WnT = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
+        self.bn_off = <slong *>calloc(self.L + 2, sizeof(slong))
+        if self.Wn == NULL or self.WnT == NULL or self.bn_off == NULL:
+            raise MemoryError()
+        self.bn = _fmpz_vec_init(self.bn_len)
+        self.D = _fmpz_vec_init(self.L + 1)
+        for l in range(1, self.L + 1):
+            fmpz_mat_init(self.Wn + l - 1, widths[l], widths[l - 1])
+            fmpz_mat_init(self.WnT + l - 1, widths[l - 1], widths[l])
+
+    def __dealloc__(self):
+        cdef slong l
+        if self.D != NULL:
+            for l in range(1, self.L + 1):
+                fmpz_mat_clear(self.Wn + l - 1)
+                fmpz_mat_clear(self.WnT + l - 1)
+            _fmpz_vec_clear(self.bn, self.bn_len)
+            _fmpz_vec_clear(self.D, self.L + 1)
+        free(self.Wn); free(self.WnT); free(self.bn_off)
+
+
 cdef class DensePass(Pass):
     """A Pass over a network that is a stack of dense layers (see bitprop.layers)."""
 
@@ -180,12 +221,7 @@ cdef class DensePass(Pass):
     cdef slong *degree               # monomial degree
     cdef fmpz *act_p                 # leaky slope p/q, or monomial coefficient p/q
     cdef fmpz *act_q
-    cdef fmpz_mat_struct *Wn         # per layer l >= 1 (index l - 1)
-    cdef fmpz_mat_struct *WnT
-    cdef fmpz *bn                    # per layer: n_l entries at pos_off-like offsets
-    cdef slong *bn_off
-    cdef slong bn_len
-    cdef fmpz *D                     # per layer
+    cdef readonly DenseWeights weights
     cdef slong *out_row              # per output coordinate
     cdef Factored *fac               # per worker: scratch for factored denominators
     cdef int n_fac
@@ -199,11 +235,12 @@ cdef class DensePass(Pass):
     cdef bint built
 
     def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *, layout,
-                 **options):
+                 weights=None, **options):
+        """``weights``: the DenseWeights of an earlier pass over the same plan and layout."""
         Pass.__init__(self, plan, inputs, labels, scales, loss)
-        self._build(layout)
+        self._build(layout, weights)
 
-    def _build(self, layout):
+    def _build(self, layout, weights):
         cdef slong l, i, j, k, e, n_in, n_out
         cdef PlanData *plan = &self.plan.d
         widths = layout.widths
@@ -215,14 +252,9 @@ cdef class DensePass(Pass):
         self.edge_id = <slong *>calloc(plan.n_edges + 1, sizeof(slong))
         self.code = <int *>calloc(self.L + 1, sizeof(int))
         self.degree = <slong *>calloc(self.L + 1, sizeof(slong))
-        self.bn_off = <slong *>calloc(self.L + 2, sizeof(slong))
         self.out_row = <slong *>calloc(plan.n_outputs + 1, sizeof(slong))
         self.act_p = _fmpz_vec_init(self.L + 1)
         self.act_q = _fmpz_vec_init(self.L + 1)
-        self.D = _fmpz_vec_init(self.L + 1)
-        self.bn_len = sum(widths) + 1
-        self.bn = _fmpz_vec_init(self.bn_len)
-        self.Wn = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
         self.fac = <Factored *>calloc(self.threads, sizeof(Factored))
         if self.fac == NULL:
             raise MemoryError()
@@ -232,11 +264,9 @@ cdef class DensePass(Pass):
         self.shared = <Shared *>calloc(2 * self.threads, sizeof(Shared))
         if self.shared == NULL:
             raise MemoryError()
-        self.WnT = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
         if (self.width == NULL or self.pos_off == NULL or self.pos == NULL or
                 self.edge_off == NULL or self.edge_id == NULL or self.code == NULL or
-                self.degree == NULL or self.bn_off == NULL or self.out_row == NULL or
-                self.Wn == NULL or self.WnT == NULL):
+                self.degree == NULL or self.out_row == NULL):
             raise MemoryError()
         k = 0
         for l, layer in enumerate(layout.layers):
@@ -262,16 +292,17 @@ cdef class DensePass(Pass):
                 fmpq_to_pair(self.act_p + l, self.act_q + l, activation.coefficients[-1])
         for o, row in enumerate(layout.output_rows):
             self.out_row[o] = row
-        for l in range(1, self.L + 1):
-            fmpz_mat_init(self.Wn + l - 1, self.width[l], self.width[l - 1])
-            fmpz_mat_init(self.WnT + l - 1, self.width[l - 1], self.width[l])
         self.built = True
-        self._scale_weights()
+        if weights is None:
+            self.weights = DenseWeights(widths)
+            self._scale_weights()
+        else:
+            self.weights = weights
         self._choose_factoring()
 
     cdef void _scale_weights(self) noexcept:
-        """Wn_l = W_l D_l and bn_l = b_l D_l in integers, D_l the lcm of the layer's
-        denominators (parameters change between gradient steps, so this runs per pass)."""
+        """Fill self.weights from the plan's parameters."""
+        cdef DenseWeights dw = self.weights
         cdef PlanData *plan = &self.plan.d
         cdef slong l, i, j, e, n_in, n_out, off = 0
         cdef fmpz_t factor
@@ -279,37 +310,31 @@ cdef class DensePass(Pass):
         fmpz_init(factor)
         for l in range(1, self.L + 1):
             n_out, n_in = self.width[l], self.width[l - 1]
-            self.bn_off[l] = off
-            fmpz_one(self.D + l)
-            for i in range(n_out):
-                fmpz_lcm(self.D + l, self.D + l, fmpq_denref(plan.bias_sum + self.pos[self.pos_off[l] + i]))
-                for j in range(n_in):
-                    e = self.edge_id[self.edge_off[l] + i * n_in + j]
-                    fmpz_lcm(self.D + l, self.D + l, fmpq_denref(plan.weight + e))
+            dw.bn_off[l] = off
+            fmpz_one(dw.D + l)
             for i in range(n_out):
                 w = plan.bias_sum + self.pos[self.pos_off[l] + i]
-                fmpz_divexact(factor, self.D + l, fmpq_denref(w))
-                fmpz_mul(self.bn + off + i, fmpq_numref(w), factor)
+                fmpz_lcm(dw.D + l, dw.D + l, fmpq_denref(w))
+                for j in range(n_in):
+                    e = self.edge_id[self.edge_off[l] + i * n_in + j]
+                    fmpz_lcm(dw.D + l, dw.D + l, fmpq_denref(plan.weight + e))
+            for i in range(n_out):
+                w = plan.bias_sum + self.pos[self.pos_off[l] + i]
+                fmpz_divexact(factor, dw.D + l, fmpq_denref(w))
+                fmpz_mul(dw.bn + off + i, fmpq_numref(w), factor)
                 for j in range(n_in):
                     w = plan.weight + self.edge_id[self.edge_off[l] + i * n_in + j]
-                    fmpz_divexact(factor, self.D + l, fmpq_denref(w))
-                    fmpz_mul(_at(self.Wn + l - 1, i, j), fmpq_numref(w), factor)
-            fmpz_mat_transpose(self.WnT + l - 1, self.Wn + l - 1)
+                    fmpz_divexact(factor, dw.D + l, fmpq_denref(w))
+                    fmpz_mul(_at(dw.Wn + l - 1, i, j), fmpq_numref(w), factor)
+            fmpz_mat_transpose(dw.WnT + l - 1, dw.Wn + l - 1)
             off += n_out
         fmpz_clear(factor)
 
     def __dealloc__(self):
         cdef slong l
-        if self.built:
-            for l in range(1, self.L + 1):
-                fmpz_mat_clear(self.Wn + l - 1)
-                fmpz_mat_clear(self.WnT + l - 1)
         if self.act_p != NULL:
             _fmpz_vec_clear(self.act_p, self.L + 1)
             _fmpz_vec_clear(self.act_q, self.L + 1)
-            _fmpz_vec_clear(self.D, self.L + 1)
-        if self.bn != NULL:
-            _fmpz_vec_clear(self.bn, self.bn_len)
         for l in range(self.n_fac):
             factored_clear(self.fac + l)
         free(self.fac)
@@ -317,15 +342,9 @@ cdef class DensePass(Pass):
             for l in range(2 * self.n_fac):
                 _release(self.shared + l)
         free(self.shared)
-        free(self.Wn); free(self.WnT)
         free(self.width); free(self.pos_off); free(self.pos); free(self.edge_off)
-        free(self.edge_id); free(self.code); free(self.degree); free(self.bn_off)
+        free(self.edge_id); free(self.code); free(self.degree)
         free(self.out_row)
-
-    def refresh_weights(self):
-        """Re-scale the weights after the plan's parameters changed (gradient steps)."""
-        self._scale_weights()
-        self._choose_factoring()
 
     cdef void _choose_factoring(self) noexcept:
         """Every denominator of the pass divides a product of the layers' D, the activations'
@@ -339,7 +358,7 @@ cdef class DensePass(Pass):
         cdef fmpz_t tmp
         fmpz_init(tmp)
         for i in range(1, self.L + 1):
-            if not small_primes(self.D + i, &mask, tmp):
+            if not small_primes(self.weights.D + i, &mask, tmp):
                 smooth = False
             if not fmpz_is_zero(self.act_q + i) and not small_primes(self.act_q + i, &mask, tmp):
                 smooth = False
@@ -467,11 +486,12 @@ cdef class DensePass(Pass):
         for l in range(1, self.L + 1):
             if self.stop:
                 return STOPPED
-            fmpz_mat_mul(Z + l, self.Wn + l - 1, H + l - 1)
+            fmpz_mat_mul(Z + l, self.weights.Wn + l - 1, H + l - 1)
             for s in range(cols):
-                fmpz_mul(zd[l] + s, self.D + l, hd[l - 1] + s)
+                fmpz_mul(zd[l] + s, self.weights.D + l, hd[l - 1] + s)
                 for i in range(self.width[l]):
-                    fmpz_addmul(_at(Z + l, i, s), self.bn + self.bn_off[l] + i, hd[l - 1] + s)
+                    fmpz_addmul(_at(Z + l, i, s), self.weights.bn + self.weights.bn_off[l] + i,
+                                hd[l - 1] + s)
             _normalize(Z + l, zd[l], self.fac + t, g, tmp)
             f_rule = (F_SAME if self.code[l] == D_IDENTITY else
                       F_RELU if self.code[l] == D_RELU else F_OWN)
@@ -610,9 +630,9 @@ cdef class DensePass(Pass):
             self._gradient_rows(t, l, g, tmp)
             # dL/df_(l-1) = Wn^T G / (D gd), from the shared copy of this worker's G
             if l > 1:
-                fmpz_mat_mul(&G, self.WnT + l - 1, &mine.G)
+                fmpz_mat_mul(&G, self.weights.WnT + l - 1, &mine.G)
                 for s in range(cols):
-                    fmpz_mul(gd + s, mine.gd + s, self.D + l)
+                    fmpz_mul(gd + s, mine.gd + s, self.weights.D + l)
                 _normalize(&G, gd, self.fac + t, g, tmp)
             fmpz_mat_clear(Z + l); fmpz_mat_init(Z + l, 0, 0)   # not read again
             self.done[t] += self.width[l]
@@ -644,7 +664,7 @@ cdef class DensePass(Pass):
         for u in range(self.threads):
             fmpz_mat_init(&A, rows, part[u].cols)
             for s in range(part[u].cols):
-                fmpz_divexact(scale, den, part[u].scaled + s)
+                divide_exact(scale, den, part[u].scaled + s)
                 for i in range(rows):
                     fmpz_mul(_at(&A, i, s), _at(&part[u].G, r0 + i, s), scale)
             if u == 0:
@@ -673,7 +693,7 @@ cdef class DensePass(Pass):
             for u in range(self.threads):
                 for s in range(part[u].cols):
                     if not fmpz_is_zero(_at(&part[u].G, r0 + i, s)):
-                        fmpz_divexact(scale, den, part[u].gd + s)
+                        divide_exact(scale, den, part[u].gd + s)
                         fmpz_addmul(tmp, _at(&part[u].G, r0 + i, s), scale)
             set_canonical(self.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, f, g,
                           True)

@@ -28,6 +28,7 @@ cdef ulong exponent(const Factored *f, int k, const fmpz *den, ulong bound,
                     fmpz *tmp) noexcept nogil
 cdef ulong valuation(const fmpz *x, ulong p, ulong bound, fmpz *tmp) noexcept nogil
 cdef void mul_prime_power(fmpz *g, ulong p, ulong v, fmpz *tmp) noexcept nogil
+cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
                    fmpz *tmp) noexcept nogil
 cdef long canonical_bits(const fmpz *num, const fmpz *den, const Factored *f, fmpz *g,

@@ -124,6 +124,15 @@ cdef void mul_prime_power(fmpz *g, ulong p, ulong v, fmpz *tmp) noexcept nogil:
         fmpz_mul(g, g, tmp)
 
 
+cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil:
+    """out := x / d for d dividing x: a shift when d is a power of two (float32-exact data)."""
+    cdef ulong twos = fmpz_val2(d)
+    if fmpz_bits(d) - 1 == twos:
+        fmpz_tdiv_q_2exp(out, x, twos)
+    else:
+        fmpz_divexact(out, x, d)
+
+
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
                    fmpz *tmp) noexcept nogil:
     """g := gcd(num, den), den factored as f (g must not alias num, den or tmp)."""
@@ -177,5 +186,5 @@ cdef void set_canonical(fmpq *q, fmpz *num, const fmpz *den, const Factored *f, 
     if fmpz_is_one(g):
         fmpz_set(fmpq_denref(q), den)
     else:
-        fmpz_divexact(fmpq_numref(q), fmpq_numref(q), g)
-        fmpz_divexact(fmpq_denref(q), den, g)
+        divide_exact(fmpq_numref(q), fmpq_numref(q), g)
+        divide_exact(fmpq_denref(q), den, g)

@@ -158,8 +158,17 @@ MAX_THREADS = 1024
 MAX_BITS = 1 << 62
 
 
+@dataclass
+class _Dense:
+    """A plan's dense-layer layout and, once a pass has built them, its integer weights
+    (kept for the next pass over the same plan)."""
+
+    layout: object
+    weights: object = None
+
+
 def _dense_layout(network, plan, kernel, keep_all):
-    """The dense-layer layout to run on, or None for the scalar kernel."""
+    """The _Dense of ``plan`` to run on, or None for the scalar kernel."""
     if kernel not in KERNELS:
         raise BitpropInputError(f"kernel must be one of {', '.join(KERNELS)}, not {kernel!r}",
                                 path="kernel")
@@ -168,15 +177,16 @@ def _dense_layout(network, plan, kernel, keep_all):
     cache = network.__dict__.setdefault("_dense_layouts", {})
     if id(plan) not in cache:
         cache.clear()
-        cache[id(plan)] = find_dense_layout(network, plan)
-    layout = cache[id(plan)]
-    if layout is None and kernel == "dense":
+        layout = find_dense_layout(network, plan)
+        cache[id(plan)] = None if layout is None else _Dense(layout)
+    dense = cache[id(plan)]
+    if dense is None and kernel == "dense":
         raise BitpropInputError("the network is not a stack of dense layers with identity, "
                                 "relu, leaky_relu or monomial activations", path="kernel")
-    return layout
+    return dense
 
 
-def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, layout=None):
+def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, dense=None):
     threads = default_threads() if threads is None else threads
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
         raise BitpropInputError(f"threads must be an integer from 1 to {MAX_THREADS}, not "
@@ -185,10 +195,12 @@ def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, layout=No
                                  or not 1 <= max_bits <= MAX_BITS):
         raise BitpropInputError(f"max_bits must be an integer from 1 to {MAX_BITS}, not "
                                 f"{max_bits!r}", path="max_bits")
-    if layout is not None:
-        return DensePass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
-                         threads=threads, backward=backward, max_bits=max_bits,
-                         scalar_values=False, layout=layout)
+    if dense is not None:
+        run = DensePass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
+                        threads=threads, backward=backward, max_bits=max_bits,
+                        scalar_values=False, layout=dense.layout, weights=dense.weights)
+        dense.weights = run.weights
+        return run
     return Pass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
                 threads=threads, backward=backward, keep_all=keep_all, max_bits=max_bits)
 
@@ -202,10 +214,10 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
     started = time.perf_counter()
     dataset = _as_dataset(inputs, network, require_labels=False)
     plan = network.plan()
-    layout = _dense_layout(network, plan, kernel, keep_all)
+    dense = _dense_layout(network, plan, kernel, keep_all)
     compiled = time.perf_counter()
     run = _new_pass(plan, dataset, backward=False, keep_all=keep_all, threads=threads,
-                    max_bits=max_bits, layout=layout)
+                    max_bits=max_bits, dense=dense)
     _run(run, plan, time_budget=time_budget, progress=progress)
     forward_seconds, _ = run.timings()
     outputs = [[convert_out(q, output) for q in row] for row in run.output_values()]
@@ -235,10 +247,10 @@ def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, pro
     started = time.perf_counter()
     dataset = _as_dataset(dataset, network, require_labels=True)
     plan = network.plan()
-    layout = _dense_layout(network, plan, kernel, False)
+    dense = _dense_layout(network, plan, kernel, False)
     compiled = time.perf_counter()
     run = _new_pass(plan, dataset, backward=True, keep_all=False, threads=threads,
-                    max_bits=max_bits, layout=layout)
+                    max_bits=max_bits, dense=dense)
     _run(run, plan, time_budget=time_budget, progress=progress)
     return _grad_result(run, plan, compiled - started).converted(output) \
         if output != "fraction" else _grad_result(run, plan, compiled - started)
@@ -281,7 +293,7 @@ def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, thre
     for index in range(steps + 1):
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         run = _new_pass(plan, dataset, backward=index < steps, keep_all=False, threads=threads,
-                        max_bits=max_bits, layout=layout)
+                        max_bits=max_bits, dense=layout and _Dense(layout))   # new weights
         _run(run, plan, time_budget=remaining, progress=progress)
         losses.append(run.total_loss())
         if index < steps:
