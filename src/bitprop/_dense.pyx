@@ -12,7 +12,12 @@ bias sums b = bn / D_l), so
               a common denominator of the samples)
 
 Canonical fmpq values appear only where they leave the kernel: outputs, loss, gradients.
-Bit statistics and the max_bits guard still see every entry's canonical size.
+Bit statistics and the max_bits guard still see every entry's canonical size. Every gcd is
+taken against a denominator whose small prime factors are known (bitprop._factored).
+
+Threads: forward and the adjoints G_l run per slice of the samples; dL/dW_l and dL/db_l sum
+over all samples, so after each layer's barrier every worker computes a block of their rows
+from every worker's columns (_gradient_rows): one canonical value per entry, no reduction.
 """
 
 from libc.stdlib cimport calloc, free
@@ -22,7 +27,7 @@ from bitprop._flint cimport *
 from bitprop._plan cimport Plan, PlanData
 from bitprop._kernels cimport (Pass, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F, WHAT_ADJOINT,
                                monotonic_now)
-from bitprop._convert cimport fmpq_set_fraction
+from bitprop._convert cimport fmpq_set_fraction, fmpq_bit_length
 from bitprop._factored cimport (Factored, factored_init, factored_clear, factor,
                                factored_set_primes, small_primes, exponent, valuation,
                                mul_prime_power, canonical_bits, set_canonical,
@@ -62,7 +67,7 @@ cdef bint _wait(int *counter, int target, int *failed, int *stop) noexcept nogil
         if (failed != NULL and bitprop_read(failed)) or (stop != NULL and bitprop_read(stop)):
             return False
         spins += 1
-        if spins < 20000:
+        if spins < 256:         # then sleep: another process may need the core
             sched_yield()
         else:
             usleep(50)
@@ -232,7 +237,7 @@ cdef class DensePass(Pass):
     cdef int arrived                 # arrivals at the layer barriers (atomic)
     cdef int left                    # workers done with shared memory (atomic)
     cdef int failed                  # a worker stopped early: nobody waits for it (atomic)
-    cdef bint built
+    cdef long *grad_bits             # per worker: max bits of the dL/dw, dL/db it set
 
     def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *, layout,
                  weights=None, **options):
@@ -262,7 +267,8 @@ cdef class DensePass(Pass):
             factored_init(self.fac + i)
         self.n_fac = self.threads
         self.shared = <Shared *>calloc(2 * self.threads, sizeof(Shared))
-        if self.shared == NULL:
+        self.grad_bits = <long *>calloc(2 * self.threads, sizeof(long))
+        if self.shared == NULL or self.grad_bits == NULL:
             raise MemoryError()
         if (self.width == NULL or self.pos_off == NULL or self.pos == NULL or
                 self.edge_off == NULL or self.edge_id == NULL or self.code == NULL or
@@ -292,7 +298,6 @@ cdef class DensePass(Pass):
                 fmpq_to_pair(self.act_p + l, self.act_q + l, activation.coefficients[-1])
         for o, row in enumerate(layout.output_rows):
             self.out_row[o] = row
-        self.built = True
         if weights is None:
             self.weights = DenseWeights(widths)
             self._scale_weights()
@@ -342,6 +347,7 @@ cdef class DensePass(Pass):
             for l in range(2 * self.n_fac):
                 _release(self.shared + l)
         free(self.shared)
+        free(self.grad_bits)
         free(self.width); free(self.pos_off); free(self.pos); free(self.edge_off)
         free(self.edge_id); free(self.code); free(self.degree)
         free(self.out_row)
@@ -380,6 +386,12 @@ cdef class DensePass(Pass):
 
     def reduce_gradients(self):
         """Nothing to do: each gradient row was computed once, from all samples."""
+
+    def gradient_bits(self):
+        """(max bits of dL/dw, max bits of dL/db), noted as the workers set them."""
+        cdef int t
+        return (max(self.grad_bits[2 * t] for t in range(self.threads)),
+                max(self.grad_bits[2 * t + 1] for t in range(self.threads)))
 
     # --- the worker --------------------------------------------------------------------------
     cdef int _work(self, int t) noexcept nogil:
@@ -651,6 +663,7 @@ cdef class DensePass(Pass):
         cdef slong r0 = n_l * t // self.threads, rows = n_l * (t + 1) // self.threads - r0
         cdef int u
         cdef fmpz_mat_struct M, A, P
+        cdef fmpq *q
         cdef fmpz_t den, scale
         cdef Factored *f = self.fac + t
         if rows == 0:
@@ -679,8 +692,9 @@ cdef class DensePass(Pass):
             factor(f, den)
         for i in range(rows):
             for j in range(n_in):
-                set_canonical(self.grad_w + self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j],
-                              _at(&M, i, j), den, f, g, True)
+                q = self.grad_w + self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
+                set_canonical(q, _at(&M, i, j), den, f, g, True)
+                self.grad_bits[2 * t] = max(self.grad_bits[2 * t], fmpq_bit_length(q))
         fmpz_mat_clear(&M)
         # dL/db rows: sum over all samples of G[i, s] / gd[s]
         fmpz_one(den)
@@ -695,8 +709,9 @@ cdef class DensePass(Pass):
                     if not fmpz_is_zero(_at(&part[u].G, r0 + i, s)):
                         divide_exact(scale, den, part[u].gd + s)
                         fmpz_addmul(tmp, _at(&part[u].G, r0 + i, s), scale)
-            set_canonical(self.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, f, g,
-                          True)
+            q = self.grad_z + self.pos[self.pos_off[l] + r0 + i]
+            set_canonical(q, tmp, den, f, g, True)
+            self.grad_bits[2 * t + 1] = max(self.grad_bits[2 * t + 1], fmpq_bit_length(q))
         fmpz_clear(den); fmpz_clear(scale)
 
 
