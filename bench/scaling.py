@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time and bit length of exact forward + backward against depth, from the growth harness.
 
-    python3 bench/scaling.py [--widths 16,64] [--depths 4-128*2] [--samples 8] [--out DIR]
+    python3 bench/scaling.py [--widths 16] [--depths 4-128*2] [--samples 8] [--out DIR]
 
 Runs ``bitprop.experiments.growth.sweep`` (the same runs, rows and bit statistics as
 ``bitprop growth``; nothing is recomputed here) for ReLU with small rational and with
@@ -34,7 +34,7 @@ def table(result, title):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--widths", default="16,64")
+    parser.add_argument("--widths", default="16")
     parser.add_argument("--depths", default="4-128*2")
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--max-bits", type=int, default=2 * 10 ** 5)

@@ -1,13 +1,16 @@
 # cython: language_level=3, cdivision=True
 """Denominators factored over the primes below 64: gcds by divisibility tests, not Euclid.
 
-Every denominator the dense kernel meets is a product of the layers' weight denominators,
-the samples' input and label denominators and the activations' coefficient denominators. For
-float32-exact data that is a power of two, for small rationals n/d a product of small primes.
-Factoring a denominator once (per column, per layer) makes each entry's gcd with it a few
+Every denominator the dense kernel meets divides a product of the layers' weight
+denominators, the samples' input and label denominators and the activations' coefficient
+denominators. For float32-exact data that is a power of two, for small rationals n/d a
+product of small primes. Knowing a denominator's primes makes each entry's gcd with it a few
 O(size) divisibility tests (a random integer is divisible by p with probability 1/p) instead
-of an O(size^2) Euclid; a rough cofactor, when there is one, still goes through fmpz_gcd, so
-the result is exact for every denominator.
+of an O(size^2) Euclid. Two ways to know them: when the base denominators are all products of
+primes below 64, one list of primes serves every denominator of the pass and the exponents
+are read off each denominator as needed (``factored_set_primes``); otherwise each
+denominator is factored once per column or layer (``factor``) and its rough cofactor goes
+through fmpz_gcd. Either way the result is exact for every denominator.
 """
 
 from bitprop._flint cimport *
