@@ -67,7 +67,7 @@ cdef bint _wait(int *counter, int target, int *failed, int *stop) noexcept nogil
         if (failed != NULL and bitprop_read(failed)) or (stop != NULL and bitprop_read(stop)):
             return False
         spins += 1
-        if spins < 256:         # then sleep: another process may need the core
+        if spins < 2000:        # then sleep: another process may need the core
             sched_yield()
         else:
             usleep(50)
