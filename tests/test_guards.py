@@ -96,6 +96,32 @@ def test_keyboard_interrupt_leaves_the_network_usable():
     assert info.value.vertex == f"v{k}"
 
 
+def test_a_stop_in_the_middle_of_two_dense_workers_leaves_nothing_behind():
+    """A time budget that ends while two workers wait at each other's layer barriers: both
+    leave, and the next evaluation of the same network is exact and complete."""
+    from bitprop.experiments.random_networks import random_mlp
+    net = random_mlp([24] * 30 + [2], "relu", seed=3)
+    # the second worker's samples are far longer numbers: the first waits at every barrier
+    light = [[Fraction(i % 5 - 2)] * 24 for i in range(4)]
+    heavy = [[Fraction(2 * i + 1, 3 ** 80 + j) for j in range(24)] for i in range(4)]
+    data = bitprop.Dataset(light + heavy, [[1, -1]] * 8)
+    expected = net.grad(data, threads=1)
+    elapsed = net.grad(data, threads=2).timing
+    whole = elapsed["forward"] + elapsed["backward"]
+    for share in (0.01, 0.2, 0.4, 0.6, 0.8, 0.95):
+        try:
+            net.grad(data, threads=2, time_budget=share * whole)
+        except bitprop.TimeBudgetError:
+            pass
+    deadline = time.monotonic() + 10       # stopped workers finish on their own, none hangs
+    while any(w.name.startswith("bitprop-") for w in threading.enumerate()):
+        assert time.monotonic() < deadline, "a stopped worker is still running"
+        time.sleep(0.01)
+    again = net.grad(data, threads=2)
+    assert (again.loss, again.grad_weight, again.grad_bias) == \
+        (expected.loss, expected.grad_weight, expected.grad_bias)
+
+
 def test_ctrl_c_exits_130_within_a_second(tmp_path):
     path = tmp_path / "chain.json"
     _square_chain(40).save(path)
