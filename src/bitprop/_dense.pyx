@@ -511,6 +511,8 @@ cdef class DensePass(Pass):
                             f_rule, self.bits_f + t * n, g, tmp):
                 return BIT_LIMIT
             self._activate(l, Z + l, zd[l], H + l, hd[l])
+            if f_rule != F_OWN:         # Z moved into H: free it now
+                fmpz_mat_clear(Z + l); fmpz_mat_init(Z + l, 0, 0)
             _normalize(H + l, hd[l], self.fac + t, g, tmp)
             if f_rule == F_OWN and self._record(t, l, 2 * l, H + l, hd[l], WHAT_F,
                                                 self.bits_f + t * n, F_OWN, NULL, g, tmp):
@@ -520,7 +522,8 @@ cdef class DensePass(Pass):
 
     cdef void _activate(self, slong l, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
                         fmpz *hd) noexcept nogil:
-        """H = sigma(Z / zd) as integers over hd."""
+        """H = sigma(Z / zd) as integers over hd. Identity and ReLU move Z's entries into H
+        (Z is not read again: backward takes ReLU's signs from H)."""
         cdef slong i, s
         cdef int code = self.code[l]
         for s in range(z.c):
@@ -533,10 +536,10 @@ cdef class DensePass(Pass):
                 fmpz_set(hd + s, zd + s)
             for i in range(z.r):
                 if code == D_IDENTITY:
-                    fmpz_set(_at(h, i, s), _at(z, i, s))
+                    fmpz_swap(_at(h, i, s), _at(z, i, s))
                 elif code == D_RELU:
                     if fmpz_sgn(_at(z, i, s)) > 0:
-                        fmpz_set(_at(h, i, s), _at(z, i, s))
+                        fmpz_swap(_at(h, i, s), _at(z, i, s))
                     else:
                         fmpz_zero(_at(h, i, s))
                 elif code == D_LEAKY:
@@ -547,20 +550,23 @@ cdef class DensePass(Pass):
                     fmpz_mul(_at(h, i, s), _at(h, i, s), self.act_p + l)
 
     cdef void _derivative(self, slong l, fmpz_mat_struct *z, const fmpz *zd,
-                          fmpz_mat_struct *gm, fmpz *gd, fmpz *tmp) noexcept nogil:
-        """G := G * sigma'(Z / zd) entrywise, in place (integers over gd)."""
+                          const fmpz_mat_struct *h, bint h_transposed, fmpz_mat_struct *gm,
+                          fmpz *gd, fmpz *tmp) noexcept nogil:
+        """G := G * sigma'(Z / zd) entrywise, in place (integers over gd). ReLU reads the
+        sign of z off h = relu(z) (h > 0 exactly where z > 0), kept as H or, once shared,
+        as H^T."""
         cdef slong i, s, d = self.degree[l]
         cdef int code = self.code[l]
-        for s in range(z.c):
+        for s in range(gm.c):
             if code == D_MONO:           # sigma' = d p z^(d-1) / (q zd^(d-1))
                 fmpz_pow_ui(tmp, zd + s, d - 1)
                 fmpz_mul(tmp, tmp, self.act_q + l)
                 fmpz_mul(gd + s, gd + s, tmp)
             elif code == D_LEAKY:
                 fmpz_mul(gd + s, gd + s, self.act_q + l)
-            for i in range(z.r):
+            for i in range(gm.r):
                 if code == D_RELU:
-                    if fmpz_sgn(_at(z, i, s)) <= 0:
+                    if fmpz_sgn(_at(h, s, i) if h_transposed else _at(h, i, s)) <= 0:
                         fmpz_zero(_at(gm, i, s))
                 elif code == D_LEAKY:
                     fmpz_mul(_at(gm, i, s), _at(gm, i, s),
@@ -624,7 +630,12 @@ cdef class DensePass(Pass):
             if self.stop:
                 result = STOPPED
                 break
-            self._derivative(l, Z + l, zd[l], &G, gd, tmp)          # G = dL/dz_l
+            if l == self.L:             # G = dL/dz_l
+                self._derivative(l, Z + l, zd[l], H + l, False, &G, gd, tmp)
+            else:                       # H_l is shared (transposed) in layer l + 1's slot
+                self._derivative(l, Z + l, zd[l],
+                                 &self.shared[((l + 1) % 2) * self.threads + t].HT, True,
+                                 &G, gd, tmp)
             _normalize(&G, gd, self.fac + t, g, tmp)
             if self._record(t, l, 3 * self.L + 1 - l, &G, gd, WHAT_ADJOINT,
                             self.bits_adj + t * n, F_OWN, NULL, g, tmp):
