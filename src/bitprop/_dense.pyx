@@ -33,19 +33,6 @@ from bitprop._factored cimport (Factored, factored_init, factored_clear, factor,
                                mul_prime_power, canonical_bits, set_canonical,
                                divide_exact)
 
-# Dense activation codes (layers.py).
-cdef enum:
-    D_IDENTITY = 0
-    D_RELU = 1
-    D_LEAKY = 2
-    D_MONO = 4
-
-# How a layer's values f relate to its pre-activations z, for bit statistics.
-cdef enum:
-    F_OWN = 0          # f has sizes of its own: record them
-    F_SAME = 1         # identity: f = z
-    F_RELU = 2         # relu: f = z where z > 0, else 0 (1 bit)
-
 
 cdef extern from *:
     """
@@ -74,21 +61,8 @@ cdef bint _wait(int *counter, int target, int *failed, int *stop) noexcept nogil
     return True
 
 
-cdef struct Shared:
-    # What a worker shares of layer l (its own samples as columns) while every worker
-    # computes its rows of dL/dW_l and dL/db_l from all samples.
-    bint live
-    slong cols
-    fmpz_mat_struct G           # dL/dz_l, integers over gd
-    fmpz *gd
-    fmpz_mat_struct HT          # H_(l-1)^T
-    fmpz *scaled                # gd * hd_(l-1): each column's denominator in G H^T
-    fmpz lcm_scaled
-    fmpz lcm_gd
-
-
-cdef void _share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, const fmpz *hd,
-                 slong cols) noexcept nogil:
+cdef void share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, const fmpz *hd,
+                slong cols) noexcept nogil:
     """Hand G and gd over to x (the caller re-initialises both before reuse) and move
     H (not read again by its owner) into x.HT, transposed."""
     cdef slong i, s
@@ -96,7 +70,7 @@ cdef void _share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, co
     fmpz_mat_init(&x.HT, cols, H.r)
     for i in range(H.r):
         for s in range(cols):
-            fmpz_swap(_at(&x.HT, s, i), _at(H, i, s))
+            fmpz_swap(at(&x.HT, s, i), at(H, i, s))
     x.scaled = _fmpz_vec_init(cols + 1)
     for s in range(cols):
         fmpz_mul(x.scaled + s, gd + s, hd + s)
@@ -107,7 +81,7 @@ cdef void _share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, co
     x.live = True
 
 
-cdef void _release(Shared *x) noexcept nogil:
+cdef void release(Shared *x) noexcept nogil:
     if x.live:
         fmpz_mat_clear(&x.G)
         fmpz_mat_clear(&x.HT)
@@ -118,12 +92,62 @@ cdef void _release(Shared *x) noexcept nogil:
         x.live = False
 
 
-cdef inline fmpz *_at(fmpz_mat_struct *m, slong i, slong j) noexcept nogil:
-    return m.rows[i] + j
+cdef bint columns_init(Columns *c, const slong *width, slong layers, slong cols) noexcept nogil:
+    """Empty matrices of every layer (Z of layer 0 has no rows); False without memory."""
+    cdef slong l
+    c.layers, c.cols = layers, cols
+    c.H = <fmpz_mat_struct *>calloc(layers + 1, sizeof(fmpz_mat_struct))
+    c.Z = <fmpz_mat_struct *>calloc(layers + 1, sizeof(fmpz_mat_struct))
+    c.hd = <fmpz **>calloc(layers + 1, sizeof(fmpz *))
+    c.zd = <fmpz **>calloc(layers + 1, sizeof(fmpz *))
+    if c.H == NULL or c.Z == NULL or c.hd == NULL or c.zd == NULL:
+        free(c.H); free(c.Z); free(c.hd); free(c.zd)
+        c.H = NULL
+        return False
+    for l in range(layers):
+        fmpz_mat_init(c.H + l, width[l], cols)
+        fmpz_mat_init(c.Z + l, width[l] if l else 0, cols)
+        c.hd[l] = _fmpz_vec_init(cols + 1)
+        c.zd[l] = _fmpz_vec_init(cols + 1)
+    return True
 
 
-cdef void _normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
-                     fmpz *tmp) noexcept nogil:
+cdef void columns_clear(Columns *c) noexcept nogil:
+    cdef slong l
+    if c.H == NULL:
+        return
+    for l in range(c.layers):
+        fmpz_mat_clear(c.H + l)
+        fmpz_mat_clear(c.Z + l)
+        _fmpz_vec_clear(c.hd[l], c.cols + 1)
+        _fmpz_vec_clear(c.zd[l], c.cols + 1)
+    free(c.H); free(c.Z); free(c.hd); free(c.zd)
+    c.H = NULL
+
+
+cdef void load_columns(fmpz_mat_struct *m, fmpz *den, const fmpq *base, const slong *rows,
+                       slong row_stride, slong col_stride, fmpz *tmp) noexcept nogil:
+    """m, den := the rationals base[rows[i] * row_stride + s * col_stride] (rows NULL: i) as
+    integers over one denominator per column (the lcm of the column's)."""
+    cdef slong i, s
+    cdef const fmpq *x
+    for s in range(m.c):
+        fmpz_one(den + s)
+        for i in range(m.r):
+            x = base + (rows[i] if rows != NULL else i) * row_stride + s * col_stride
+            if not fmpz_is_one(fmpq_denref(x)):
+                fmpz_lcm(den + s, den + s, fmpq_denref(x))
+        for i in range(m.r):
+            x = base + (rows[i] if rows != NULL else i) * row_stride + s * col_stride
+            if fmpz_is_one(fmpq_denref(x)):
+                fmpz_mul(at(m, i, s), fmpq_numref(x), den + s)
+            else:
+                fmpz_divexact(tmp, den + s, fmpq_denref(x))
+                fmpz_mul(at(m, i, s), fmpq_numref(x), tmp)
+
+
+cdef void normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
+                    fmpz *tmp) noexcept nogil:
     """Divide every column and its denominator by their gcd: the column's canonical form."""
     cdef slong i, s
     for s in range(m.c):
@@ -133,7 +157,7 @@ cdef void _normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
         if not fmpz_is_one(g):
             divide_exact(den + s, den + s, g)
             for i in range(m.r):
-                divide_exact(_at(m, i, s), _at(m, i, s), g)
+                divide_exact(at(m, i, s), at(m, i, s), g)
 
 
 cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const fmpz *den,
@@ -150,8 +174,8 @@ cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const fmpz *den,
         for i in range(m.r):
             if v == 0:
                 break
-            if not fmpz_is_zero(_at(m, i, s)):
-                v = valuation(_at(m, i, s), f.prime[k], v, tmp)
+            if not fmpz_is_zero(at(m, i, s)):
+                v = valuation(at(m, i, s), f.prime[k], v, tmp)
         v = exponent(f, k, den, v, tmp)
         if v:
             mul_prime_power(g, f.prime[k], v, tmp)
@@ -161,7 +185,7 @@ cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const fmpz *den,
         for i in range(m.r):
             if fmpz_is_one(rough):
                 break
-            fmpz_gcd(rough, rough, _at(m, i, s))
+            fmpz_gcd(rough, rough, at(m, i, s))
         fmpz_mul(g, g, rough)
         fmpz_clear(rough)
 
@@ -177,17 +201,9 @@ cdef class DenseWeights:
     """A dense network's parameters as integer matrices: W_l = Wn_l / D_l and the bias sums
     b_l = bn_l / D_l, D_l the lcm of layer l's denominators. Built once per compiled network
     and shared by its passes (only step's private plans change their parameters, and they
-    build their own)."""
+    build their own). A block's input layer (in ``starts``) has no weights: 0 x 0, D = 1."""
 
-    cdef slong L
-    cdef fmpz_mat_struct *Wn         # index l - 1
-    cdef fmpz_mat_struct *WnT
-    cdef fmpz *bn                    # layer l's bias sums at bn_off[l]
-    cdef slong *bn_off
-    cdef slong bn_len
-    cdef fmpz *D                     # index l
-
-    def __cinit__(self, widths):
+    def __cinit__(self, widths, starts=(0,)):
         cdef slong l
         self.L = len(widths) - 1
         self.bn_len = sum(widths) + 1
@@ -199,8 +215,13 @@ cdef class DenseWeights:
         self.bn = _fmpz_vec_init(self.bn_len)
         self.D = _fmpz_vec_init(self.L + 1)
         for l in range(1, self.L + 1):
-            fmpz_mat_init(self.Wn + l - 1, widths[l], widths[l - 1])
-            fmpz_mat_init(self.WnT + l - 1, widths[l - 1], widths[l])
+            fmpz_one(self.D + l)
+            if l in starts:
+                fmpz_mat_init(self.Wn + l - 1, 0, 0)
+                fmpz_mat_init(self.WnT + l - 1, 0, 0)
+            else:
+                fmpz_mat_init(self.Wn + l - 1, widths[l], widths[l - 1])
+                fmpz_mat_init(self.WnT + l - 1, widths[l - 1], widths[l])
 
     def __dealloc__(self):
         cdef slong l
@@ -215,29 +236,6 @@ cdef class DenseWeights:
 
 cdef class DensePass(Pass):
     """A Pass over a network that is a stack of dense layers (see bitprop.layers)."""
-
-    cdef slong L                     # weight layers
-    cdef slong *width                # L + 1
-    cdef slong *pos_off              # L + 2: layer l's positions are pos[pos_off[l]:pos_off[l+1]]
-    cdef slong *pos
-    cdef slong *edge_off             # L + 1: layer l's edge ids start at edge_off[l]
-    cdef slong *edge_id
-    cdef int *code                   # per layer l >= 1
-    cdef slong *degree               # monomial degree
-    cdef fmpz *act_p                 # leaky slope p/q, or monomial coefficient p/q
-    cdef fmpz *act_q
-    cdef readonly DenseWeights weights
-    cdef slong *out_row              # per output coordinate
-    cdef Factored *fac               # per worker: scratch for factored denominators
-    cdef int n_fac
-    # Backward: worker t shares layer l in slot (l % 2) * threads + t; after a barrier every
-    # worker computes its rows of layer l's gradients from all samples. Two slots per worker:
-    # a slot is rewritten two layers later, when every worker has passed one more barrier.
-    cdef Shared *shared
-    cdef int arrived                 # arrivals at the layer barriers (atomic)
-    cdef int left                    # workers done with shared memory (atomic)
-    cdef int failed                  # a worker stopped early: nobody waits for it (atomic)
-    cdef long *grad_bits             # per worker: max bits of the dL/dw, dL/db it set
 
     def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *, layout,
                  weights=None, **options):
@@ -286,9 +284,13 @@ cdef class DensePass(Pass):
         for k in range(flat.shape[0]):
             self.edge_id[k] = flat[k]
         k = 0
+        self.code[0] = D_NONE
         for l in range(1, self.L + 1):
             self.edge_off[l] = k
             k += len(layout.edge_ids[l - 1])
+            if layout.activations[l - 1] is None:       # a block's input layer
+                self.code[l] = D_NONE
+                continue
             code, activation = layout.activations[l - 1]
             self.code[l] = code
             if code == D_LEAKY:
@@ -299,7 +301,7 @@ cdef class DensePass(Pass):
         for o, row in enumerate(layout.output_rows):
             self.out_row[o] = row
         if weights is None:
-            self.weights = DenseWeights(widths)
+            self.weights = DenseWeights(widths, layout.starts)
             self._scale_weights()
         else:
             self.weights = weights
@@ -316,6 +318,9 @@ cdef class DensePass(Pass):
         for l in range(1, self.L + 1):
             n_out, n_in = self.width[l], self.width[l - 1]
             dw.bn_off[l] = off
+            off += n_out
+            if self.code[l] == D_NONE:
+                continue
             fmpz_one(dw.D + l)
             for i in range(n_out):
                 w = plan.bias_sum + self.pos[self.pos_off[l] + i]
@@ -326,13 +331,12 @@ cdef class DensePass(Pass):
             for i in range(n_out):
                 w = plan.bias_sum + self.pos[self.pos_off[l] + i]
                 fmpz_divexact(factor, dw.D + l, fmpq_denref(w))
-                fmpz_mul(dw.bn + off + i, fmpq_numref(w), factor)
+                fmpz_mul(dw.bn + dw.bn_off[l] + i, fmpq_numref(w), factor)
                 for j in range(n_in):
                     w = plan.weight + self.edge_id[self.edge_off[l] + i * n_in + j]
                     fmpz_divexact(factor, dw.D + l, fmpq_denref(w))
-                    fmpz_mul(_at(dw.Wn + l - 1, i, j), fmpq_numref(w), factor)
+                    fmpz_mul(at(dw.Wn + l - 1, i, j), fmpq_numref(w), factor)
             fmpz_mat_transpose(dw.WnT + l - 1, dw.Wn + l - 1)
-            off += n_out
         fmpz_clear(factor)
 
     def __dealloc__(self):
@@ -345,38 +349,44 @@ cdef class DensePass(Pass):
         free(self.fac)
         if self.shared != NULL:
             for l in range(2 * self.n_fac):
-                _release(self.shared + l)
+                release(self.shared + l)
         free(self.shared)
         free(self.grad_bits)
         free(self.width); free(self.pos_off); free(self.pos); free(self.edge_off)
         free(self.edge_id); free(self.code); free(self.degree)
         free(self.out_row)
 
-    cdef void _choose_factoring(self) noexcept:
-        """Every denominator of the pass divides a product of the layers' D, the activations'
-        q and the samples' input, label and scale denominators. When those factor over the
-        primes below 64, so does every denominator, and none needs factoring on its own."""
+    cdef bint _smooth(self, unsigned int *mask, fmpz *tmp) noexcept:
+        """Whether every denominator of the pass is a product of primes below 64, which are
+        then noted in mask. In a dense stack every denominator divides a product of the
+        layers' D, the activations' q and the samples' input, label and scale denominators."""
         cdef PlanData *plan = &self.plan.d
-        cdef unsigned int mask = 0
         cdef bint smooth = True
         cdef slong i
+        for i in range(1, self.L + 1):
+            if not small_primes(self.weights.D + i, mask, tmp):
+                smooth = False
+            if not fmpz_is_zero(self.act_q + i) and not small_primes(self.act_q + i, mask, tmp):
+                smooth = False
+        for i in range(self.S * plan.n_inputs):
+            if not small_primes(fmpq_denref(self.X + i), mask, tmp):
+                smooth = False
+        for i in range(self.S * plan.n_outputs if self.has_labels else 0):
+            if not small_primes(fmpq_denref(self.Y + i), mask, tmp):
+                smooth = False
+        for i in range(self.S):
+            if not small_primes(fmpq_denref(self.scale + i), mask, tmp):
+                smooth = False
+        return smooth
+
+    cdef void _choose_factoring(self) noexcept:
+        """Smooth denominators need no factoring on their own: the primes are known."""
+        cdef unsigned int mask = 0
+        cdef bint smooth
         cdef int t
         cdef fmpz_t tmp
         fmpz_init(tmp)
-        for i in range(1, self.L + 1):
-            if not small_primes(self.weights.D + i, &mask, tmp):
-                smooth = False
-            if not fmpz_is_zero(self.act_q + i) and not small_primes(self.act_q + i, &mask, tmp):
-                smooth = False
-        for i in range(self.S * plan.n_inputs):
-            if not small_primes(fmpq_denref(self.X + i), &mask, tmp):
-                smooth = False
-        for i in range(self.S * plan.n_outputs if self.has_labels else 0):
-            if not small_primes(fmpq_denref(self.Y + i), &mask, tmp):
-                smooth = False
-        for i in range(self.S):
-            if not small_primes(fmpq_denref(self.scale + i), &mask, tmp):
-                smooth = False
+        smooth = self._smooth(&mask, tmp)
         fmpz_clear(tmp)
         for t in range(self.threads):
             if smooth:
@@ -398,38 +408,21 @@ cdef class DensePass(Pass):
         """Forward and backward over this worker's samples (its columns); the gradient rows
         of each layer are shared out between the workers (see _backward)."""
         cdef slong s0 = self.S * t // self.threads, s1 = self.S * (t + 1) // self.threads
-        cdef slong cols = s1 - s0, l
         cdef int result = DONE
-        # H[l], Z[l]: layer values (columns = this worker's samples); hd, zd: denominators
-        cdef fmpz_mat_struct *H = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
-        cdef fmpz_mat_struct *Z = <fmpz_mat_struct *>calloc(self.L + 1, sizeof(fmpz_mat_struct))
-        cdef fmpz **hd = <fmpz **>calloc(self.L + 1, sizeof(fmpz *))
-        cdef fmpz **zd = <fmpz **>calloc(self.L + 1, sizeof(fmpz *))
+        cdef Columns c
         cdef fmpz_t g, tmp
-        if H == NULL or Z == NULL or hd == NULL or zd == NULL:
-            free(H); free(Z); free(hd); free(zd)
+        if not columns_init(&c, self.width, self.L + 1, s1 - s0):
             self._leave(t, STOPPED)
             return STOPPED
         fmpz_init(g); fmpz_init(tmp)
-        for l in range(self.L + 1):
-            fmpz_mat_init(H + l, self.width[l], cols)
-            fmpz_mat_init(Z + l, self.width[l] if l else 0, cols)
-            hd[l] = _fmpz_vec_init(cols + 1)
-            zd[l] = _fmpz_vec_init(cols + 1)
         self.t_start[t] = monotonic_now()
-        result = self._forward(t, s0, cols, H, Z, hd, zd, g, tmp)
+        result = self._forward(t, s0, &c, g, tmp)
         self.t_forward[t] = monotonic_now()
         if result == DONE:
-            result = self._outputs_and_loss(t, s0, cols, H + self.L, hd[self.L], H, Z, hd, zd,
-                                            g, tmp)
+            result = self._outputs_and_loss(t, s0, &c, g, tmp)
         self.t_end[t] = monotonic_now()
         self._leave(t, result)
-        for l in range(self.L + 1):
-            fmpz_mat_clear(H + l)
-            fmpz_mat_clear(Z + l)
-            _fmpz_vec_clear(hd[l], cols + 1)
-            _fmpz_vec_clear(zd[l], cols + 1)
-        free(H); free(Z); free(hd); free(zd)
+        columns_clear(&c)
         fmpz_clear(g); fmpz_clear(tmp)
         return result
 
@@ -448,8 +441,8 @@ cdef class DensePass(Pass):
             bitprop_add(&self.failed)
         bitprop_add(&self.left)
         _wait(&self.left, self.threads, NULL, NULL)   # every worker gets here: sweeps end
-        _release(self.shared + t)
-        _release(self.shared + self.threads + t)
+        release(self.shared + t)
+        release(self.shared + self.threads + t)
 
     cdef int _record(self, int t, slong l, slong step, fmpz_mat_struct *m, const fmpz *den,
                      int what, long *bits, int f_rule, long *f_bits, fmpz *g,
@@ -466,58 +459,59 @@ cdef class DensePass(Pass):
                 factor(f, den + s)
             for i in range(m.r):
                 p = self.pos[self.pos_off[l] + i]
-                b = canonical_bits(_at(m, i, s), den + s, f, g, tmp)
+                b = canonical_bits(at(m, i, s), den + s, f, g, tmp)
                 if b > bits[p]:
                     bits[p] = b
                 if f_rule != F_OWN:
-                    bf = 1 if f_rule == F_RELU and fmpz_sgn(_at(m, i, s)) <= 0 else b
+                    bf = 1 if f_rule == F_RELU and fmpz_sgn(at(m, i, s)) <= 0 else b
                     if bf > f_bits[p]:
                         f_bits[p] = bf
                 if self.max_bits and b > self.max_bits:
                     return self._fault(t, p, self.S * t // self.threads + s, step, what, b)
         return DONE
 
-    cdef int _forward(self, int t, slong s0, slong cols, fmpz_mat_struct *H,
-                      fmpz_mat_struct *Z, fmpz **hd, fmpz **zd, fmpz *g, fmpz *tmp) noexcept nogil:
-        cdef slong l, i, j, s, n = self.plan.d.n, n_in = self.plan.d.n_inputs
-        cdef const fmpq *x
-        cdef int f_rule
+    cdef int _forward(self, int t, slong s0, Columns *c, fmpz *g, fmpz *tmp) noexcept nogil:
+        cdef slong l, n_in = self.plan.d.n_inputs
         # layer 0: the inputs over one denominator per sample
-        for s in range(cols):
-            _column_lcm(hd[0] + s, NULL, 0)
-            for j in range(self.width[0]):
-                fmpz_lcm(hd[0] + s, hd[0] + s, fmpq_denref(self.X + (s0 + s) * n_in + j))
-            for j in range(self.width[0]):
-                x = self.X + (s0 + s) * n_in + j
-                fmpz_divexact(tmp, hd[0] + s, fmpq_denref(x))
-                fmpz_mul(_at(H, j, s), fmpq_numref(x), tmp)
-        if self._record(t, 0, 0, H, hd[0], WHAT_F, self.bits_f + t * n, F_OWN, NULL, g,
-                        tmp):
+        load_columns(c.H, c.hd[0], self.X + s0 * n_in, NULL, 1, n_in, tmp)
+        if self._record(t, 0, 0, c.H, c.hd[0], WHAT_F, self.bits_f + t * self.plan.d.n,
+                        F_OWN, NULL, g, tmp):
             return BIT_LIMIT
         self.done[t] += self.width[0]
         for l in range(1, self.L + 1):
             if self.stop:
                 return STOPPED
-            fmpz_mat_mul(Z + l, self.weights.Wn + l - 1, H + l - 1)
-            for s in range(cols):
-                fmpz_mul(zd[l] + s, self.weights.D + l, hd[l - 1] + s)
-                for i in range(self.width[l]):
-                    fmpz_addmul(_at(Z + l, i, s), self.weights.bn + self.weights.bn_off[l] + i,
-                                hd[l - 1] + s)
-            _normalize(Z + l, zd[l], self.fac + t, g, tmp)
-            f_rule = (F_SAME if self.code[l] == D_IDENTITY else
-                      F_RELU if self.code[l] == D_RELU else F_OWN)
-            if self._record(t, l, 2 * l - 1, Z + l, zd[l], WHAT_Z, self.bits_z + t * n,
-                            f_rule, self.bits_f + t * n, g, tmp):
-                return BIT_LIMIT
-            self._activate(l, Z + l, zd[l], H + l, hd[l])
-            if f_rule != F_OWN:         # Z moved into H: free it now
-                fmpz_mat_clear(Z + l); fmpz_mat_init(Z + l, 0, 0)
-            _normalize(H + l, hd[l], self.fac + t, g, tmp)
-            if f_rule == F_OWN and self._record(t, l, 2 * l, H + l, hd[l], WHAT_F,
-                                                self.bits_f + t * n, F_OWN, NULL, g, tmp):
+            if self._forward_layer(t, l, 2 * l - 1, c, g, tmp):
                 return BIT_LIMIT
             self.done[t] += self.width[l]
+        return DONE
+
+    cdef int _forward_layer(self, int t, slong l, slong step, Columns *c, fmpz *g,
+                            fmpz *tmp) noexcept nogil:
+        """Layer l's Z and H from H_(l-1), canonical per column, recorded at ``step`` (z) and
+        ``step + 1`` (f)."""
+        cdef slong i, s, n = self.plan.d.n
+        cdef int f_rule = (F_SAME if self.code[l] == D_IDENTITY else
+                           F_RELU if self.code[l] == D_RELU else F_OWN)
+        cdef fmpz_mat_struct *Z = c.Z + l
+        cdef fmpz *zd = c.zd[l]
+        cdef fmpz *hd = c.hd[l - 1]
+        fmpz_mat_mul(Z, self.weights.Wn + l - 1, c.H + l - 1)
+        for s in range(c.cols):
+            fmpz_mul(zd + s, self.weights.D + l, hd + s)
+            for i in range(self.width[l]):
+                fmpz_addmul(at(Z, i, s), self.weights.bn + self.weights.bn_off[l] + i, hd + s)
+        normalize(Z, zd, self.fac + t, g, tmp)
+        if self._record(t, l, step, Z, zd, WHAT_Z, self.bits_z + t * n, f_rule,
+                        self.bits_f + t * n, g, tmp):
+            return BIT_LIMIT
+        self._activate(l, Z, zd, c.H + l, c.hd[l])
+        if f_rule != F_OWN:         # Z moved into H: free it now
+            fmpz_mat_clear(Z); fmpz_mat_init(Z, 0, 0)
+        normalize(c.H + l, c.hd[l], self.fac + t, g, tmp)
+        if f_rule == F_OWN and self._record(t, l, step + 1, c.H + l, c.hd[l], WHAT_F,
+                                            self.bits_f + t * n, F_OWN, NULL, g, tmp):
+            return BIT_LIMIT
         return DONE
 
     cdef void _activate(self, slong l, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
@@ -536,18 +530,18 @@ cdef class DensePass(Pass):
                 fmpz_set(hd + s, zd + s)
             for i in range(z.r):
                 if code == D_IDENTITY:
-                    fmpz_swap(_at(h, i, s), _at(z, i, s))
+                    fmpz_swap(at(h, i, s), at(z, i, s))
                 elif code == D_RELU:
-                    if fmpz_sgn(_at(z, i, s)) > 0:
-                        fmpz_swap(_at(h, i, s), _at(z, i, s))
+                    if fmpz_sgn(at(z, i, s)) > 0:
+                        fmpz_swap(at(h, i, s), at(z, i, s))
                     else:
-                        fmpz_zero(_at(h, i, s))
+                        fmpz_zero(at(h, i, s))
                 elif code == D_LEAKY:
-                    fmpz_mul(_at(h, i, s), _at(z, i, s),
-                             self.act_q + l if fmpz_sgn(_at(z, i, s)) > 0 else self.act_p + l)
+                    fmpz_mul(at(h, i, s), at(z, i, s),
+                             self.act_q + l if fmpz_sgn(at(z, i, s)) > 0 else self.act_p + l)
                 else:
-                    fmpz_pow_ui(_at(h, i, s), _at(z, i, s), self.degree[l])
-                    fmpz_mul(_at(h, i, s), _at(h, i, s), self.act_p + l)
+                    fmpz_pow_ui(at(h, i, s), at(z, i, s), self.degree[l])
+                    fmpz_mul(at(h, i, s), at(h, i, s), self.act_p + l)
 
     cdef void _derivative(self, slong l, fmpz_mat_struct *z, const fmpz *zd,
                           const fmpz_mat_struct *h, bint h_transposed, fmpz_mat_struct *gm,
@@ -566,22 +560,42 @@ cdef class DensePass(Pass):
                 fmpz_mul(gd + s, gd + s, self.act_q + l)
             for i in range(gm.r):
                 if code == D_RELU:
-                    if fmpz_sgn(_at(h, s, i) if h_transposed else _at(h, i, s)) <= 0:
-                        fmpz_zero(_at(gm, i, s))
+                    if fmpz_sgn(at(<fmpz_mat_struct *>h, s, i) if h_transposed
+                                else at(<fmpz_mat_struct *>h, i, s)) <= 0:
+                        fmpz_zero(at(gm, i, s))
                 elif code == D_LEAKY:
-                    fmpz_mul(_at(gm, i, s), _at(gm, i, s),
-                             self.act_q + l if fmpz_sgn(_at(z, i, s)) > 0 else self.act_p + l)
-                elif code == D_MONO and not fmpz_is_zero(_at(gm, i, s)):
-                    fmpz_pow_ui(tmp, _at(z, i, s), d - 1)
+                    fmpz_mul(at(gm, i, s), at(gm, i, s),
+                             self.act_q + l if fmpz_sgn(at(z, i, s)) > 0 else self.act_p + l)
+                elif code == D_MONO and not fmpz_is_zero(at(gm, i, s)):
+                    fmpz_pow_ui(tmp, at(z, i, s), d - 1)
                     fmpz_mul_si(tmp, tmp, d)
                     fmpz_mul(tmp, tmp, self.act_p + l)
-                    fmpz_mul(_at(gm, i, s), _at(gm, i, s), tmp)
+                    fmpz_mul(at(gm, i, s), at(gm, i, s), tmp)
 
-    cdef int _outputs_and_loss(self, int t, slong s0, slong cols, fmpz_mat_struct *out,
-                               fmpz *outd, fmpz_mat_struct *H, fmpz_mat_struct *Z, fmpz **hd,
-                               fmpz **zd, fmpz *g, fmpz *tmp) noexcept nogil:
+    cdef int _adjoint(self, int t, slong l, slong step, Columns *c, const fmpz_mat_struct *h,
+                      bint h_transposed, fmpz_mat_struct *G, fmpz *gd, fmpz *g,
+                      fmpz *tmp) noexcept nogil:
+        """G := dL/dz_l from dL/df_l (in place), canonical per column and recorded."""
+        self._derivative(l, c.Z + l, c.zd[l], h, h_transposed, G, gd, tmp)
+        normalize(G, gd, self.fac + t, g, tmp)
+        return self._record(t, l, step, G, gd, WHAT_ADJOINT, self.bits_adj + t * self.plan.d.n,
+                            F_OWN, NULL, g, tmp)
+
+    cdef void _propagate(self, int t, slong l, fmpz_mat_struct *out, fmpz *outd,
+                         const Shared *x, fmpz *g, fmpz *tmp) noexcept nogil:
+        """dL/df_(l-1) = Wn_l^T G / (D_l gd) from layer l's shared G, canonical per column."""
+        cdef slong s
+        fmpz_mat_mul(out, self.weights.WnT + l - 1, &x.G)
+        for s in range(x.cols):
+            fmpz_mul(outd + s, x.gd + s, self.weights.D + l)
+        normalize(out, outd, self.fac + t, g, tmp)
+
+    cdef int _outputs_and_loss(self, int t, slong s0, Columns *c, fmpz *g,
+                               fmpz *tmp) noexcept nogil:
         """Canonical outputs, the loss, and (backward) the seeds and the reverse sweep."""
-        cdef slong s, o, n_out = self.plan.d.n_outputs
+        cdef slong s, o, n_out = self.plan.d.n_outputs, cols = c.cols
+        cdef fmpz_mat_struct *out = c.H + self.L
+        cdef fmpz *outd = c.hd[self.L]
         cdef fmpq *gf = _fmpq_vec_init(n_out * cols + 1)
         cdef fmpq_t acc, qtmp
         cdef fmpz_t r
@@ -592,7 +606,7 @@ cdef class DensePass(Pass):
                 factor(self.fac + t, outd + s)
             for o in range(n_out):
                 set_canonical(self.outputs + (s0 + s) * n_out + o,
-                              _at(out, self.out_row[o], s), outd + s, self.fac + t, g, False)
+                              at(out, self.out_row[o], s), outd + s, self.fac + t, g, False)
         if self.has_labels:
             for s in range(cols):
                 fmpq_zero(acc)
@@ -602,17 +616,18 @@ cdef class DensePass(Pass):
                                      gf + o * cols + s if self.backward else NULL, qtmp, g, r)
                 fmpq_addmul(self.loss + t, self.scale + s0 + s, acc)
         if self.backward:
-            result = self._backward(t, s0, cols, gf, H, Z, hd, zd, g, tmp)
+            result = self._backward(t, s0, gf, c, g, tmp)
         _fmpq_vec_clear(gf, n_out * cols + 1)
         fmpq_clear(acc); fmpq_clear(qtmp); fmpz_clear(r)
         return result
 
-    cdef int _backward(self, int t, slong s0, slong cols, fmpq *gf, fmpz_mat_struct *H,
-                       fmpz_mat_struct *Z, fmpz **hd, fmpz **zd, fmpz *g, fmpz *tmp) noexcept nogil:
+    cdef int _backward(self, int t, slong s0, fmpq *gf, Columns *c, fmpz *g,
+                       fmpz *tmp) noexcept nogil:
         """Reverse sweep. dL/dz_l and dL/df_(l-1) are per sample (this worker's columns);
         dL/dW_l and dL/db_l are sums over all samples, so after each layer's barrier every
         worker computes a block of their rows from everyone's shared columns."""
-        cdef slong l, s, o, n = self.plan.d.n, n_out = self.plan.d.n_outputs, count = 0
+        cdef slong l, s, o, n_out = self.plan.d.n_outputs, count = 0, cols = c.cols
+        cdef slong n_l, r0
         cdef fmpz_mat_struct G
         cdef fmpz *gd = _fmpz_vec_init(cols + 1)
         cdef Shared *mine
@@ -625,39 +640,35 @@ cdef class DensePass(Pass):
                 fmpz_lcm(gd + s, gd + s, fmpq_denref(gf + o * cols + s))
             for o in range(n_out):
                 fmpz_divexact(tmp, gd + s, fmpq_denref(gf + o * cols + s))
-                fmpz_mul(_at(&G, self.out_row[o], s), fmpq_numref(gf + o * cols + s), tmp)
+                fmpz_mul(at(&G, self.out_row[o], s), fmpq_numref(gf + o * cols + s), tmp)
         for l in range(self.L, 0, -1):
             if self.stop:
                 result = STOPPED
                 break
-            if l == self.L:             # G = dL/dz_l
-                self._derivative(l, Z + l, zd[l], H + l, False, &G, gd, tmp)
-            else:                       # H_l is shared (transposed) in layer l + 1's slot
-                self._derivative(l, Z + l, zd[l],
-                                 &self.shared[((l + 1) % 2) * self.threads + t].HT, True,
-                                 &G, gd, tmp)
-            _normalize(&G, gd, self.fac + t, g, tmp)
-            if self._record(t, l, 3 * self.L + 1 - l, &G, gd, WHAT_ADJOINT,
-                            self.bits_adj + t * n, F_OWN, NULL, g, tmp):
+            # ReLU's signs: H_L, or H_l shared (transposed) in layer l + 1's slot
+            if self._adjoint(t, l, 3 * self.L + 1 - l, c,
+                             c.H + l if l == self.L else
+                             &self.shared[((l + 1) % 2) * self.threads + t].HT,
+                             l != self.L, &G, gd, g, tmp):
                 result = BIT_LIMIT
                 break
             mine = self.shared + (l % 2) * self.threads + t
-            _share(mine, &G, gd, H + l - 1, hd[l - 1], cols)      # G and gd now are mine's
+            share(mine, &G, gd, c.H + l - 1, c.hd[l - 1], cols)      # G and gd now are mine's
             fmpz_mat_init(&G, self.width[l - 1] if l > 1 else 0, cols)
             gd = _fmpz_vec_init(cols + 1)
             count += 1
             if not self._barrier(count):
                 result = STOPPED
                 break
-            _release(self.shared + ((l + 1) % 2) * self.threads + t)   # all have read it
-            self._gradient_rows(t, l, g, tmp)
-            # dL/df_(l-1) = Wn^T G / (D gd), from the shared copy of this worker's G
+            release(self.shared + ((l + 1) % 2) * self.threads + t)   # all have read it
+            n_l = self.width[l]
+            r0 = n_l * t // self.threads
+            self._gradient_rows(t, l, self.shared + (l % 2) * self.threads, self.threads, r0,
+                                n_l * (t + 1) // self.threads - r0, self.grad_w, self.grad_z,
+                                g, tmp)
             if l > 1:
-                fmpz_mat_mul(&G, self.weights.WnT + l - 1, &mine.G)
-                for s in range(cols):
-                    fmpz_mul(gd + s, mine.gd + s, self.weights.D + l)
-                _normalize(&G, gd, self.fac + t, g, tmp)
-            fmpz_mat_clear(Z + l); fmpz_mat_init(Z + l, 0, 0)   # not read again
+                self._propagate(t, l, &G, gd, mine, g, tmp)
+            fmpz_mat_clear(c.Z + l); fmpz_mat_init(c.Z + l, 0, 0)   # not read again
             self.done[t] += self.width[l]
         fmpz_mat_clear(&G)
         _fmpz_vec_clear(gd, cols + 1)
@@ -665,13 +676,13 @@ cdef class DensePass(Pass):
             self.done[t] += self.width[0]
         return result
 
-    cdef void _gradient_rows(self, int t, slong l, fmpz *g, fmpz *tmp) noexcept nogil:
-        """Worker t's block of rows of dL/dW_l and dL/db_l, from every worker's shared layer:
-        one product per worker's columns, all over one common denominator, each entry then
-        set in canonical form once (into the slots gradients() reads)."""
-        cdef Shared *part = self.shared + (l % 2) * self.threads
-        cdef slong n_l = self.width[l], n_in = self.width[l - 1], i, j, s
-        cdef slong r0 = n_l * t // self.threads, rows = n_l * (t + 1) // self.threads - r0
+    cdef void _gradient_rows(self, int t, slong l, const Shared *part, int parts, slong r0,
+                             slong rows, fmpq *grad_w, fmpq *grad_z, fmpz *g,
+                             fmpz *tmp) noexcept nogil:
+        """Rows r0 .. r0 + rows of dL/dW_l and dL/db_l, summed over the samples of ``parts``
+        shared layers: one product per part, all over one common denominator, each entry
+        then set in canonical form once (grad_w by edge id, grad_z by position)."""
+        cdef slong n_in = self.width[l - 1], i, j, s
         cdef int u
         cdef fmpz_mat_struct M, A, P
         cdef fmpq *q
@@ -680,17 +691,17 @@ cdef class DensePass(Pass):
         if rows == 0:
             return
         fmpz_init(den); fmpz_init(scale)
-        # dL/dW rows: sum over workers u of (G_u's rows over den) H_u^T
+        # dL/dW rows: sum over parts u of (G_u's rows over den) H_u^T
         fmpz_one(den)
-        for u in range(self.threads):
+        for u in range(parts):
             fmpz_lcm(den, den, &part[u].lcm_scaled)
         fmpz_mat_init(&M, rows, n_in)
-        for u in range(self.threads):
+        for u in range(parts):
             fmpz_mat_init(&A, rows, part[u].cols)
             for s in range(part[u].cols):
                 divide_exact(scale, den, part[u].scaled + s)
                 for i in range(rows):
-                    fmpz_mul(_at(&A, i, s), _at(&part[u].G, r0 + i, s), scale)
+                    fmpz_mul(at(&A, i, s), at(<fmpz_mat_struct *>&part[u].G, r0 + i, s), scale)
             if u == 0:
                 fmpz_mat_mul(&M, &A, &part[u].HT)
             else:
@@ -703,24 +714,24 @@ cdef class DensePass(Pass):
             factor(f, den)
         for i in range(rows):
             for j in range(n_in):
-                q = self.grad_w + self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
-                set_canonical(q, _at(&M, i, j), den, f, g, True)
+                q = grad_w + self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
+                set_canonical(q, at(&M, i, j), den, f, g, True)
                 self.grad_bits[2 * t] = max(self.grad_bits[2 * t], fmpq_bit_length(q))
         fmpz_mat_clear(&M)
         # dL/db rows: sum over all samples of G[i, s] / gd[s]
         fmpz_one(den)
-        for u in range(self.threads):
+        for u in range(parts):
             fmpz_lcm(den, den, &part[u].lcm_gd)
         if f.exact:
             factor(f, den)
         for i in range(rows):
             fmpz_zero(tmp)
-            for u in range(self.threads):
+            for u in range(parts):
                 for s in range(part[u].cols):
-                    if not fmpz_is_zero(_at(&part[u].G, r0 + i, s)):
+                    if not fmpz_is_zero(at(<fmpz_mat_struct *>&part[u].G, r0 + i, s)):
                         divide_exact(scale, den, part[u].gd + s)
-                        fmpz_addmul(tmp, _at(&part[u].G, r0 + i, s), scale)
-            q = self.grad_z + self.pos[self.pos_off[l] + r0 + i]
+                        fmpz_addmul(tmp, at(<fmpz_mat_struct *>&part[u].G, r0 + i, s), scale)
+            q = grad_z + self.pos[self.pos_off[l] + r0 + i]
             set_canonical(q, tmp, den, f, g, True)
             self.grad_bits[2 * t + 1] = max(self.grad_bits[2 * t + 1], fmpq_bit_length(q))
         fmpz_clear(den); fmpz_clear(scale)

@@ -59,6 +59,7 @@ cdef class Pass:
     cdef double *t_forward
     cdef double *t_end
     cdef public int stop
+    cdef slong step_scale           # fault steps of vertex p: p and 2n - 1 - p, times this
 
     cdef int _work(self, int t) noexcept nogil
     cdef int _guard(self, int t, slong p, slong s, slong step, int what, const fmpq *value,
@@ -68,6 +69,7 @@ cdef class Pass:
                           fmpq *gf, fmpq *tmp, fmpz *q, fmpz *r) noexcept nogil
     cdef int _forward_vertex(self, int t, slong p, slong s0, slong s1, fmpz *q,
                              fmpz *r) noexcept nogil
+    cdef void _forget_inputs(self, slong p, slong s) noexcept nogil
     cdef void _keep_outputs(self, slong s0, slong s1) noexcept nogil
     cdef void _seed_loss(self, int t, slong s0, slong s1, fmpq *tmp, fmpq *acc,
                          fmpz *q, fmpz *r) noexcept nogil

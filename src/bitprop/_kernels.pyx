@@ -160,6 +160,7 @@ cdef class Pass:
         self.keep_all = keep_all
         self.has_labels = labels is not None
         self.max_bits = max_bits or 0
+        self.step_scale = 1
         if loss is not None:
             self.loss_code, self.loss_index, self.loss_shift = loss.code, loss.index, loss.shift
         self.X = _fmpq_vec_init(S * plan.d.n_inputs + 1)
@@ -303,20 +304,28 @@ cdef class Pass:
                     fu = self.F + plan.edge_src[e] * S + s
                     if not fmpq_is_zero(fu) and not fmpq_is_zero(plan.weight + e):
                         fmpq_addmul(z, plan.weight + e, fu)
-                if self._guard(t, p, s, p, WHAT_Z, z, self.bits_z + t * plan.n + p):
+                if self._guard(t, p, s, p * self.step_scale, WHAT_Z, z,
+                               self.bits_z + t * plan.n + p):
                     return BIT_LIMIT
                 _activate(plan, a, f, z, q, r)
-            if self._guard(t, p, s, p, WHAT_F, f, self.bits_f + t * plan.n + p):
+            if self._guard(t, p, s, p * self.step_scale, WHAT_F, f,
+                           self.bits_f + t * plan.n + p):
                 return BIT_LIMIT
             if not self.keep_all and not self.backward:
                 fmpq_zero(z)    # forward only: z is not needed again
                 if plan.last_use[p] < 0 and not plan.is_output[p]:
                     fmpq_zero(f)    # nothing reads f_p
-                for k in range(plan.in_ptr[p], plan.in_ptr[p + 1]):
-                    u = plan.edge_src[plan.in_edge[k]]
-                    if plan.last_use[u] == p and not plan.is_output[u]:
-                        fmpq_zero(self.F + u * S + s)   # p was the last reader of f_u
+                self._forget_inputs(p, s)
         return DONE
+
+    cdef void _forget_inputs(self, slong p, slong s) noexcept nogil:
+        """Forward only: free f_u of sample s for every u whose last reader is p."""
+        cdef PlanData *plan = &self.plan.d
+        cdef slong k, u
+        for k in range(plan.in_ptr[p], plan.in_ptr[p + 1]):
+            u = plan.edge_src[plan.in_edge[k]]
+            if plan.last_use[u] == p and not plan.is_output[u]:
+                fmpq_zero(self.F + u * self.S + s)
 
     cdef void _keep_outputs(self, slong s0, slong s1) noexcept nogil:
         cdef slong s, o
@@ -379,7 +388,7 @@ cdef class Pass:
             if a >= 0 and not fmpq_is_zero(g):
                 _derivative(plan, a, d, self.Z + p * S + s, q, r)
                 fmpq_mul(gz, g, d)                       # dL/dz_p
-                if self._guard(t, p, s, 2 * plan.n - 1 - p, WHAT_ADJOINT, gz,
+                if self._guard(t, p, s, (2 * plan.n - 1 - p) * self.step_scale, WHAT_ADJOINT, gz,
                                self.bits_adj + t * plan.n + p):
                     return BIT_LIMIT
                 if not fmpq_is_zero(gz):
