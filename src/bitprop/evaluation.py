@@ -1,8 +1,8 @@
 """The exact evaluator's Python face: forward, grad and step over the compiled kernels.
 
 Python here only converts, validates and reports; every arithmetic operation runs in
-``bitprop._kernels`` (any DAG) or ``bitprop._dense`` (stacks of dense layers) with the GIL
-released, in worker threads that each take a contiguous slice of the samples
+``bitprop._kernels`` (any DAG), ``bitprop._dense`` (stacks of dense layers) or
+``bitprop._mixed`` (any DAG with dense blocks inside) with the GIL released, in worker threads that each take a contiguous slice of the samples
 (``bitprop.workers``: Ctrl-C and ``time_budget`` act at once and leave every object valid).
 """
 
@@ -13,8 +13,9 @@ from fractions import Fraction
 
 from ._dense import DensePass
 from ._kernels import STATUS_STOPPED, Pass
+from ._mixed import MixedPass
 from ._plan import Plan
-from .layers import find_dense_layout
+from .layers import find_dense_blocks, find_dense_layout
 from .dataset import Dataset
 from .errors import BitLimitError, BitpropInputError
 from .numbers import convert_out, rational
@@ -152,7 +153,11 @@ def _bit_stats(run, plan, gradient_bits=(0, 0)):
     return BitStats(per_vertex, per_depth, max_value, max_adjoint, max(gradient_bits))
 
 
-KERNELS = ("auto", "dense", "scalar")
+#: "auto": the dense kernel for a stack of dense layers, else dense blocks of at least
+#: MIN_BLOCK_EDGES edges inside the scalar sweep, else the scalar kernel; "dense": the same,
+#: but an error when there is nothing dense; "mixed": every dense layer, however small, as a
+#: block inside the scalar sweep; "scalar": one vertex at a time. All give the same bits.
+KERNELS = ("auto", "dense", "mixed", "scalar")
 #: Bounds the kernels take as C integers.
 MAX_THREADS = 1024
 MAX_BITS = 1 << 62
@@ -160,30 +165,49 @@ MAX_BITS = 1 << 62
 
 @dataclass
 class _Dense:
-    """A plan's dense-layer layout and, once a pass has built them, its integer weights
-    (kept for the next pass over the same plan)."""
+    """How a plan's dense layers run (DensePass or MixedPass), their layout and, once a pass
+    has built them, their integer weights (kept for the next pass over the same plan)."""
 
+    kind: type
     layout: object
     weights: object = None
 
 
-def _dense_layout(network, plan, kernel, keep_all):
-    """The _Dense of ``plan`` to run on, or None for the scalar kernel."""
+def _check_kernel(kernel):
     if kernel not in KERNELS:
         raise BitpropInputError(f"kernel must be one of {', '.join(KERNELS)}, not {kernel!r}",
                                 path="kernel")
-    if kernel == "scalar" or keep_all:
+
+
+def _find_dense(network, plan, kernel):
+    """A fresh _Dense for ``plan`` under ``kernel``, or None for the scalar kernel."""
+    _check_kernel(kernel)
+    if kernel == "scalar":
+        return None
+    if kernel != "mixed":
+        layout = find_dense_layout(network, plan)
+        if layout is not None:
+            return _Dense(DensePass, layout)
+    blocks = find_dense_blocks(network, plan, **({"min_edges": 1} if kernel == "mixed" else {}))
+    if blocks is None and kernel != "auto":
+        raise BitpropInputError("the network has no dense layers (vertices with one edge from "
+                                "each of the same predecessors and one identity, relu, "
+                                "leaky_relu or monomial activation)", path="kernel")
+    return None if blocks is None else _Dense(MixedPass, blocks)
+
+
+def _dense_layout(network, plan, kernel, keep_all):
+    """The _Dense of ``plan`` to run on (cached on the network), or None for the scalar
+    kernel (always with ``keep_all``: only the scalar kernel keeps every z and f)."""
+    if keep_all:
+        _check_kernel(kernel)
         return None
     cache = network.__dict__.setdefault("_dense_layouts", {})
-    if id(plan) not in cache:
-        cache.clear()
-        layout = find_dense_layout(network, plan)
-        cache[id(plan)] = None if layout is None else _Dense(layout)
-    dense = cache[id(plan)]
-    if dense is None and kernel == "dense":
-        raise BitpropInputError("the network is not a stack of dense layers with identity, "
-                                "relu, leaky_relu or monomial activations", path="kernel")
-    return dense
+    if (id(plan), kernel) not in cache:
+        if not any(key[0] == id(plan) for key in cache):
+            cache.clear()
+        cache[id(plan), kernel] = _find_dense(network, plan, kernel)
+    return cache[id(plan), kernel]
 
 
 def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, dense=None):
@@ -196,9 +220,10 @@ def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, dense=Non
         raise BitpropInputError(f"max_bits must be an integer from 1 to {MAX_BITS}, not "
                                 f"{max_bits!r}", path="max_bits")
     if dense is not None:
-        run = DensePass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
-                        threads=threads, backward=backward, max_bits=max_bits,
-                        scalar_values=False, layout=dense.layout, weights=dense.weights)
+        run = dense.kind(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
+                         threads=threads, backward=backward, max_bits=max_bits,
+                         scalar_values=dense.kind is MixedPass, layout=dense.layout,
+                         weights=dense.weights)
         dense.weights = run.weights
         return run
     return Pass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
@@ -284,16 +309,15 @@ def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, thre
         raise BitpropInputError(f"steps must be >= 0, not {steps}", path="steps")
     dataset = _as_dataset(dataset, network, require_labels=True)
     plan = Plan(network)            # private: the parameters change in place
-    layout = None if kernel == "scalar" else find_dense_layout(network, plan)
-    if layout is None and kernel == "dense":
-        _dense_layout(network, plan, kernel, False)
+    dense = _find_dense(network, plan, kernel)
     trainable = network.trainable
     deadline = None if time_budget is None else time.monotonic() + time_budget
     losses = []
     for index in range(steps + 1):
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         run = _new_pass(plan, dataset, backward=index < steps, keep_all=False, threads=threads,
-                        max_bits=max_bits, dense=layout and _Dense(layout))   # new weights
+                        max_bits=max_bits,
+                        dense=dense and _Dense(dense.kind, dense.layout))   # new weights
         _run(run, plan, time_budget=remaining, progress=progress)
         losses.append(run.total_loss())
         if index < steps:

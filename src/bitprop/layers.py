@@ -1,10 +1,16 @@
 """Find dense layers in a network, so that whole layers run as integer matrix products.
 
-A network qualifies when it is a stack of fully connected layers: the sources are exactly the
-inputs (no input injected at a non-source), every vertex at depth l >= 1 has exactly one
-in-edge from each vertex at depth l - 1 and no other, all vertices of a layer share one
-activation of a kind the dense kernel implements, and the outputs are distinct vertices of the
-last layer. Anything else (any DAG) runs on the scalar kernel; both are exact and agree.
+A whole network is a *dense stack* (``find_dense_layout``) when it is a stack of fully
+connected layers: the sources are exactly the inputs (no input injected at a non-source),
+every vertex at depth l >= 1 has exactly one in-edge from each vertex at depth l - 1 and no
+other, all vertices of a layer share one activation of a kind the dense kernel implements, and
+the outputs are distinct vertices of the last layer.
+
+Any other DAG may still hold *dense blocks* (``find_dense_blocks``): a layer is a set of
+vertices with the same activation (of those kinds), no injected input, and one in-edge from
+each vertex of the same predecessor set; consecutive layers chain into one block while every
+vertex of a layer is read only by the next layer and is no output. Blocks run as matrix
+products inside the scalar kernel's sweep (bitprop._mixed); everything else stays scalar.
 """
 
 from array import array
@@ -24,6 +30,10 @@ class DenseLayout:
     edge_ids: tuple          # per layer l >= 1: n_l * n_(l-1) edge ids, row-major
     activations: tuple       # per layer l >= 1: (code, Activation)
     output_rows: tuple       # per output coordinate: row in the last layer
+    # Several blocks, one after the other: the layers that are a block's inputs (layer 0 of
+    # a dense stack; in a mixed plan each block's predecessors, whose edge_ids are () and
+    # activation None: no weights lead into them).
+    starts: tuple = (0,)
 
     @property
     def widths(self):
@@ -91,3 +101,87 @@ def find_dense_layout(network, plan):
         return None
     return DenseLayout(tuple(layers), tuple(edge_ids), tuple(activations),
                        tuple(last[p] for p in outputs))
+
+
+#: Blocks with fewer edges stay on the scalar kernel: there a matrix product's conversions
+#: (one common denominator per column in, one canonical value per entry out) cost more than
+#: the scalar multiply-adds they replace.
+MIN_BLOCK_EDGES = 32
+
+
+def find_dense_blocks(network, plan, min_edges=MIN_BLOCK_EDGES):
+    """The dense blocks of any network (compiled as ``plan``), as one DenseLayout whose
+    ``starts`` are each block's input layer, in the order the blocks run; None if none."""
+    layers = _dense_layers(network, plan)
+    group_of = {p: g for g, (members, _, _, _) in enumerate(layers) for p in members}
+    readers = {}
+    for e in range(network.num_edges):
+        readers.setdefault(plan.position[network._sources[e]], set()).add(
+            plan.position[network._targets[e]])
+    outputs = {plan.position[v] for v in network._outputs}
+
+    def follows(g):
+        """The layer that layer g chains into, or None."""
+        members = layers[g][0]
+        if any(p in outputs for p in members):
+            return None
+        nxt = {group_of.get(r) for p in members for r in readers.get(p, ())}
+        if len(nxt) != 1 or None in nxt:
+            return None
+        h = nxt.pop()
+        return h if set(layers[h][1]) == set(members) else None
+
+    successor = {g: follows(g) for g in range(len(layers))}
+    chained = set(h for h in successor.values() if h is not None)
+    blocks = []
+    for g in range(len(layers)):
+        if g in chained:
+            continue
+        chain = [g]
+        while successor[chain[-1]] is not None:
+            chain.append(successor[chain[-1]])
+        if sum(len(layers[h][0]) * len(layers[h][1]) for h in chain) >= min_edges:
+            blocks.append(chain)
+    if not blocks:
+        return None
+    blocks.sort(key=lambda chain: min(layers[chain[0]][0]))     # by trigger position
+    all_layers, edge_ids, activations, starts = [], [], [], []
+    for chain in blocks:
+        starts.append(len(all_layers))
+        all_layers.append(layers[chain[0]][1])
+        edge_ids.append(())
+        activations.append(None)
+        for h in chain:
+            members, predecessors, edges, activation = layers[h]
+            column = {p: j for j, p in enumerate(all_layers[-1])}
+            ids = [None] * (len(members) * len(column))
+            for i, p in enumerate(members):
+                for u, e in edges[p]:
+                    ids[i * len(column) + column[u]] = e
+            all_layers.append(members)
+            edge_ids.append(tuple(ids))
+            activations.append(activation)
+    return DenseLayout(tuple(all_layers), tuple(edge_ids[1:]), tuple(activations[1:]), (),
+                       tuple(starts))
+
+
+def _dense_layers(network, plan):
+    """Every maximal layer: (member positions, predecessor positions, per member
+    {predecessor: edge id} as pairs, (code, activation)); members and predecessors in
+    topological order."""
+    in_edges = {}
+    for e in range(network.num_edges):
+        in_edges.setdefault(plan.position[network._targets[e]], []).append(
+            (plan.position[network._sources[e]], e))
+    injected = {plan.position[v] for v in network._inputs}
+    groups = {}
+    for p, edges in sorted(in_edges.items()):
+        activation = network._activations[plan.order[p]]
+        code = _dense_code(activation)
+        sources = tuple(sorted(u for u, _ in edges))
+        if code is None or p in injected or len(set(sources)) != len(sources):
+            continue
+        groups.setdefault((sources, activation), []).append(p)
+    return [(tuple(members), sources, {p: in_edges[p] for p in members},
+             (_dense_code(activation), activation))
+            for (sources, activation), members in groups.items()]
