@@ -1,5 +1,6 @@
 """Runaway growth and long computations: max_bits, time budgets, Ctrl-C, concurrent use."""
 
+import functools
 import json
 import os
 import signal
@@ -46,7 +47,7 @@ def test_max_bits_guards_adjoints_too():
         net.grad(bitprop.Dataset([["3/2"]], [[0]]), max_bits=plain.bits.max_value)
 
 
-@pytest.mark.parametrize("kernel", ["dense", "scalar"])
+@pytest.mark.parametrize("kernel", ["dense", "mixed", "scalar"])
 @pytest.mark.parametrize("seed", range(6))
 def test_max_bits_fault_is_the_same_for_every_thread_count(kernel, seed):
     """The error names the value a one-thread sweep meets first, however the samples are
@@ -96,28 +97,30 @@ def test_keyboard_interrupt_leaves_the_network_usable():
     assert info.value.vertex == f"v{k}"
 
 
-def test_a_stop_in_the_middle_of_two_dense_workers_leaves_nothing_behind():
+@pytest.mark.parametrize("kernel", ["dense", "mixed"])
+def test_a_stop_in_the_middle_of_two_dense_workers_leaves_nothing_behind(kernel):
     """A time budget that ends while two workers wait at each other's layer barriers: both
     leave, and the next evaluation of the same network is exact and complete."""
     from bitprop.experiments.random_networks import random_mlp
     net = random_mlp([24] * 30 + [2], "relu", seed=3)
+    grad = functools.partial(net.grad, kernel=kernel)
     # the second worker's samples are far longer numbers: the first waits at every barrier
     light = [[Fraction(i % 5 - 2)] * 24 for i in range(4)]
     heavy = [[Fraction(2 * i + 1, 3 ** 80 + j) for j in range(24)] for i in range(4)]
     data = bitprop.Dataset(light + heavy, [[1, -1]] * 8)
-    expected = net.grad(data, threads=1)
-    elapsed = net.grad(data, threads=2).timing
+    expected = grad(data, threads=1)
+    elapsed = grad(data, threads=2).timing
     whole = elapsed["forward"] + elapsed["backward"]
     for share in (0.01, 0.2, 0.4, 0.6, 0.8, 0.95):
         try:
-            net.grad(data, threads=2, time_budget=share * whole)
+            grad(data, threads=2, time_budget=share * whole)
         except bitprop.TimeBudgetError:
             pass
     deadline = time.monotonic() + 10       # stopped workers finish on their own, none hangs
     while any(w.name.startswith("bitprop-") for w in threading.enumerate()):
         assert time.monotonic() < deadline, "a stopped worker is still running"
         time.sleep(0.01)
-    again = net.grad(data, threads=2)
+    again = grad(data, threads=2)
     assert (again.loss, again.grad_weight, again.grad_bias) == \
         (expected.loss, expected.grad_weight, expected.grad_bias)
 

@@ -9,8 +9,9 @@ last layer later. The block's inputs are gathered over one denominator per sampl
 integer columns through its layers, and leave as the canonical f of its last layer, which is
 all that scalar vertices read. The reverse sweep runs the block backward at the same
 position: every reader of its last layer has then added its share of dL/df, and the block
-adds dL/df of its layer 0 into the scalar adjoints. Its gradients are the worker's partial
-sums, reduced with the scalar ones.
+adds dL/df of its layer 0 into the scalar adjoints. As in a dense stack, every worker then
+computes a block of rows of each layer's dL/dW and dL/db from all workers' columns, after a
+barrier (every worker meets the blocks in the same order); only scalar edges are reduced.
 
 Fault steps stay in one-thread sweep order: vertex p's are p and 2n - 1 - p times
 ``step_scale``, and a block's layers take the steps between its trigger's and the next.
@@ -34,7 +35,9 @@ cdef class MixedPass(DensePass):
     cdef slong *block_of             # per position: its block, or -1 (block layer 0: -1)
     cdef slong *trigger              # per block: the position where it runs
     cdef slong *first                # per block + 1: its layer 0 (the next block's is the end)
+    cdef char *in_block              # per edge: its gradient is set by a block
     cdef Columns *columns            # per worker: every block's layer values
+    cdef slong *barriers             # per worker: barriers passed (they pick the shared slots)
 
     def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *, layout,
                  weights=None, **options):
@@ -46,10 +49,14 @@ cdef class MixedPass(DensePass):
         self.block_of = <slong *>calloc(plan.d.n + 1, sizeof(slong))
         self.trigger = <slong *>calloc(self.n_blocks + 1, sizeof(slong))
         self.first = <slong *>calloc(self.n_blocks + 2, sizeof(slong))
+        self.in_block = <char *>calloc(plan.d.n_edges + 1, 1)
         self.columns = <Columns *>calloc(self.threads, sizeof(Columns))
+        self.barriers = <slong *>calloc(self.threads, sizeof(slong))
         if (self.block_of == NULL or self.trigger == NULL or self.first == NULL or
-                self.columns == NULL):
+                self.in_block == NULL or self.columns == NULL or self.barriers == NULL):
             raise MemoryError()
+        for e in layout.flat_edge_ids:
+            self.in_block[e] = 1
         for p in range(plan.d.n):
             self.block_of[p] = -1
         for b in range(self.n_blocks + 1):
@@ -62,7 +69,8 @@ cdef class MixedPass(DensePass):
         self.step_scale = 2 * max(starts[b + 1] - starts[b] for b in range(self.n_blocks)) + 1
 
     def __dealloc__(self):
-        free(self.block_of); free(self.trigger); free(self.first); free(self.columns)
+        free(self.block_of); free(self.trigger); free(self.first); free(self.in_block)
+        free(self.columns); free(self.barriers)
 
     cdef bint _smooth(self, unsigned int *mask, fmpz *tmp) noexcept:
         """Scalar vertices bring their own denominators: every weight, bias sum and
@@ -89,7 +97,20 @@ cdef class MixedPass(DensePass):
         return smooth
 
     def reduce_gradients(self):
-        Pass.reduce_gradients(self)
+        """Sum the workers' accumulators of scalar edges and vertices into thread 0's (the
+        blocks' rows are set there once, from all samples)."""
+        cdef int t
+        cdef slong e, p
+        cdef PlanData *plan = &self.plan.d
+        with nogil:
+            for t in range(1, self.threads):
+                for e in range(plan.n_edges):
+                    if not self.in_block[e]:
+                        fmpq_add(self.grad_w + e, self.grad_w + e,
+                                 self.grad_w + t * plan.n_edges + e)
+                for p in range(plan.n):
+                    if self.block_of[p] < 0:
+                        fmpq_add(self.grad_z + p, self.grad_z + p, self.grad_z + t * plan.n + p)
 
     def gradient_bits(self):
         return Pass.gradient_bits(self)
@@ -102,9 +123,8 @@ cdef class MixedPass(DensePass):
         if not columns_init(self.columns + t, self.width, self.L + 1, s1 - s0):
             return STOPPED
         result = Pass._work(self, t)
+        self._leave(t, result)          # frees t's shared slots once nobody reads them
         columns_clear(self.columns + t)
-        release(self.shared + t)
-        release(self.shared + self.threads + t)
         return result
 
     cdef int _forward_vertex(self, int t, slong p, slong s0, slong s1, fmpz *q,
@@ -162,7 +182,7 @@ cdef class MixedPass(DensePass):
         layers' adjoints and partial gradients, dL/df of layer 0 added to the scalar ones."""
         cdef Columns *c = self.columns + t
         cdef PlanData *plan = &self.plan.d
-        cdef slong l0 = self.first[b], last = self.first[b + 1] - 1, l, i, s, p
+        cdef slong l0 = self.first[b], last = self.first[b + 1] - 1, l, i, s, p, n_l, r0
         cdef slong step = (2 * plan.n - 1 - self.trigger[b]) * self.step_scale
         cdef fmpz_mat_struct G
         cdef fmpz *gd = _fmpz_vec_init(c.cols + 1)
@@ -181,27 +201,36 @@ cdef class MixedPass(DensePass):
                 break
             # ReLU's signs: H_last, or H_l moved (transposed) into layer l + 1's slot
             if self._adjoint(t, l, step + last - l, c,
-                             c.H + l if l == last else
-                             &self.shared[((l + 1) % 2) * self.threads + t].HT,
+                             c.H + l if l == last else &self._slot(t, self.barriers[t] - 1).HT,
                              l != last, &G, gd, g, tmp):
                 result = BIT_LIMIT
                 break
-            mine = self.shared + (l % 2) * self.threads + t
+            mine = self._slot(t, self.barriers[t])
             share(mine, &G, gd, c.H + l - 1, c.hd[l - 1], c.cols)  # G and gd now are mine's
-            release(self.shared + ((l + 1) % 2) * self.threads + t)
-            self._gradient_rows(t, l, mine, 1, 0, self.width[l], self.grad_w + t * plan.n_edges,
-                                self.grad_z + t * plan.n, g, tmp)
             fmpz_mat_init(&G, self.width[l - 1], c.cols)
             gd = _fmpz_vec_init(c.cols + 1)
+            self.barriers[t] += 1
+            if not self._barrier(self.barriers[t]):
+                result = STOPPED
+                break
+            release(self._slot(t, self.barriers[t] - 2))    # every worker has read it
+            n_l = self.width[l]
+            r0 = n_l * t // self.threads
+            self._gradient_rows(t, l, self._slot(0, self.barriers[t] - 1), self.threads, r0,
+                                n_l * (t + 1) // self.threads - r0, self.grad_w, self.grad_z,
+                                g, tmp)
             self._propagate(t, l, &G, gd, mine, g, tmp)
             fmpz_mat_clear(c.Z + l); fmpz_mat_init(c.Z + l, 0, 0)   # not read again
         if result == DONE:
             self._add_adjoints(t, l0, s0, &G, gd, gz, g)
-        release(self.shared + t)
-        release(self.shared + self.threads + t)
         fmpz_mat_clear(&G)
         _fmpz_vec_clear(gd, c.cols + 1)
         return result
+
+    cdef Shared *_slot(self, int u, slong k) noexcept nogil:
+        """Worker u's slot for what it shares before barrier k + 1: two slots a worker, one
+        read by everyone while the other is written (k & 1 is 1 for k = -1: never live)."""
+        return self.shared + (k & 1) * self.threads + u
 
     cdef void _add_adjoints(self, int t, slong l, slong s0, fmpz_mat_struct *G, fmpz *gd,
                             fmpq *value, fmpz *g) noexcept nogil:
