@@ -121,6 +121,7 @@ cdef class MixedPass(DensePass):
         cdef slong s0 = self.S * t // self.threads, s1 = self.S * (t + 1) // self.threads
         cdef int result
         if not columns_init(self.columns + t, self.width, self.L + 1, s1 - s0):
+            self._leave(t, STOPPED)     # nobody waits for this worker at a barrier
             return STOPPED
         result = Pass._work(self, t)
         self._leave(t, result)          # frees t's shared slots once nobody reads them
