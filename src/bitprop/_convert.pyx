@@ -184,6 +184,14 @@ cdef class RationalVector:
         return (RationalVector.from_values, (list(self),))
 
 
+cdef RationalVector vector_adopt(fmpq *data, Py_ssize_t n):
+    """A new vector that owns data, an array of n + 1 entries (_fmpq_vec_init(n + 1))."""
+    cdef RationalVector vector = RationalVector.__new__(RationalVector)
+    vector.n = vector.m = n
+    vector.data = data
+    return vector
+
+
 cdef RationalVector vector_take(fmpq *src, Py_ssize_t n):
     """A new vector of src[0..n), moved out of src (left holding zeros), not copied."""
     cdef RationalVector vector = RationalVector.__new__(RationalVector)

@@ -41,8 +41,9 @@ cdef class Pass:
     cdef fmpq *F
     cdef fmpq *GF
     cdef fmpq *outputs              # S * n_outputs, copied before backward frees them
-    cdef fmpq *grad_w               # threads * n_edges
-    cdef fmpq *grad_z               # threads * n: sum over samples of dL/dz_p
+    cdef slong regions              # gradient accumulators: threads, or 1 without scalar values
+    cdef fmpq *grad_w               # regions * n_edges
+    cdef fmpq *grad_z               # regions * n: sum over samples of dL/dz_p
     cdef fmpq *loss                 # threads
     cdef long *bits_z
     cdef long *bits_f

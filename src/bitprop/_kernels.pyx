@@ -19,7 +19,7 @@ from bitprop._flint cimport *
 from bitprop._plan cimport *
 from bitprop._kernels cimport *
 from bitprop._convert cimport (fmpq_set_fraction, fmpq_get_fraction, fmpq_bit_length,
-                               vector_take, vector_indexed)
+                               vector_adopt, vector_take, vector_indexed)
 
 WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz")
 #: The status of a worker that ended before finishing its sweep.
@@ -167,12 +167,14 @@ cdef class Pass:
         self.Y = _fmpq_vec_init(S * plan.d.n_outputs + 1)
         self.scale = _fmpq_vec_init(S + 1)
         self.n_values = n * S if scalar_values else 0
+        # Without scalar values (a dense stack) every gradient entry is set once, in region 0.
+        self.regions = self.threads if scalar_values else 1
         self.Z = _fmpq_vec_init(self.n_values + 1)
         self.F = _fmpq_vec_init(self.n_values + 1)
         self.GF = _fmpq_vec_init((self.n_values if backward else 0) + 1)
         self.outputs = _fmpq_vec_init(S * plan.d.n_outputs + 1)
-        self.grad_w = _fmpq_vec_init(self.threads * plan.d.n_edges + 1)
-        self.grad_z = _fmpq_vec_init(self.threads * n + 1)
+        self.grad_w = _fmpq_vec_init(self.regions * plan.d.n_edges + 1)
+        self.grad_z = _fmpq_vec_init(self.regions * n + 1)
         self.loss = _fmpq_vec_init(self.threads + 1)
         self.bits_z = <long *>calloc(self.threads * n + 1, sizeof(long))
         self.bits_f = <long *>calloc(self.threads * n + 1, sizeof(long))
@@ -219,8 +221,8 @@ cdef class Pass:
         _clear(self.F, self.n_values + 1)
         _clear(self.GF, (self.n_values if self.backward else 0) + 1)
         _clear(self.outputs, S * self.plan.d.n_outputs + 1)
-        _clear(self.grad_w, self.threads * self.plan.d.n_edges + 1)
-        _clear(self.grad_z, self.threads * n + 1)
+        _clear(self.grad_w, self.regions * self.plan.d.n_edges + 1)
+        _clear(self.grad_z, self.regions * n + 1)
         _clear(self.loss, self.threads + 1)
         free(self.bits_z); free(self.bits_f); free(self.bits_adj); free(self.done)
         free(self.status); free(self.fault_pos); free(self.fault_what); free(self.fault_bits)
@@ -474,9 +476,13 @@ cdef class Pass:
         """(dL/dw, dL/db) per edge in edge order as RationalVectors (after reduce_gradients);
         every per-edge bias gradient is dL/dz of the edge's head, stored once per vertex.
         dL/dw is moved out of the pass, not copied: call this last, and once."""
-        return (vector_take(self.grad_w, self.plan.d.n_edges),
-                vector_indexed(self.grad_z, self.plan.d.n, self.plan.d.edge_dst,
-                               self.plan.d.n_edges))
+        cdef fmpq *weights = self.grad_w
+        bias = vector_indexed(self.grad_z, self.plan.d.n, self.plan.d.edge_dst,
+                              self.plan.d.n_edges)
+        if self.regions > 1:
+            return vector_take(weights, self.plan.d.n_edges), bias
+        self.grad_w = NULL          # the one region's array becomes the vector's
+        return vector_adopt(weights, self.plan.d.n_edges), bias
 
     def gradient_bits(self):
         """(max bits of dL/dw, max bits of dL/db) over all edges (after reduce_gradients)."""
