@@ -6,9 +6,11 @@
 Each benchmark MLP (bench/instances.py) is changed into three graphs that the dense-stack
 kernel cannot take, and that a user meets in practice:
 
-    skip     a linear edge from input 0 to every output (wide-and-deep style)
-    head     a scalar head: one piecewise-linear vertex reading every output, the new output
-    rounded  the middle layer's activation rounded to 8 bits (a scalar layer between blocks)
+    skip      a linear edge from input 0 to every output (wide-and-deep style)
+    head      a scalar head: one piecewise-linear vertex reading every output, the new output
+    rounded   the middle layer's activation rounded to 8 bits (a scalar layer between blocks)
+    residual  every unit i of layer l >= 2 also reads unit i of layer l - 2 (ResNet
+              style: each layer is a block of its own, with zeros for the missing edges)
 
 and one forward + loss + backward (``net.grad``) is timed on the scalar kernel (one vertex at
 a time: how such graphs ran before dense blocks) and on ``auto`` (dense blocks inside the
@@ -55,14 +57,24 @@ def head(doc):
 
 def rounded(doc):
     depth = max(int(v["name"].split("_")[0][1:]) for v in doc["vertices"])
-    middle = f"h{depth // 2}_"
+    middle = instances.vertex_name(depth // 2, "")
     for v in doc["vertices"]:
         if v["name"].startswith(middle):
             v["activation"] = {"kind": "rounded", "inner": "relu", "bits": 8}
     return doc
 
 
-VARIANTS = {"skip": skip, "head": head, "rounded": rounded}
+def residual(doc):
+    names = {v["name"] for v in doc["vertices"]}
+    for v in doc["vertices"]:
+        layer, _, unit = v["name"][1:].partition("_")
+        source = instances.vertex_name(int(layer) - 2, unit)
+        if int(layer) >= 2 and source in names:
+            doc["edges"].append({"from": source, "to": v["name"], "weight": "1", "bias": "0"})
+    return doc
+
+
+VARIANTS = {"skip": skip, "head": head, "rounded": rounded, "residual": residual}
 
 
 def best_time(call, budget, max_reps=20):

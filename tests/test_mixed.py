@@ -25,7 +25,7 @@ SCALAR_ACTIVATIONS = [{"kind": "polynomial", "coefficients": ["1", "-1/2", "1"]}
 @st.composite
 def dag_cases(draw, numbers=SMALL):
     """A DAG of stages: dense layers (fed by the previous stage, sometimes by earlier
-    vertices too) and scalar vertices (random predecessors, scalar-only activations,
+    vertices too, sometimes with one more skip edge per vertex) and scalar vertices (random predecessors, scalar-only activations,
     sometimes an injected input); outputs anywhere, including inside would-be blocks."""
     n_inputs = draw(st.integers(1, 3))
     vertices = [{"name": f"x{i}"} for i in range(n_inputs)]
@@ -43,9 +43,11 @@ def dag_cases(draw, numbers=SMALL):
             skip = draw(st.lists(st.sampled_from(names), max_size=2, unique=True))
             sources = previous + [u for u in skip if u not in previous]
             layer = [f"d{stage}_{i}" for i in range(draw(st.integers(1, 4)))]
+            others = [u for u in names if u not in sources]
+            residual = others and draw(st.booleans())    # each vertex adds a skip of its own
             for name in layer:
                 vertices.append({"name": name, "activation": activation})
-                for u in sources:
+                for u in sources + ([draw(st.sampled_from(others))] if residual else []):
                     edge(u, name)
             previous = layer
         else:                                          # a scalar vertex
@@ -223,3 +225,29 @@ def test_a_blocks_layers_fault_in_sweep_order_across_workers():
             net.forward(data, kernel="mixed", threads=threads, max_bits=limit)
         faults.add((info.value.vertex, info.value.bits))
     assert len(faults) == 1 and faults.pop()[0] < "h6"
+
+
+def test_a_residual_layer_is_one_block_with_zero_weights():
+    """h2_i = relu(W h1 + u_i x_i): one layer over h1 and x, its missing edges zeros."""
+    vertices = [{"name": f"x{i}"} for i in range(4)]
+    edges = []
+    for l in (1, 2):
+        for i in range(4):
+            vertices.append({"name": f"h{l}_{i}", "activation": "relu"})
+            for j in range(4):
+                edges.append({"from": f"h1_{j}" if l == 2 else f"x{j}", "to": f"h{l}_{i}",
+                              "weight": f"{(i * 3 + j) % 7 - 3}/5", "bias": "1/3"})
+            if l == 2:
+                edges.append({"from": f"x{i}", "to": f"h2_{i}", "weight": "1", "bias": "0"})
+    doc = {"vertices": vertices, "edges": edges, "inputs": [f"x{i}" for i in range(4)],
+           "outputs": [f"h2_{i}" for i in range(4)]}
+    blocks = _block_names(doc, min_edges=1)
+    x, h1, h2 = ([f"{k}{i}" for i in range(4)] for k in ("x", "h1_", "h2_"))
+    assert blocks == [[x, h1], [x + h1, h2]]
+    net = bitprop.Network.from_json(doc)
+    layout = find_dense_blocks(net, net.plan(), min_edges=1)
+    assert sum(e is None for e in layout.edge_ids[-1]) == 12     # 32 entries, 20 edges
+    data = {"samples": [{"x": ["1", "-2/3", "1/2", "3"], "y": ["0", "1", "0", "1/7"]},
+                        {"x": ["-1", "2", "0", "1/9"], "y": ["1", "1", "1", "1"]}],
+            "loss": {"kind": "square"}}
+    _check_against_reference(doc, data, 2)

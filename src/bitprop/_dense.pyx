@@ -252,7 +252,7 @@ cdef class DensePass(Pass):
         self.pos_off = <slong *>calloc(self.L + 2, sizeof(slong))
         self.pos = <slong *>calloc(sum(widths) + 1, sizeof(slong))
         self.edge_off = <slong *>calloc(self.L + 2, sizeof(slong))
-        self.edge_id = <slong *>calloc(plan.n_edges + 1, sizeof(slong))
+        self.edge_id = <slong *>calloc(len(layout.flat_edge_ids) + 1, sizeof(slong))
         self.code = <int *>calloc(self.L + 1, sizeof(int))
         self.degree = <slong *>calloc(self.L + 1, sizeof(slong))
         self.out_row = <slong *>calloc(plan.n_outputs + 1, sizeof(slong))
@@ -327,13 +327,17 @@ cdef class DensePass(Pass):
                 fmpz_lcm(dw.D + l, dw.D + l, fmpq_denref(w))
                 for j in range(n_in):
                     e = self.edge_id[self.edge_off[l] + i * n_in + j]
-                    fmpz_lcm(dw.D + l, dw.D + l, fmpq_denref(plan.weight + e))
+                    if e >= 0:          # (-1: no such edge in a block's layer, weight 0)
+                        fmpz_lcm(dw.D + l, dw.D + l, fmpq_denref(plan.weight + e))
             for i in range(n_out):
                 w = plan.bias_sum + self.pos[self.pos_off[l] + i]
                 fmpz_divexact(factor, dw.D + l, fmpq_denref(w))
                 fmpz_mul(dw.bn + dw.bn_off[l] + i, fmpq_numref(w), factor)
                 for j in range(n_in):
-                    w = plan.weight + self.edge_id[self.edge_off[l] + i * n_in + j]
+                    e = self.edge_id[self.edge_off[l] + i * n_in + j]
+                    if e < 0:
+                        continue
+                    w = plan.weight + e
                     fmpz_divexact(factor, dw.D + l, fmpq_denref(w))
                     fmpz_mul(at(dw.Wn + l - 1, i, j), fmpq_numref(w), factor)
             fmpz_mat_transpose(dw.WnT + l - 1, dw.Wn + l - 1)
@@ -682,7 +686,7 @@ cdef class DensePass(Pass):
         """Rows r0 .. r0 + rows of dL/dW_l and dL/db_l, summed over the samples of ``parts``
         shared layers: one product per part, all over one common denominator, each entry
         then set in canonical form once (grad_w by edge id, grad_z by position)."""
-        cdef slong n_in = self.width[l - 1], i, j, s
+        cdef slong n_in = self.width[l - 1], i, j, s, e
         cdef int u
         cdef fmpz_mat_struct M, A, P
         cdef fmpq *q
@@ -714,7 +718,10 @@ cdef class DensePass(Pass):
             factor(f, den)
         for i in range(rows):
             for j in range(n_in):
-                q = grad_w + self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
+                e = self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
+                if e < 0:               # no such edge
+                    continue
+                q = grad_w + e
                 set_canonical(q, at(&M, i, j), den, f, g, True)
                 self.grad_bits[2 * t] = max(self.grad_bits[2 * t], fmpq_bit_length(q))
         fmpz_mat_clear(&M)

@@ -56,13 +56,16 @@ cdef class MixedPass(DensePass):
                 self.in_block == NULL or self.columns == NULL or self.barriers == NULL):
             raise MemoryError()
         for e in layout.flat_edge_ids:
-            self.in_block[e] = 1
+            if e >= 0:
+                self.in_block[e] = 1
         for p in range(plan.d.n):
             self.block_of[p] = -1
         for b in range(self.n_blocks + 1):
             self.first[b] = starts[b]
         for b in range(self.n_blocks):
             self.trigger[b] = min(layout.layers[starts[b] + 1])
+            if max(layout.layers[starts[b]]) >= self.trigger[b]:
+                raise ValueError(f"dense block {b} would run before its input layer")
             for l in range(starts[b] + 1, starts[b + 1]):
                 for p in layout.layers[l]:
                     self.block_of[p] = b

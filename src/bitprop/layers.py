@@ -27,7 +27,8 @@ class DenseLayout:
     layer l vertex i, column j = layer l-1 vertex j); the activation of each layer >= 1."""
 
     layers: tuple            # tuple of tuples of positions
-    edge_ids: tuple          # per layer l >= 1: n_l * n_(l-1) edge ids, row-major
+    edge_ids: tuple          # per layer l >= 1: n_l * n_(l-1) edge ids, row-major (None: no
+                             # such edge, a zero weight; only in blocks, never in a stack)
     activations: tuple       # per layer l >= 1: (code, Activation)
     output_rows: tuple       # per output coordinate: row in the last layer
     # Several blocks, one after the other: the layers that are a block's inputs (layer 0 of
@@ -42,7 +43,7 @@ class DenseLayout:
     @cached_property
     def flat_edge_ids(self):
         """Every layer's edge ids, concatenated (what the kernel copies in one loop)."""
-        return array("q", (e for ids in self.edge_ids for e in ids))
+        return array("q", (-1 if e is None else e for ids in self.edge_ids for e in ids))
 
 
 def _dense_code(activation):
@@ -103,6 +104,10 @@ def find_dense_layout(network, plan):
                        tuple(last[p] for p in outputs))
 
 
+#: A layer merged from several (see _dense_layers) keeps at least this share of its weight
+#: matrix as edges; the other entries are zeros the products multiply for nothing.
+MIN_LAYER_DENSITY = 0.5
+
 #: Blocks with fewer edges stay on the scalar kernel: there a matrix product's conversions
 #: (one common denominator per column in, one canonical value per entry out) cost more than
 #: the scalar multiply-adds they replace.
@@ -140,7 +145,7 @@ def find_dense_blocks(network, plan, min_edges=MIN_BLOCK_EDGES):
         chain = [g]
         while successor[chain[-1]] is not None:
             chain.append(successor[chain[-1]])
-        if sum(len(layers[h][0]) * len(layers[h][1]) for h in chain) >= min_edges:
+        if sum(len(edges) for h in chain for edges in layers[h][2].values()) >= min_edges:
             blocks.append(chain)
     if not blocks:
         return None
@@ -167,8 +172,10 @@ def find_dense_blocks(network, plan, min_edges=MIN_BLOCK_EDGES):
 
 def _dense_layers(network, plan):
     """Every maximal layer: (member positions, predecessor positions, per member
-    {predecessor: edge id} as pairs, (code, activation)); members and predecessors in
-    topological order."""
+    [(predecessor, edge id)], (code, activation)); members and predecessors in topological
+    order. Vertices fed by the same predecessors make one layer; the layers of one depth and
+    activation merge into one whose missing edges are zero weights, while that keeps at
+    least MIN_LAYER_DENSITY of its matrix (a residual layer: every vertex adds a skip edge)."""
     in_edges = {}
     for e in range(network.num_edges):
         in_edges.setdefault(plan.position[network._targets[e]], []).append(
@@ -177,11 +184,24 @@ def _dense_layers(network, plan):
     groups = {}
     for p, edges in sorted(in_edges.items()):
         activation = network._activations[plan.order[p]]
-        code = _dense_code(activation)
         sources = tuple(sorted(u for u, _ in edges))
-        if code is None or p in injected or len(set(sources)) != len(sources):
+        if _dense_code(activation) is None or p in injected or len(set(sources)) != len(sources):
             continue
         groups.setdefault((sources, activation), []).append(p)
-    return [(tuple(members), sources, {p: in_edges[p] for p in members},
-             (_dense_code(activation), activation))
-            for (sources, activation), members in groups.items()]
+    levels = {}
+    for (sources, activation), members in groups.items():
+        levels.setdefault((plan.depth[members[0]], activation), []).append((sources, members))
+    layers = []
+    for (_, activation), parts in levels.items():
+        union = tuple(sorted(set().union(*(sources for sources, _ in parts))))
+        members = tuple(sorted(p for _, part in parts for p in part))
+        edges = sum(len(sources) * len(part) for sources, part in parts)
+        # merged only when every predecessor comes before every member in the sweep: a
+        # block runs at its first member and reads all of its layer 0 there
+        dense = edges >= MIN_LAYER_DENSITY * len(union) * len(members)
+        merged = [(union, members)] if dense and union[-1] < members[0] \
+            else [(sources, tuple(part)) for sources, part in parts]
+        for sources, part in merged:
+            layers.append((part, sources, {p: in_edges[p] for p in part},
+                           (_dense_code(activation), activation)))
+    return layers
