@@ -25,8 +25,9 @@ SCALAR_ACTIVATIONS = [{"kind": "polynomial", "coefficients": ["1", "-1/2", "1"]}
 @st.composite
 def dag_cases(draw, numbers=SMALL):
     """A DAG of stages: dense layers (fed by the previous stage, sometimes by earlier
-    vertices too, sometimes with one more skip edge per vertex) and scalar vertices (random predecessors, scalar-only activations,
-    sometimes an injected input); outputs anywhere, including inside would-be blocks."""
+    vertices too, sometimes with one more skip edge per vertex) and scalar vertices (random
+    predecessors, scalar-only activations, sometimes an injected input); outputs anywhere,
+    including inside would-be blocks."""
     n_inputs = draw(st.integers(1, 3))
     vertices = [{"name": f"x{i}"} for i in range(n_inputs)]
     inputs = [f"x{i}" for i in range(n_inputs)]

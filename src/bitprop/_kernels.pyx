@@ -390,8 +390,8 @@ cdef class Pass:
             if a >= 0 and not fmpq_is_zero(g):
                 _derivative(plan, a, d, self.Z + p * S + s, q, r)
                 fmpq_mul(gz, g, d)                       # dL/dz_p
-                if self._guard(t, p, s, (2 * plan.n - 1 - p) * self.step_scale, WHAT_ADJOINT, gz,
-                               self.bits_adj + t * plan.n + p):
+                if self._guard(t, p, s, (2 * plan.n - 1 - p) * self.step_scale, WHAT_ADJOINT,
+                               gz, self.bits_adj + t * plan.n + p):
                     return BIT_LIMIT
                 if not fmpq_is_zero(gz):
                     fmpq_add(self.grad_z + t * plan.n + p, self.grad_z + t * plan.n + p, gz)

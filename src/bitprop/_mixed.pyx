@@ -182,8 +182,9 @@ cdef class MixedPass(DensePass):
 
     cdef int _block_backward(self, int t, slong b, slong s0, fmpq *gz, fmpz *g,
                              fmpz *tmp) noexcept nogil:
-        """Block b backward: dL/df of its last layer gathered from the scalar adjoints, the
-        layers' adjoints and partial gradients, dL/df of layer 0 added to the scalar ones."""
+        """Block b backward: dL/df of its last layer gathered from the scalar adjoints, each
+        layer's adjoints, then (after a barrier) this worker's rows of its gradients from all
+        samples, and dL/df of layer 0 added to the scalar adjoints."""
         cdef Columns *c = self.columns + t
         cdef PlanData *plan = &self.plan.d
         cdef slong l0 = self.first[b], last = self.first[b + 1] - 1, l, i, s, p, n_l, r0

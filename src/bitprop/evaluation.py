@@ -2,7 +2,8 @@
 
 Python here only converts, validates and reports; every arithmetic operation runs in
 ``bitprop._kernels`` (any DAG), ``bitprop._dense`` (stacks of dense layers) or
-``bitprop._mixed`` (any DAG with dense blocks inside) with the GIL released, in worker threads that each take a contiguous slice of the samples
+``bitprop._mixed`` (any DAG with dense blocks inside) with the GIL released, in worker
+threads that each take a contiguous slice of the samples
 (``bitprop.workers``: Ctrl-C and ``time_budget`` act at once and leave every object valid).
 """
 
