@@ -7,11 +7,15 @@ FLINT's ``fmpz_set_signed_ui_array``), never as decimal strings: linear time, no
 
 from fractions import Fraction
 
-from libc.stdlib cimport malloc, free
+cimport cython
+from cpython.bytearray cimport (PyByteArray_AS_STRING, PyByteArray_FromStringAndSize,
+                                PyByteArray_Resize)
+from libc.stdlib cimport calloc, malloc, free
+from libc.string cimport memcpy, strlen
 
 from bitprop._flint cimport (
     fmpz, fmpq, ulong, slong, fmpz_set_si, fmpz_get_si, fmpz_fits_si, fmpz_bits, fmpz_size,
-    fmpz_set_signed_ui_array, fmpz_get_signed_ui_array, fmpz_get_str, fmpz_is_one,
+    fmpz_set_signed_ui_array, fmpz_get_signed_ui_array, fmpz_get_str, fmpz_is_one, fmpz_sizeinbase,
     fmpq_numref, fmpq_denref, flint_free, fmpq_set, fmpq_swap, fmpq_equal, _fmpq_vec_init,
     _fmpq_vec_clear)
 
@@ -166,6 +170,12 @@ cdef class RationalVector:
             return stored
         return [stored[self.index[i]] for i in range(self.n)]
 
+    def json_text(self, int threads=1):
+        """The text of ``json.dumps(self.strings())`` as a list of bytes-like pieces, in
+        order: printed by FLINT with the GIL released, split over ``threads`` threads,
+        without a Python str per entry."""
+        return _JsonWriter(self, threads).pieces()
+
     def tolist(self, kind="fraction"):
         if kind == "str":
             return self.strings()
@@ -210,3 +220,200 @@ cdef RationalVector vector_indexed(const fmpq *src, Py_ssize_t m, const long *in
     for i in range(n):
         vector.index[i] = index[i]
     return vector
+
+
+
+# --- JSON text: each worker prints a contiguous block of entries into its own buffer -------
+
+#: Vectors whose text is shorter than this are printed by the calling thread alone.
+THREADED_BYTES = 1 << 16
+cdef enum:
+    _PRINT = 0        # print stored values as '"p/q", ' each
+    _COPY = 1         # an indexed vector: copy each entry's printed stored value
+
+
+@cython.cdivision(True)
+cdef char *_put_fmpz(char *out, const fmpz *x) noexcept nogil:
+    """Decimal x at ``out``, returning its end: a word by hand (no mpz temporary), larger
+    values by FLINT (GMP's subquadratic conversion)."""
+    cdef char digits[24]
+    cdef int k = 0
+    cdef ulong u
+    cdef slong v
+    if not fmpz_fits_si(x):
+        fmpz_get_str(out, 10, x)
+        return out + strlen(out)
+    v = fmpz_get_si(x)
+    u = <ulong>v
+    if v < 0:
+        out[0] = 45                             # '-'
+        out += 1
+        u = <ulong>0 - u
+    while True:
+        digits[k] = <char>(48 + u % 10)
+        k += 1
+        u = u // 10
+        if u == 0:
+            break
+    while k > 0:
+        k -= 1
+        out[0] = digits[k]
+        out += 1
+    return out
+
+
+cdef size_t _print_bound(const fmpq *q) noexcept nogil:
+    """Bytes that '"p/q", ' may take while printed: digits (sizeinbase may exceed them by
+    one), sign, slash, quotes, separator and the NUL that GMP writes after each number."""
+    return fmpz_sizeinbase(fmpq_numref(q), 10) + fmpz_sizeinbase(fmpq_denref(q), 10) + 8
+
+
+cdef size_t _print(const fmpq *data, Py_ssize_t first, Py_ssize_t last, char *out,
+                   size_t *ends, const int *stop) noexcept nogil:
+    """Print data[first:last] at ``out`` as '"p/q", ' each; ends[j] is the offset after
+    value j. Returns the bytes written."""
+    cdef char *at = out
+    cdef Py_ssize_t j
+    for j in range(first, last):
+        if stop[0]:
+            break
+        at[0] = 34                              # '"'
+        at = _put_fmpz(at + 1, fmpq_numref(&data[j]))
+        if not fmpz_is_one(fmpq_denref(&data[j])):
+            at[0] = 47                          # '/'
+            at = _put_fmpz(at + 1, fmpq_denref(&data[j]))
+        at[0], at[1], at[2] = 34, 44, 32        # '", '
+        at += 3
+        ends[j] = at - out
+    return at - out
+
+
+cdef size_t _copy(const long *index, Py_ssize_t first, Py_ssize_t last, char **text,
+                  const size_t *length, char *out, const int *stop) noexcept nogil:
+    """Copy the printed stored value index[i] of each entry i in [first, last) to ``out``."""
+    cdef char *at = out
+    cdef Py_ssize_t i
+    for i in range(first, last):
+        if stop[0]:
+            break
+        memcpy(at, text[index[i]], length[index[i]])
+        at += length[index[i]]
+    return at - out
+
+
+cdef class _JsonWriter:
+    """Prints one RationalVector as JSON array text. Each phase cuts its items into blocks of
+    about equal printed size, and worker t writes block t into its own bytearray. An indexed
+    vector prints its stored values once (_PRINT), then copies them into place (_COPY)."""
+
+    cdef RationalVector vector          # owns the values the workers read
+    cdef int threads, blocks, phase
+    cdef public int stop
+    cdef Py_ssize_t *first              # blocks + 1 boundaries of the phase's items
+    cdef size_t *size                   # per item of the phase: (a bound on) its size
+    cdef size_t *ends                   # per stored value: its end in its block
+    cdef char **text                    # per stored value: its printed text (indexed)
+    cdef size_t *length
+    cdef char **out                     # per block: its bytearray's bytes
+    cdef size_t *used
+
+    def __cinit__(self, RationalVector vector, int threads):
+        cdef Py_ssize_t items = max(vector.m, vector.n) + 1
+        self.vector = vector
+        self.threads = max(1, threads)
+        self.first = <Py_ssize_t *>calloc(self.threads + 1, sizeof(Py_ssize_t))
+        self.out = <char **>calloc(self.threads, sizeof(char *))
+        self.used = <size_t *>calloc(self.threads, sizeof(size_t))
+        self.size = <size_t *>calloc(items, sizeof(size_t))
+        self.ends = <size_t *>calloc(items, sizeof(size_t))
+        self.text = <char **>calloc(items, sizeof(char *))
+        self.length = <size_t *>calloc(items, sizeof(size_t))
+        if (self.first == NULL or self.out == NULL or self.used == NULL or self.size == NULL
+                or self.ends == NULL or self.text == NULL or self.length == NULL):
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.first); free(self.out); free(self.used); free(self.size); free(self.ends)
+        free(self.text); free(self.length)
+
+    def pieces(self):
+        """The array's text: "[", the blocks, "]"."""
+        cdef RationalVector v = self.vector
+        cdef Py_ssize_t j
+        if v.n == 0:
+            return [b"[]"]
+        with nogil:
+            for j in range(v.m):
+                self.size[j] = _print_bound(&v.data[j])
+        blocks = self._run(_PRINT, v.m)
+        if v.index != NULL:
+            self._locate(blocks)
+            with nogil:
+                for j in range(v.n):
+                    self.size[j] = self.length[v.index[j]]
+            blocks = self._run(_COPY, v.n)
+        last = next(block for block in reversed(blocks) if len(block))
+        del last[-2:]                       # the last entry's ", "
+        return [b"[", *blocks, b"]"]
+
+    cdef void _locate(self, list blocks):
+        """text[j], length[j]: where stored value j was printed, and its size."""
+        cdef int t
+        cdef Py_ssize_t j
+        cdef char *base
+        for t in range(self.blocks):
+            base = PyByteArray_AS_STRING(blocks[t])
+            for j in range(self.first[t], self.first[t + 1]):
+                self.length[j] = self.ends[j] - (self.ends[j - 1] if j > self.first[t] else 0)
+                self.text[j] = base + self.ends[j] - self.length[j]
+
+    cdef list _run(self, int phase, Py_ssize_t count):
+        """Cut items [0, count) into blocks by size[], fill one bytearray per block (in
+        worker threads when large) and return them trimmed to what was written."""
+        cdef size_t total = 0, start = 0
+        cdef Py_ssize_t i
+        cdef int t
+        for i in range(count):
+            total += self.size[i]
+        self.phase = phase
+        self.blocks = 1 if total < THREADED_BYTES else self.threads
+        self.first[0] = 0
+        t = 1
+        sizes = []
+        for i in range(count):              # block t starts at the first item past t/blocks
+            while t < self.blocks and start * self.blocks >= total * t:
+                self.first[t] = i
+                t += 1
+            start += self.size[i]
+        while t <= self.blocks:
+            self.first[t] = count
+            t += 1
+        blocks = []
+        for t in range(self.blocks):
+            start = 0
+            for i in range(self.first[t], self.first[t + 1]):
+                start += self.size[i]
+            blocks.append(PyByteArray_FromStringAndSize(NULL, start))
+            self.out[t] = PyByteArray_AS_STRING(blocks[t])
+        if self.blocks == 1:
+            self.work(0)
+        else:
+            from .workers import run_workers
+            run_workers([lambda t=t: self.work(t) for t in range(self.blocks)], self._halt)
+        for t in range(self.blocks):
+            PyByteArray_Resize(blocks[t], self.used[t])
+        return blocks
+
+    def _halt(self):
+        self.stop = 1
+
+    def work(self, int t):
+        """Fill block t (GIL released)."""
+        cdef RationalVector v = self.vector
+        with nogil:
+            if self.phase == _PRINT:
+                self.used[t] = _print(v.data, self.first[t], self.first[t + 1], self.out[t],
+                                      self.ends, &self.stop)
+            else:
+                self.used[t] = _copy(v.index, self.first[t], self.first[t + 1], self.text,
+                                     self.length, self.out[t], &self.stop)

@@ -156,10 +156,35 @@ def jsonable(value):
     return value
 
 
+def json_pieces(value, threads=1):
+    """The text of ``json.dumps(jsonable(value))`` as bytes-like pieces, in order. Gradients
+    (RationalVectors, 65k+ entries) are printed by FLINT into buffers and spliced in, not
+    made into a Python str per entry."""
+    if hasattr(value, "json_text"):
+        return value.json_text(threads)
+    if isinstance(value, dict):
+        pieces = [b"{"]
+        for i, (key, item) in enumerate(value.items()):
+            pieces.append(f"{', ' if i else ''}{json.dumps(str(key))}: ".encode())
+            pieces.extend(json_pieces(item, threads))
+        pieces.append(b"}")
+        return pieces
+    return [json.dumps(jsonable(value)).encode()]
+
+
 def emit_json(result):
-    """Print exactly one JSON object on stdout."""
-    sys.stdout.write(json.dumps(jsonable(result)))
-    sys.stdout.write("\n")
+    """Print exactly one JSON object on stdout (printing on all cores)."""
+    from ..evaluation import default_threads
+    pieces = json_pieces(result, default_threads())
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:                  # a text stream put in place of stdout (tests)
+        sys.stdout.write(b"".join(pieces).decode("ascii") + "\n")
+        return
+    sys.stdout.flush()
+    for piece in pieces:
+        stream.write(piece)
+    stream.write(b"\n")
+    stream.flush()
 
 
 json_option = click.option("--json", "as_json", is_flag=True,
