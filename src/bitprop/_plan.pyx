@@ -5,7 +5,7 @@ parameter vector), built once; every array is owned here and freed in ``__deallo
 from libc.stdlib cimport calloc, free
 from bitprop._flint cimport (fmpq, slong, fmpq_add, fmpq_zero, fmpq_set, fmpq_mul_si,
                              _fmpq_vec_init, _fmpq_vec_clear)
-from bitprop._convert cimport fmpq_set_fraction, fmpq_get_fraction
+from bitprop._convert cimport RationalVector, fmpq_set_fraction, fmpq_get_fraction
 
 
 cdef slong *_slongs(Py_ssize_t n) except NULL:
@@ -48,7 +48,7 @@ cdef class Plan:
     def __init__(self, network):
         self._build_topology(network)
         self._build_activations(network)
-        self.set_parameters(network.weights, network.biases)
+        self.set_parameters(network._weights, network._biases)
 
     def __dealloc__(self):
         free(self.d.in_ptr); free(self.d.in_edge); free(self.d.edge_src); free(self.d.edge_dst)
@@ -130,11 +130,19 @@ cdef class Plan:
             fmpq_set_fraction(&self.d.pool[i], q)
 
     def set_parameters(self, weights, biases):
-        """Load edge weights and biases (Fractions, edge order) and refresh the bias sums."""
+        """Load edge weights and biases (RationalVectors, or Fractions; edge order) and
+        refresh the bias sums."""
         cdef slong e
-        for e in range(self.d.n_edges):
-            fmpq_set_fraction(&self.d.weight[e], weights[e])
-            fmpq_set_fraction(&self.d.bias[e], biases[e])
+        cdef RationalVector w, b
+        if isinstance(weights, RationalVector) and isinstance(biases, RationalVector):
+            w, b = weights, biases
+            for e in range(self.d.n_edges):
+                fmpq_set(&self.d.weight[e], w._entry(e))
+                fmpq_set(&self.d.bias[e], b._entry(e))
+        else:
+            for e in range(self.d.n_edges):
+                fmpq_set_fraction(&self.d.weight[e], weights[e])
+                fmpq_set_fraction(&self.d.bias[e], biases[e])
         self.refresh_bias_sums()
 
     cdef void refresh_bias_sums(self) noexcept nogil:
