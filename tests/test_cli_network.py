@@ -156,3 +156,17 @@ def test_entry_point_as_a_process(tmp_path):
                           _write(tmp_path, "d.json", DATA)], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("bitprop: error: ")
+
+
+def test_grad_imports_only_what_it_needs(tmp_path):
+    """python-flint, numpy, tqdm and Dask cost more to import than a small grad takes to run:
+    ``bitprop grad --json`` loads none of them."""
+    code = ("import sys; from bitprop.cli import run; status = run(sys.argv[1:]); "
+            "print(sorted(m for m in ('flint', 'numpy', 'tqdm', 'dask', 'matplotlib') "
+            "if m in sys.modules), file=sys.stderr); sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, "grad", _write(tmp_path, "n.json", NET),
+                           _write(tmp_path, "d.json", DATA), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["grad"] == {"weight": ["45", "20"], "bias": ["30", "10"]}
+    assert done.stderr.strip() == "[]"

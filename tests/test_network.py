@@ -81,3 +81,10 @@ def test_first_error_in_file_order(edges, message):
 def test_floats_when_allowed():
     net = bitprop.Network.from_json(_document(_edges([0.1, "1"], [0, -2.5])), allow_float=True)
     assert net.weights == [Fraction(0.1), 1] and net.biases == [0, Fraction(-5, 2)]
+
+
+def test_python_flint_parameters():
+    flint = pytest.importorskip("flint")
+    net = bitprop.Network.from_json(_document(_edges([flint.fmpq(-3, 6), flint.fmpz(7)],
+                                                     ["1/3", flint.fmpq(5, 1)])))
+    assert net.weights == [Fraction(-1, 2), 7] and net.biases == [Fraction(1, 3), 5]

@@ -6,17 +6,17 @@ with ``allow_float=True``, and then as the exact binary value of the double.
 Out: Fraction (default), python-flint ``fmpq``, or the canonical string ``"p/q"`` / ``"p"``.
 
 Big numbers never go through CPython's decimal ``int <-> str`` (quadratic, and capped at 4300
-digits by default): long digit strings are parsed and printed by FLINT through python-flint.
+digits by default): long digit strings are parsed and printed by FLINT through python-flint,
+imported only then (it takes longer to import than a small ``bitprop grad`` takes to run).
 """
 
 import math
 import numbers as _abc
 import re
 import reprlib
+import sys
 from decimal import Decimal
 from fractions import Fraction
-
-import flint
 
 from .errors import BitpropInputError
 
@@ -34,6 +34,7 @@ OUTPUT_KINDS = ("fraction", "fmpq", "str")
 def _digits_to_int(digits):
     if len(digits) <= _LONG_DIGITS:
         return int(digits)
+    import flint
     return int(flint.fmpz(digits))
 
 
@@ -157,9 +158,10 @@ def rational(value, where="", *, allow_float=False):
         return _parse_string(value, where)
     if isinstance(value, float):
         return _from_float(value, where, allow_float)
-    if isinstance(value, flint.fmpq):
+    flint = sys.modules.get("flint")         # a value can be python-flint's only once imported
+    if flint is not None and isinstance(value, flint.fmpq):
         return Fraction(int(value.p), int(value.q))
-    if isinstance(value, flint.fmpz):
+    if flint is not None and isinstance(value, flint.fmpz):
         return Fraction(int(value))
     if isinstance(value, Decimal):
         if not value.is_finite():
@@ -197,6 +199,7 @@ def _int_to_str(n):
     n = int(n)
     if n.bit_length() < 3 * _LONG_DIGITS:
         return str(n)
+    import flint
     return flint.fmpz(n).str()
 
 
@@ -211,6 +214,7 @@ def convert_out(q, kind="fraction"):
     if kind == "fraction":
         return q
     if kind == "fmpq":
+        import flint
         return flint.fmpq(q.numerator, q.denominator)
     if kind == "str":
         return to_str(q)
