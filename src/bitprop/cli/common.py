@@ -82,11 +82,22 @@ def _join(path, key):
 def parse_json_text(text, file):
     """A JSON document, or BitpropInputError naming the file, line and column (or the JSON
     path of a duplicate key or of a lone surrogate escape such as ``"\\ud800"``)."""
+    from .._json import pairs_in_document, pairs_in_text
+    document = _loads(text, file, None)             # dicts built by json's C decoder
     duplicates = []
+    if pairs_in_document(document) != pairs_in_text(text):   # a repeated key: find it
+        document = _loads(text, file, lambda pairs: _json_object(pairs, duplicates))
+    if duplicates or _SURROGATE_ESCAPE.search(text):
+        invalid = _first_invalid(document)
+        if invalid is not None:
+            raise BitpropInputError(invalid[1], file=file, path=invalid[0] or None)
+    return document
+
+
+def _loads(text, file, pairs_hook):
     try:
-        document = json.loads(text, parse_constant=_reject_constant, parse_int=integer_from_text,
-                              parse_float=JsonFloat,
-                              object_pairs_hook=lambda pairs: _json_object(pairs, duplicates))
+        return json.loads(text, parse_constant=_reject_constant, parse_int=integer_from_text,
+                          parse_float=JsonFloat, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as err:
         raise BitpropInputError(
             f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
@@ -95,11 +106,6 @@ def parse_json_text(text, file):
         raise BitpropInputError(str(err), file=file) from None
     except RecursionError:
         raise BitpropInputError("JSON nested too deeply", file=file) from None
-    if duplicates or _SURROGATE_ESCAPE.search(text):
-        invalid = _first_invalid(document)
-        if invalid is not None:
-            raise BitpropInputError(invalid[1], file=file, path=invalid[0] or None)
-    return document
 
 
 def _decode(data, name):
