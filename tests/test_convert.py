@@ -108,3 +108,14 @@ def test_parse_rationals_is_rational(values, allow_float):
     assert bad == stop
     read = len(values) if stop < 0 else stop
     assert list(vector)[:read] == expected[:read]
+
+
+def test_reader_stopping_early_stops_the_workers(always_threaded):
+    """A reader that stops (a closed pipe) leaves the workers to stop at their next entry;
+    the vector and a new reading are unharmed."""
+    values = [Fraction(7**k, 2**k) for k in range(300)]
+    vector = RationalVector.from_values(values)
+    pieces = vector.json_text(2)
+    assert next(pieces) == b"[" and len(next(pieces)) > 0
+    pieces.close()
+    assert _text(vector, 2) == _expected(values)

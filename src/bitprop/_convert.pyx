@@ -248,9 +248,9 @@ cdef class RationalVector:
         return [stored[self.index[i]] for i in range(self.n)]
 
     def json_text(self, int threads=1):
-        """The text of ``json.dumps(self.strings())`` as a list of bytes-like pieces, in
-        order: printed by FLINT with the GIL released, split over ``threads`` threads,
-        without a Python str per entry."""
+        """The text of ``json.dumps(self.strings())`` as an iterator of bytes-like pieces,
+        each given once printed (by FLINT, on ``threads`` threads with the GIL released), so
+        that writing the first overlaps printing the next; no Python str per entry."""
         return _JsonWriter(self, threads).pieces()
 
     def tolist(self, kind="fraction"):
@@ -300,13 +300,17 @@ cdef RationalVector vector_indexed(const fmpq *src, Py_ssize_t m, const long *in
 
 
 
-# --- JSON text: each worker prints a contiguous block of entries into its own buffer -------
+# --- JSON text: workers print blocks of entries, each block written out once printed ----------
 
-#: Vectors whose text is shorter than this are printed by the calling thread alone.
+#: Vectors whose text is shorter than this are printed by the calling thread alone; longer
+#: ones are cut into blocks of about this size or more (up to 8 per thread), so that the
+#: first blocks are written out while the workers print the next ones.
 THREADED_BYTES = 1 << 16
+_BLOCKS_PER_THREAD = 8
 cdef enum:
-    _PRINT = 0        # print stored values as '"p/q", ' each
-    _COPY = 1         # an indexed vector: copy each entry's printed stored value
+    _PRINT = 0        # print the values as the array's entries: '"p/q"', then ', "p/q"'
+    _STAGE = 1        # an indexed vector: print each stored value once, '"p/q"'
+    _COPY = 2         # an indexed vector: copy the printed stored value of each entry
 
 
 @cython.cdivision(True)
@@ -340,48 +344,56 @@ cdef char *_put_fmpz(char *out, const fmpz *x) noexcept nogil:
 
 
 cdef size_t _print_bound(const fmpq *q) noexcept nogil:
-    """Bytes that '"p/q", ' may take while printed: digits (sizeinbase may exceed them by
+    """Bytes that ', "p/q"' may take while printed: digits (sizeinbase may exceed them by
     one), sign, slash, quotes, separator and the NUL that GMP writes after each number."""
     return fmpz_sizeinbase(fmpq_numref(q), 10) + fmpz_sizeinbase(fmpq_denref(q), 10) + 8
 
 
-cdef size_t _print(const fmpq *data, Py_ssize_t first, Py_ssize_t last, char *out,
-                   size_t *ends, const int *stop) noexcept nogil:
-    """Print data[first:last] at ``out`` as '"p/q", ' each; ends[j] is the offset after
-    value j. Returns the bytes written."""
+cdef size_t _print(const fmpq *data, Py_ssize_t first, Py_ssize_t last, bint separated,
+                   char *out, size_t *ends, const int *stop) noexcept nogil:
+    """Print data[first:last] at ``out`` as '"p/q"' each, after ', ' when ``separated`` (but
+    for entry 0); ends[j] is the offset after value j. Returns the bytes written."""
     cdef char *at = out
     cdef Py_ssize_t j
     for j in range(first, last):
         if stop[0]:
             break
+        if separated and j > 0:
+            at[0], at[1] = 44, 32               # ', '
+            at += 2
         at[0] = 34                              # '"'
         at = _put_fmpz(at + 1, fmpq_numref(&data[j]))
         if not fmpz_is_one(fmpq_denref(&data[j])):
             at[0] = 47                          # '/'
             at = _put_fmpz(at + 1, fmpq_denref(&data[j]))
-        at[0], at[1], at[2] = 34, 44, 32        # '", '
-        at += 3
+        at[0] = 34
+        at += 1
         ends[j] = at - out
     return at - out
 
 
 cdef size_t _copy(const long *index, Py_ssize_t first, Py_ssize_t last, char **text,
                   const size_t *length, char *out, const int *stop) noexcept nogil:
-    """Copy the printed stored value index[i] of each entry i in [first, last) to ``out``."""
+    """Copy the printed stored value index[i] of each entry i in [first, last) to ``out``,
+    after ', ' but for entry 0."""
     cdef char *at = out
     cdef Py_ssize_t i
     for i in range(first, last):
         if stop[0]:
             break
+        if i > 0:
+            at[0], at[1] = 44, 32
+            at += 2
         memcpy(at, text[index[i]], length[index[i]])
         at += length[index[i]]
     return at - out
 
 
 cdef class _JsonWriter:
-    """Prints one RationalVector as JSON array text. Each phase cuts its items into blocks of
-    about equal printed size, and worker t writes block t into its own bytearray. An indexed
-    vector prints its stored values once (_PRINT), then copies them into place (_COPY)."""
+    """Prints one RationalVector as JSON array text. A phase cuts its items into blocks of
+    about equal printed size, each printed into its own bytearray by the worker thread
+    ``block % threads``, and yields the blocks in order as they are done. An indexed vector
+    prints its stored values once (_STAGE), then copies them into place (_COPY)."""
 
     cdef RationalVector vector          # owns the values the workers read
     cdef int threads, blocks, phase
@@ -396,11 +408,12 @@ cdef class _JsonWriter:
 
     def __cinit__(self, RationalVector vector, int threads):
         cdef Py_ssize_t items = max(vector.m, vector.n) + 1
+        cdef int most = max(1, threads) * _BLOCKS_PER_THREAD
         self.vector = vector
         self.threads = max(1, threads)
-        self.first = <Py_ssize_t *>calloc(self.threads + 1, sizeof(Py_ssize_t))
-        self.out = <char **>calloc(self.threads, sizeof(char *))
-        self.used = <size_t *>calloc(self.threads, sizeof(size_t))
+        self.first = <Py_ssize_t *>calloc(most + 1, sizeof(Py_ssize_t))
+        self.out = <char **>calloc(most, sizeof(char *))
+        self.used = <size_t *>calloc(most, sizeof(size_t))
         self.size = <size_t *>calloc(items, sizeof(size_t))
         self.ends = <size_t *>calloc(items, sizeof(size_t))
         self.text = <char **>calloc(items, sizeof(char *))
@@ -414,24 +427,24 @@ cdef class _JsonWriter:
         free(self.text); free(self.length)
 
     def pieces(self):
-        """The array's text: "[", the blocks, "]"."""
+        """Yield the array's text: "[", its blocks as each is printed, "]"."""
         cdef RationalVector v = self.vector
         cdef Py_ssize_t j
-        if v.n == 0:
-            return [b"[]"]
         with nogil:
             for j in range(v.m):
                 self.size[j] = _print_bound(&v.data[j])
-        blocks = self._run(_PRINT, v.m)
-        if v.index != NULL:
-            self._locate(blocks)
+        yield b"["
+        if v.index == NULL:
+            yield from self._fill(_PRINT, v.n)
+        elif v.n:
+            staged = list(self._fill(_STAGE, v.m))    # read by the copies: kept till done
+            self._locate(staged)
             with nogil:
                 for j in range(v.n):
-                    self.size[j] = self.length[v.index[j]]
-            blocks = self._run(_COPY, v.n)
-        last = next(block for block in reversed(blocks) if len(block))
-        del last[-2:]                       # the last entry's ", "
-        return [b"[", *blocks, b"]"]
+                    self.size[j] = self.length[v.index[j]] + 2
+            yield from self._fill(_COPY, v.n)
+            del staged
+        yield b"]"
 
     cdef void _locate(self, list blocks):
         """text[j], length[j]: where stored value j was printed, and its size."""
@@ -444,19 +457,49 @@ cdef class _JsonWriter:
                 self.length[j] = self.ends[j] - (self.ends[j - 1] if j > self.first[t] else 0)
                 self.text[j] = base + self.ends[j] - self.length[j]
 
-    cdef list _run(self, int phase, Py_ssize_t count):
-        """Cut items [0, count) into blocks by size[], fill one bytearray per block (in
-        worker threads when large) and return them trimmed to what was written."""
+    def _fill(self, int phase, Py_ssize_t count):
+        """Yield the blocks of items [0, count), in order, each once it is filled."""
+        from threading import Event
+        from .workers import start_workers, wait_for
+        cdef int t
+        blocks = self._allocate(phase, count)
+        if self.blocks == 1:
+            self.work(0)
+            PyByteArray_Resize(blocks[0], self.used[0])
+            yield blocks[0]
+            return
+        done = [Event() for _ in range(self.blocks)]
+
+        def worker(int w):
+            for t in range(w, self.blocks, self.threads):
+                self.work(t)
+                done[t].set()
+
+        start_workers([lambda w=w: worker(w) for w in range(min(self.threads, self.blocks))])
+        finished = False
+        try:
+            for t in range(self.blocks):
+                wait_for(done[t], self._halt)
+                PyByteArray_Resize(blocks[t], self.used[t])
+                yield blocks[t]
+            finished = True
+        finally:
+            if not finished:                # interrupted, or the reader stopped reading
+                self.stop = 1
+
+    cdef list _allocate(self, int phase, Py_ssize_t count):
+        """Cut items [0, count) into blocks by size[] and give each a bytearray."""
         cdef size_t total = 0, start = 0
         cdef Py_ssize_t i
         cdef int t
         for i in range(count):
             total += self.size[i]
         self.phase = phase
-        self.blocks = 1 if total < THREADED_BYTES else self.threads
+        self.blocks = 1 if total < THREADED_BYTES else min(
+            self.threads * _BLOCKS_PER_THREAD,
+            max(self.threads, total // max(1, THREADED_BYTES)))
         self.first[0] = 0
         t = 1
-        sizes = []
         for i in range(count):              # block t starts at the first item past t/blocks
             while t < self.blocks and start * self.blocks >= total * t:
                 self.first[t] = i
@@ -472,13 +515,6 @@ cdef class _JsonWriter:
                 start += self.size[i]
             blocks.append(PyByteArray_FromStringAndSize(NULL, start))
             self.out[t] = PyByteArray_AS_STRING(blocks[t])
-        if self.blocks == 1:
-            self.work(0)
-        else:
-            from .workers import run_workers
-            run_workers([lambda t=t: self.work(t) for t in range(self.blocks)], self._halt)
-        for t in range(self.blocks):
-            PyByteArray_Resize(blocks[t], self.used[t])
         return blocks
 
     def _halt(self):
@@ -488,9 +524,9 @@ cdef class _JsonWriter:
         """Fill block t (GIL released)."""
         cdef RationalVector v = self.vector
         with nogil:
-            if self.phase == _PRINT:
-                self.used[t] = _print(v.data, self.first[t], self.first[t + 1], self.out[t],
-                                      self.ends, &self.stop)
-            else:
+            if self.phase == _COPY:
                 self.used[t] = _copy(v.index, self.first[t], self.first[t + 1], self.text,
                                      self.length, self.out[t], &self.stop)
+            else:
+                self.used[t] = _print(v.data, self.first[t], self.first[t + 1],
+                                      self.phase == _PRINT, self.out[t], self.ends, &self.stop)

@@ -164,22 +164,22 @@ def jsonable(value):
 
 def json_pieces(value, threads=1):
     """The text of ``json.dumps(jsonable(value))`` as bytes-like pieces, in order. Gradients
-    (RationalVectors, 65k+ entries) are printed by FLINT into buffers and spliced in, not
-    made into a Python str per entry."""
+    (RationalVectors, 65k+ entries) are printed by FLINT into buffers and spliced in, each
+    given as soon as printed, not made into a Python str per entry."""
     if hasattr(value, "json_text"):
-        return value.json_text(threads)
-    if isinstance(value, dict):
-        pieces = [b"{"]
+        yield from value.json_text(threads)
+    elif isinstance(value, dict):
+        yield b"{"
         for i, (key, item) in enumerate(value.items()):
-            pieces.append(f"{', ' if i else ''}{json.dumps(str(key))}: ".encode())
-            pieces.extend(json_pieces(item, threads))
-        pieces.append(b"}")
-        return pieces
-    return [json.dumps(jsonable(value)).encode()]
+            yield f"{', ' if i else ''}{json.dumps(str(key))}: ".encode()
+            yield from json_pieces(item, threads)
+        yield b"}"
+    else:
+        yield json.dumps(jsonable(value)).encode()
 
 
 def emit_json(result):
-    """Print exactly one JSON object on stdout (printing on all cores)."""
+    """Print exactly one JSON object on stdout (printed on all cores while it is written)."""
     from ..evaluation import default_threads
     pieces = json_pieces(result, default_threads())
     stream = getattr(sys.stdout, "buffer", None)
