@@ -65,29 +65,36 @@ cdef class Plan:
             _fmpq_vec_clear(self.d.pool, self.d.pool_len + 1)
 
     def _build_topology(self, network):
-        cdef slong p, e, k
-        self.order = list(network._order)
-        self.position = [0] * self.d.n
-        for p, v in enumerate(self.order):
-            self.position[v] = p
-        self.depth = [network._depths[v] for v in self.order]
-        self.names = [network._names[v] for v in self.order]
-        counts = [0] * (self.d.n + 1)
-        for e in range(self.d.n_edges):
-            self.d.edge_src[e] = self.position[network._sources[e]]
-            self.d.edge_dst[e] = self.position[network._targets[e]]
-            counts[self.d.edge_dst[e] + 1] += 1
-        for p in range(self.d.n):
-            self.d.in_ptr[p + 1] = self.d.in_ptr[p] + counts[p + 1]
-            self.d.last_use[p] = -1
-            self.d.input_slot[p] = -1
-        fill = [self.d.in_ptr[p] for p in range(self.d.n)]
-        for e in range(self.d.n_edges):
-            k = fill[self.d.edge_dst[e]]
-            self.d.in_edge[k] = e
-            fill[self.d.edge_dst[e]] = k + 1
-            if self.d.edge_dst[e] > self.d.last_use[self.d.edge_src[e]]:
-                self.d.last_use[self.d.edge_src[e]] = self.d.edge_dst[e]
+        cdef slong p, e, k, n = self.d.n
+        cdef list sources = network._sources, targets = network._targets
+        cdef slong *position = _slongs(n)
+        cdef slong *fill = _slongs(n)
+        try:
+            self.order = list(network._order)
+            self.position = [0] * n
+            for p, v in enumerate(self.order):
+                self.position[v] = p
+                position[<slong>v] = p
+            self.depth = [network._depths[v] for v in self.order]
+            self.names = [network._names[v] for v in self.order]
+            for e in range(self.d.n_edges):        # in_ptr[p + 1] counts the in-edges of p
+                self.d.edge_src[e] = position[<slong>sources[e]]
+                self.d.edge_dst[e] = position[<slong>targets[e]]
+                self.d.in_ptr[self.d.edge_dst[e] + 1] += 1
+            for p in range(n):
+                self.d.in_ptr[p + 1] += self.d.in_ptr[p]
+                fill[p] = self.d.in_ptr[p]
+                self.d.last_use[p] = -1
+                self.d.input_slot[p] = -1
+            for e in range(self.d.n_edges):
+                k = fill[self.d.edge_dst[e]]
+                self.d.in_edge[k] = e
+                fill[self.d.edge_dst[e]] = k + 1
+                if self.d.edge_dst[e] > self.d.last_use[self.d.edge_src[e]]:
+                    self.d.last_use[self.d.edge_src[e]] = self.d.edge_dst[e]
+        finally:
+            free(position)
+            free(fill)
         for slot, v in enumerate(network._inputs):
             self.d.input_slot[self.position[v]] = slot
         for o, v in enumerate(network._outputs):

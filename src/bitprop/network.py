@@ -9,7 +9,6 @@ with new parameters (sharing the structure and its compiled plan's topology).
 
 import json
 import operator
-from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -417,16 +416,15 @@ def _topological_order(network):
         out_edges[u].append(v)
         indegree[v] += 1
     depths = [0] * n
-    ready = deque(v for v in range(n) if indegree[v] == 0)
-    order = []
-    while ready:
-        u = ready.popleft()
-        order.append(u)
+    order = [v for v in range(n) if indegree[v] == 0]
+    for u in order:                     # order grows as vertices become ready: the FIFO queue
+        depth = depths[u] + 1
         for v in out_edges[u]:
-            depths[v] = max(depths[v], depths[u] + 1)
+            if depths[v] < depth:
+                depths[v] = depth
             indegree[v] -= 1
-            if indegree[v] == 0:
-                ready.append(v)
+            if not indegree[v]:
+                order.append(v)
     if len(order) < n:
         raise BitpropInputError(f"the graph has a cycle through vertex "
                                 f"{shown(network._names[_vertex_on_cycle(network, indegree)])}",
