@@ -9,6 +9,7 @@ from fractions import Fraction
 import pytest
 
 import bitprop
+from bitprop import _json
 from bitprop.cli.common import emit_json, json_pieces, jsonable
 
 
@@ -24,7 +25,10 @@ def _grad_document(threads=None):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_pieces_are_json_dumps_of_jsonable(threads):
+@pytest.mark.parametrize("blocks", [False, True])
+def test_pieces_are_json_dumps_of_jsonable(threads, blocks, monkeypatch):
+    if blocks:                          # gradients cut into blocks even when small
+        monkeypatch.setattr(_json, "THREADED_BYTES", 0)
     document = _grad_document()
     assert b"".join(json_pieces(document, threads)).decode() == json.dumps(jsonable(document))
 

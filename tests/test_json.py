@@ -1,15 +1,23 @@
-"""A repeated key is found by counting (bitprop._json), and reported by parse_json_text
-exactly as before: on random JSON texts with tricky strings, nesting and spacing."""
+"""bitprop._json. Reading: a repeated key is found by counting, and reported by
+parse_json_text exactly as before, on random JSON texts with tricky strings, nesting and
+spacing. Writing: RationalVector.json_text (printed by FLINT in worker threads, block by
+block) is exactly json.dumps of the canonical strings, for every size of number, thread
+count and cut into blocks."""
 
 import json
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitprop import BitpropInputError
+import bitprop
+from bitprop import BitpropInputError, _json
+from bitprop._convert import RationalVector
 from bitprop._json import pairs_in_document, pairs_in_text
 from bitprop.cli.common import parse_json_text
+from reference.evaluator import loss_and_grad
+from strategies import big_rationals as rationals
 
 #: Keys and strings with the characters a scan could trip on: quotes, backslashes, colons.
 _STRINGS = st.one_of(st.sampled_from(["a", "b", ":", '"', "\\", '\\":', "é:", "\u2028", ""]),
@@ -65,3 +73,71 @@ def test_first_repeated_key_is_named():
 
 def test_lone_surrogate_text():
     assert pairs_in_text('{"\ud800:": 1}') == 1
+
+
+def _vector_text(vector, threads):
+    return b"".join(vector.json_text(threads)).decode("ascii")
+
+
+def _expected(values):
+    return json.dumps([bitprop.to_str(q) for q in values])
+
+
+@pytest.fixture
+def always_threaded(monkeypatch):
+    """Cut even tiny vectors into blocks (up to 8 per thread)."""
+    monkeypatch.setattr(_json, "THREADED_BYTES", 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(rationals, max_size=40), st.integers(1, 9))
+def test_json_text_is_json_dumps_of_the_strings(values, threads):
+    vector = RationalVector.from_values(values)
+    assert _vector_text(vector, threads) == _expected(values) == json.dumps(vector.strings())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(rationals, max_size=30), st.integers(2, 9))
+def test_json_text_with_a_block_per_thread(values, threads):
+    saved = _json.THREADED_BYTES
+    _json.THREADED_BYTES = 0
+    try:
+        assert _vector_text(RationalVector.from_values(values), threads) == _expected(values)
+    finally:
+        _json.THREADED_BYTES = saved
+
+
+def test_large_vector_on_two_threads():
+    values = [Fraction((-3) ** k + k, 2 ** (k % 97) * 7 ** (k % 5)) for k in range(4000)]
+    vector = RationalVector.from_values(values)
+    assert sum(len(s) for s in vector.strings()) > _json.THREADED_BYTES
+    assert _vector_text(vector, 2) == _vector_text(vector, 1) == _expected(values)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_indexed_bias_gradient(always_threaded, threads):
+    """grad_bias stores dL/dz once per vertex and repeats it per in-edge."""
+    net = bitprop.Network.mlp([3, 4, 2], "relu",
+                              weights=[[[1, "-1/2", 3], [2, 3, "1/7"], ["1/3", 0, 1], [5, -1, 1]],
+                                       [[1, 1, -1, "2/3"], ["-5/11", 2, 1, 1]]],
+                              biases=[[0, "1/4", 0, "-1/9"], [1, 0]])
+    data = bitprop.Dataset([[1, 2, "1/3"], [3, -1, 2]], [["1/2", 0], [2, "-7/3"]])
+    result = net.grad(data)
+    _, grad_weight, grad_bias = loss_and_grad(net.to_json(), data.to_json())
+    assert _vector_text(result.grad_bias, threads) == _expected(grad_bias)
+    assert _vector_text(result.grad_weight, threads) == _expected(grad_weight)
+
+
+def test_empty_vector():
+    assert _vector_text(RationalVector.from_values([]), 4) == "[]"
+
+
+def test_reader_stopping_early_stops_the_workers(always_threaded):
+    """A reader that stops (a closed pipe) leaves the workers to stop at their next entry;
+    the vector and a new reading are unharmed."""
+    values = [Fraction(7**k, 2**k) for k in range(300)]
+    vector = RationalVector.from_values(values)
+    pieces = vector.json_text(2)
+    assert next(pieces) == b"[" and len(next(pieces)) > 0
+    pieces.close()
+    assert _vector_text(vector, 2) == _expected(values)
