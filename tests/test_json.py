@@ -141,3 +141,29 @@ def test_reader_stopping_early_stops_the_workers(always_threaded):
     assert next(pieces) == b"[" and len(next(pieces)) > 0
     pieces.close()
     assert _vector_text(vector, 2) == _expected(values)
+
+
+_NAMES = ["x", "h", "o"]
+_EDGE_VALUES = st.one_of(st.sampled_from(_NAMES + ["nowhere", "1/2", "0"]), st.integers(0, 2),
+                         st.booleans(), st.none(), st.lists(st.just("x"), max_size=1))
+_EDGE = st.one_of(
+    st.dictionaries(st.sampled_from(["from", "to", "weight", "bias", "trainable", "kind"]),
+                    _EDGE_VALUES, max_size=6),
+    st.tuples(st.sampled_from(_NAMES), st.sampled_from(_NAMES)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_EDGE, max_size=5))
+def test_edge_columns_read_as_edge_by_edge(edges):
+    """Columns exactly when every edge reads without error one by one, and then the same."""
+    net = bitprop.Network(["x", ("h", "relu"), ("o", "identity")], [("x", "h"), ("h", "o")],
+                          ["x"], ["o"])
+    try:
+        expected = [net._edge_fields(edge, f"edges[{i}]") for i, edge in enumerate(edges)]
+    except BitpropInputError:
+        expected = None
+    columns = _json.edge_columns(edges, net._index)
+    if columns is not None:
+        assert expected is not None and list(zip(*columns)) == expected
+    elif expected is not None:      # refused only for a form it does not read (tuples)
+        assert any(type(edge) is not dict for edge in edges)

@@ -8,7 +8,6 @@ with new parameters (sharing the structure and its compiled plan's topology).
 """
 
 import json
-import operator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -20,7 +19,6 @@ FORMAT = "bitprop.network/1"
 _TOP_KEYS = {"format", "activations", "vertices", "edges", "inputs", "outputs"}
 _VERTEX_KEYS = {"name", "activation"}
 _EDGE_KEYS = {"from", "to", "weight", "bias", "trainable"}
-_FROM, _TO = operator.itemgetter("from"), operator.itemgetter("to")
 
 
 @dataclass(frozen=True)
@@ -118,10 +116,11 @@ class Network:
 
     def _add_edges(self, edges, weights, biases):
         """Read every edge, appending its weight and bias as given (parsed later, together).
-        A list of plainly valid JSON object edges is read column by column; anything else
+        A list of plainly valid JSON object edges is read into columns in C; anything else
         goes edge by edge through _edge_fields, which knows every form and error."""
+        from ._json import edge_columns
         edges = edges if type(edges) is list else list(edges)
-        columns = self._plain_edges(edges)
+        columns = edge_columns(edges, self._index)
         if columns is not None:
             self._sources, self._targets, plain_weights, plain_biases, self._trainable = columns
             weights.extend(plain_weights)
@@ -134,23 +133,6 @@ class Network:
             weights.append(weight)
             biases.append(bias)
             self._trainable.append(flag)
-
-    def _plain_edges(self, edges):
-        """(sources, targets, weights, biases, trainable) when every edge is an object with
-        known keys, two distinct known vertices and a boolean flag (a network file's 65k
-        edges in a few C loops), or None."""
-        if set(map(type, edges)) - {dict} or not all(map(_EDGE_KEYS.issuperset, edges)):
-            return None
-        try:
-            sources = list(map(self._index.__getitem__, map(_FROM, edges)))
-            targets = list(map(self._index.__getitem__, map(_TO, edges)))
-        except (KeyError, TypeError):           # missing, unknown or unhashable: edge by edge
-            return None
-        trainable = [edge.get("trainable", True) for edge in edges]
-        if any(map(operator.eq, sources, targets)) or set(map(type, trainable)) - {bool}:
-            return None
-        return (sources, targets, [edge.get("weight", 1) for edge in edges],
-                [edge.get("bias", 0) for edge in edges], trainable)
 
     def _edge_fields(self, edge, where):
         """(u, v, weight, bias, trainable) of one edge in any accepted form, validated but
