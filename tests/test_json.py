@@ -167,3 +167,22 @@ def test_edge_columns_read_as_edge_by_edge(edges):
         assert expected is not None and list(zip(*columns)) == expected
     elif expected is not None:      # refused only for a form it does not read (tuples)
         assert any(type(edge) is not dict for edge in edges)
+
+
+#: Denominators that share a slot of the printer's table (same bit length and lowest limb).
+_SHARED = [2**100, 2**100 + 2**70, 2**100 + 2**80, 3 * 2**98, 2**64 + 1, 2**200, 1, 7, 2**63]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2**300), 2**300), st.sampled_from(_SHARED)),
+                max_size=60), st.integers(1, 3))
+def test_repeated_denominators(pairs, threads):
+    """Denominators printed before are copied, never confused with one in the same slot."""
+    values = [Fraction(2 * p + 1, q) for p, q in pairs]     # odd: mostly left unreduced
+    saved = _json.THREADED_BYTES
+    _json.THREADED_BYTES = 0
+    try:
+        assert _vector_text(RationalVector.from_values(values), threads) == _expected(values)
+    finally:
+        _json.THREADED_BYTES = saved
+    assert _vector_text(RationalVector.from_values(values), threads) == _expected(values)

@@ -31,6 +31,7 @@ cdef extern from "flint/fmpz.h" nogil:
     void fmpz_set_si(fmpz_t f, slong val)
     void fmpz_set_ui(fmpz_t f, ulong val)
     slong fmpz_get_si(const fmpz_t f)
+    ulong fmpz_get_ui(const fmpz_t f)
     int fmpz_fits_si(const fmpz_t f)
     void fmpz_zero(fmpz_t f)
     void fmpz_one(fmpz_t f)

@@ -21,8 +21,9 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, strlen
 
 from bitprop._convert cimport RationalVector
-from bitprop._flint cimport (fmpz, fmpq, ulong, slong, fmpz_fits_si, fmpz_get_si, fmpz_get_str,
-                             fmpz_is_one, fmpz_sizeinbase, fmpq_numref, fmpq_denref)
+from bitprop._flint cimport (fmpz, fmpq, ulong, slong, fmpz_bits, fmpz_clear, fmpz_equal,
+                             fmpz_fits_si, fmpz_get_si, fmpz_get_str, fmpz_get_ui, fmpz_is_one,
+                             fmpz_set, fmpz_sizeinbase, fmpq_numref, fmpq_denref)
 
 
 def pairs_in_text(str text):
@@ -154,12 +155,43 @@ cdef size_t _print_bound(const fmpq *q) noexcept nogil:
     return fmpz_sizeinbase(fmpq_numref(q), 10) + fmpz_sizeinbase(fmpq_denref(q), 10) + 8
 
 
+cdef enum:
+    _SEEN_BITS = 10                             # slots of a worker's _Seen table: 2^10
+    _SEEN = 1 << _SEEN_BITS
+
+
+cdef struct _Seen:
+    # A denominator printed earlier in the block, and where its digits are: gradients share
+    # few denominators (float32-exact data: some 50 powers of two in 65k weights).
+    fmpz value
+    char *text
+    size_t length
+
+
+cdef char *_put_denominator(char *out, const fmpz *d, _Seen *seen) noexcept nogil:
+    """Decimal d at ``out``, copied from where it was printed before when it was."""
+    cdef _Seen *slot
+    cdef char *start = out
+    if fmpz_fits_si(d):                         # short: printing is as quick as looking
+        return _put_fmpz(out, d)
+    slot = &seen[(fmpz_bits(d) * <ulong>0x9E3779B97F4A7C15 + fmpz_get_ui(d)) >> (64 - _SEEN_BITS)]
+    if slot.text != NULL and fmpz_equal(&slot.value, d):
+        memcpy(out, slot.text, slot.length)
+        return out + slot.length
+    out = _put_fmpz(out, d)
+    fmpz_set(&slot.value, d)
+    slot.text, slot.length = start, out - start
+    return out
+
+
 cdef size_t _print(const fmpq *data, Py_ssize_t first, Py_ssize_t last, bint separated,
-                   char *out, size_t *ends, const int *stop) noexcept nogil:
+                   char *out, size_t *ends, _Seen *seen, const int *stop) noexcept nogil:
     """Print data[first:last] at ``out`` as '"p/q"' each, after ', ' when ``separated`` (but
     for entry 0); ends[j] is the offset after value j. Returns the bytes written."""
     cdef char *at = out
     cdef Py_ssize_t j
+    for j in range(_SEEN):                      # forget the texts of the previous block
+        seen[j].text = NULL
     for j in range(first, last):
         if stop[0]:
             break
@@ -170,7 +202,7 @@ cdef size_t _print(const fmpq *data, Py_ssize_t first, Py_ssize_t last, bint sep
         at = _put_fmpz(at + 1, fmpq_numref(&data[j]))
         if not fmpz_is_one(fmpq_denref(&data[j])):
             at[0] = 47                          # '/'
-            at = _put_fmpz(at + 1, fmpq_denref(&data[j]))
+            at = _put_denominator(at + 1, fmpq_denref(&data[j]), seen)
         at[0] = 34
         at += 1
         ends[j] = at - out
@@ -210,6 +242,7 @@ cdef class JsonWriter:
     cdef size_t *length
     cdef char **out                     # per block: its bytearray's bytes
     cdef size_t *used
+    cdef _Seen *seen                    # per worker: _SEEN denominators it printed
 
     def __cinit__(self, RationalVector vector, int threads):
         cdef Py_ssize_t items = max(vector.m, vector.n) + 1
@@ -223,13 +256,19 @@ cdef class JsonWriter:
         self.ends = <size_t *>calloc(items, sizeof(size_t))
         self.text = <char **>calloc(items, sizeof(char *))
         self.length = <size_t *>calloc(items, sizeof(size_t))
+        self.seen = <_Seen *>calloc(self.threads * _SEEN, sizeof(_Seen))   # fmpz 0: set
         if (self.first == NULL or self.out == NULL or self.used == NULL or self.size == NULL
-                or self.ends == NULL or self.text == NULL or self.length == NULL):
+                or self.ends == NULL or self.text == NULL or self.length == NULL
+                or self.seen == NULL):
             raise MemoryError()
 
     def __dealloc__(self):
+        cdef Py_ssize_t j
+        if self.seen != NULL:
+            for j in range(self.threads * _SEEN):
+                fmpz_clear(&self.seen[j].value)
         free(self.first); free(self.out); free(self.used); free(self.size); free(self.ends)
-        free(self.text); free(self.length)
+        free(self.text); free(self.length); free(self.seen)
 
     def pieces(self):
         """Yield the array's text: "[", its blocks as each is printed, "]"."""
@@ -334,4 +373,5 @@ cdef class JsonWriter:
                                      self.length, self.out[t], &self.stop)
             else:
                 self.used[t] = _print(v.data, self.first[t], self.first[t + 1],
-                                      self.phase == _PRINT, self.out[t], self.ends, &self.stop)
+                                      self.phase == _PRINT, self.out[t], self.ends,
+                                      self.seen + (t % self.threads) * _SEEN, &self.stop)
