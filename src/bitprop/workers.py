@@ -46,8 +46,8 @@ def start_workers(targets):
 
 
 def wait_for(event, stop):
-    """Wait until ``event`` is set, in short intervals so that Ctrl-C is raised at once;
-    then ``stop()`` is called before the error goes on."""
+    """Wait until ``event`` is set, in short intervals so that Ctrl-C is raised at once (and
+    calls ``stop()`` before it goes on)."""
     try:
         while not event.wait(POLL_SECONDS):
             pass
