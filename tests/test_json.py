@@ -83,6 +83,16 @@ def _expected(values):
     return json.dumps([bitprop.to_str(q) for q in values])
 
 
+def _text_in_blocks(values, threads):
+    """The text of ``values`` cut into blocks however short (hypothesis tests cannot take
+    the always_threaded fixture)."""
+    saved, _json.THREADED_BYTES = _json.THREADED_BYTES, 0
+    try:
+        return _vector_text(RationalVector.from_values(values), threads)
+    finally:
+        _json.THREADED_BYTES = saved
+
+
 @pytest.fixture
 def always_threaded(monkeypatch):
     """Cut even tiny vectors into blocks (up to 8 per thread)."""
@@ -99,12 +109,7 @@ def test_json_text_is_json_dumps_of_the_strings(values, threads):
 @settings(max_examples=100, deadline=None)
 @given(st.lists(rationals, max_size=30), st.integers(2, 9))
 def test_json_text_with_a_block_per_thread(values, threads):
-    saved = _json.THREADED_BYTES
-    _json.THREADED_BYTES = 0
-    try:
-        assert _vector_text(RationalVector.from_values(values), threads) == _expected(values)
-    finally:
-        _json.THREADED_BYTES = saved
+    assert _text_in_blocks(values, threads) == _expected(values)
 
 
 def test_large_vector_on_two_threads():
@@ -179,10 +184,5 @@ _SHARED = [2**100, 2**100 + 2**70, 2**100 + 2**80, 3 * 2**98, 2**64 + 1, 2**200,
 def test_repeated_denominators(pairs, threads):
     """Denominators printed before are copied, never confused with one in the same slot."""
     values = [Fraction(2 * p + 1, q) for p, q in pairs]     # odd: mostly left unreduced
-    saved = _json.THREADED_BYTES
-    _json.THREADED_BYTES = 0
-    try:
-        assert _vector_text(RationalVector.from_values(values), threads) == _expected(values)
-    finally:
-        _json.THREADED_BYTES = saved
+    assert _text_in_blocks(values, threads) == _expected(values)
     assert _vector_text(RationalVector.from_values(values), threads) == _expected(values)
