@@ -71,6 +71,12 @@ def test_first_repeated_key_is_named():
     assert str(err.value) == "f.json: a[0].x: duplicate key 'x' (each key may appear once)"
 
 
+def test_escaped_quotes_and_backslashes():
+    text = r'{"a\\": 1, "b\"": {"c": "\\\":"}, "d": ["\\", ":"]}'
+    assert json.loads(text) == {"a\\": 1, 'b"': {"c": '\\":'}, "d": ["\\", ":"]}
+    assert pairs_in_text(text) == pairs_in_document(json.loads(text)) == 4
+
+
 def test_lone_surrogate_text():
     assert pairs_in_text('{"\ud800:": 1}') == 1
 
