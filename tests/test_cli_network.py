@@ -170,3 +170,14 @@ def test_grad_imports_only_what_it_needs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["grad"] == {"weight": ["45", "20"], "bias": ["30", "10"]}
     assert done.stderr.strip() == "[]"
+
+
+def test_grad_json_is_the_same_for_every_thread_count(tmp_path, capsys):
+    """--threads also counts the threads printing the gradients; the text is the same."""
+    net, data = _write(tmp_path, "n.json", NET), _write(tmp_path, "d.json", DATA)
+    outputs = []
+    for threads in ("1", "3"):
+        out = _json(capsys, ["grad", net, data, "--json", "--threads", threads])
+        out.pop("timing")
+        outputs.append(out)
+    assert outputs[0] == outputs[1]

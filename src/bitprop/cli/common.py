@@ -178,10 +178,11 @@ def json_pieces(value, threads=1):
         yield json.dumps(jsonable(value)).encode()
 
 
-def emit_json(result):
-    """Print exactly one JSON object on stdout (printed on all cores while it is written)."""
+def emit_json(result, threads=None):
+    """Print exactly one JSON object on stdout, its gradients printed on ``threads`` threads
+    (default: all cores) while it is written."""
     from ..evaluation import default_threads
-    pieces = json_pieces(result, default_threads())
+    pieces = json_pieces(result, default_threads() if threads is None else threads)
     stream = getattr(sys.stdout, "buffer", None)
     if stream is None:                  # a text stream put in place of stdout (tests)
         sys.stdout.write(b"".join(pieces).decode("ascii") + "\n")
