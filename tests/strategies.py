@@ -423,3 +423,14 @@ def network_and_dataset(draw, loss_kinds: tuple = LOSS_KINDS, max_samples: int =
     if aim:
         _aim(draw, network, first_x, varied)
     return network, draw(datasets(network, loss_kinds, max_samples, varied, first_x))
+
+
+#: Integers around the word boundaries of FLINT's small fmpz (2^62) and of slong (2^63), and
+#: of thousands of bits: where printing and parsing change method.
+_WORD_EDGES = [0, 1, -1, 9, 10, -10, 2**62 - 1, 2**62, -(2**62), 2**63 - 1, -(2**63), 2**63,
+               -(2**64) - 1, 10**40, -(10**200) - 7]
+big_integers = st.one_of(st.sampled_from(_WORD_EDGES), st.integers(),
+                         st.integers(-(2**3000), 2**3000))
+big_rationals = st.builds(lambda p, q: Fraction(p, q), big_integers,
+                          st.one_of(st.sampled_from([1, 2, 3, 2**62, 2**63, 2**64 + 1]),
+                                    st.integers(1, 2**400)))

@@ -156,3 +156,28 @@ def test_entry_point_as_a_process(tmp_path):
                           _write(tmp_path, "d.json", DATA)], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("bitprop: error: ")
+
+
+def test_grad_imports_only_what_it_needs(tmp_path):
+    """python-flint, numpy, tqdm and Dask cost more to import than a small grad takes to run:
+    ``bitprop grad --json`` loads none of them."""
+    code = ("import sys; from bitprop.cli import run; status = run(sys.argv[1:]); "
+            "print(sorted(m for m in ('flint', 'numpy', 'tqdm', 'dask', 'matplotlib') "
+            "if m in sys.modules), file=sys.stderr); sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, "grad", _write(tmp_path, "n.json", NET),
+                           _write(tmp_path, "d.json", DATA), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["grad"] == {"weight": ["45", "20"], "bias": ["30", "10"]}
+    assert done.stderr.strip() == "[]"
+
+
+def test_grad_json_is_the_same_for_every_thread_count(tmp_path, capsys):
+    """--threads also counts the threads printing the gradients; the text is the same."""
+    net, data = _write(tmp_path, "n.json", NET), _write(tmp_path, "d.json", DATA)
+    outputs = []
+    for threads in ("1", "3"):
+        out = _json(capsys, ["grad", net, data, "--json", "--threads", threads])
+        out.pop("timing")
+        outputs.append(out)
+    assert outputs[0] == outputs[1]

@@ -3,14 +3,18 @@
 
 Big integers travel as little-endian two's-complement limb arrays (``int.to_bytes`` and
 FLINT's ``fmpz_set_signed_ui_array``), never as decimal strings: linear time, no digit limits.
+Text read in bulk ('p/q' of network files) is parsed in C into fmpq (``parse_rationals``);
+JSON text is printed by ``bitprop._json``.
 """
 
 from fractions import Fraction
 
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdlib cimport malloc, free
 
 from bitprop._flint cimport (
-    fmpz, fmpq, ulong, slong, fmpz_set_si, fmpz_get_si, fmpz_fits_si, fmpz_bits, fmpz_size,
+    fmpz, fmpq, ulong, slong, fmpz_set_si, fmpz_set_ui, fmpz_set_str, fmpz_one, fmpz_neg,
+    fmpz_is_zero, fmpq_canonicalise, fmpz_get_si, fmpz_fits_si, fmpz_bits, fmpz_size,
     fmpz_set_signed_ui_array, fmpz_get_signed_ui_array, fmpz_get_str, fmpz_is_one,
     fmpq_numref, fmpq_denref, flint_free, fmpq_set, fmpq_swap, fmpq_equal, _fmpq_vec_init,
     _fmpq_vec_clear)
@@ -74,6 +78,82 @@ cdef object fmpq_get_str(const fmpq *value):
     if fmpz_is_one(fmpq_denref(value)):
         return fmpz_get_decimal(fmpq_numref(value))
     return fmpz_get_decimal(fmpq_numref(value)) + "/" + fmpz_get_decimal(fmpq_denref(value))
+
+
+cdef int _set_digits(fmpz *out, const char *digits, Py_ssize_t n) except -1:
+    """out = the decimal digits[0:n] (ASCII 0-9, n >= 1): a word by hand, more by GMP."""
+    cdef ulong u = 0
+    cdef Py_ssize_t i
+    if n <= 19:                                 # 10^19 - 1 < 2^64
+        for i in range(n):
+            u = 10 * u + <ulong>(digits[i] - 48)
+        fmpz_set_ui(out, u)
+    else:
+        fmpz_set_str(out, digits[:n], 10)       # a NUL-terminated copy
+    return 0
+
+
+cdef bint _set_ratio_text(fmpq *out, str text) except -1:
+    """out = text when it is '[+-]digits[/digits]' with a non-zero denominator (how network
+    files write their numbers), in lowest terms; False for anything else (out is then some
+    valid rational)."""
+    cdef Py_ssize_t n, i, start = 0, slash = -1
+    cdef const char *s
+    if not text.isascii():
+        return False
+    s = PyUnicode_AsUTF8AndSize(text, &n)
+    if n and (s[0] == 45 or s[0] == 43):       # '-' or '+'
+        start = 1
+    for i in range(start, n):
+        if s[i] == 47 and slash < 0:            # '/'
+            slash = i
+        elif not 48 <= s[i] <= 57:
+            return False
+    if slash < 0:
+        slash = n
+    if slash == start or slash == n - 1:
+        return False
+    if slash == n:
+        fmpz_one(fmpq_denref(out))
+    else:
+        _set_digits(fmpq_denref(out), s + slash + 1, n - slash - 1)
+        if fmpz_is_zero(fmpq_denref(out)):
+            fmpz_one(fmpq_denref(out))          # out stays a valid rational (0)
+            return False
+    _set_digits(fmpq_numref(out), s + start, slash - start)
+    if s[0] == 45:
+        fmpz_neg(fmpq_numref(out), fmpq_numref(out))
+    fmpq_canonicalise(out)
+    return True
+
+
+def parse_rationals(values, bint allow_float=False):
+    """(vector, bad): ``values`` as a RationalVector, 'p/q' text parsed in C without a
+    Fraction per entry, the rest through numbers.rational; bad is the index of the first
+    value rational refuses (the vector holds zeros from there), or -1."""
+    from .numbers import rational
+    from .errors import BitpropInputError
+    cdef RationalVector vector = RationalVector.__new__(RationalVector)
+    cdef Py_ssize_t i
+    cdef fmpq *q
+    vector.n = vector.m = len(values)
+    vector.data = _fmpq_vec_init(vector.n + 1)
+    for i in range(vector.n):
+        value = values[i]
+        q = &vector.data[i]
+        if type(value) is str and _set_ratio_text(q, value):
+            continue
+        if type(value) is int:
+            fmpz_set_pyint(fmpq_numref(q), value)
+            fmpz_one(fmpq_denref(q))
+            continue
+        if type(value) is not Fraction:
+            try:
+                value = rational(value, allow_float=allow_float)
+            except BitpropInputError:
+                return vector, i
+        fmpq_set_fraction(q, value)
+    return vector, -1
 
 
 cdef long fmpq_bit_length(const fmpq *value) noexcept nogil:
@@ -165,6 +245,13 @@ cdef class RationalVector:
         if self.index == NULL:
             return stored
         return [stored[self.index[i]] for i in range(self.n)]
+
+    def json_text(self, int threads=1):
+        """The text of ``json.dumps(self.strings())`` as an iterator of bytes-like pieces,
+        each given once printed (by FLINT, on ``threads`` threads with the GIL released), so
+        that writing the first overlaps printing the next; no Python str per entry."""
+        from ._json import JsonWriter
+        return JsonWriter(self, threads).pieces()
 
     def tolist(self, kind="fraction"):
         if kind == "str":

@@ -31,6 +31,7 @@ cdef extern from "flint/fmpz.h" nogil:
     void fmpz_set_si(fmpz_t f, slong val)
     void fmpz_set_ui(fmpz_t f, ulong val)
     slong fmpz_get_si(const fmpz_t f)
+    ulong fmpz_get_ui(const fmpz_t f)
     int fmpz_fits_si(const fmpz_t f)
     void fmpz_zero(fmpz_t f)
     void fmpz_one(fmpz_t f)
@@ -76,6 +77,7 @@ cdef extern from "flint/fmpz.h" nogil:
     void fmpz_set_ui_array(fmpz_t out, const ulong *inp, slong n)
     void fmpz_get_ui_array(ulong *out, slong n, const fmpz_t inp)
     char *fmpz_get_str(char *s, int base, const fmpz_t f)
+    size_t fmpz_sizeinbase(const fmpz_t f, int base)
     int fmpz_set_str(fmpz_t f, const char *s, int base)
 
 cdef extern from "flint/fmpq.h" nogil:

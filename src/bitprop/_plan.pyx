@@ -5,7 +5,7 @@ parameter vector), built once; every array is owned here and freed in ``__deallo
 from libc.stdlib cimport calloc, free
 from bitprop._flint cimport (fmpq, slong, fmpq_add, fmpq_zero, fmpq_set, fmpq_mul_si,
                              _fmpq_vec_init, _fmpq_vec_clear)
-from bitprop._convert cimport fmpq_set_fraction, fmpq_get_fraction
+from bitprop._convert cimport RationalVector, fmpq_set_fraction, fmpq_get_fraction
 
 
 cdef slong *_slongs(Py_ssize_t n) except NULL:
@@ -48,7 +48,7 @@ cdef class Plan:
     def __init__(self, network):
         self._build_topology(network)
         self._build_activations(network)
-        self.set_parameters(network.weights, network.biases)
+        self.set_parameters(network._weights, network._biases)
 
     def __dealloc__(self):
         free(self.d.in_ptr); free(self.d.in_edge); free(self.d.edge_src); free(self.d.edge_dst)
@@ -65,29 +65,36 @@ cdef class Plan:
             _fmpq_vec_clear(self.d.pool, self.d.pool_len + 1)
 
     def _build_topology(self, network):
-        cdef slong p, e, k
-        self.order = list(network._order)
-        self.position = [0] * self.d.n
-        for p, v in enumerate(self.order):
-            self.position[v] = p
-        self.depth = [network._depths[v] for v in self.order]
-        self.names = [network._names[v] for v in self.order]
-        counts = [0] * (self.d.n + 1)
-        for e in range(self.d.n_edges):
-            self.d.edge_src[e] = self.position[network._sources[e]]
-            self.d.edge_dst[e] = self.position[network._targets[e]]
-            counts[self.d.edge_dst[e] + 1] += 1
-        for p in range(self.d.n):
-            self.d.in_ptr[p + 1] = self.d.in_ptr[p] + counts[p + 1]
-            self.d.last_use[p] = -1
-            self.d.input_slot[p] = -1
-        fill = [self.d.in_ptr[p] for p in range(self.d.n)]
-        for e in range(self.d.n_edges):
-            k = fill[self.d.edge_dst[e]]
-            self.d.in_edge[k] = e
-            fill[self.d.edge_dst[e]] = k + 1
-            if self.d.edge_dst[e] > self.d.last_use[self.d.edge_src[e]]:
-                self.d.last_use[self.d.edge_src[e]] = self.d.edge_dst[e]
+        cdef slong p, e, k, n = self.d.n
+        cdef list sources = network._sources, targets = network._targets
+        cdef slong *position = _slongs(n)
+        cdef slong *fill = _slongs(n)
+        try:
+            self.order = list(network._order)
+            self.position = [0] * n
+            for p, v in enumerate(self.order):
+                self.position[v] = p
+                position[<slong>v] = p
+            self.depth = [network._depths[v] for v in self.order]
+            self.names = [network._names[v] for v in self.order]
+            for e in range(self.d.n_edges):        # in_ptr[p + 1] counts the in-edges of p
+                self.d.edge_src[e] = position[<slong>sources[e]]
+                self.d.edge_dst[e] = position[<slong>targets[e]]
+                self.d.in_ptr[self.d.edge_dst[e] + 1] += 1
+            for p in range(n):
+                self.d.in_ptr[p + 1] += self.d.in_ptr[p]
+                fill[p] = self.d.in_ptr[p]
+                self.d.last_use[p] = -1
+                self.d.input_slot[p] = -1
+            for e in range(self.d.n_edges):
+                k = fill[self.d.edge_dst[e]]
+                self.d.in_edge[k] = e
+                fill[self.d.edge_dst[e]] = k + 1
+                if self.d.edge_dst[e] > self.d.last_use[self.d.edge_src[e]]:
+                    self.d.last_use[self.d.edge_src[e]] = self.d.edge_dst[e]
+        finally:
+            free(position)
+            free(fill)
         for slot, v in enumerate(network._inputs):
             self.d.input_slot[self.position[v]] = slot
         for o, v in enumerate(network._outputs):
@@ -130,11 +137,19 @@ cdef class Plan:
             fmpq_set_fraction(&self.d.pool[i], q)
 
     def set_parameters(self, weights, biases):
-        """Load edge weights and biases (Fractions, edge order) and refresh the bias sums."""
+        """Load edge weights and biases (RationalVectors, or Fractions; edge order) and
+        refresh the bias sums."""
         cdef slong e
-        for e in range(self.d.n_edges):
-            fmpq_set_fraction(&self.d.weight[e], weights[e])
-            fmpq_set_fraction(&self.d.bias[e], biases[e])
+        cdef RationalVector w, b
+        if isinstance(weights, RationalVector) and isinstance(biases, RationalVector):
+            w, b = weights, biases
+            for e in range(self.d.n_edges):
+                fmpq_set(&self.d.weight[e], w._entry(e))
+                fmpq_set(&self.d.bias[e], b._entry(e))
+        else:
+            for e in range(self.d.n_edges):
+                fmpq_set_fraction(&self.d.weight[e], weights[e])
+                fmpq_set_fraction(&self.d.bias[e], biases[e])
         self.refresh_bias_sums()
 
     cdef void refresh_bias_sums(self) noexcept nogil:

@@ -8,7 +8,6 @@ with new parameters (sharing the structure and its compiled plan's topology).
 """
 
 import json
-from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -33,13 +32,23 @@ class Edge:
     trainable: bool = True
 
 
-def _parameter(value, where, key, allow_float):
-    """An edge's weight or bias as a Fraction; the path is formatted only for an error (a
-    network file names hundreds of thousands of them)."""
+def _parameters(weights, biases, allow_float):
+    """(weights, biases) as RationalVectors, parsed into FLINT without a Fraction per edge;
+    a bad number raises at its ``edges[e].weight`` or ``.bias``, the first in file order."""
+    from ._convert import parse_rationals
+    (weight_vector, bad_weight), (bias_vector, bad_bias) = (
+        parse_rationals(weights, allow_float), parse_rationals(biases, allow_float))
+    if bad_weight < 0 and bad_bias < 0:
+        return weight_vector, bias_vector
+    if bad_bias < 0 or 0 <= bad_weight <= bad_bias:
+        e, key, value = bad_weight, "weight", weights[bad_weight]
+    else:
+        e, key, value = bad_bias, "bias", biases[bad_bias]
     try:
-        return rational(value, allow_float=allow_float)
+        rational(value, allow_float=allow_float)
     except BitpropInputError as err:
-        raise err.at(path_prefix=f"{where}.{key}") from None
+        raise err.at(path_prefix=f"edges[{e}].{key}") from None
+    raise AssertionError(f"edges[{e}].{key}: {value!r} refused, then accepted")
 
 
 class Network:
@@ -56,10 +65,15 @@ class Network:
         self._index = {}
         for i, vertex in enumerate(vertices):
             self._add_vertex(vertex, f"vertices[{i}]")
-        self._sources, self._targets, self._weights, self._biases, self._trainable = \
-            [], [], [], [], []
-        for i, edge in enumerate(edges):
-            self._add_edge(edge, f"edges[{i}]", allow_float)
+        self._sources, self._targets, self._trainable = [], [], []
+        weights, biases = [], []            # as given: parsed together once the edges are read
+        try:
+            self._add_edges(edges, weights, biases)
+        except BitpropInputError as err:
+            _parameters(weights, biases, allow_float)   # a bad number on an earlier edge first
+            raise err
+        self._weights, self._biases = _parameters(weights, biases, allow_float)
+        self._fractions = None
         self._inputs = self._vertex_list(inputs, "inputs")
         self._outputs = self._vertex_list(outputs, "outputs", allow_repeats=True)
         self._order, self._depths = _topological_order(self)
@@ -100,7 +114,29 @@ class Network:
             self._activation_names.append(activation if isinstance(activation, str) else None)
             self._activations.append(resolved)
 
-    def _add_edge(self, edge, where, allow_float):
+    def _add_edges(self, edges, weights, biases):
+        """Read every edge, appending its weight and bias as given (parsed later, together).
+        A list of plainly valid JSON object edges is read into columns in C; anything else
+        goes edge by edge through _edge_fields, which knows every form and error."""
+        from ._json import edge_columns
+        edges = edges if type(edges) is list else list(edges)
+        columns = edge_columns(edges, self._index)
+        if columns is not None:
+            self._sources, self._targets, plain_weights, plain_biases, self._trainable = columns
+            weights.extend(plain_weights)
+            biases.extend(plain_biases)
+            return
+        for i, edge in enumerate(edges):
+            u, v, weight, bias, flag = self._edge_fields(edge, f"edges[{i}]")
+            self._sources.append(u)
+            self._targets.append(v)
+            weights.append(weight)
+            biases.append(bias)
+            self._trainable.append(flag)
+
+    def _edge_fields(self, edge, where):
+        """(u, v, weight, bias, trainable) of one edge in any accepted form, validated but
+        for the numbers."""
         if isinstance(edge, Edge):
             fields = (edge.source, edge.target, edge.weight, edge.bias, edge.trainable)
         elif isinstance(edge, dict):
@@ -127,11 +163,7 @@ class Network:
         if not isinstance(trainable, bool):
             raise BitpropInputError(f"trainable is true or false, not {shown(trainable)}",
                                     path=f"{where}.trainable")
-        self._sources.append(u)
-        self._targets.append(v)
-        self._weights.append(_parameter(weight, where, "weight", allow_float))
-        self._biases.append(_parameter(bias, where, "bias", allow_float))
-        self._trainable.append(trainable)
+        return u, v, weight, bias, trainable
 
     def _vertex(self, name, where, key=None):
         """The index of vertex ``name`` (read at ``where`` or ``where.key``)."""
@@ -223,9 +255,10 @@ class Network:
                 vertex["activation"] = act_name if act_name is not None else act.to_json()
             vertices.append(vertex)
         edges = []
+        weights, biases = self._weights.strings(), self._biases.strings()
         for e in range(self.num_edges):
             edge = {"from": self._names[self._sources[e]], "to": self._names[self._targets[e]],
-                    "weight": to_str(self._weights[e]), "bias": to_str(self._biases[e])}
+                    "weight": weights[e], "bias": biases[e]}
             if not self._trainable[e]:
                 edge["trainable"] = False
             edges.append(edge)
@@ -248,23 +281,32 @@ class Network:
         copy = object.__new__(Network)
         copy.__dict__.update(self.__dict__)
         if weights is not None:
-            copy._weights = self._parameter_list(weights, "weights")
+            copy._weights = self._parameter_vector(weights, "weights")
         if biases is not None:
-            copy._biases = self._parameter_list(biases, "biases")
-        copy._plan = None
+            copy._biases = self._parameter_vector(biases, "biases")
+        copy._plan = copy._fractions = None
         return copy
 
-    def _parameter_list(self, values, where):
+    def _parameter_vector(self, values, where):
+        from ._convert import RationalVector
         values = rational_list(values, where)
         if len(values) != self.num_edges:
             raise BitpropInputError(f"{len(values)} values for {self.num_edges} edges",
                                     path=where)
-        return values
+        return RationalVector.from_values(values)
+
+    def _parameter_fractions(self):
+        """(weights, biases) as lists of Fractions, converted from FLINT on first use."""
+        if self._fractions is None:
+            self._fractions = (list(self._weights), list(self._biases))
+        return self._fractions
 
     # --- read-only views ---------------------------------------------------------------
     names = property(lambda self: list(self._names), doc="Vertex names in file order.")
-    weights = property(lambda self: list(self._weights), doc="Edge weights in edge order.")
-    biases = property(lambda self: list(self._biases), doc="Edge biases in edge order.")
+    weights = property(lambda self: list(self._parameter_fractions()[0]),
+                       doc="Edge weights in edge order (Fractions).")
+    biases = property(lambda self: list(self._parameter_fractions()[1]),
+                      doc="Edge biases in edge order (Fractions).")
     trainable = property(lambda self: list(self._trainable))
     inputs = property(lambda self: [self._names[v] for v in self._inputs])
     outputs = property(lambda self: [self._names[v] for v in self._outputs])
@@ -277,8 +319,9 @@ class Network:
 
     @property
     def edges(self):
+        weights, biases = self._parameter_fractions()
         return [Edge(self._names[u], self._names[v], w, b, t) for u, v, w, b, t in
-                zip(self._sources, self._targets, self._weights, self._biases, self._trainable)]
+                zip(self._sources, self._targets, weights, biases, self._trainable)]
 
     def activation(self, name):
         """The Activation of vertex ``name`` (None for a source)."""
@@ -296,7 +339,7 @@ class Network:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_plan"] = None
+        state["_plan"] = state["_fractions"] = None
         return state
 
     # --- evaluation (the work is in bitprop.evaluation) --------------------------------
@@ -355,16 +398,15 @@ def _topological_order(network):
         out_edges[u].append(v)
         indegree[v] += 1
     depths = [0] * n
-    ready = deque(v for v in range(n) if indegree[v] == 0)
-    order = []
-    while ready:
-        u = ready.popleft()
-        order.append(u)
+    order = [v for v in range(n) if indegree[v] == 0]
+    for u in order:                     # order grows as vertices become ready: the FIFO queue
+        depth = depths[u] + 1
         for v in out_edges[u]:
-            depths[v] = max(depths[v], depths[u] + 1)
+            if depths[v] < depth:
+                depths[v] = depth
             indegree[v] -= 1
-            if indegree[v] == 0:
-                ready.append(v)
+            if not indegree[v]:
+                order.append(v)
     if len(order) < n:
         raise BitpropInputError(f"the graph has a cycle through vertex "
                                 f"{shown(network._names[_vertex_on_cycle(network, indegree)])}",

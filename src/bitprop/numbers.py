@@ -6,17 +6,17 @@ with ``allow_float=True``, and then as the exact binary value of the double.
 Out: Fraction (default), python-flint ``fmpq``, or the canonical string ``"p/q"`` / ``"p"``.
 
 Big numbers never go through CPython's decimal ``int <-> str`` (quadratic, and capped at 4300
-digits by default): long digit strings are parsed and printed by FLINT through python-flint.
+digits by default): long digit strings are parsed and printed by FLINT through python-flint,
+imported only then (it takes longer to import than a small ``bitprop grad`` takes to run).
 """
 
 import math
 import numbers as _abc
 import re
 import reprlib
+import sys
 from decimal import Decimal
 from fractions import Fraction
-
-import flint
 
 from .errors import BitpropInputError
 
@@ -34,6 +34,7 @@ OUTPUT_KINDS = ("fraction", "fmpq", "str")
 def _digits_to_int(digits):
     if len(digits) <= _LONG_DIGITS:
         return int(digits)
+    import flint
     return int(flint.fmpz(digits))
 
 
@@ -157,9 +158,10 @@ def rational(value, where="", *, allow_float=False):
         return _parse_string(value, where)
     if isinstance(value, float):
         return _from_float(value, where, allow_float)
-    if isinstance(value, flint.fmpq):
+    flint = sys.modules.get("flint")         # a value can be python-flint's only once imported
+    if flint is not None and isinstance(value, flint.fmpq):
         return Fraction(int(value.p), int(value.q))
-    if isinstance(value, flint.fmpz):
+    if flint is not None and isinstance(value, flint.fmpz):
         return Fraction(int(value))
     if isinstance(value, Decimal):
         if not value.is_finite():
@@ -175,8 +177,19 @@ def rational(value, where="", *, allow_float=False):
         f"{shown(value)} of type {type(value).__name__} is not a rational number", path=where)
 
 
+#: Lists at least this long are parsed in C (bitprop._convert.parse_rationals); shorter ones
+#: are cheaper through rational() and its memo.
+_PARSED_IN_C = 16
+
+
 def rational_list(values, where="", *, allow_float=False):
     """A sequence (list, tuple or 1-d numpy array) of rationals as a list of Fractions."""
+    if type(values) is list and len(values) >= _PARSED_IN_C:
+        from ._convert import parse_rationals
+        vector, bad = parse_rationals(values, allow_float)
+        if bad < 0:
+            return list(vector)
+        rational(values[bad], f"{where}[{bad}]", allow_float=allow_float)   # raises
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
         raise BitpropInputError(f"expected a list of numbers, got {shown(values)}", path=where)
     if getattr(values, "ndim", 1) != 1:
@@ -197,6 +210,7 @@ def _int_to_str(n):
     n = int(n)
     if n.bit_length() < 3 * _LONG_DIGITS:
         return str(n)
+    import flint
     return flint.fmpz(n).str()
 
 
@@ -211,6 +225,7 @@ def convert_out(q, kind="fraction"):
     if kind == "fraction":
         return q
     if kind == "fmpq":
+        import flint
         return flint.fmpq(q.numerator, q.denominator)
     if kind == "str":
         return to_str(q)

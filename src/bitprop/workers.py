@@ -37,3 +37,20 @@ def run_workers(targets, stop, *, time_budget=None, progress=None):
     except BaseException:
         stop()
         raise
+
+
+def start_workers(targets):
+    """Start every callable of ``targets`` in its own daemon thread (see wait_for)."""
+    for i, target in enumerate(targets):
+        threading.Thread(target=target, daemon=True, name=f"bitprop-{i}").start()
+
+
+def wait_for(event, stop):
+    """Wait until ``event`` is set, in short intervals so that Ctrl-C is raised at once (and
+    calls ``stop()`` before it goes on)."""
+    try:
+        while not event.wait(POLL_SECONDS):
+            pass
+    except BaseException:
+        stop()
+        raise

@@ -82,11 +82,22 @@ def _join(path, key):
 def parse_json_text(text, file):
     """A JSON document, or BitpropInputError naming the file, line and column (or the JSON
     path of a duplicate key or of a lone surrogate escape such as ``"\\ud800"``)."""
+    from .._json import pairs_in_document, pairs_in_text
+    document = _loads(text, file, None)             # dicts built by json's C decoder
     duplicates = []
+    if pairs_in_document(document) != pairs_in_text(text):   # a repeated key: find it
+        document = _loads(text, file, lambda pairs: _json_object(pairs, duplicates))
+    if duplicates or _SURROGATE_ESCAPE.search(text):
+        invalid = _first_invalid(document)
+        if invalid is not None:
+            raise BitpropInputError(invalid[1], file=file, path=invalid[0] or None)
+    return document
+
+
+def _loads(text, file, pairs_hook):
     try:
-        document = json.loads(text, parse_constant=_reject_constant, parse_int=integer_from_text,
-                              parse_float=JsonFloat,
-                              object_pairs_hook=lambda pairs: _json_object(pairs, duplicates))
+        return json.loads(text, parse_constant=_reject_constant, parse_int=integer_from_text,
+                          parse_float=JsonFloat, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as err:
         raise BitpropInputError(
             f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
@@ -95,11 +106,6 @@ def parse_json_text(text, file):
         raise BitpropInputError(str(err), file=file) from None
     except RecursionError:
         raise BitpropInputError("JSON nested too deeply", file=file) from None
-    if duplicates or _SURROGATE_ESCAPE.search(text):
-        invalid = _first_invalid(document)
-        if invalid is not None:
-            raise BitpropInputError(invalid[1], file=file, path=invalid[0] or None)
-    return document
 
 
 def _decode(data, name):
@@ -156,10 +162,36 @@ def jsonable(value):
     return value
 
 
-def emit_json(result):
-    """Print exactly one JSON object on stdout."""
-    sys.stdout.write(json.dumps(jsonable(result)))
-    sys.stdout.write("\n")
+def json_pieces(value, threads=1):
+    """The text of ``json.dumps(jsonable(value))`` as bytes-like pieces, in order. Gradients
+    (RationalVectors, 65k+ entries) are printed by FLINT into buffers and spliced in, each
+    given as soon as printed, not made into a Python str per entry."""
+    if hasattr(value, "json_text"):
+        yield from value.json_text(threads)
+    elif isinstance(value, dict):
+        yield b"{"
+        for i, (key, item) in enumerate(value.items()):
+            yield f"{', ' if i else ''}{json.dumps(str(key))}: ".encode()
+            yield from json_pieces(item, threads)
+        yield b"}"
+    else:
+        yield json.dumps(jsonable(value)).encode()
+
+
+def emit_json(result, threads=None):
+    """Print exactly one JSON object on stdout, its gradients printed on ``threads`` threads
+    (default: all cores) while it is written."""
+    from ..evaluation import default_threads
+    pieces = json_pieces(result, default_threads() if threads is None else threads)
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:                  # a text stream put in place of stdout (tests)
+        sys.stdout.write(b"".join(pieces).decode("ascii") + "\n")
+        return
+    sys.stdout.flush()
+    for piece in pieces:
+        stream.write(piece)
+    stream.write(b"\n")
+    stream.flush()
 
 
 json_option = click.option("--json", "as_json", is_flag=True,

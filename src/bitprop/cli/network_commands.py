@@ -122,7 +122,8 @@ def grad_command(network, data, per_vertex, dask, shards, max_bits, time_budget,
     timing = {"load": loaded, **result.timing}
     if as_json:
         bits = result.bits.to_json(per_vertex)
-        emit_json({"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing})
+        emit_json({"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing},
+                  threads)
         return
     click.echo(f"loss: {_short(result.loss)}")
     rows = [[e, edge.source, edge.target, _short(gw), _short(gb)] for e, (edge, gw, gb) in

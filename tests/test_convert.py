@@ -1,0 +1,39 @@
+"""_convert.parse_rationals: the text of network files parsed in C is what numbers.rational
+reads, up to the first value it refuses."""
+
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bitprop
+from bitprop import _convert
+from strategies import big_integers as integers, big_rationals as rationals
+
+#: Texts near the forms parse_rationals reads itself ('[+-]digits[/digits]'), and others.
+_TEXT = st.one_of(
+    st.from_regex(r"[+-]?[0-9]{0,25}(/[0-9]{0,25})?", fullmatch=True),
+    st.from_regex(r"[+-]?[0-9]{0,3}(\.[0-9]{0,3})?([eE][+-]?[0-9]{1,2})?", fullmatch=True),
+    st.sampled_from(["1/0", "-0/5", "+7", "--1", "1//2", "٣", "1/٣", "\ud800", " 1", "1 ",
+                     "0" * 30 + "1/" + "0" * 25 + "3", "9" * 60 + "/" + "6" * 45]),
+    st.text(max_size=6))
+
+
+def _rational_or_none(value, allow_float=False):
+    try:
+        return bitprop.rational(value, allow_float=allow_float)
+    except bitprop.BitpropInputError:
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_TEXT, integers, rationals, st.floats(), st.booleans(), st.none()),
+                max_size=8), st.booleans())
+def test_parse_rationals_is_rational(values, allow_float):
+    """Every value comes out as numbers.rational reads it, up to the first it refuses."""
+    vector, bad = _convert.parse_rationals(values, allow_float)
+    expected = [_rational_or_none(v, allow_float) for v in values]
+    stop = expected.index(None) if None in expected else -1
+    assert bad == stop
+    read = len(values) if stop < 0 else stop
+    assert list(vector)[:read] == expected[:read]
