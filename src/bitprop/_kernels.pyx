@@ -495,20 +495,36 @@ cdef class Pass:
                 bb = max(bb, fmpq_bit_length(self.grad_z + p))
         return bw, bb
 
-    def vertex_bits(self):
-        """Per position: max bits over all samples of (z, f, dL/dz)."""
-        cdef slong p, n = self.plan.d.n
+    def bit_statistics(self, list names, list depths):
+        """(per_vertex, per_depth, max_value, max_adjoint): the max over all workers and
+        samples of the bits of z, f and dL/dz, by vertex name and by depth."""
+        cdef slong p, n = self.plan.d.n, d, levels = (max(depths) + 1) if n else 0
         cdef int t
-        cdef long bz, bf, ba
-        result = []
-        for p in range(n):
-            bz, bf, ba = self.bits_z[p], self.bits_f[p], self.bits_adj[p]
-            for t in range(1, self.threads):
-                bz = max(bz, self.bits_z[t * n + p])
-                bf = max(bf, self.bits_f[t * n + p])
-                ba = max(ba, self.bits_adj[t * n + p])
-            result.append((bz, bf, ba))
-        return result
+        cdef long bz, bf, ba, max_value = 0, max_adjoint = 0
+        cdef long *level = <long *>calloc(3 * levels + 3, sizeof(long))
+        if level == NULL:
+            raise MemoryError()
+        per_vertex = {}
+        try:
+            for p in range(n):
+                bz, bf, ba = self.bits_z[p], self.bits_f[p], self.bits_adj[p]
+                for t in range(1, self.threads):
+                    bz = max(bz, self.bits_z[t * n + p])
+                    bf = max(bf, self.bits_f[t * n + p])
+                    ba = max(ba, self.bits_adj[t * n + p])
+                per_vertex[names[p]] = {"z": bz, "f": bf, "adjoint": ba}
+                d = depths[p]
+                level[3 * d] = max(level[3 * d], bz)
+                level[3 * d + 1] = max(level[3 * d + 1], bf)
+                level[3 * d + 2] = max(level[3 * d + 2], ba)
+                max_value = max(max_value, bz, bf)
+                max_adjoint = max(max_adjoint, ba)
+            # every depth from 0 to the largest has a vertex (a longest path passes them all)
+            per_depth = [{"depth": d, "z": level[3 * d], "f": level[3 * d + 1],
+                          "adjoint": level[3 * d + 2]} for d in range(levels)]
+        finally:
+            free(level)
+        return per_vertex, per_depth, max_value, max_adjoint
 
     def apply_step(self, lr, trainable):
         """theta := theta - lr * dL/dtheta on the plan's trainable parameters (exact)."""

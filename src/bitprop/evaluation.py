@@ -138,19 +138,7 @@ def _run(run, plan, *, time_budget=None, progress=None):
 
 
 def _bit_stats(run, plan, gradient_bits=(0, 0)):
-    names, depth_of = plan.names, plan.depth
-    per_vertex, depths = {}, {}
-    for position, (bz, bf, badj) in enumerate(run.vertex_bits()):
-        per_vertex[names[position]] = {"z": bz, "f": bf, "adjoint": badj}
-        level = depths.get(depth_of[position])
-        if level is None:
-            depths[depth_of[position]] = [bz, bf, badj]
-        else:
-            level[0], level[1], level[2] = max(level[0], bz), max(level[1], bf), max(level[2], badj)
-    per_depth = [{"depth": d, "z": z, "f": f, "adjoint": a}
-                 for d, (z, f, a) in sorted(depths.items())]
-    max_value = max((max(z, f) for z, f, _ in depths.values()), default=0)
-    max_adjoint = max((a for _, _, a in depths.values()), default=0)
+    per_vertex, per_depth, max_value, max_adjoint = run.bit_statistics(plan.names, plan.depth)
     return BitStats(per_vertex, per_depth, max_value, max_adjoint, max(gradient_bits))
 
 
