@@ -684,36 +684,39 @@ cdef class DensePass(Pass):
                              slong rows, fmpq *grad_w, fmpq *grad_z, fmpz *g,
                              fmpz *tmp) noexcept nogil:
         """Rows r0 .. r0 + rows of dL/dW_l and dL/db_l, summed over the samples of ``parts``
-        shared layers: one product per part, all over one common denominator, each entry
-        then set in canonical form once (grad_w by edge id, grad_z by position)."""
-        cdef slong n_in = self.width[l - 1], i, j, s, e
+        shared layers: one product over all their columns and one common denominator, each
+        entry then set in canonical form once (grad_w by edge id, grad_z by position)."""
+        cdef slong n_in = self.width[l - 1], i, j, s, e, k, total
         cdef int u
-        cdef fmpz_mat_struct M, A, P
+        cdef fmpz_mat_struct M, A, HT
         cdef fmpq *q
         cdef fmpz_t den, scale
         cdef Factored *f = self.fac + t
         if rows == 0:
             return
         fmpz_init(den); fmpz_init(scale)
-        # dL/dW rows: sum over parts u of (G_u's rows over den) H_u^T
+        # dL/dW rows: every part's G rows over den, side by side, times the parts' H^T
+        # stacked (a window over their rows, nothing copied): one product for all samples
         fmpz_one(den)
+        total = 0
         for u in range(parts):
             fmpz_lcm(den, den, &part[u].lcm_scaled)
-        fmpz_mat_init(&M, rows, n_in)
+            total += part[u].cols
+        HT.entries, HT.r, HT.c = NULL, total, n_in
+        HT.rows = <fmpz **>flint_malloc((total + 1) * sizeof(fmpz *))  # as FLINT's own
+        fmpz_mat_init(&A, rows, total)
+        k = 0
         for u in range(parts):
-            fmpz_mat_init(&A, rows, part[u].cols)
             for s in range(part[u].cols):
+                HT.rows[k] = part[u].HT.rows[s]
                 divide_exact(scale, den, part[u].scaled + s)
                 for i in range(rows):
-                    fmpz_mul(at(&A, i, s), at(<fmpz_mat_struct *>&part[u].G, r0 + i, s), scale)
-            if u == 0:
-                fmpz_mat_mul(&M, &A, &part[u].HT)
-            else:
-                fmpz_mat_init(&P, rows, n_in)
-                fmpz_mat_mul(&P, &A, &part[u].HT)
-                fmpz_mat_add(&M, &M, &P)
-                fmpz_mat_clear(&P)
-            fmpz_mat_clear(&A)
+                    fmpz_mul(at(&A, i, k), at(<fmpz_mat_struct *>&part[u].G, r0 + i, s), scale)
+                k += 1
+        fmpz_mat_init(&M, rows, n_in)
+        fmpz_mat_mul(&M, &A, &HT)
+        flint_free(HT.rows)
+        fmpz_mat_clear(&A)
         if f.exact:
             factor(f, den)
         for i in range(rows):
