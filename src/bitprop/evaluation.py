@@ -223,8 +223,9 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
             threads=None, progress=None, output="fraction", kernel="auto"):
     """Exact forward pass on every input vector (a Dataset, a list of vectors, a 2-d numpy
     array, or one vector). ``keep_all`` also returns every vertex's z and f per sample.
-    ``kernel``: "auto" (dense layers as matrix products when the network is a stack of them),
-    "dense" or "scalar"; all give the same exact values."""
+    ``kernel``: "auto" (dense layers as matrix products: the whole network when it is a stack
+    of them, else its dense blocks), "dense", "mixed" or "scalar" (see KERNELS); all give the
+    same exact values."""
     started = time.perf_counter()
     dataset = _as_dataset(inputs, network, require_labels=False)
     plan = network.plan()

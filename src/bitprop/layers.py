@@ -8,9 +8,11 @@ the outputs are distinct vertices of the last layer.
 
 Any other DAG may still hold *dense blocks* (``find_dense_blocks``): a layer is a set of
 vertices with the same activation (of those kinds), no injected input, and one in-edge from
-each vertex of the same predecessor set; consecutive layers chain into one block while every
-vertex of a layer is read only by the next layer and is no output. Blocks run as matrix
-products inside the scalar kernel's sweep (bitprop._mixed); everything else stays scalar.
+each vertex of the same predecessor set (or, merged, the vertices of one depth and activation
+with zero weights for their missing edges, while at least half the matrix is edges);
+consecutive layers chain into one block while every vertex of a layer is read only by the
+next layer and is no output. Blocks run as matrix products inside the scalar kernel's sweep
+(bitprop._mixed); everything else stays scalar.
 """
 
 from array import array
