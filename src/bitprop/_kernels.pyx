@@ -462,15 +462,23 @@ cdef class Pass:
 
     def reduce_gradients(self):
         """Sum the workers' accumulators into thread 0's: exact, so the split never shows."""
+        self._reduce(NULL, NULL)
+
+    cdef void _reduce(self, const char *skip_edge, const char *skip_vertex) noexcept:
+        """reduce_gradients, but for the edges and vertices marked in skip_edge, skip_vertex
+        (either may be NULL), whose gradients thread 0 already holds in full."""
         cdef int t
         cdef slong e, p
         cdef PlanData *plan = &self.plan.d
         with nogil:
             for t in range(1, self.threads):
                 for e in range(plan.n_edges):
-                    fmpq_add(self.grad_w + e, self.grad_w + e, self.grad_w + t * plan.n_edges + e)
+                    if skip_edge == NULL or not skip_edge[e]:
+                        fmpq_add(self.grad_w + e, self.grad_w + e,
+                                 self.grad_w + t * plan.n_edges + e)
                 for p in range(plan.n):
-                    fmpq_add(self.grad_z + p, self.grad_z + p, self.grad_z + t * plan.n + p)
+                    if skip_vertex == NULL or not skip_vertex[p]:
+                        fmpq_add(self.grad_z + p, self.grad_z + p, self.grad_z + t * plan.n + p)
 
     def gradients(self):
         """(dL/dw, dL/db) per edge in edge order as RationalVectors (after reduce_gradients);

@@ -36,6 +36,7 @@ cdef class MixedPass(DensePass):
     cdef slong *trigger              # per block: the position where it runs
     cdef slong *first                # per block + 1: its layer 0 (the next block's is the end)
     cdef char *in_block              # per edge: its gradient is set by a block
+    cdef char *vertex_in_block       # per position: its bias gradient is set by a block
     cdef Columns *columns            # per worker: every block's layer values
     cdef slong *barriers             # per worker: barriers passed (they pick the shared slots)
 
@@ -50,10 +51,12 @@ cdef class MixedPass(DensePass):
         self.trigger = <slong *>calloc(self.n_blocks + 1, sizeof(slong))
         self.first = <slong *>calloc(self.n_blocks + 2, sizeof(slong))
         self.in_block = <char *>calloc(plan.d.n_edges + 1, 1)
+        self.vertex_in_block = <char *>calloc(plan.d.n + 1, 1)
         self.columns = <Columns *>calloc(self.threads, sizeof(Columns))
         self.barriers = <slong *>calloc(self.threads, sizeof(slong))
         if (self.block_of == NULL or self.trigger == NULL or self.first == NULL or
-                self.in_block == NULL or self.columns == NULL or self.barriers == NULL):
+                self.in_block == NULL or self.vertex_in_block == NULL or
+                self.columns == NULL or self.barriers == NULL):
             raise MemoryError()
         for e in layout.flat_edge_ids:
             if e >= 0:
@@ -69,10 +72,12 @@ cdef class MixedPass(DensePass):
             for l in range(starts[b] + 1, starts[b + 1]):
                 for p in layout.layers[l]:
                     self.block_of[p] = b
+                    self.vertex_in_block[p] = 1
         self.step_scale = 2 * max(starts[b + 1] - starts[b] for b in range(self.n_blocks)) + 1
 
     def __dealloc__(self):
         free(self.block_of); free(self.trigger); free(self.first); free(self.in_block)
+        free(self.vertex_in_block)
         free(self.columns); free(self.barriers)
 
     cdef bint _smooth(self, unsigned int *mask, fmpz *tmp) noexcept:
@@ -102,18 +107,7 @@ cdef class MixedPass(DensePass):
     def reduce_gradients(self):
         """Sum the workers' accumulators of scalar edges and vertices into thread 0's (the
         blocks' rows are set there once, from all samples)."""
-        cdef int t
-        cdef slong e, p
-        cdef PlanData *plan = &self.plan.d
-        with nogil:
-            for t in range(1, self.threads):
-                for e in range(plan.n_edges):
-                    if not self.in_block[e]:
-                        fmpq_add(self.grad_w + e, self.grad_w + e,
-                                 self.grad_w + t * plan.n_edges + e)
-                for p in range(plan.n):
-                    if self.block_of[p] < 0:
-                        fmpq_add(self.grad_z + p, self.grad_z + p, self.grad_z + t * plan.n + p)
+        self._reduce(self.in_block, self.vertex_in_block)
 
     def gradient_bits(self):
         return Pass.gradient_bits(self)
