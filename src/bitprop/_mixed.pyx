@@ -4,8 +4,8 @@
 
 The sweep visits positions in topological order. A block runs, on the worker's samples, when
 the sweep reaches its trigger, the first position of its first layer: every input of the
-block (its layer 0, whose vertices all feed that layer) comes earlier, every reader of its
-last layer later. The block's inputs are gathered over one denominator per sample, stay
+block (its layer 0, all of it before that layer in the sweep: bitprop.layers makes sure)
+comes earlier, every reader of its last layer later. The block's inputs are gathered over one denominator per sample, stay
 integer columns through its layers, and leave as the canonical f of its last layer, which is
 all that scalar vertices read. The reverse sweep runs the block backward at the same
 position: every reader of its last layer has then added its share of dL/df, and the block
