@@ -2,6 +2,8 @@
 """Network -> Plan: flat C arrays (topological order, CSR in-edges, activation codes, the fmpq
 parameter vector), built once; every array is owned here and freed in ``__dealloc__``."""
 
+from array import array
+
 from libc.stdlib cimport calloc, free
 from bitprop._flint cimport (fmpq, slong, fmpq_add, fmpq_zero, fmpq_set, fmpq_mul_si,
                              _fmpq_vec_init, _fmpq_vec_clear)
@@ -164,6 +166,46 @@ cdef class Plan:
         """(weights, biases) as lists of Fractions in edge order."""
         return ([fmpq_get_fraction(&self.d.weight[e]) for e in range(self.d.n_edges)],
                 [fmpq_get_fraction(&self.d.bias[e]) for e in range(self.d.n_edges)])
+
+    def in_sources(self):
+        """Per position: the positions its in-edges come from, sorted (repeats kept)."""
+        cdef slong p, k
+        return [tuple(sorted(self.d.edge_src[self.d.in_edge[k]]
+                             for k in range(self.d.in_ptr[p], self.d.in_ptr[p + 1])))
+                for p in range(self.d.n)]
+
+    def out_degrees(self):
+        """Per position: how many edges leave it, as an array('q')."""
+        cdef slong e
+        degrees = array("q", [0]) * self.d.n
+        cdef long long[::1] out = degrees
+        for e in range(self.d.n_edges):
+            out[self.d.edge_src[e]] += 1
+        return degrees
+
+    def matrix_edges(self, rows, columns):
+        """Edge ids of the weight matrix from positions ``columns`` into positions ``rows``,
+        row-major as an array('q') with -1 where there is no edge; None when a row vertex
+        has an in-edge from outside ``columns`` or two from one column (layers.py)."""
+        cdef slong n_cols = len(columns), i, j, k, e, p
+        cdef slong *column_of = <slong *>calloc(self.d.n + 1, sizeof(slong))
+        if column_of == NULL:
+            raise MemoryError()
+        ids = array("q", [-1]) * (len(rows) * n_cols)
+        cdef long long[::1] out = ids
+        try:
+            for j, p in enumerate(columns):
+                column_of[p] = j + 1                # 0: not a column
+            for i, p in enumerate(rows):
+                for k in range(self.d.in_ptr[p], self.d.in_ptr[p + 1]):
+                    e = self.d.in_edge[k]
+                    j = column_of[self.d.edge_src[e]] - 1
+                    if j < 0 or out[i * n_cols + j] >= 0:
+                        return None
+                    out[i * n_cols + j] = e
+        finally:
+            free(column_of)
+        return ids
 
     n = property(lambda self: self.d.n)
     n_edges = property(lambda self: self.d.n_edges)

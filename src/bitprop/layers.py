@@ -29,12 +29,12 @@ class DenseLayout:
     layer l vertex i, column j = layer l-1 vertex j); the activation of each layer >= 1."""
 
     layers: tuple            # tuple of tuples of positions
-    edge_ids: tuple          # per layer l >= 1: n_l * n_(l-1) edge ids, row-major (None: no
-                             # such edge, a zero weight; only in blocks, never in a stack)
+    edge_ids: tuple          # per layer l >= 1: n_l * n_(l-1) edge ids, row-major, array('q')
+                             # (-1: no such edge, a zero weight; only in blocks, not stacks)
     activations: tuple       # per layer l >= 1: (code, Activation)
     output_rows: tuple       # per output coordinate: row in the last layer
     # Several blocks, one after the other: the layers that are a block's inputs (layer 0 of
-    # a dense stack; in a mixed plan each block's predecessors, whose edge_ids are () and
+    # a dense stack; in a mixed plan each block's predecessors, whose edge_ids are empty and
     # activation None: no weights lead into them).
     starts: tuple = (0,)
 
@@ -45,7 +45,10 @@ class DenseLayout:
     @cached_property
     def flat_edge_ids(self):
         """Every layer's edge ids, concatenated (what the kernel copies in one loop)."""
-        return array("q", (-1 if e is None else e for ids in self.edge_ids for e in ids))
+        flat = array("q")
+        for ids in self.edge_ids:
+            flat.extend(ids)
+        return flat
 
 
 def _dense_code(activation):
@@ -71,32 +74,18 @@ def find_dense_layout(network, plan):
     layers = [tuple(plan.position[v] for v in network._inputs)]
     if sorted(layers[0]) != sorted(by_depth[0]):
         return None
-    in_edges = {}
-    for e in range(network.num_edges):
-        in_edges.setdefault(plan.position[network._targets[e]], []).append(e)
     edge_ids, activations = [], []
     for depth in range(1, depth_count):
         layer = tuple(by_depth[depth])
-        previous = {p: j for j, p in enumerate(layers[-1])}
         first = network._activations[plan.order[layer[0]]]
         code = _dense_code(first)
-        if code is None:
+        if code is None or any(network._activations[plan.order[p]] != first for p in layer):
             return None
-        ids = []
-        for position in layer:
-            if network._activations[plan.order[position]] != first:
-                return None
-            row = [None] * len(previous)
-            for e in in_edges.get(position, ()):
-                j = previous.get(plan.position[network._sources[e]])
-                if j is None or row[j] is not None:
-                    return None
-                row[j] = e
-            if None in row:
-                return None
-            ids.extend(row)
+        ids = plan.matrix_edges(layer, layers[-1])     # every entry an edge, no other edge
+        if ids is None or -1 in ids:
+            return None
         layers.append(layer)
-        edge_ids.append(tuple(ids))
+        edge_ids.append(ids)
         activations.append((code, first))
     last = {p: i for i, p in enumerate(layers[-1])}
     outputs = [plan.position[v] for v in network._outputs]
@@ -120,23 +109,18 @@ def find_dense_blocks(network, plan, min_edges=MIN_BLOCK_EDGES):
     """The dense blocks of any network (compiled as ``plan``), as one DenseLayout whose
     ``starts`` are each block's input layer, in the order the blocks run; None if none."""
     layers = _dense_layers(network, plan)
-    group_of = {p: g for g, (members, _, _, _) in enumerate(layers) for p in members}
-    readers = {}
-    for e in range(network.num_edges):
-        readers.setdefault(plan.position[network._sources[e]], set()).add(
-            plan.position[network._targets[e]])
+    reading = {frozenset(sources): g for g, (_, sources, _, _) in enumerate(layers)}
+    out_degree = plan.out_degrees()
     outputs = {plan.position[v] for v in network._outputs}
 
     def follows(g):
-        """The layer that layer g chains into, or None."""
+        """The layer that layer g chains into (the one that reads exactly g's vertices, and
+        every edge out of them), or None."""
         members = layers[g][0]
-        if any(p in outputs for p in members):
+        h = reading.get(frozenset(members))
+        if h is None or any(p in outputs for p in members):
             return None
-        nxt = {group_of.get(r) for p in members for r in readers.get(p, ())}
-        if len(nxt) != 1 or None in nxt:
-            return None
-        h = nxt.pop()
-        return h if set(layers[h][1]) == set(members) else None
+        return h if sum(out_degree[p] for p in members) == layers[h][2] else None
 
     successor = {g: follows(g) for g in range(len(layers))}
     chained = set(h for h in successor.values() if h is not None)
@@ -147,7 +131,7 @@ def find_dense_blocks(network, plan, min_edges=MIN_BLOCK_EDGES):
         chain = [g]
         while successor[chain[-1]] is not None:
             chain.append(successor[chain[-1]])
-        if sum(len(edges) for h in chain for edges in layers[h][2].values()) >= min_edges:
+        if sum(layers[h][2] for h in chain) >= min_edges:
             blocks.append(chain)
     if not blocks:
         return None
@@ -156,38 +140,29 @@ def find_dense_blocks(network, plan, min_edges=MIN_BLOCK_EDGES):
     for chain in blocks:
         starts.append(len(all_layers))
         all_layers.append(layers[chain[0]][1])
-        edge_ids.append(())
+        edge_ids.append(array("q"))
         activations.append(None)
         for h in chain:
-            members, predecessors, edges, activation = layers[h]
-            column = {p: j for j, p in enumerate(all_layers[-1])}
-            ids = [None] * (len(members) * len(column))
-            for i, p in enumerate(members):
-                for u, e in edges[p]:
-                    ids[i * len(column) + column[u]] = e
+            members, _, _, activation = layers[h]
+            edge_ids.append(plan.matrix_edges(members, all_layers[-1]))
             all_layers.append(members)
-            edge_ids.append(tuple(ids))
             activations.append(activation)
     return DenseLayout(tuple(all_layers), tuple(edge_ids[1:]), tuple(activations[1:]), (),
                        tuple(starts))
 
 
 def _dense_layers(network, plan):
-    """Every maximal layer: (member positions, predecessor positions, per member
-    [(predecessor, edge id)], (code, activation)); members and predecessors in topological
-    order. Vertices fed by the same predecessors make one layer; the layers of one depth and
-    activation merge into one whose missing edges are zero weights, while that keeps at
-    least MIN_LAYER_DENSITY of its matrix (a residual layer: every vertex adds a skip edge)."""
-    in_edges = {}
-    for e in range(network.num_edges):
-        in_edges.setdefault(plan.position[network._targets[e]], []).append(
-            (plan.position[network._sources[e]], e))
+    """Every maximal layer: (member positions, predecessor positions, number of edges,
+    (code, activation)); members and predecessors in topological order. Vertices fed by the
+    same predecessors make one layer; the layers of one depth and activation merge into one
+    whose missing edges are zero weights, while that keeps at least MIN_LAYER_DENSITY of its
+    matrix (a residual layer: every vertex adds a skip edge)."""
     injected = {plan.position[v] for v in network._inputs}
     groups = {}
-    for p, edges in sorted(in_edges.items()):
+    for p, sources in enumerate(plan.in_sources()):
         activation = network._activations[plan.order[p]]
-        sources = tuple(sorted(u for u, _ in edges))
-        if _dense_code(activation) is None or p in injected or len(set(sources)) != len(sources):
+        if (not sources or _dense_code(activation) is None or p in injected
+                or len(set(sources)) != len(sources)):
             continue
         groups.setdefault((sources, activation), []).append(p)
     levels = {}
@@ -201,9 +176,8 @@ def _dense_layers(network, plan):
         # merged only when every predecessor comes before every member in the sweep: a
         # block runs at its first member and reads all of its layer 0 there
         dense = edges >= MIN_LAYER_DENSITY * len(union) * len(members)
-        merged = [(union, members)] if dense and union[-1] < members[0] \
-            else [(sources, tuple(part)) for sources, part in parts]
-        for sources, part in merged:
-            layers.append((part, sources, {p: in_edges[p] for p in part},
-                           (_dense_code(activation), activation)))
+        merged = [(union, members, edges)] if dense and union[-1] < members[0] \
+            else [(sources, tuple(part), len(sources) * len(part)) for sources, part in parts]
+        for sources, part, count in merged:
+            layers.append((part, sources, count, (_dense_code(activation), activation)))
     return layers
