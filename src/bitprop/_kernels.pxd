@@ -70,7 +70,7 @@ cdef class Pass:
                           fmpq *gf, fmpq *tmp, fmpz *q, fmpz *r) noexcept nogil
     cdef int _forward_vertex(self, int t, slong p, slong s0, slong s1, fmpz *q,
                              fmpz *r) noexcept nogil
-    cdef void _forget_inputs(self, slong p, slong s) noexcept nogil
+    cdef void _forget(self, slong p, slong s) noexcept nogil
     cdef void _reduce(self, const char *skip_edge, const char *skip_vertex) noexcept
     cdef void _keep_outputs(self, slong s0, slong s1) noexcept nogil
     cdef void _seed_loss(self, int t, slong s0, slong s1, fmpq *tmp, fmpq *acc,

@@ -284,7 +284,7 @@ cdef class Pass:
     cdef int _forward_vertex(self, int t, slong p, slong s0, slong s1, fmpz *q,
                              fmpz *r) noexcept nogil:
         cdef PlanData *plan = &self.plan.d
-        cdef slong S = self.S, s, k, e, u
+        cdef slong S = self.S, s, k, e
         cdef slong slot = plan.input_slot[p]
         cdef int a = plan.vertex_act[p]
         cdef fmpq *z
@@ -315,15 +315,16 @@ cdef class Pass:
                 return BIT_LIMIT
             if not self.keep_all and not self.backward:
                 fmpq_zero(z)    # forward only: z is not needed again
-                if plan.last_use[p] < 0 and not plan.is_output[p]:
-                    fmpq_zero(f)    # nothing reads f_p
-                self._forget_inputs(p, s)
+                self._forget(p, s)
         return DONE
 
-    cdef void _forget_inputs(self, slong p, slong s) noexcept nogil:
-        """Forward only: free f_u of sample s for every u whose last reader is p."""
+    cdef void _forget(self, slong p, slong s) noexcept nogil:
+        """Forward only, once vertex p of sample s is done: free f_p if nothing reads it, and
+        f_u for every u whose last reader is p."""
         cdef PlanData *plan = &self.plan.d
         cdef slong k, u
+        if plan.last_use[p] < 0 and not plan.is_output[p]:
+            fmpq_zero(self.F + p * self.S + s)
         for k in range(plan.in_ptr[p], plan.in_ptr[p + 1]):
             u = plan.edge_src[plan.in_edge[k]]
             if plan.last_use[u] == p and not plan.is_output[u]:

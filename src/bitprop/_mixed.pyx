@@ -135,9 +135,7 @@ cdef class MixedPass(DensePass):
             result = self._block_forward(t, b, s0, q, r)
         if result == DONE and not self.backward:
             for s in range(s0, s1):
-                if self.plan.d.last_use[p] < 0 and not self.plan.d.is_output[p]:
-                    fmpq_zero(self.F + p * self.S + s)      # nothing reads f_p
-                self._forget_inputs(p, s)
+                self._forget(p, s)
         return result
 
     cdef int _backward_vertex(self, int t, slong p, slong s0, slong s1, fmpq *gz, fmpq *d,
