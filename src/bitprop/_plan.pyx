@@ -138,20 +138,12 @@ cdef class Plan:
         for i, q in enumerate(params):
             fmpq_set_fraction(&self.d.pool[i], q)
 
-    def set_parameters(self, weights, biases):
-        """Load edge weights and biases (RationalVectors, or Fractions; edge order) and
-        refresh the bias sums."""
+    def set_parameters(self, RationalVector weights, RationalVector biases):
+        """Load edge weights and biases (edge order) and refresh the bias sums."""
         cdef slong e
-        cdef RationalVector w, b
-        if isinstance(weights, RationalVector) and isinstance(biases, RationalVector):
-            w, b = weights, biases
-            for e in range(self.d.n_edges):
-                fmpq_set(&self.d.weight[e], w._entry(e))
-                fmpq_set(&self.d.bias[e], b._entry(e))
-        else:
-            for e in range(self.d.n_edges):
-                fmpq_set_fraction(&self.d.weight[e], weights[e])
-                fmpq_set_fraction(&self.d.bias[e], biases[e])
+        for e in range(self.d.n_edges):
+            fmpq_set(&self.d.weight[e], weights._entry(e))
+            fmpq_set(&self.d.bias[e], biases._entry(e))
         self.refresh_bias_sums()
 
     cdef void refresh_bias_sums(self) noexcept nogil:
