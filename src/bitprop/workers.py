@@ -21,11 +21,8 @@ def run_workers(targets, stop, *, time_budget=None, progress=None):
     ``stop()`` is called on Ctrl-C or when ``time_budget`` seconds have passed (then
     TimeBudgetError); ``progress()`` is called after every poll.
     """
-    workers = [threading.Thread(target=target, daemon=True, name=f"bitprop-{i}")
-               for i, target in enumerate(targets)]
     start = time.monotonic()
-    for worker in workers:
-        worker.start()
+    workers = start_workers(targets)
     try:
         for worker in workers:
             while worker.is_alive():
@@ -40,9 +37,12 @@ def run_workers(targets, stop, *, time_budget=None, progress=None):
 
 
 def start_workers(targets):
-    """Start every callable of ``targets`` in its own daemon thread (see wait_for)."""
-    for i, target in enumerate(targets):
-        threading.Thread(target=target, daemon=True, name=f"bitprop-{i}").start()
+    """Start every callable of ``targets`` in its own daemon thread; the threads."""
+    workers = [threading.Thread(target=target, daemon=True, name=f"bitprop-{i}")
+               for i, target in enumerate(targets)]
+    for worker in workers:
+        worker.start()
+    return workers
 
 
 def wait_for(event, stop):
