@@ -16,7 +16,7 @@ from ._dense import DensePass
 from ._kernels import STATUS_STOPPED, Pass
 from ._mixed import MixedPass
 from ._plan import Plan
-from .layers import find_dense_blocks, find_dense_layout
+from .layers import MIN_BLOCK_EDGES, find_dense_blocks, find_dense_layout
 from .dataset import Dataset
 from .errors import BitLimitError, BitpropInputError
 from .numbers import convert_out, rational
@@ -177,7 +177,7 @@ def _find_dense(network, plan, kernel):
         layout = find_dense_layout(network, plan)
         if layout is not None:
             return _Dense(DensePass, layout)
-    blocks = find_dense_blocks(network, plan, **({"min_edges": 1} if kernel == "mixed" else {}))
+    blocks = find_dense_blocks(network, plan, 1 if kernel == "mixed" else MIN_BLOCK_EDGES)
     if blocks is None and kernel != "auto":
         raise BitpropInputError("the network has no dense layers (vertices with one edge from "
                                 "each of the same predecessors and one identity, relu, "
