@@ -62,35 +62,34 @@ def mlp_cases(draw, numbers=SMALL):
     return doc, data
 
 
+def check_against_reference(doc, data, threads, kernel):
+    """``kernel``'s grad and forward of (doc, data) equal the Fraction reference, and its bit
+    statistics the scalar kernel's."""
+    net, dataset = bitprop.Network.from_json(doc), bitprop.Dataset.from_json(data)
+    result = net.grad(dataset, kernel=kernel, threads=threads)
+    loss, grad_weight, grad_bias = reference.loss_and_grad(doc, data)
+    assert (result.loss, result.grad_weight, result.grad_bias) == (loss, grad_weight, grad_bias)
+    scalar = net.grad(dataset, kernel="scalar")
+    assert result.bits.per_vertex == scalar.bits.per_vertex
+    assert result.bits.max_grad == scalar.bits.max_grad
+    forward = net.forward(dataset, kernel=kernel, threads=threads)
+    assert forward.outputs == [reference.outputs(doc, s["x"]) for s in data["samples"]]
+    assert forward.bits.per_vertex == net.forward(dataset, kernel="scalar").bits.per_vertex
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mlp_cases(), st.integers(1, 3))
 def test_dense_kernel_equals_reference(case, threads):
     doc, data = case
-    net, dataset = bitprop.Network.from_json(doc), bitprop.Dataset.from_json(data)
+    net = bitprop.Network.from_json(doc)
     assert find_dense_layout(net, net.plan()) is not None
-    dense = net.grad(dataset, kernel="dense", threads=threads)
-    loss, grad_weight, grad_bias = reference.loss_and_grad(doc, data)
-    assert dense.loss == loss
-    assert dense.grad_weight == grad_weight
-    assert dense.grad_bias == grad_bias
-    scalar = net.grad(dataset, kernel="scalar")
-    assert dense.bits.per_vertex == scalar.bits.per_vertex
-    assert dense.bits.max_grad == scalar.bits.max_grad
-    forward = net.forward(dataset, kernel="dense")
-    assert forward.outputs == [reference.outputs(doc, s["x"]) for s in data["samples"]]
+    check_against_reference(doc, data, threads, "dense")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mlp_cases(AWKWARD), st.integers(1, 2))
 def test_dense_kernel_exact_for_awkward_denominators(case, threads):
-    doc, data = case
-    net, dataset = bitprop.Network.from_json(doc), bitprop.Dataset.from_json(data)
-    dense = net.grad(dataset, kernel="dense", threads=threads)
-    loss, grad_weight, grad_bias = reference.loss_and_grad(doc, data)
-    assert (dense.loss, dense.grad_weight, dense.grad_bias) == (loss, grad_weight, grad_bias)
-    scalar = net.grad(dataset, kernel="scalar")
-    assert dense.bits.per_vertex == scalar.bits.per_vertex
-    assert dense.bits.max_grad == scalar.bits.max_grad
+    check_against_reference(*case, threads, "dense")
 
 
 def test_layout_is_refused_for_non_layered_graphs():

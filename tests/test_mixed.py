@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import bitprop
 from bitprop.layers import find_dense_blocks
 from reference import evaluator as reference
-from test_dense import AWKWARD, SMALL
+from test_dense import AWKWARD, SMALL, check_against_reference
 
 DENSE_ACTIVATIONS = ["relu", "identity", "square", "cube", {"kind": "leaky_relu", "slope": "1/4"},
                      {"kind": "polynomial", "coefficients": ["0", "0", "0", "-2/3"]}]
@@ -74,29 +74,16 @@ def dag_cases(draw, numbers=SMALL):
     return doc, data
 
 
-def _check_against_reference(doc, data, threads):
-    net, dataset = bitprop.Network.from_json(doc), bitprop.Dataset.from_json(data)
-    mixed = net.grad(dataset, kernel="mixed", threads=threads)
-    loss, grad_weight, grad_bias = reference.loss_and_grad(doc, data)
-    assert (mixed.loss, mixed.grad_weight, mixed.grad_bias) == (loss, grad_weight, grad_bias)
-    scalar = net.grad(dataset, kernel="scalar")
-    assert mixed.bits.per_vertex == scalar.bits.per_vertex
-    assert mixed.bits.max_grad == scalar.bits.max_grad
-    forward = net.forward(dataset, kernel="mixed", threads=threads)
-    assert forward.outputs == [reference.outputs(doc, s["x"]) for s in data["samples"]]
-    assert forward.bits.per_vertex == net.forward(dataset, kernel="scalar").bits.per_vertex
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag_cases(), st.integers(1, 3))
 def test_mixed_kernel_equals_reference(case, threads):
-    _check_against_reference(*case, threads)
+    check_against_reference(*case, threads, "mixed")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag_cases(AWKWARD), st.integers(1, 2))
 def test_mixed_kernel_exact_for_awkward_denominators(case, threads):
-    _check_against_reference(*case, threads)
+    check_against_reference(*case, threads, "mixed")
 
 
 def _mlp_with_head(width=4, depth=3, head="relu"):
@@ -251,4 +238,4 @@ def test_a_residual_layer_is_one_block_with_zero_weights():
     data = {"samples": [{"x": ["1", "-2/3", "1/2", "3"], "y": ["0", "1", "0", "1/7"]},
                         {"x": ["-1", "2", "0", "1/9"], "y": ["1", "1", "1", "1"]}],
             "loss": {"kind": "square"}}
-    _check_against_reference(doc, data, 2)
+    check_against_reference(doc, data, 2, "mixed")
