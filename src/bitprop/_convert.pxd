@@ -9,6 +9,8 @@ cdef int fmpq_set_fraction(fmpq *out, object value) except -1
 cdef object fmpq_get_fraction(const fmpq *value)
 cdef object fmpq_get_str(const fmpq *value)
 cdef long fmpq_bit_length(const fmpq *value) noexcept nogil
+cdef bint set_ratio_chars(fmpq *out, const char *s, Py_ssize_t n) except -1
+cdef int set_digits(fmpz *out, const char *digits, Py_ssize_t n) except -1
 
 
 cdef class RationalVector:

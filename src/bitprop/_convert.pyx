@@ -88,7 +88,7 @@ cdef object fmpq_get_str(const fmpq *value):
     return fmpz_get_decimal(fmpq_numref(value)) + "/" + fmpz_get_decimal(fmpq_denref(value))
 
 
-cdef int _set_digits(fmpz *out, const char *digits, Py_ssize_t n) except -1:
+cdef int set_digits(fmpz *out, const char *digits, Py_ssize_t n) except -1:
     """out = the decimal digits[0:n] (ASCII 0-9, n >= 1): a word by hand, more by GMP."""
     cdef ulong u = 0
     cdef Py_ssize_t i
@@ -102,14 +102,20 @@ cdef int _set_digits(fmpz *out, const char *digits, Py_ssize_t n) except -1:
 
 
 cdef bint _set_ratio_text(fmpq *out, str text) except -1:
-    """out = text when it is '[+-]digits[/digits]' with a non-zero denominator (how network
-    files write their numbers), in lowest terms; False for anything else (out is then some
-    valid rational)."""
-    cdef Py_ssize_t n, i, start = 0, slash = -1
+    """set_ratio_chars on the text of a str (False for non-ASCII text)."""
+    cdef Py_ssize_t n
     cdef const char *s
     if not text.isascii():
         return False
     s = PyUnicode_AsUTF8AndSize(text, &n)
+    return set_ratio_chars(out, s, n)
+
+
+cdef bint set_ratio_chars(fmpq *out, const char *s, Py_ssize_t n) except -1:
+    """out = s[0:n] when it is '[+-]digits[/digits]' with a non-zero denominator (how network
+    files write their numbers), in lowest terms; False for anything else (out is then some
+    valid rational)."""
+    cdef Py_ssize_t i, start = 0, slash = -1
     if n and (s[0] == 45 or s[0] == 43):       # '-' or '+'
         start = 1
     for i in range(start, n):
@@ -124,11 +130,11 @@ cdef bint _set_ratio_text(fmpq *out, str text) except -1:
     if slash == n:
         fmpz_one(fmpq_denref(out))
     else:
-        _set_digits(fmpq_denref(out), s + slash + 1, n - slash - 1)
+        set_digits(fmpq_denref(out), s + slash + 1, n - slash - 1)
         if fmpz_is_zero(fmpq_denref(out)):
             fmpz_one(fmpq_denref(out))          # out stays a valid rational (0)
             return False
-    _set_digits(fmpq_numref(out), s + start, slash - start)
+    set_digits(fmpq_numref(out), s + start, slash - start)
     if s[0] == 45:
         fmpz_neg(fmpq_numref(out), fmpq_numref(out))
     fmpq_canonicalise(out)

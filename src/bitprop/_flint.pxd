@@ -15,6 +15,7 @@ cdef extern from "flint/flint.h" nogil:
     ctypedef unsigned long ulong
     ctypedef unsigned long flint_bitcnt_t
     void *flint_malloc(size_t size)     # aborts without memory, as every FLINT allocation
+    void *flint_realloc(void *ptr, size_t size)
     void flint_free(void *ptr)
     void flint_cleanup()        # frees this thread's FLINT caches (call as a worker exits)
     void __flint_set_memory_functions(void *(*alloc)(size_t) noexcept nogil,

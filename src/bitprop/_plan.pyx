@@ -232,3 +232,51 @@ def _encode(act):
         flags |= ROUND_CLIP
         values = list(act.clip)
     return ACT_ROUNDED, values, len(values), act.bits, flags
+
+
+def topological_order(Py_ssize_t n, list sources, list targets):
+    """(order, depths) of the graph on vertices 0..n-1 with edges sources[e] -> targets[e]:
+    Kahn's algorithm with a FIFO queue, each vertex's out-edges in edge order, in C (a
+    network's 65k edges took 10 ms as Python loops). On a cycle, (None, indegree): the
+    vertices left with indegree > 0 are those on or after a cycle."""
+    cdef Py_ssize_t m = len(sources), e, k, head = 0, tail = 0, u, v
+    cdef slong *out_ptr = _slongs(n + 1)
+    cdef slong *out_vertex = NULL
+    cdef slong *indegree = NULL
+    cdef slong *depth = NULL
+    cdef slong *order = NULL
+    try:
+        out_vertex, indegree = _slongs(m), _slongs(n)
+        depth, order = _slongs(n), _slongs(n)
+        for e in range(m):
+            out_ptr[<slong>sources[e] + 1] += 1
+            indegree[<slong>targets[e]] += 1
+        for u in range(n):
+            out_ptr[u + 1] += out_ptr[u]
+        for e in range(m):                      # out_vertex filled in edge order per source
+            u = sources[e]
+            out_vertex[out_ptr[u]] = targets[e]
+            out_ptr[u] += 1
+        for u in range(n - 1, 0, -1):           # undo the fill's shift of out_ptr
+            out_ptr[u] = out_ptr[u - 1]
+        out_ptr[0] = 0
+        for u in range(n):
+            if indegree[u] == 0:
+                order[tail] = u
+                tail += 1
+        while head < tail:
+            u = order[head]
+            head += 1
+            for k in range(out_ptr[u], out_ptr[u + 1]):
+                v = out_vertex[k]
+                if depth[v] < depth[u] + 1:
+                    depth[v] = depth[u] + 1
+                indegree[v] -= 1
+                if indegree[v] == 0:
+                    order[tail] = v
+                    tail += 1
+        if tail < n:
+            return None, [indegree[u] for u in range(n)]
+        return [order[k] for k in range(n)], [depth[u] for u in range(n)]
+    finally:
+        free(out_ptr); free(out_vertex); free(indegree); free(depth); free(order)

@@ -51,6 +51,10 @@ def _parameters(weights, biases, allow_float):
     raise AssertionError(f"edges[{e}].{key}: {value!r} refused, then accepted")
 
 
+class _NotPlain(Exception):
+    """The edges of a file are not in the plain form read in C: the full reader reads it."""
+
+
 class Network:
     """A validated computation DAG with exact rational parameters."""
 
@@ -66,13 +70,7 @@ class Network:
         for i, vertex in enumerate(vertices):
             self._add_vertex(vertex, f"vertices[{i}]")
         self._sources, self._targets, self._trainable = [], [], []
-        weights, biases = [], []            # as given: parsed together once the edges are read
-        try:
-            self._add_edges(edges, weights, biases)
-        except BitpropInputError as err:
-            _parameters(weights, biases, allow_float)   # a bad number on an earlier edge first
-            raise err
-        self._weights, self._biases = _parameters(weights, biases, allow_float)
+        self._weights, self._biases = self._add_edges(edges, allow_float)
         self._fractions = None
         self._inputs = self._vertex_list(inputs, "inputs")
         self._outputs = self._vertex_list(outputs, "outputs", allow_repeats=True)
@@ -114,10 +112,29 @@ class Network:
             self._activation_names.append(activation if isinstance(activation, str) else None)
             self._activations.append(resolved)
 
-    def _add_edges(self, edges, weights, biases):
-        """Read every edge, appending its weight and bias as given (parsed later, together).
-        A list of plainly valid JSON object edges is read into columns in C; anything else
-        goes edge by edge through _edge_fields, which knows every form and error."""
+    def _add_edges(self, edges, allow_float):
+        """Read every edge; (weights, biases) as RationalVectors. The numbers are parsed
+        together once every edge is read, a bad one reported first if no earlier edge is
+        bad; the edges of a file (EdgesText, from load) are read straight from its text."""
+        from ._network_text import EdgesText
+        if isinstance(edges, EdgesText):
+            columns = edges.columns(self._index, allow_float)
+            if columns is None:
+                raise _NotPlain()
+            self._sources, self._targets, weights, biases, self._trainable = columns
+            return weights, biases
+        weights, biases = [], []            # as given
+        try:
+            self._add_edge_values(edges, weights, biases)
+        except BitpropInputError:
+            _parameters(weights, biases, allow_float)   # a bad number on an earlier edge first
+            raise
+        return _parameters(weights, biases, allow_float)
+
+    def _add_edge_values(self, edges, weights, biases):
+        """Read every edge, appending its weight and bias as given. A list of plainly valid
+        JSON object edges is read into columns in C; anything else goes edge by edge
+        through _edge_fields, which knows every form and error."""
         from ._json import edge_columns
         edges = edges if type(edges) is list else list(edges)
         columns = edge_columns(edges, self._index)
@@ -219,7 +236,8 @@ class Network:
             raise err.at(file=file) from None
 
     @classmethod
-    def _from_document(cls, document, allow_float):
+    def _from_document(cls, document, allow_float, edges=None):
+        """The network of a parsed document; ``edges`` in place of the document's."""
         if not isinstance(document, dict):
             raise BitpropInputError("a network file is a JSON object")
         unknown = set(document) - _TOP_KEYS
@@ -236,15 +254,38 @@ class Network:
             if not isinstance(document.get(key, []), list):
                 raise BitpropInputError("must be a list", path=key)
         table = _act.parse_table(document.get("activations", {}))
-        return cls(document["vertices"], document.get("edges", []), document["inputs"],
-                   document["outputs"], table, allow_float=allow_float)
+        return cls(document["vertices"], document.get("edges", []) if edges is None else edges,
+                   document["inputs"], document["outputs"], table, allow_float=allow_float)
 
     @classmethod
     def load(cls, path, *, allow_float=False):
         """Read a ``bitprop.network/1`` file (``-`` for standard input)."""
-        from .cli.common import read_json
-        document, name = read_json(path)
-        return cls.from_json(document, file=name, allow_float=allow_float)
+        from .cli.common import decode, parse_json_text, read_bytes
+        data, name = read_bytes(path)
+        network = cls._from_plain_text(data, name, allow_float) \
+            if type(data) is bytes else None
+        if network is None:
+            text = data if type(data) is str else decode(data, name)
+            network = cls.from_json(parse_json_text(text, name), file=name,
+                                    allow_float=allow_float)
+        return network
+
+    @classmethod
+    def _from_plain_text(cls, data, name, allow_float):
+        """The network of a file whose edges are in plain form, read without an object per
+        edge (bitprop._network_text); None for any other file, and for a file with an error,
+        which the full reader then names."""
+        from ._network_text import EdgesText, find_edges
+        from .cli.common import decode, parse_json_text
+        span = find_edges(data)
+        if span is None:
+            return None
+        start, end = span
+        try:                                # the rest of the file, with its edges as []
+            document = parse_json_text(decode(data[:start] + b"[]" + data[end:], name), name)
+            return cls._from_document(document, allow_float, EdgesText(data, start, end))
+        except (BitpropInputError, _NotPlain):
+            return None
 
     def to_json(self):
         """The ``bitprop.network/1`` document of this network (numbers as ``"p/q"``)."""
@@ -390,26 +431,12 @@ class Network:
 
 
 def _topological_order(network):
-    """(order, depths): Kahn's algorithm, iterative; a cycle names a vertex on it."""
-    n = len(network._names)
-    out_edges = [[] for _ in range(n)]
-    indegree = [0] * n
-    for u, v in zip(network._sources, network._targets):
-        out_edges[u].append(v)
-        indegree[v] += 1
-    depths = [0] * n
-    order = [v for v in range(n) if indegree[v] == 0]
-    for u in order:                     # order grows as vertices become ready: the FIFO queue
-        depth = depths[u] + 1
-        for v in out_edges[u]:
-            if depths[v] < depth:
-                depths[v] = depth
-            indegree[v] -= 1
-            if not indegree[v]:
-                order.append(v)
-    if len(order) < n:
+    """(order, depths) of the DAG (Kahn's algorithm, in C); a cycle names a vertex on it."""
+    from ._plan import topological_order
+    order, depths = topological_order(len(network._names), network._sources, network._targets)
+    if order is None:
         raise BitpropInputError(f"the graph has a cycle through vertex "
-                                f"{shown(network._names[_vertex_on_cycle(network, indegree)])}",
+                                f"{shown(network._names[_vertex_on_cycle(network, depths)])}",
                                 path="edges")
     return order, depths
 

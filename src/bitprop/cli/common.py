@@ -108,7 +108,7 @@ def _loads(text, file, pairs_hook):
         raise BitpropInputError("JSON nested too deeply", file=file) from None
 
 
-def _decode(data, name):
+def decode(data, name):
     """UTF-8 text of ``data``: no byte-order mark, no invalid bytes."""
     for bom, encoding in ((b"\xef\xbb\xbf", "UTF-8"), (b"\xff\xfe", "UTF-16"),
                           (b"\xfe\xff", "UTF-16")):
@@ -122,23 +122,27 @@ def _decode(data, name):
                                 file=name) from None
 
 
-def read_text(path):
-    """The text of ``path`` (``-`` is standard input), with the name errors should show."""
+def read_bytes(path):
+    """(the bytes of ``path``, the name errors should show); ``-`` is standard input, whose
+    text is given as a str when a text stream stands in for it (tests)."""
     if path == "-":
         stdin = getattr(sys.stdin, "buffer", None)
-        if stdin is None:                  # a text stream put in place of stdin (tests)
-            return sys.stdin.read(), "<stdin>"
-        return _decode(stdin.read(), "<stdin>"), "<stdin>"
+        return (sys.stdin.read() if stdin is None else stdin.read()), "<stdin>"
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read(), path
     except FileNotFoundError:
         raise BitpropInputError("no such file", file=path) from None
     except IsADirectoryError:
         raise BitpropInputError("is a directory, not a file", file=path) from None
     except OSError as err:
         raise BitpropInputError(err.strerror or str(err), file=path) from None
-    return _decode(data, path), path
+
+
+def read_text(path):
+    """The text of ``path`` (``-`` is standard input), with the name errors should show."""
+    data, name = read_bytes(path)
+    return (data if type(data) is str else decode(data, name)), name
 
 
 def read_json(path):

@@ -1,0 +1,438 @@
+# cython: language_level=3
+"""A network file's edges read in C, from its bytes straight into columns (Network.load).
+
+json.loads builds a dict and four strs per edge: 40 ms for a 65k-edge file, and some 400
+bytes an edge, so a width-256 depth-1000 MLP (65M edges) would need 26 GB before its first
+number is read. Here the top-level ``edges`` array is found in the bytes (find_edges) and
+read by a strict parser of the plain form bitprop and other writers emit (EdgesText): each
+edge an object with the keys from/to/weight/bias/trainable at most once, strings without
+escapes, numbers as '[+-]digits[/digits]' text or JSON integers (other number text, such
+as "0.125", goes through numbers.rational). Anything else gives None, and the file is then
+read by the full reader, which names the problem: this reader never reports one, so what it
+accepts is exactly what the full reader accepts, read to the same values.
+"""
+
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport calloc, free, realloc
+from libc.string cimport memchr, memcmp
+
+from bitprop._convert cimport (RationalVector, vector_adopt, set_ratio_chars, set_digits,
+                               fmpq_set_fraction)
+from bitprop._flint cimport (fmpq, fmpz_one, fmpz_neg, fmpq_init, fmpq_numref, fmpq_denref,
+                             flint_malloc, flint_realloc, _fmpq_vec_clear)
+
+
+# --- the top level: where the edges array is ---------------------------------------------
+
+cdef inline bint _space(char c) noexcept nogil:
+    return c == 32 or c == 10 or c == 13 or c == 9
+
+
+cdef inline Py_ssize_t _skip_space(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    while i < n and _space(s[i]):
+        i += 1
+    return i
+
+
+cdef Py_ssize_t _string_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """The offset just past the JSON string that opens at s[i] == '"' (escapes skipped),
+    or -1 when it does not end."""
+    i += 1
+    while i < n:
+        if s[i] == 92:                      # backslash: the next byte is escaped
+            i += 2
+        elif s[i] == 34:
+            return i + 1
+        else:
+            i += 1
+    return -1
+
+
+cdef Py_ssize_t _value_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """The offset just past the JSON value at s[i], found by its brackets and strings only
+    (what lies between them is checked by json when the rest of the file is read), or -1."""
+    cdef long depth = 0
+    if i >= n:
+        return -1
+    if s[i] == 34:
+        return _string_end(s, i, n)
+    if s[i] != 91 and s[i] != 123:          # a number or literal: up to a delimiter
+        while i < n and not _space(s[i]) and s[i] != 44 and s[i] != 93 and s[i] != 125:
+            i += 1
+        return i
+    while i < n:
+        if s[i] == 34:
+            i = _string_end(s, i, n)
+            if i < 0:
+                return -1
+            continue
+        if s[i] == 91 or s[i] == 123:
+            depth += 1
+        elif s[i] == 93 or s[i] == 125:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+def find_edges(bytes data):
+    """(start, end) of the value of the top-level key "edges" in a JSON object's text when
+    it is an array and the key appears once, unescaped; None otherwise."""
+    cdef const char *s = data
+    cdef Py_ssize_t n = len(data), i, key, key_end, start = -1, end = -1
+    i = _skip_space(s, 0, n)
+    if i >= n or s[i] != 123:
+        return None
+    i = _skip_space(s, i + 1, n)
+    if i < n and s[i] == 125:
+        return None
+    while True:
+        if i >= n or s[i] != 34:
+            return None
+        key = i + 1
+        i = _string_end(s, i, n)
+        if i < 0:
+            return None
+        key_end = i - 1
+        if memchr(s + key, 92, key_end - key) != NULL:
+            return None                     # an escaped key: json decides what it names
+        i = _skip_space(s, i, n)
+        if i >= n or s[i] != 58:
+            return None
+        i = _skip_space(s, i + 1, n)
+        if key_end - key == 5 and memcmp(s + key, b"edges", 5) == 0:
+            if start >= 0 or i >= n or s[i] != 91:
+                return None
+            start = i
+            i = end = _value_end(s, i, n)
+        else:
+            i = _value_end(s, i, n)
+        if i < 0:
+            return None
+        i = _skip_space(s, i, n)
+        if i < n and s[i] == 44:
+            i = _skip_space(s, i + 1, n)
+        elif i < n and s[i] == 125:
+            break
+        else:
+            return None
+    if _skip_space(s, i + 1, n) != n or start < 0:
+        return None
+    return start, end
+
+
+# --- vertex names: bytes -> index ---------------------------------------------------------
+
+cdef struct _Slot:
+    const char *name                # UTF-8 bytes of a vertex name (NULL: an empty slot)
+    Py_ssize_t length
+    long index
+
+
+cdef inline uint64_t _hash(const char *s, Py_ssize_t n) noexcept nogil:
+    cdef uint64_t h = 14695981039346656037ULL     # FNV-1a
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ <unsigned char>s[i]) * 1099511628211ULL
+    return h
+
+
+cdef class _Names:
+    """The vertex index of a name given as bytes: an open-addressing table over the UTF-8
+    encodings of the names of a Network's index (name -> vertex)."""
+
+    cdef _Slot *slots
+    cdef uint64_t mask
+    cdef list encoded               # keeps the bytes the slots point into
+
+    def __dealloc__(self):
+        free(self.slots)
+
+    cdef bint build(self, dict index) except -1:
+        """False when a name has no UTF-8 encoding (a lone surrogate)."""
+        cdef uint64_t size = 8, h
+        cdef bytes name
+        while size < <uint64_t>(2 * len(index) + 2):
+            size *= 2
+        self.slots = <_Slot *>calloc(size, sizeof(_Slot))
+        if self.slots == NULL:
+            raise MemoryError()
+        self.mask = size - 1
+        self.encoded = []
+        for text, vertex in index.items():
+            try:
+                name = text.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+            self.encoded.append(name)
+            h = _hash(name, len(name)) & self.mask
+            while self.slots[h].name != NULL:
+                h = (h + 1) & self.mask
+            self.slots[h].name = name
+            self.slots[h].length = len(name)
+            self.slots[h].index = vertex
+        return True
+
+    cdef long find(self, const char *s, Py_ssize_t n) noexcept nogil:
+        """The vertex named by s[0:n], or -1."""
+        cdef uint64_t h = _hash(s, n) & self.mask
+        while self.slots[h].name != NULL:
+            if self.slots[h].length == n and memcmp(self.slots[h].name, s, n) == 0:
+                return self.slots[h].index
+            h = (h + 1) & self.mask
+        return -1
+
+
+# --- the edges array ------------------------------------------------------------------------
+
+#: The keys an edge may have, as bits of the set of keys seen.
+cdef enum:
+    K_FROM = 1
+    K_TO = 2
+    K_WEIGHT = 4
+    K_BIAS = 8
+    K_TRAINABLE = 16
+
+
+cdef int _key(const char *s, Py_ssize_t n) noexcept nogil:
+    if n == 4 and memcmp(s, b"from", 4) == 0:
+        return K_FROM
+    if n == 2 and memcmp(s, b"to", 2) == 0:
+        return K_TO
+    if n == 6 and memcmp(s, b"weight", 6) == 0:
+        return K_WEIGHT
+    if n == 4 and memcmp(s, b"bias", 4) == 0:
+        return K_BIAS
+    if n == 9 and memcmp(s, b"trainable", 9) == 0:
+        return K_TRAINABLE
+    return 0
+
+
+cdef Py_ssize_t _plain_string_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """The offset of the quote closing the string opened at s[i - 1] when it holds no
+    backslash and no control character (which JSON forbids raw); -1 otherwise."""
+    while i < n:
+        if s[i] == 34:
+            return i
+        if s[i] == 92 or <unsigned char>s[i] < 32:
+            return -1
+        i += 1
+    return -1
+
+
+cdef class _Columns:
+    """The columns being read, grown as edges come: vertex indices, trainable flags, and the
+    weights and biases as fmpq arrays (handed to RationalVectors at the end)."""
+
+    cdef long *sources
+    cdef long *targets
+    cdef char *trainable
+    cdef fmpq *weights
+    cdef fmpq *biases
+    cdef Py_ssize_t n, capacity
+    cdef list pending               # (edge, is_bias, text): number text for numbers.rational
+
+    def __cinit__(self):
+        self.pending = []
+
+    def __dealloc__(self):
+        free(self.sources)
+        free(self.targets)
+        free(self.trainable)
+        if self.weights != NULL:
+            _fmpq_vec_clear(self.weights, self.capacity)
+        if self.biases != NULL:
+            _fmpq_vec_clear(self.biases, self.capacity)
+
+    cdef int grow(self) except -1:
+        """Room for one more edge, and one entry to spare (what vector_adopt expects)."""
+        cdef Py_ssize_t size = 2 * self.capacity + 1024, i
+        if self.n + 2 <= self.capacity:
+            return 0
+        self.sources = <long *>_resized(self.sources, size * sizeof(long))
+        self.targets = <long *>_resized(self.targets, size * sizeof(long))
+        self.trainable = <char *>_resized(self.trainable, size)
+        # fmpq entries are words (small values or tagged pointers): realloc moves them intact
+        self.weights = <fmpq *>flint_realloc(self.weights, size * sizeof(fmpq))
+        self.biases = <fmpq *>flint_realloc(self.biases, size * sizeof(fmpq))
+        for i in range(self.capacity, size):
+            fmpq_init(&self.weights[i])
+            fmpq_init(&self.biases[i])
+        self.capacity = size
+        return 0
+
+    cdef RationalVector take(self, bint biases):
+        """The weights (or biases) read, as a vector that now owns them."""
+        cdef fmpq *data = self.biases if biases else self.weights
+        if biases:
+            self.biases = NULL
+        else:
+            self.weights = NULL
+        return vector_adopt(data, self.n)        # entries past n + 1 are zeros: no memory
+
+
+cdef void *_resized(void *block, size_t size) except NULL:
+    cdef void *grown = realloc(block, size)
+    if grown == NULL:
+        raise MemoryError()
+    return grown
+
+
+cdef Py_ssize_t _number(_Columns out, fmpq *q, bint is_bias, const char *s, Py_ssize_t i,
+                        Py_ssize_t n) except -2:
+    """Reads the weight or bias at s[i] into q: offset past it, or -1 when it is not a plain
+    number (a literal, text with escapes). A JSON float's fraction or exponent is left for
+    the caller, which finds no ',' or '}' there."""
+    cdef Py_ssize_t start = i, end, digits
+    if s[i] == 34:
+        end = _plain_string_end(s, i + 1, n)
+        if end < 0:
+            return -1
+        if not set_ratio_chars(q, s + i + 1, end - i - 1):
+            try:
+                text = PyUnicode_DecodeUTF8(s + i + 1, end - i - 1, NULL)
+            except UnicodeDecodeError:
+                return -1
+            out.pending.append((out.n, is_bias, text))
+        return end + 1
+    if s[i] == 45:                          # JSON integer: -?(0|[1-9][0-9]*)
+        i += 1
+    if i >= n or not 48 <= s[i] <= 57:
+        return -1
+    if s[i] == 48:
+        i += 1
+    else:
+        while i < n and 48 <= s[i] <= 57:
+            i += 1
+    digits = start + 1 if s[start] == 45 else start
+    set_digits(fmpq_numref(q), s + digits, i - digits)
+    fmpz_one(fmpq_denref(q))
+    if s[start] == 45:
+        fmpz_neg(fmpq_numref(q), fmpq_numref(q))
+    return i
+
+
+cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
+                      Py_ssize_t n) except -2:
+    """Reads the edge object at s[i] into entry out.n: offset past it, or -1."""
+    cdef int seen = 0, key
+    cdef Py_ssize_t start, end
+    cdef long vertex
+    cdef Py_ssize_t e = out.n
+    if s[i] != 123:
+        return -1
+    fmpz_one(fmpq_numref(&out.weights[e]))          # the defaults: weight 1, bias 0
+    fmpz_one(fmpq_denref(&out.weights[e]))
+    out.trainable[e] = 1
+    i = _skip_space(s, i + 1, n)
+    while True:
+        if i >= n or s[i] != 34:
+            return -1
+        start = i + 1
+        end = _plain_string_end(s, start, n)
+        if end < 0:
+            return -1
+        key = _key(s + start, end - start)
+        if key == 0 or seen & key:
+            return -1
+        seen |= key
+        i = _skip_space(s, end + 1, n)
+        if i >= n or s[i] != 58:
+            return -1
+        i = _skip_space(s, i + 1, n)
+        if i >= n:
+            return -1
+        if key == K_FROM or key == K_TO:
+            if s[i] != 34:
+                return -1
+            end = _plain_string_end(s, i + 1, n)
+            if end < 0:
+                return -1
+            vertex = names.find(s + i + 1, end - i - 1)
+            if vertex < 0:
+                return -1
+            if key == K_FROM:
+                out.sources[e] = vertex
+            else:
+                out.targets[e] = vertex
+            i = end + 1
+        elif key == K_WEIGHT or key == K_BIAS:
+            i = _number(out, &out.biases[e] if key == K_BIAS else &out.weights[e],
+                        key == K_BIAS, s, i, n)
+        elif n - i >= 4 and memcmp(s + i, b"true", 4) == 0:
+            i += 4
+        elif n - i >= 5 and memcmp(s + i, b"false", 5) == 0:
+            out.trainable[e] = 0
+            i += 5
+        else:
+            return -1
+        if i < 0:
+            return -1
+        i = _skip_space(s, i, n)
+        if i < n and s[i] == 44:
+            i = _skip_space(s, i + 1, n)
+        elif i < n and s[i] == 125:
+            break
+        else:
+            return -1
+    if (seen & (K_FROM | K_TO)) != (K_FROM | K_TO) or out.sources[e] == out.targets[e]:
+        return -1
+    return i + 1
+
+
+cdef class EdgesText:
+    """The edges array at data[start:end] (see find_edges), read once the vertices are known."""
+
+    cdef bytes data
+    cdef Py_ssize_t start, end
+
+    def __init__(self, bytes data, Py_ssize_t start, Py_ssize_t end):
+        self.data, self.start, self.end = data, start, end
+
+    def columns(self, dict index, bint allow_float=False):
+        """(sources, targets, weights, biases, trainable) as Network keeps them, the vertices
+        named through ``index`` (name -> vertex); None when an edge is not in plain form."""
+        from .errors import BitpropInputError
+        from .numbers import rational
+        cdef const char *s = self.data
+        cdef Py_ssize_t n = self.end, i
+        cdef _Names names = _Names()
+        cdef _Columns out = _Columns()
+        if not names.build(index):
+            return None
+        i = _skip_space(s, self.start + 1, n)
+        if i < n and s[i] == 93:
+            i += 1
+        else:
+            while True:
+                out.grow()
+                i = _edge(out, names, s, i, n)
+                if i < 0:
+                    return None
+                out.n += 1
+                if out.n % 65536 == 0:
+                    PyErr_CheckSignals()
+                i = _skip_space(s, i, n)
+                if i < n and s[i] == 44:
+                    i = _skip_space(s, i + 1, n)
+                elif i < n and s[i] == 93:
+                    i += 1
+                    break
+                else:
+                    return None
+        if i != n:
+            return None
+        out.grow()
+        for e, is_bias, text in out.pending:
+            try:
+                value = rational(text, allow_float=allow_float)
+            except BitpropInputError:
+                return None
+            fmpq_set_fraction(&out.biases[e] if is_bias else &out.weights[e], value)
+        sources = [out.sources[e] for e in range(out.n)]
+        targets = [out.targets[e] for e in range(out.n)]
+        trainable = [out.trainable[e] == 1 for e in range(out.n)]
+        return sources, targets, out.take(False), out.take(True), trainable
