@@ -12,11 +12,14 @@ read by the full reader, which names the problem: this reader never reports one,
 accepts is exactly what the full reader accepts, read to the same values.
 """
 
+from array import array
+
+from cpython cimport array as carray
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, realloc
-from libc.string cimport memchr, memcmp
+from libc.string cimport memchr, memcmp, memcpy
 
 from bitprop._convert cimport (RationalVector, vector_adopt, set_ratio_chars, set_digits,
                                fmpq_set_fraction)
@@ -393,8 +396,9 @@ cdef class EdgesText:
         self.data, self.start, self.end = data, start, end
 
     def columns(self, dict index, bint allow_float=False):
-        """(sources, targets, weights, biases, trainable) as Network keeps them, the vertices
-        named through ``index`` (name -> vertex); None when an edge is not in plain form."""
+        """(sources, targets, weights, biases, trainable) as Network keeps them (vertex
+        arrays, RationalVectors, a list of bools), the vertices named through ``index``
+        (name -> vertex); None when an edge is not in plain form."""
         from .errors import BitpropInputError
         from .numbers import rational
         cdef const char *s = self.data
@@ -432,7 +436,16 @@ cdef class EdgesText:
             except BitpropInputError:
                 return None
             fmpq_set_fraction(&out.biases[e] if is_bias else &out.weights[e], value)
-        sources = [out.sources[e] for e in range(out.n)]
-        targets = [out.targets[e] for e in range(out.n)]
         trainable = [out.trainable[e] == 1 for e in range(out.n)]
-        return sources, targets, out.take(False), out.take(True), trainable
+        return (_longs(out.sources, out.n), _longs(out.targets, out.n), out.take(False),
+                out.take(True), trainable)
+
+
+cdef carray.array _longs(const long *values, Py_ssize_t n):
+    """An array('l') of values[0:n] (8 bytes a vertex index, no Python int each)."""
+    cdef carray.array out = carray.clone(_LONG_ARRAY, n, False)
+    memcpy(out.data.as_longs, values, n * sizeof(long))
+    return out
+
+
+cdef carray.array _LONG_ARRAY = array("l")

@@ -68,7 +68,7 @@ cdef class Plan:
 
     def _build_topology(self, network):
         cdef slong p, e, k, n = self.d.n
-        cdef list sources = network._sources, targets = network._targets
+        cdef const long[:] sources = network._sources, targets = network._targets
         cdef slong *position = _slongs(n)
         cdef slong *fill = _slongs(n)
         try:
@@ -234,12 +234,12 @@ def _encode(act):
     return ACT_ROUNDED, values, len(values), act.bits, flags
 
 
-def topological_order(Py_ssize_t n, list sources, list targets):
+def topological_order(Py_ssize_t n, const long[:] sources, const long[:] targets):
     """(order, depths) of the graph on vertices 0..n-1 with edges sources[e] -> targets[e]:
     Kahn's algorithm with a FIFO queue, each vertex's out-edges in edge order, in C (a
     network's 65k edges took 10 ms as Python loops). On a cycle, (None, indegree): the
     vertices left with indegree > 0 are those on or after a cycle."""
-    cdef Py_ssize_t m = len(sources), e, k, head = 0, tail = 0, u, v
+    cdef Py_ssize_t m = sources.shape[0], e, k, head = 0, tail = 0, u, v
     cdef slong *out_ptr = _slongs(n + 1)
     cdef slong *out_vertex = NULL
     cdef slong *indegree = NULL

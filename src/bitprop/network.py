@@ -8,6 +8,7 @@ with new parameters (sharing the structure and its compiled plan's topology).
 """
 
 import json
+from array import array
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -129,6 +130,7 @@ class Network:
         except BitpropInputError:
             _parameters(weights, biases, allow_float)   # a bad number on an earlier edge first
             raise
+        self._sources, self._targets = array("l", self._sources), array("l", self._targets)
         return _parameters(weights, biases, allow_float)
 
     def _add_edge_values(self, edges, weights, biases):
