@@ -40,12 +40,12 @@ DEFAULT = ["relu-w64-d16-b8", "relu-w64-d16-b64", "relu-w64-d16-dyadic-b8",
 #: comparable with the parent's) once the command's modules are imported, on stderr.
 _WRAPPER = r"""
 import sys, time
-from bitprop.cli import cli, run
+from bitprop.cli import cli, leave, run
 cli.get_command(None, "grad")
 imported = time.time()
 status = run(sys.argv[1:])
 print(repr(imported), file=sys.stderr)
-sys.exit(status)
+leave(status)
 """
 
 

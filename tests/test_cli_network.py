@@ -7,6 +7,8 @@ from fractions import Fraction
 
 import pytest
 
+import bitprop
+
 from bitprop.cli import run
 
 NET = {"format": "bitprop.network/1",
@@ -156,6 +158,45 @@ def test_entry_point_as_a_process(tmp_path):
                           _write(tmp_path, "d.json", DATA)], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("bitprop: error: ")
+
+
+def _wide_files(tmp_path):
+    """A network and dataset whose grad --json is far longer than a pipe's buffer."""
+    widths = [40, 40, 40, 40, 1]
+    weights = [[[f"{(i * 7 + j) % 11 - 5}/{j % 4 + 3}" for j in range(n)] for i in range(m)]
+               for n, m in zip(widths, widths[1:])]
+    net = bitprop.Network.mlp(widths, weights=weights)
+    data = bitprop.Dataset([[f"{k + s}/{s + 3}" for k in range(40)] for s in range(3)],
+                           [["1"], ["-2"], ["1/2"]])
+    net.save(tmp_path / "w.json")
+    data.save(tmp_path / "wd.json")
+    return str(tmp_path / "w.json"), str(tmp_path / "wd.json"), net, data
+
+
+def test_the_command_leaves_after_exit_handlers_with_all_its_output(tmp_path):
+    """main() skips the interpreter's teardown: exit handlers still run, and every byte of a
+    long output is written, through a pipe, before the process ends."""
+    net_path, data_path, net, data = _wide_files(tmp_path)
+    code = ("import atexit, sys; atexit.register(lambda: print('handled', file=sys.stderr)); "
+            "from bitprop.cli import main; sys.argv[0] = 'bitprop'; main()")
+    done = subprocess.run([sys.executable, "-c", code, "grad", net_path, data_path, "--json"],
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout) > 1 << 17              # a pipe buffers 64 KiB
+    result = json.loads(done.stdout)
+    assert result["grad"]["weight"] == [bitprop.to_str(q) for q in net.grad(data).grad_weight]
+    assert done.stderr.decode().strip() == "handled"
+
+
+def test_a_reader_that_stops_early_gets_status_1_and_no_traceback(tmp_path):
+    net_path, data_path, _, _ = _wide_files(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "bitprop", "grad", net_path, data_path,
+                                "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.read(10) == b'{"loss": "'
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in err and "Exception ignored" not in err, err
 
 
 def test_grad_imports_only_what_it_needs(tmp_path):

@@ -79,4 +79,23 @@ def run(argv=None):
 
 
 def main():
-    sys.exit(run())
+    """The ``bitprop`` command."""
+    leave(run())
+
+
+def leave(status):
+    """Exit with ``status`` once exit handlers have run and the output is flushed, skipping
+    the interpreter's teardown, which frees every object one by one (15-25 ms for the fmpq
+    of a 65k-edge gradient, memory the system takes back at once). A command that used Dask
+    exits the usual way, since its cluster and threads shut down in that teardown."""
+    if "distributed" in sys.modules:
+        sys.exit(status)
+    import atexit
+    import os
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:                 # a closed pipe or a full disk: the output is incomplete
+        status = status or 1
+    os._exit(status)
