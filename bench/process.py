@@ -95,6 +95,19 @@ def measure(instance_id, folder, env, runs):
             "breakdown": parts, "max_grad_bits": document["bits"]["max_grad"]}
 
 
+def interpreter_start(env, runs):
+    """Best wall seconds of ``python -c pass`` and of ``python -S -c pass`` (no site hooks):
+    what any Python command pays before its first import."""
+    def best(flags):
+        times = []
+        for _ in range(max(runs, 10)):
+            began = time.time()
+            subprocess.run([sys.executable, *flags, "-c", "pass"], env=env, check=True)
+            times.append(time.time() - began)
+        return min(times)
+    return {"python": best([]), "python_no_site": best(["-S"])}
+
+
 def render(rows, note):
     lines = ["| instance | process (s) | kernel (s) | process / kernel | process - kernel | "
              "start + imports | load | compile | kernel | output + exit | stdout (MiB) |",
@@ -121,6 +134,7 @@ def main(argv=None):
     for name in _NOT_A_USERS:
         env.pop(name, None)
     load_before = os.getloadavg()[0]
+    start = interpreter_start(env, args.runs)
     with tempfile.TemporaryDirectory(prefix="bitprop-process-") as tmp:
         rows = [measure(i, Path(tmp), env, args.runs) for i in args.instances.split(",")]
     load = (load_before, os.getloadavg()[0])
@@ -134,7 +148,8 @@ def main(argv=None):
             "output + exit: the rest (bookkeeping outside the kernels' clocks, bit "
             "statistics, printing the JSON, the interpreter's exit). Process - kernel is what "
             "the kernel's own speed cannot change, and the steadier number on a shared "
-            "machine.")
+            f"machine. For scale: `python3 -c pass` takes {start['python']:.3f} s here, "
+            f"{start['python_no_site']:.3f} s without site hooks (`-S`).")
     table = render(rows, note)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,6 +157,7 @@ def main(argv=None):
                                     + table)
     (out / "process.json").write_text(json.dumps(
         {"rows": rows, "python": sys.executable, "runs": args.runs, "load_average": load,
+         "interpreter_start": start,
          "command": " ".join(["bench/process.py", *(argv or sys.argv[1:])])}, indent=1) + "\n")
     print(table, end="")
     return 0
