@@ -22,6 +22,7 @@ cdef class RationalVector:
 
 
 cdef RationalVector vector_adopt(fmpq *data, Py_ssize_t n)
+cdef RationalVector vector_copy(const fmpq *src, Py_ssize_t n)
 cdef RationalVector vector_take(fmpq *src, Py_ssize_t n)
 cdef RationalVector vector_indexed(const fmpq *src, Py_ssize_t m, const long *index,
                                    Py_ssize_t n)

@@ -293,6 +293,17 @@ cdef RationalVector vector_adopt(fmpq *data, Py_ssize_t n):
     return vector
 
 
+cdef RationalVector vector_copy(const fmpq *src, Py_ssize_t n):
+    """A new vector of copies of src[0..n)."""
+    cdef RationalVector vector = RationalVector.__new__(RationalVector)
+    cdef Py_ssize_t i
+    vector.n = vector.m = n
+    vector.data = _fmpq_vec_init(n + 1)
+    for i in range(n):
+        fmpq_set(&vector.data[i], &src[i])
+    return vector
+
+
 cdef RationalVector vector_take(fmpq *src, Py_ssize_t n):
     """A new vector of src[0..n), moved out of src (left holding zeros), not copied."""
     cdef RationalVector vector = RationalVector.__new__(RationalVector)

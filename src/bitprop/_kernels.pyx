@@ -536,20 +536,25 @@ cdef class Pass:
         return per_vertex, per_depth, max_value, max_adjoint
 
     def apply_step(self, lr, trainable):
-        """theta := theta - lr * dL/dtheta on the plan's trainable parameters (exact)."""
+        """theta := theta - lr * dL/dtheta on the plan's trainable parameters (exact). Every
+        in-edge of v moves its bias by the same lr * dL/dz_v: computed once per vertex."""
         cdef fmpq_t rate
-        cdef slong e
+        cdef slong e, p
         cdef PlanData *plan = &self.plan.d
+        cdef fmpq *bias_step = _fmpq_vec_init(plan.n + 1)
         fmpq_init(rate)
         try:
             fmpq_set_fraction(rate, lr)
+            for p in range(plan.n):
+                fmpq_mul(bias_step + p, rate, self.grad_z + p)
             for e in range(plan.n_edges):
                 if trainable[e]:
                     fmpq_submul(plan.weight + e, rate, self.grad_w + e)
-                    fmpq_submul(plan.bias + e, rate, self.grad_z + plan.edge_dst[e])
+                    fmpq_sub(plan.bias + e, plan.bias + e, bias_step + plan.edge_dst[e])
             self.plan.refresh_bias_sums()
         finally:
             fmpq_clear(rate)
+            _fmpq_vec_clear(bias_step, plan.n + 1)
 
 
 cdef void _clear(fmpq *vec, slong n) noexcept:

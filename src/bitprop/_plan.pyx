@@ -7,7 +7,7 @@ from array import array
 from libc.stdlib cimport calloc, free
 from bitprop._flint cimport (fmpq, slong, fmpq_add, fmpq_zero, fmpq_set, fmpq_mul_si,
                              _fmpq_vec_init, _fmpq_vec_clear)
-from bitprop._convert cimport RationalVector, fmpq_set_fraction, fmpq_get_fraction
+from bitprop._convert cimport RationalVector, vector_copy, fmpq_set_fraction
 
 
 cdef slong *_slongs(Py_ssize_t n) except NULL:
@@ -155,9 +155,10 @@ cdef class Plan:
                      &self.d.bias[e])
 
     def parameters(self):
-        """(weights, biases) as lists of Fractions in edge order."""
-        return ([fmpq_get_fraction(&self.d.weight[e]) for e in range(self.d.n_edges)],
-                [fmpq_get_fraction(&self.d.bias[e]) for e in range(self.d.n_edges)])
+        """(weights, biases) in edge order, as RationalVectors (copies, so that the plan's
+        own may change in the next step)."""
+        return (vector_copy(self.d.weight, self.d.n_edges),
+                vector_copy(self.d.bias, self.d.n_edges))
 
     def in_sources(self):
         """Per position: the positions its in-edges come from, sorted (repeats kept)."""

@@ -320,7 +320,8 @@ class Network:
 
     # --- parameters --------------------------------------------------------------------
     def with_parameters(self, weights=None, biases=None):
-        """A copy with new edge weights and/or biases (lists in edge order)."""
+        """A copy with new edge weights and/or biases (sequences in edge order; a
+        RationalVector, as a step returns, is taken as it is)."""
         copy = object.__new__(Network)
         copy.__dict__.update(self.__dict__)
         if weights is not None:
@@ -332,6 +333,8 @@ class Network:
 
     def _parameter_vector(self, values, where):
         from ._convert import RationalVector
+        if type(values) is RationalVector and len(values) == self.num_edges:
+            return values                   # immutable, exact: shared, not copied
         values = rational_list(values, where)
         if len(values) != self.num_edges:
             raise BitpropInputError(f"{len(values)} values for {self.num_edges} edges",
