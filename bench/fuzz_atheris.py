@@ -19,7 +19,7 @@ import atheris
 
 with atheris.instrument_imports():
     from bitprop import BitpropInputError, Dataset, Network
-    from bitprop.cli.common import _decode, parse_json_text
+    from bitprop.jsonfiles import decode, parse_json_text
     from bitprop.numbers import rational
     from bitprop.slp import Program, parse_polynomial
     try:
@@ -48,7 +48,7 @@ def one_input(data):
         return
     reader = READERS[data[0] % len(READERS)]
     try:
-        reader(_decode(bytes(data[1:]), "fuzz"))
+        reader(decode(bytes(data[1:]), "fuzz"))
     except BitpropInputError:
         pass
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from bitprop import BitLimitError, BitpropInputError, Dataset, Network
 from bitprop.activations import from_spec
 from bitprop.cli import run
-from bitprop.cli.common import parse_json_text, read_text
+from bitprop.jsonfiles import parse_json_text, read_text
 from bitprop.losses import parse_loss
 from bitprop.numbers import rational, to_str
 from bitprop.slp import Program, evaluate, parse_polynomial

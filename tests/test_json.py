@@ -15,7 +15,7 @@ import bitprop
 from bitprop import BitpropInputError, _json
 from bitprop._convert import RationalVector
 from bitprop._json import pairs_in_document, pairs_in_text
-from bitprop.cli.common import parse_json_text
+from bitprop.jsonfiles import parse_json_text
 from reference.evaluator import loss_and_grad
 from strategies import big_rationals as rationals
 

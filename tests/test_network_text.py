@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bitprop
-from bitprop.cli.common import parse_json_text
+from bitprop.jsonfiles import parse_json_text
 from bitprop.errors import BitpropInputError
 from strategies import networks
 

@@ -120,7 +120,7 @@ class Dataset:
 
     @classmethod
     def load(cls, path, *, allow_float=False):
-        from .cli.common import read_json
+        from .jsonfiles import read_json
         document, name = read_json(path)
         return cls.from_json(document, file=name, allow_float=allow_float)
 

@@ -274,7 +274,7 @@ class Network:
     @classmethod
     def load(cls, path, *, allow_float=False):
         """Read a ``bitprop.network/1`` file (``-`` for standard input)."""
-        from .cli.common import decode, parse_json_text, read_bytes
+        from .jsonfiles import decode, parse_json_text, read_bytes
         data, name = read_bytes(path)
         network = cls._from_plain_text(data, name, allow_float) \
             if type(data) is bytes else None
@@ -290,7 +290,7 @@ class Network:
         edge (bitprop._network_text); None for any other file, and for a file with an error,
         which the full reader then names."""
         from ._network_text import EdgesText, find_edges
-        from .cli.common import decode, parse_json_text
+        from .jsonfiles import decode, parse_json_text
         span = find_edges(data)
         if span is None:
             return None

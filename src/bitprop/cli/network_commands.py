@@ -6,10 +6,10 @@ import click
 
 from .. import evaluation
 from ..dataset import Dataset
+from ..jsonfiles import parse_json_text, read_json
 from ..network import Network
 from ..numbers import to_str
-from .common import (Progress, dask_client, dask_option, emit_json, evaluation_options,
-                     parse_json_text, read_json)
+from .common import Progress, dask_client, dask_option, emit_json, evaluation_options
 
 
 def dask_options(command):

@@ -9,7 +9,8 @@ from ..numbers import bit_length, to_str
 from ..slp import Program, bounded_norm, evaluate, gadget_coefficients, parse_polynomial
 from ..slp.circuit import evaluate_via_network
 from ..slp.polynomial import polynomial_text
-from .common import emit_json, json_option, read_text
+from ..jsonfiles import read_text
+from .common import emit_json, json_option
 
 
 def register(group):

@@ -10,6 +10,7 @@ import re
 from fractions import Fraction
 
 from ..errors import BitpropInputError
+from ..jsonfiles import parse_json_text
 from ..numbers import rational, rational_list, shown, to_str
 
 #: Highest degree accepted: the gadget solves a (degree + 1)-square system.
@@ -28,7 +29,6 @@ _TOKENS = re.compile(r"""
 def parse_polynomial(spec, where="polynomial"):
     """Coefficients c_0..c_d (Fractions, no trailing zeros) of ``spec``; errors name ``where``."""
     if isinstance(spec, str) and spec.lstrip().startswith("["):
-        from ..cli.common import parse_json_text   # on use: bitprop.cli imports this module
         try:
             spec = parse_json_text(spec, None)
         except BitpropInputError as err:

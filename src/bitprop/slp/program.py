@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..errors import BitpropInputError
+from ..jsonfiles import parse_json_text, read_text
 from ..numbers import rational, shown, to_str
 
 FORMAT = "bitprop.slp/1"
@@ -106,13 +107,13 @@ class Program:
             raise BitpropInputError("empty file: an SLP is a JSON object or lines such as "
                                     "'x1 = x0 + x0' (the empty program is 'x0 = 1')", file=file)
         if text.lstrip().startswith(("{", "[")):
-            return cls.from_json(_readers().parse_json_text(text, file), file)
+            return cls.from_json(parse_json_text(text, file), file)
         return cls.from_text(text, file)
 
     @classmethod
     def load(cls, path):
         """A program from a ``.json`` or text file (detected by content); ``-`` is stdin."""
-        text, name = _readers().read_text(path)
+        text, name = read_text(path)
         return cls.parse(text, name)
 
     # --- writing -------------------------------------------------------------------------
@@ -136,13 +137,6 @@ class Program:
             text = json.dumps(self.to_json(), separators=(",", ":")) + "\n"
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
-
-
-def _readers():
-    """bitprop.cli.common: the shared file and JSON readers with their error messages
-    (imported on use, because bitprop.cli imports this package)."""
-    from ..cli import common
-    return common
 
 
 def _checked_gate(gate, i, where):

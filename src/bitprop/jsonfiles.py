@@ -1,0 +1,150 @@
+"""Reading bitprop's JSON files: bytes or standard input, UTF-8 without a byte-order mark,
+json's C decoder, and errors naming the file with a line and column, a repeated key or a
+lone surrogate escape by its JSON path. The library's readers (Network, Dataset, instances,
+SLPs) and the command line share it."""
+
+import json
+import re
+import sys
+
+from .errors import BitpropInputError
+from .numbers import integer_from_text, shown
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a number in bitprop's formats; write rationals as strings")
+
+
+class JsonFloat(float):
+    """A float read from JSON that keeps its text, so that errors show ``1e400``, not ``inf``."""
+
+    def __new__(cls, text):
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+
+class _DuplicateKeys(dict):
+    """An object in which ``duplicate`` appeared twice (json keeps the last value)."""
+
+    duplicate = None
+
+
+def _json_object(pairs, seen_duplicates):
+    document = dict(pairs)
+    if len(document) == len(pairs):
+        return document
+    flagged = _DuplicateKeys(document)
+    keys = set()
+    flagged.duplicate = next(key for key, _ in pairs if key in keys or keys.add(key))
+    seen_duplicates.append(flagged.duplicate)
+    return flagged
+
+
+#: A \uD800-\uDFFF escape: json decodes a lone one into a str that is not Unicode text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(text):
+    return next((c for c in text if "\ud800" <= c <= "\udfff"), None)
+
+
+def _first_invalid(document):
+    """(JSON path, problem) of the first duplicate key or lone surrogate, or None; iterative,
+    since documents may nest as deep as the JSON parser allows."""
+    stack = [(document, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            bad = _lone_surrogate(value)
+            if bad is not None:
+                return path, f"the string contains {bad!r}, a lone surrogate (not Unicode text)"
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(value))))
+        elif isinstance(value, dict):
+            if isinstance(value, _DuplicateKeys):
+                key = value.duplicate
+                return _join(path, key), f"duplicate key {shown(key)} (each key may appear once)"
+            for key in reversed(list(value)):
+                bad = _lone_surrogate(key)
+                if bad is not None:
+                    return _join(path, key.encode("utf-8", "backslashreplace").decode()), (
+                        f"the key contains {bad!r}, a lone surrogate (not Unicode text)")
+                stack.append((value[key], _join(path, key)))
+    return None
+
+
+def _join(path, key):
+    return f"{path}.{key}" if path else str(key)
+
+
+def parse_json_text(text, file):
+    """A JSON document, or BitpropInputError naming the file, line and column (or the JSON
+    path of a duplicate key or of a lone surrogate escape such as ``"\\ud800"``)."""
+    from ._json import pairs_in_document, pairs_in_text
+    document = _loads(text, file, None)             # dicts built by json's C decoder
+    duplicates = []
+    if pairs_in_document(document) != pairs_in_text(text):   # a repeated key: find it
+        document = _loads(text, file, lambda pairs: _json_object(pairs, duplicates))
+    if duplicates or _SURROGATE_ESCAPE.search(text):
+        invalid = _first_invalid(document)
+        if invalid is not None:
+            raise BitpropInputError(invalid[1], file=file, path=invalid[0] or None)
+    return document
+
+
+def _loads(text, file, pairs_hook):
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_int=integer_from_text,
+                          parse_float=JsonFloat, object_pairs_hook=pairs_hook)
+    except json.JSONDecodeError as err:
+        raise BitpropInputError(
+            f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
+            file=file) from None
+    except ValueError as err:
+        raise BitpropInputError(str(err), file=file) from None
+    except RecursionError:
+        raise BitpropInputError("JSON nested too deeply", file=file) from None
+
+
+def decode(data, name):
+    """UTF-8 text of ``data``: no byte-order mark, no invalid bytes."""
+    for bom, encoding in ((b"\xef\xbb\xbf", "UTF-8"), (b"\xff\xfe", "UTF-16"),
+                          (b"\xfe\xff", "UTF-16")):
+        if data.startswith(bom):
+            raise BitpropInputError(f"starts with a {encoding} byte-order mark (BOM); bitprop "
+                                    "reads UTF-8 text without one", file=name)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BitpropInputError(f"not UTF-8 text ({err.reason} at byte {err.start})",
+                                file=name) from None
+
+
+def read_bytes(path):
+    """(the bytes of ``path``, the name errors should show); ``-`` is standard input, whose
+    text is given as a str when a text stream stands in for it (tests)."""
+    if path == "-":
+        stdin = getattr(sys.stdin, "buffer", None)
+        return (sys.stdin.read() if stdin is None else stdin.read()), "<stdin>"
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(), path
+    except FileNotFoundError:
+        raise BitpropInputError("no such file", file=path) from None
+    except IsADirectoryError:
+        raise BitpropInputError("is a directory, not a file", file=path) from None
+    except OSError as err:
+        raise BitpropInputError(err.strerror or str(err), file=path) from None
+
+
+def read_text(path):
+    """The text of ``path`` (``-`` is standard input), with the name errors should show."""
+    data, name = read_bytes(path)
+    return (data if type(data) is str else decode(data, name)), name
+
+
+def read_json(path):
+    """(document, display name) of a JSON file or ``-``."""
+    text, name = read_text(path)
+    return parse_json_text(text, name), name
