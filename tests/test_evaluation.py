@@ -2,12 +2,14 @@
 activation kind (hypothesis), with every thread count, and on hand-checked cases."""
 
 from fractions import Fraction
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import bitprop
+from bitprop import _kernels
 from reference import evaluator as reference
 from strategies import SMOOTH_KINDS, network_and_dataset
 
@@ -51,12 +53,14 @@ def test_forward_values_equal_reference(case):
 
 @SETTINGS
 @given(network_and_dataset(kinds=SMOOTH_KINDS, loss_kinds=("square",)),
-       st.sampled_from([Fraction(1, 3), Fraction(-2), Fraction(0)]))
-def test_step_equals_reference_descent(case, lr):
+       st.sampled_from([Fraction(1, 3), Fraction(-2), Fraction(0)]), st.sampled_from([1, 2, 3]))
+def test_step_equals_reference_descent(case, lr, threads):
     network_doc, dataset_doc = case
     net, data = _load(network_doc, dataset_doc)
     try:        # two steps of a cubic descent can reach millions of bits: too slow for Fractions
-        trained, losses = net.step(data, lr, steps=2, max_bits=STEP_MAX_BITS)
+        with mock.patch.object(_kernels, "STEP_EDGES_PER_THREAD", 1):   # the threaded step
+            trained, losses = net.step(data, lr, steps=2, max_bits=STEP_MAX_BITS,
+                                       threads=threads)
     except bitprop.BitLimitError:
         assume(False)
     doc = network_doc

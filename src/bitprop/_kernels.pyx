@@ -536,25 +536,89 @@ cdef class Pass:
         return per_vertex, per_depth, max_value, max_adjoint
 
     def apply_step(self, lr, trainable):
-        """theta := theta - lr * dL/dtheta on the plan's trainable parameters (exact). Every
-        in-edge of v moves its bias by the same lr * dL/dz_v: computed once per vertex."""
-        cdef fmpq_t rate
-        cdef slong e, p
-        cdef PlanData *plan = &self.plan.d
-        cdef fmpq *bias_step = _fmpq_vec_init(plan.n + 1)
-        fmpq_init(rate)
-        try:
-            fmpq_set_fraction(rate, lr)
-            for p in range(plan.n):
-                fmpq_mul(bias_step + p, rate, self.grad_z + p)
-            for e in range(plan.n_edges):
-                if trainable[e]:
-                    fmpq_submul(plan.weight + e, rate, self.grad_w + e)
-                    fmpq_sub(plan.bias + e, plan.bias + e, bias_step + plan.edge_dst[e])
-            self.plan.refresh_bias_sums()
-        finally:
-            fmpq_clear(rate)
-            _fmpq_vec_clear(bias_step, plan.n + 1)
+        """theta := theta - lr * dL/dtheta on the plan's trainable parameters (exact), on the
+        pass's threads (see _Step)."""
+        from .workers import run_workers
+        cdef _Step step = _Step(self, lr, trainable)
+        cdef int parts = self.threads if self.plan.d.n_edges >= STEP_EDGES_PER_THREAD else 1
+        if parts == 1:
+            step.work(0, 1)
+        else:
+            run_workers([lambda t=t: step.work(t, parts) for t in range(parts)], step.halt)
+
+
+#: A step on fewer edges than this runs in the calling thread: starting threads costs more.
+STEP_EDGES_PER_THREAD = 4096
+
+
+cdef class _Step:
+    """One gradient-descent step over a pass's gradients. Worker t takes a run of positions
+    holding about 1/parts of the in-edges; for each position p it computes lr * dL/dz_p
+    once (every in-edge of p moves its bias by it), moves the weights and biases of p's
+    trainable in-edges, and sums their biases into p's bias sum: no value is written by two
+    workers, and every one is the same for any number of them."""
+
+    cdef Pass run
+    cdef fmpq_t rate
+    cdef char *trainable
+    cdef public int stop
+
+    def __cinit__(self, Pass run, lr, trainable):
+        cdef slong e, n_edges = run.plan.d.n_edges
+        fmpq_init(self.rate)
+        self.run = run
+        self.trainable = <char *>calloc(n_edges + 1, 1)
+        if self.trainable == NULL:
+            raise MemoryError()
+        fmpq_set_fraction(self.rate, lr)
+        for e in range(n_edges):
+            self.trainable[e] = 1 if trainable[e] else 0
+
+    def __dealloc__(self):
+        fmpq_clear(self.rate)
+        free(self.trainable)
+
+    def halt(self):
+        self.stop = 1
+
+    def work(self, int t, int parts):
+        with nogil:
+            self._move(t, parts)
+            flint_cleanup()
+
+    cdef void _move(self, int t, int parts) noexcept nogil:
+        cdef PlanData *d = &self.run.plan.d
+        cdef slong p, k, e
+        cdef slong first = _first_position(d, d.n_edges * t // parts)
+        cdef slong last = d.n if t == parts - 1 else _first_position(d, d.n_edges * (t + 1)
+                                                                      // parts)
+        cdef fmpq_t bias_step
+        fmpq_init(bias_step)
+        for p in range(first, last):
+            if self.stop:
+                break
+            fmpq_mul(bias_step, self.rate, self.run.grad_z + p)
+            fmpq_zero(d.bias_sum + p)
+            for k in range(d.in_ptr[p], d.in_ptr[p + 1]):
+                e = d.in_edge[k]
+                if self.trainable[e]:
+                    fmpq_submul(d.weight + e, self.rate, self.run.grad_w + e)
+                    fmpq_sub(d.bias + e, d.bias + e, bias_step)
+                fmpq_add(d.bias_sum + p, d.bias_sum + p, d.bias + e)
+        fmpq_clear(bias_step)
+
+
+cdef slong _first_position(const PlanData *d, slong edges) noexcept nogil:
+    """The first position whose in-edges start at or after edge ``edges`` of the CSR order
+    (d.n when none does): where a run of about ``edges`` in-edges ends."""
+    cdef slong low = 0, high = d.n, middle
+    while low < high:
+        middle = (low + high) // 2
+        if d.in_ptr[middle] >= edges:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 cdef void _clear(fmpq *vec, slong n) noexcept:
