@@ -487,6 +487,9 @@ cdef class DensePass(Pass):
                 return STOPPED
             if self._forward_layer(t, l, 2 * l - 1, c, g, tmp):
                 return BIT_LIMIT
+            if not self.backward:       # a forward pass keeps one layer, not all of them
+                fmpz_mat_clear(c.H + l - 1); fmpz_mat_init(c.H + l - 1, 0, 0)
+                fmpz_mat_clear(c.Z + l); fmpz_mat_init(c.Z + l, 0, 0)
             self.done[t] += self.width[l]
         return DONE
 

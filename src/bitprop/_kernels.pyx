@@ -18,8 +18,8 @@ from libc.stdlib cimport calloc, free
 from bitprop._flint cimport *
 from bitprop._plan cimport *
 from bitprop._kernels cimport *
-from bitprop._convert cimport (fmpq_set_fraction, fmpq_get_fraction, fmpq_bit_length,
-                               vector_adopt, vector_take, vector_indexed)
+from bitprop._convert cimport (RationalVector, fmpq_set_fraction, fmpq_get_fraction,
+                               fmpq_bit_length, vector_adopt, vector_take, vector_indexed)
 
 WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz")
 #: The status of a worker that ended before finishing its sweep.
@@ -147,7 +147,8 @@ cdef void _derivative(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmp
 # --- one evaluation ----------------------------------------------------------------------
 
 cdef class Pass:
-    """All memory of one evaluation of a Plan on S samples, split over ``threads`` workers."""
+    """All memory of one evaluation of a Plan on S samples, split over ``threads`` workers.
+    ``inputs`` and ``labels`` are a Dataset's rows (RationalVectors)."""
 
     def __cinit__(self, Plan plan, inputs, labels=None, scales=None, loss=None, *,
                   int threads=1, bint backward=False, bint keep_all=False, max_bits=None,
@@ -197,14 +198,12 @@ cdef class Pass:
             raise MemoryError()
 
     def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, **options):
-        cdef slong s, i
+        cdef slong s
         for s, x in enumerate(inputs):
-            for i, q in enumerate(x):
-                fmpq_set_fraction(&self.X[s * plan.d.n_inputs + i], q)
+            _load_row(self.X + s * plan.d.n_inputs, x)
         if labels is not None:
             for s, y in enumerate(labels):
-                for i, q in enumerate(y):
-                    fmpq_set_fraction(&self.Y[s * plan.d.n_outputs + i], q)
+                _load_row(self.Y + s * plan.d.n_outputs, y)
         if scales is not None:
             for s, q in enumerate(scales):
                 fmpq_set_fraction(&self.scale[s], q)
@@ -431,16 +430,19 @@ cdef class Pass:
         return self.fault_pos[t], WHAT_NAMES[self.fault_what[t]], self.fault_bits[t]
 
     def timings(self):
-        """(forward, backward) seconds: the slowest worker's."""
+        """(forward, backward) seconds: the slowest worker's. A forward pass alone ends once
+        its outputs (and loss) are in canonical form; with backward, that is backward's."""
+        if not self.backward:
+            return max(self.t_end[t] - self.t_start[t] for t in range(self.threads)), 0.0
         forward = max(self.t_forward[t] - self.t_start[t] for t in range(self.threads))
         backward = max(self.t_end[t] - self.t_forward[t] for t in range(self.threads))
-        return forward, backward if self.backward else 0.0
+        return forward, backward
 
-    def output_values(self):
-        """S lists of output values (Fractions)."""
-        cdef slong s, o, m = self.plan.d.n_outputs
-        return [[fmpq_get_fraction(self.outputs + s * m + o) for o in range(m)]
-                for s in range(self.S)]
+    def take_outputs(self):
+        """The S samples' output vectors, as RationalVectors (read as Fractions), moved out
+        of the pass, not copied: the pass holds zeros in their place afterwards."""
+        cdef slong s, m = self.plan.d.n_outputs
+        return [vector_take(self.outputs + s * m, m) for s in range(self.S)]
 
     def vertex_values(self, slong s):
         """(z, f) of sample s by position (z is None for sources); needs keep_all."""
@@ -619,6 +621,14 @@ cdef slong _first_position(const PlanData *d, slong edges) noexcept nogil:
         else:
             low = middle + 1
     return low
+
+
+cdef int _load_row(fmpq *out, RationalVector row) except -1:
+    """out[i] = row[i] for a row of a Dataset (a RationalVector: copied in FLINT)."""
+    cdef Py_ssize_t i
+    for i in range(row.n):
+        fmpq_set(out + i, row._entry(i))
+    return 0
 
 
 cdef void _clear(fmpq *vec, slong n) noexcept:

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from .errors import BitpropInputError
 from .losses import parse_loss
-from .numbers import rational, rational_list, shown, to_str
+from .numbers import rational, rational_vector, shown, to_str
 
 FORMAT = "bitprop.dataset/1"
 _TOP_KEYS = {"format", "samples", "loss", "reduction"}
@@ -127,9 +127,9 @@ class Dataset:
     def to_json(self):
         samples = []
         for i, x in enumerate(self.inputs):
-            sample = {"x": [to_str(q) for q in x]}
+            sample = {"x": x.strings()}
             if self.labels is not None:
-                sample["y"] = [to_str(q) for q in self.labels[i]]
+                sample["y"] = self.labels[i].strings()
             if self.weights[i] != 1:
                 sample["weight"] = to_str(self.weights[i])
             if self.kinds[i] is not None:
@@ -145,11 +145,12 @@ class Dataset:
 
 
 def _vectors(values, where, field, allow_float):
-    """S vectors (lists, tuples or rows of a 2-d numpy array) as lists of Fractions."""
+    """S vectors (lists, tuples, RationalVectors or rows of a 2-d numpy array) as
+    RationalVectors: read-only rows of Fractions whose values the kernels copy in C."""
     if getattr(values, "ndim", 2) != 2:
         raise BitpropInputError(f"expected a 2-dimensional array (samples x coordinates), got "
                                 f"shape {values.shape}", path=where)
     if isinstance(values, (str, dict)) or not hasattr(values, "__len__"):
         raise BitpropInputError("expected a list of vectors", path=where)
-    return [rational_list(v, f"{where}[{i}].{field}", allow_float=allow_float)
+    return [rational_vector(v, f"{where}[{i}].{field}", allow_float=allow_float)
             for i, v in enumerate(values)]

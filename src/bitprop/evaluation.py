@@ -44,7 +44,9 @@ class BitStats:
 
 @dataclass
 class ForwardResult:
-    """Outputs of a forward pass (and every z and f with ``keep_all``)."""
+    """Outputs of a forward pass (and every z and f with ``keep_all``). ``outputs`` holds
+    one vector per sample: a RationalVector (read as Fractions) for the default output
+    kind, a list of fmpq or of strings for the others."""
 
     outputs: list
     bits: BitStats
@@ -235,7 +237,9 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
                     max_bits=max_bits, dense=dense)
     _run(run, plan, time_budget=time_budget, progress=progress)
     forward_seconds, _ = run.timings()
-    outputs = [[convert_out(q, output) for q in row] for row in run.output_values()]
+    outputs = run.take_outputs()
+    if output != "fraction":
+        outputs = [row.tolist(output) for row in outputs]
     values = None
     if keep_all:
         values = []
@@ -278,7 +282,7 @@ def _grad_result(run, plan, compile_seconds):
     grad_weight, grad_bias = run.gradients()
     timing = {"compile": compile_seconds, "forward": forward_seconds,
               "backward": backward_seconds}
-    return GradResult(run.total_loss(), grad_weight, grad_bias, run.output_values(), bits,
+    return GradResult(run.total_loss(), grad_weight, grad_bias, run.take_outputs(), bits,
                       timing)
 
 

@@ -182,6 +182,20 @@ def rational(value, where="", *, allow_float=False):
 _PARSED_IN_C = 16
 
 
+def rational_vector(values, where="", *, allow_float=False):
+    """A sequence of rationals as a RationalVector (exact values kept in FLINT); a
+    RationalVector is taken as it is. Errors as rational_list's."""
+    from ._convert import RationalVector, parse_rationals
+    if type(values) is RationalVector:
+        return values
+    if type(values) is not list:
+        values = rational_list(values, where, allow_float=allow_float)
+    vector, bad = parse_rationals(values, allow_float)
+    if bad >= 0:
+        rational(values[bad], f"{where}[{bad}]", allow_float=allow_float)   # raises
+    return vector
+
+
 def rational_list(values, where="", *, allow_float=False):
     """A sequence (list, tuple or 1-d numpy array) of rationals as a list of Fractions."""
     if type(values) is list and len(values) >= _PARSED_IN_C:
