@@ -18,6 +18,10 @@ REDUCTIONS = ("sum", "mean")
 SAMPLE_KINDS = ("aux", "main")
 
 
+class _NotPlain(Exception):
+    """The samples of a file are not in the plain form read in C: the full reader reads it."""
+
+
 class Dataset:
     """Exact samples with labels, weights, a loss and a reduction."""
 
@@ -76,7 +80,9 @@ class Dataset:
             raise err.at(file=file) from None
 
     @classmethod
-    def _from_document(cls, document, file, allow_float):
+    def _from_document(cls, document, file, allow_float, samples=None):
+        """The dataset of a parsed document; ``samples`` (a SamplesText) in place of its
+        samples."""
         if isinstance(document, list):  # a bare list of input vectors (for eval)
             return cls(document, allow_float=allow_float, file=file)
         if not isinstance(document, dict):
@@ -88,6 +94,14 @@ class Dataset:
         if document.get("format", FORMAT) != FORMAT:
             raise BitpropInputError(f"format is {shown(document['format'])}, expected {FORMAT!r}",
                                     path="format")
+        if samples is not None:
+            rows = samples.rows(allow_float)
+            if rows is None:
+                raise _NotPlain()
+            inputs, labels, weights, kinds = rows
+            return cls(inputs, labels, loss=document.get("loss", "square"), weights=weights,
+                       reduction=document.get("reduction", "sum"), kinds=kinds,
+                       allow_float=allow_float, file=file)
         samples = document.get("samples")
         if not isinstance(samples, list):
             raise BitpropInputError("missing or not a list", path="samples")
@@ -120,9 +134,33 @@ class Dataset:
 
     @classmethod
     def load(cls, path, *, allow_float=False):
-        from .jsonfiles import read_json
-        document, name = read_json(path)
-        return cls.from_json(document, file=name, allow_float=allow_float)
+        """Read a ``bitprop.dataset/1`` file (``-`` for standard input)."""
+        from .jsonfiles import decode, parse_json_text, read_bytes
+        data, name = read_bytes(path)
+        dataset = cls._from_plain_text(data, name, allow_float) \
+            if type(data) is bytes else None
+        if dataset is None:
+            text = data if type(data) is str else decode(data, name)
+            dataset = cls.from_json(parse_json_text(text, name), file=name,
+                                    allow_float=allow_float)
+        return dataset
+
+    @classmethod
+    def _from_plain_text(cls, data, name, allow_float):
+        """The dataset of a file whose samples are in plain form, read in C
+        (bitprop._plain_json); None for any other file, and for a file with an error, which
+        the full reader then names."""
+        from ._plain_json import SamplesText, find_array
+        from .jsonfiles import decode, parse_json_text
+        span = find_array(data, b"samples")
+        if span is None:
+            return None
+        start, end = span
+        try:                                # the rest of the file, with its samples as []
+            document = parse_json_text(decode(data[:start] + b"[]" + data[end:], name), name)
+            return cls._from_document(document, name, allow_float, SamplesText(data, start, end))
+        except (BitpropInputError, _NotPlain):
+            return None
 
     def to_json(self):
         samples = []

@@ -129,7 +129,7 @@ class Network:
         """Read every edge; (weights, biases) as RationalVectors. The numbers are parsed
         together once every edge is read, a bad one reported first if no earlier edge is
         bad; the edges of a file (EdgesText, from load) are read straight from its text."""
-        from ._network_text import EdgesText
+        from ._plain_json import EdgesText
         if isinstance(edges, EdgesText):
             columns = edges.columns(self._index, allow_float)
             if columns is None:
@@ -287,11 +287,11 @@ class Network:
     @classmethod
     def _from_plain_text(cls, data, name, allow_float):
         """The network of a file whose edges are in plain form, read without an object per
-        edge (bitprop._network_text); None for any other file, and for a file with an error,
+        edge (bitprop._plain_json); None for any other file, and for a file with an error,
         which the full reader then names."""
-        from ._network_text import EdgesText, find_edges
+        from ._plain_json import EdgesText, find_array
         from .jsonfiles import decode, parse_json_text
-        span = find_edges(data)
+        span = find_array(data, b"edges")
         if span is None:
             return None
         start, end = span

@@ -1,6 +1,7 @@
-"""Network.load reads plain edges in C (bitprop._network_text): on every file it takes, the
-same network as the full reader (json, then Network.from_json); every other file, valid or
-not, it hands over, so that the full reader reads it or names its problem."""
+"""Network.load and Dataset.load read plain edges and samples in C (bitprop._plain_json):
+on every file they take, the same network or dataset as the full reader (json, then
+from_json); every other file, valid or not, they hand over, so that the full reader reads it
+or names its problem."""
 
 import json
 import random
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 import bitprop
 from bitprop.jsonfiles import parse_json_text
 from bitprop.errors import BitpropInputError
-from strategies import networks
+from strategies import network_and_dataset, networks
 
 
 def full_reader(data, allow_float=False):
@@ -204,3 +205,81 @@ def test_a_saved_network_loads_back_equal_and_plain(tmp_path, document, suffix):
     plain = c_reader(path.read_bytes())         # an edge naming an escaped name: full reader
     assert (plain is None) == (suffix == '"\\' and bool(document["edges"]))
     assert plain is None or plain == network
+
+
+# --- datasets -----------------------------------------------------------------------------
+
+def full_dataset(data, allow_float=False):
+    """The dataset of the file's bytes as json and Dataset.from_json read it, or the error."""
+    try:
+        return bitprop.Dataset.from_json(parse_json_text(data.decode("utf-8"), "d.json"),
+                                         file="d.json", allow_float=allow_float).to_json()
+    except (BitpropInputError, UnicodeDecodeError) as err:
+        return err
+
+
+def c_dataset(data, allow_float=False):
+    dataset = bitprop.Dataset._from_plain_text(data, "d.json", allow_float)
+    return None if dataset is None else dataset.to_json()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), network_and_dataset(varied_numbers=True))
+def test_plain_samples_read_in_c_give_the_full_readers_dataset(data, case):
+    _, document = case
+    samples = [dict(data.draw(st.permutations(list(sample.items()))))
+               for sample in document["samples"]]
+    text = json.dumps(dict(document, samples=samples),
+                      indent=data.draw(st.sampled_from([None, 0, 2])),
+                      separators=data.draw(st.sampled_from([None, (",", ":"), (" ,", " : ")])))
+    fast = c_dataset(text.encode())
+    assert fast is not None
+    assert fast == full_dataset(text.encode())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(network_and_dataset(max_vertices=4, max_samples=3),
+       st.lists(st.tuples(st.floats(0, 1), st.integers(0, 2), st.sampled_from(_ALPHABET + "ym")),
+                min_size=1, max_size=3))
+def test_a_damaged_dataset_is_read_as_the_full_reader_reads_it_or_handed_over(case, damage):
+    text = json.dumps(case[1], separators=(",", ":"))
+    for where, kind, char in damage:
+        at = int(where * (len(text) - 1))
+        text = (text[:at] + char + text[at + 1:], text[:at] + char + text[at:],
+                text[:at] + text[at + 1:])[kind]
+    data = text.encode("utf-8", "surrogatepass")
+    fast = c_dataset(data)
+    if fast is not None:
+        assert fast == full_dataset(data)
+
+
+@pytest.mark.parametrize("samples", [
+    '[{"x":["1"],"y":["2"]},{"x":["3"]}]',                   # one sample without 'y'
+    '[{"x":["1"],"kind":"\\u0061ux"}]',                       # an escaped kind
+    '[{"x":["1"],"weight":0.5}]',                             # a JSON float
+    '[{"x":["1"],"kind":"other"}]',                           # not a kind
+    '[{"x":["1"],"x":["2"]}]',                                # a repeated key
+    '[{"y":["1"]}]',                                          # no 'x'
+    '[{"x":["1"],"colour":"red"}]',                           # an unknown key
+    '[{"x":[1,]}]',
+])
+def test_other_sample_files_go_to_the_full_reader(tmp_path, samples):
+    data = ('{"samples":' + samples + ',"loss":{"kind":"square"}}').encode()
+    assert c_dataset(data, allow_float=True) is None
+    expected = full_dataset(data, allow_float=True)
+    path = tmp_path / "d.json"
+    path.write_bytes(data)
+    if isinstance(expected, Exception):
+        with pytest.raises(BitpropInputError) as caught:
+            bitprop.Dataset.load(str(path), allow_float=True)
+        assert str(caught.value) == str(expected).replace("d.json", str(path))
+    else:
+        assert bitprop.Dataset.load(str(path), allow_float=True).to_json() == expected
+
+
+def test_plain_samples_with_weights_kinds_and_no_labels():
+    data = (b'{"format": "bitprop.dataset/1", "samples": [{"x": ["1/2", 3], "weight": "2", '
+            b'"kind": "aux"}, {"kind": "main", "x": [-4, "0.25"]}], "reduction": "mean"}')
+    fast = c_dataset(data)
+    assert fast is not None and fast == full_dataset(data)
+    assert fast["samples"][0]["weight"] == "2" and "weight" not in fast["samples"][1]

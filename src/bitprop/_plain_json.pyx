@@ -1,15 +1,16 @@
 # cython: language_level=3
-"""A network file's edges read in C, from its bytes straight into columns (Network.load).
+"""The big arrays of bitprop's files read in C, from the bytes straight into FLINT: a
+network's edges (Network.load) and a dataset's samples (Dataset.load).
 
-json.loads builds a dict and four strs per edge: 40 ms for a 65k-edge file, and some 400
-bytes an edge, so a width-256 depth-1000 MLP (65M edges) would need 26 GB before its first
-number is read. Here the top-level ``edges`` array is found in the bytes (find_edges) and
-read by a strict parser of the plain form bitprop and other writers emit (EdgesText): each
-edge an object with the keys from/to/weight/bias/trainable at most once, strings without
-escapes, numbers as '[+-]digits[/digits]' text or JSON integers (other number text, such
-as "0.125", goes through numbers.rational). Anything else gives None, and the file is then
-read by the full reader, which names the problem: this reader never reports one, so what it
-accepts is exactly what the full reader accepts, read to the same values.
+json.loads builds a dict and four strs per edge: 40 ms for a 65k-edge file, and some 460
+bytes an edge, so a width-256 depth-1000 MLP (65M edges) would need 30 GB before its first
+number is read. Here the top-level array is found in the bytes (find_array) and read by a
+strict parser of the plain form bitprop and other writers emit (EdgesText, SamplesText):
+objects with known keys at most once, strings without escapes, numbers as
+'[+-]digits[/digits]' text or JSON integers (other number text, such as "0.125", goes
+through numbers.rational). Anything else gives None, and the file is then read by the full
+reader, which names the problem: these readers never report one, so what they accept is
+exactly what the full reader accepts, read to the same values.
 """
 
 from array import array
@@ -21,8 +22,8 @@ from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
-from bitprop._convert cimport (RationalVector, vector_adopt, set_ratio_chars, set_digits,
-                               fmpq_set_fraction)
+from bitprop._convert cimport (RationalVector, vector_adopt, vector_take, set_ratio_chars,
+                               set_digits, fmpq_set_fraction, fmpq_get_fraction)
 from bitprop._flint cimport (fmpq, fmpz_one, fmpz_neg, fmpq_init, fmpq_numref, fmpq_denref,
                              flint_malloc, flint_realloc, _fmpq_vec_clear)
 
@@ -81,8 +82,8 @@ cdef Py_ssize_t _value_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept n
     return -1
 
 
-def find_edges(bytes data):
-    """(start, end) of the value of the top-level key "edges" in a JSON object's text when
+def find_array(bytes data, bytes name):
+    """(start, end) of the value of the top-level key ``name`` in a JSON object's text when
     it is an array and the key appears once, unescaped; None otherwise."""
     cdef const char *s = data
     cdef Py_ssize_t n = len(data), i, key, key_end, start = -1, end = -1
@@ -106,7 +107,7 @@ def find_edges(bytes data):
         if i >= n or s[i] != 58:
             return None
         i = _skip_space(s, i + 1, n)
-        if key_end - key == 5 and memcmp(s + key, b"edges", 5) == 0:
+        if key_end - key == len(name) and memcmp(s + key, <const char *>name, len(name)) == 0:
             if start >= 0 or i >= n or s[i] != 91:
                 return None
             start = i
@@ -236,7 +237,7 @@ cdef class _Columns:
     cdef fmpq *weights
     cdef fmpq *biases
     cdef Py_ssize_t n, capacity
-    cdef list pending               # (edge, is_bias, text): number text for numbers.rational
+    cdef list pending               # (2 * edge + is_bias, text): see _number
 
     def __cinit__(self):
         self.pending = []
@@ -284,11 +285,12 @@ cdef void *_resized(void *block, size_t size) except NULL:
     return grown
 
 
-cdef Py_ssize_t _number(_Columns out, fmpq *q, bint is_bias, const char *s, Py_ssize_t i,
+cdef Py_ssize_t _number(list pending, Py_ssize_t slot, fmpq *q, const char *s, Py_ssize_t i,
                         Py_ssize_t n) except -2:
-    """Reads the weight or bias at s[i] into q: offset past it, or -1 when it is not a plain
-    number (a literal, text with escapes). A JSON float's fraction or exponent is left for
-    the caller, which finds no ',' or '}' there."""
+    """Reads the number at s[i] into q: offset past it, or -1 when it is not a plain number
+    (a literal, text with escapes). Number text other than 'p/q' is noted in ``pending`` as
+    (slot, text), for numbers.rational (resolve). A JSON float's fraction or exponent is
+    left for the caller, which finds no ',', '}' or ']' there."""
     cdef Py_ssize_t start = i, end, digits
     if s[i] == 34:
         end = _plain_string_end(s, i + 1, n)
@@ -299,7 +301,7 @@ cdef Py_ssize_t _number(_Columns out, fmpq *q, bint is_bias, const char *s, Py_s
                 text = PyUnicode_DecodeUTF8(s + i + 1, end - i - 1, NULL)
             except UnicodeDecodeError:
                 return -1
-            out.pending.append((out.n, is_bias, text))
+            pending.append((slot, text))
         return end + 1
     if s[i] == 45:                          # JSON integer: -?(0|[1-9][0-9]*)
         i += 1
@@ -316,6 +318,18 @@ cdef Py_ssize_t _number(_Columns out, fmpq *q, bint is_bias, const char *s, Py_s
     if s[start] == 45:
         fmpz_neg(fmpq_numref(q), fmpq_numref(q))
     return i
+
+
+cdef bint resolve(fmpq *q, str text, bint allow_float) except -1:
+    """q = the number text that is not 'p/q', as numbers.rational reads it; False when it
+    refuses it (the full reader then names the problem)."""
+    from .errors import BitpropInputError
+    from .numbers import rational
+    try:
+        fmpq_set_fraction(q, rational(text, allow_float=allow_float))
+    except BitpropInputError:
+        return False
+    return True
 
 
 cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
@@ -363,8 +377,8 @@ cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
                 out.targets[e] = vertex
             i = end + 1
         elif key == K_WEIGHT or key == K_BIAS:
-            i = _number(out, &out.biases[e] if key == K_BIAS else &out.weights[e],
-                        key == K_BIAS, s, i, n)
+            i = _number(out.pending, 2 * e + (key == K_BIAS),
+                        &out.biases[e] if key == K_BIAS else &out.weights[e], s, i, n)
         elif n - i >= 4 and memcmp(s + i, b"true", 4) == 0:
             i += 4
         elif n - i >= 5 and memcmp(s + i, b"false", 5) == 0:
@@ -387,7 +401,7 @@ cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
 
 
 cdef class EdgesText:
-    """The edges array at data[start:end] (see find_edges), read once the vertices are known."""
+    """The edges array at data[start:end] (see find_array), read once the vertices are known."""
 
     cdef bytes data
     cdef Py_ssize_t start, end
@@ -399,8 +413,6 @@ cdef class EdgesText:
         """(sources, targets, weights, biases, trainable) as Network keeps them (vertex
         arrays, RationalVectors, a list of bools), the vertices named through ``index``
         (name -> vertex); None when an edge is not in plain form."""
-        from .errors import BitpropInputError
-        from .numbers import rational
         cdef const char *s = self.data
         cdef Py_ssize_t n = self.end, i
         cdef _Names names = _Names()
@@ -430,12 +442,10 @@ cdef class EdgesText:
         if i != n:
             return None
         out.grow()
-        for e, is_bias, text in out.pending:
-            try:
-                value = rational(text, allow_float=allow_float)
-            except BitpropInputError:
+        for slot, text in out.pending:          # slot 2e: edge e's weight, 2e + 1: its bias
+            if not resolve(&out.biases[slot // 2] if slot % 2 else &out.weights[slot // 2],
+                           text, allow_float):
                 return None
-            fmpq_set_fraction(&out.biases[e] if is_bias else &out.weights[e], value)
         trainable = [out.trainable[e] == 1 for e in range(out.n)]
         return (_longs(out.sources, out.n), _longs(out.targets, out.n), out.take(False),
                 out.take(True), trainable)
@@ -449,3 +459,193 @@ cdef carray.array _longs(const long *values, Py_ssize_t n):
 
 
 cdef carray.array _LONG_ARRAY = array("l")
+
+
+# --- the samples array ------------------------------------------------------------------------
+
+#: The keys a sample may have, as bits of the set of keys seen.
+cdef enum:
+    S_X = 1
+    S_Y = 2
+    S_WEIGHT = 4
+    S_KIND = 8
+
+
+cdef int _sample_key(const char *s, Py_ssize_t n) noexcept nogil:
+    if n == 1 and s[0] == 120:              # x
+        return S_X
+    if n == 1 and s[0] == 121:              # y
+        return S_Y
+    if n == 6 and memcmp(s, b"weight", 6) == 0:
+        return S_WEIGHT
+    if n == 4 and memcmp(s, b"kind", 4) == 0:
+        return S_KIND
+    return 0
+
+
+cdef class _Values:
+    """Every number of the samples in file order, in one growing fmpq array."""
+
+    cdef fmpq *data
+    cdef Py_ssize_t n, capacity
+    cdef list pending               # (index, text): see _number
+
+    def __cinit__(self):
+        self.pending = []
+
+    def __dealloc__(self):
+        if self.data != NULL:
+            _fmpq_vec_clear(self.data, self.capacity)
+
+    cdef int grow(self) except -1:
+        """Room for one more value."""
+        cdef Py_ssize_t size = 2 * self.capacity + 1024, i
+        if self.n < self.capacity:
+            return 0
+        self.data = <fmpq *>flint_realloc(self.data, size * sizeof(fmpq))   # see _Columns
+        for i in range(self.capacity, size):
+            fmpq_init(&self.data[i])
+        self.capacity = size
+        return 0
+
+
+cdef Py_ssize_t _vector(_Values values, const char *s, Py_ssize_t i, Py_ssize_t n) except -2:
+    """Reads the JSON array of numbers at s[i] onto values: offset past it, or -1."""
+    if i >= n or s[i] != 91:
+        return -1
+    i = _skip_space(s, i + 1, n)
+    if i < n and s[i] == 93:
+        return i + 1
+    while True:
+        values.grow()
+        i = _number(values.pending, values.n, values.data + values.n, s, i, n)
+        if i < 0:
+            return -1
+        values.n += 1
+        i = _skip_space(s, i, n)
+        if i < n and s[i] == 44:
+            i = _skip_space(s, i + 1, n)
+        elif i < n and s[i] == 93:
+            return i + 1
+        else:
+            return -1
+
+
+cdef Py_ssize_t _sample(_Values values, list spans, const char *s, Py_ssize_t i,
+                        Py_ssize_t n) except -2:
+    """Reads the sample object at s[i]: its numbers onto values, and onto spans its
+    (x first, x end, y first or -1, y end, weight index or -1, kind: None, "aux" or
+    "main"); the offset past it, or -1."""
+    cdef int seen = 0, key
+    cdef Py_ssize_t start, end, x0 = -1, x1 = -1, y0 = -1, y1 = -1, w = -1
+    kind = None
+    if i >= n or s[i] != 123:
+        return -1
+    i = _skip_space(s, i + 1, n)
+    while True:
+        if i >= n or s[i] != 34:
+            return -1
+        start = i + 1
+        end = _plain_string_end(s, start, n)
+        if end < 0:
+            return -1
+        key = _sample_key(s + start, end - start)
+        if key == 0 or seen & key:
+            return -1
+        seen |= key
+        i = _skip_space(s, end + 1, n)
+        if i >= n or s[i] != 58:
+            return -1
+        i = _skip_space(s, i + 1, n)
+        if i >= n:
+            return -1
+        if key == S_X or key == S_Y:
+            start = values.n
+            i = _vector(values, s, i, n)
+            if key == S_X:
+                x0, x1 = start, values.n
+            else:
+                y0, y1 = start, values.n
+        elif key == S_WEIGHT:
+            values.grow()
+            w = values.n
+            i = _number(values.pending, w, values.data + w, s, i, n)
+            values.n += i >= 0
+        else:                               # kind: "aux" or "main", as written
+            if s[i] != 34:
+                return -1
+            end = _plain_string_end(s, i + 1, n)
+            if end - i - 1 == 3 and memcmp(s + i + 1, b"aux", 3) == 0:
+                kind = "aux"
+            elif end - i - 1 == 4 and memcmp(s + i + 1, b"main", 4) == 0:
+                kind = "main"
+            else:
+                return -1
+            i = end + 1
+        if i < 0:
+            return -1
+        i = _skip_space(s, i, n)
+        if i < n and s[i] == 44:
+            i = _skip_space(s, i + 1, n)
+        elif i < n and s[i] == 125:
+            break
+        else:
+            return -1
+    if not seen & S_X:
+        return -1
+    spans.append((x0, x1, y0, y1, w, kind))
+    return i + 1
+
+
+cdef class SamplesText:
+    """The samples array at data[start:end] (see find_array)."""
+
+    cdef bytes data
+    cdef Py_ssize_t start, end
+
+    def __init__(self, bytes data, Py_ssize_t start, Py_ssize_t end):
+        self.data, self.start, self.end = data, start, end
+
+    def rows(self, bint allow_float=False):
+        """(inputs, labels, weights, kinds) as Dataset takes them: rows as RationalVectors,
+        labels None when no sample has a 'y', weights None when none has a 'weight'; None
+        when a sample is not in plain form, or some samples have a 'y' and others not."""
+        cdef const char *s = self.data
+        cdef Py_ssize_t n = self.end, i, count = 0
+        cdef _Values values = _Values()
+        cdef list spans = []
+        i = _skip_space(s, self.start + 1, n)
+        if i < n and s[i] == 93:
+            i += 1
+        else:
+            while True:
+                i = _sample(values, spans, s, i, n)
+                if i < 0:
+                    return None
+                count += 1
+                if count % 4096 == 0:
+                    PyErr_CheckSignals()
+                i = _skip_space(s, i, n)
+                if i < n and s[i] == 44:
+                    i = _skip_space(s, i + 1, n)
+                elif i < n and s[i] == 93:
+                    i += 1
+                    break
+                else:
+                    return None
+        if i != n:
+            return None
+        labelled = {y0 >= 0 for _, _, y0, _, _, _ in spans}
+        if len(labelled) > 1:
+            return None
+        for slot, text in values.pending:
+            if not resolve(values.data + <Py_ssize_t>slot, text, allow_float):
+                return None
+        weighted = any(w >= 0 for *_, w, _ in spans)
+        weights = [1 if w < 0 else fmpq_get_fraction(values.data + <Py_ssize_t>w)
+                   for *_, w, _ in spans] if weighted else None
+        inputs = [vector_take(values.data + <Py_ssize_t>x0, x1 - x0)
+                  for x0, x1, *_ in spans]
+        labels = [vector_take(values.data + <Py_ssize_t>y0, y1 - y0)
+                  for _, _, y0, y1, _, _ in spans] if True in labelled else None
+        return inputs, labels, weights, [kind for *_, kind in spans]
