@@ -286,35 +286,65 @@ cdef class RationalVector:
 
     cdef bytes _words(self):
         """The vector as 64-bit words: n, m, whether indexed, the n indices (if indexed),
-        then per stored value its numerator and denominator, each a word count k and k
-        words of two's complement (FLINT's signed ui arrays: linear time, no decimal text;
-        what pickle, and so Dask, carries)."""
-        cdef Py_ssize_t i, words = 3 + (self.n if self.index != NULL else 0), at = 3
-        cdef slong k
-        cdef const fmpz *x
+        then per stored value a header word (the word counts k of its numerator and of its
+        denominator, 32 bits each) and their words: for k = 0 one word holding a small
+        value, else k words of two's complement (FLINT's signed ui arrays: linear time, no
+        decimal text; what pickle, and so Dask, carries)."""
+        cdef Py_ssize_t i, words = 3 + (self.n if self.index != NULL else 0), at
+        cdef fmpq *q
         for i in range(self.m):
-            words += 4 + fmpz_size(fmpq_numref(&self.data[i])) + fmpz_size(fmpq_denref(&self.data[i]))
+            words += 1 + _words_of(fmpq_numref(&self.data[i])) + \
+                _words_of(fmpq_denref(&self.data[i]))
         cdef bytearray out = bytearray(8 * words)
         cdef ulong *w = <ulong *><char *>out
         w[0], w[1], w[2] = self.n, self.m, self.index != NULL
+        at = 3
         if self.index != NULL:
             for i in range(self.n):
                 w[at + i] = self.index[i]
             at += self.n
-        for i in range(2 * self.m):
-            x = fmpq_denref(&self.data[i // 2]) if i % 2 else fmpq_numref(&self.data[i // 2])
-            k = fmpz_size(x) + 1
-            w[at] = k
-            fmpz_get_signed_ui_array(w + at + 1, k, x)
-            at += 1 + k
-        return bytes(out[:8 * at])
+        for i in range(self.m):
+            q = &self.data[i]
+            w[at] = _limbs_of(fmpq_numref(q)) | (<ulong>_limbs_of(fmpq_denref(q)) << 32)
+            at = _put_words(w, at + 1, fmpq_numref(q))
+            at = _put_words(w, at, fmpq_denref(q))
+        return bytes(out)
+
+
+cdef inline slong _limbs_of(const fmpz *x) noexcept:
+    """0 for a value that fits in a signed word, else its two's complement word count."""
+    return 0 if fmpz_fits_si(x) else fmpz_size(x) + 1
+
+
+cdef inline slong _words_of(const fmpz *x) noexcept:
+    return max(1, _limbs_of(x))
+
+
+cdef Py_ssize_t _put_words(ulong *w, Py_ssize_t at, const fmpz *x) noexcept:
+    cdef slong k = _limbs_of(x)
+    if k == 0:
+        w[at] = <ulong>fmpz_get_si(x)
+        return at + 1
+    fmpz_get_signed_ui_array(w + at, k, x)
+    return at + k
+
+
+cdef Py_ssize_t _get_words(fmpz *x, const ulong *w, Py_ssize_t at, slong k,
+                           Py_ssize_t words) except -1:
+    if at + max(1, k) > words:
+        raise ValueError("a truncated pickled RationalVector")
+    if k == 0:
+        fmpz_set_si(x, <slong>w[at])
+        return at + 1
+    fmpz_set_signed_ui_array(x, w + at, k)
+    return at + k
 
 
 def _from_words(bytes data):
     """The vector of RationalVector._words (unpickling)."""
     cdef const ulong *w = <const ulong *><const char *>data
     cdef Py_ssize_t i, at = 3, words = len(data) // 8
-    cdef slong k
+    cdef ulong header
     cdef RationalVector vector = RationalVector.__new__(RationalVector)
     if words < 3:
         raise ValueError("not a pickled RationalVector")
@@ -327,13 +357,12 @@ def _from_words(bytes data):
         for i in range(vector.n):
             vector.index[i] = w[at + i]
         at += vector.n
-    for i in range(2 * vector.m):
-        k = w[at]
-        if at + 1 + k > words:
+    for i in range(vector.m):
+        if at >= words:
             raise ValueError("a truncated pickled RationalVector")
-        fmpz_set_signed_ui_array(fmpq_denref(&vector.data[i // 2]) if i % 2
-                                 else fmpq_numref(&vector.data[i // 2]), w + at + 1, k)
-        at += 1 + k
+        header = w[at]
+        at = _get_words(fmpq_numref(&vector.data[i]), w, at + 1, header & 0xFFFFFFFF, words)
+        at = _get_words(fmpq_denref(&vector.data[i]), w, at, header >> 32, words)
     return vector
 
 
