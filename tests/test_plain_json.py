@@ -194,8 +194,8 @@ def test_a_large_network_reads_the_same_both_ways():
     assert fast is not None and fast == full_reader(data)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(networks(varied_numbers=True), st.sampled_from(["", "\u00e9", "\u03bb_1", '"\\']))
 def test_a_saved_network_loads_back_equal_and_plain(tmp_path, document, suffix):
     network = bitprop.Network.from_json(_renamed(document, suffix))

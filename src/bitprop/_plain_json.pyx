@@ -25,10 +25,10 @@ from libc.string cimport memchr, memcmp, memcpy
 from bitprop._convert cimport (RationalVector, vector_adopt, vector_take, set_ratio_chars,
                                set_digits, fmpq_set_fraction, fmpq_get_fraction)
 from bitprop._flint cimport (fmpq, fmpz_one, fmpz_neg, fmpq_init, fmpq_numref, fmpq_denref,
-                             flint_malloc, flint_realloc, _fmpq_vec_clear)
+                             flint_realloc, _fmpq_vec_clear)
 
 
-# --- the top level: where the edges array is ---------------------------------------------
+# --- the top level: where an array is ---------------------------------------------------
 
 cdef inline bint _space(char c) noexcept nogil:
     return c == 32 or c == 10 or c == 13 or c == 9
