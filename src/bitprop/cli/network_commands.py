@@ -6,7 +6,7 @@ import click
 
 from .. import evaluation
 from ..dataset import Dataset
-from ..jsonfiles import parse_json_text, read_json
+from ..jsonfiles import parse_json_text
 from ..network import Network
 from ..numbers import to_str
 from .common import Progress, dask_client, dask_option, emit_json, evaluation_options
@@ -47,8 +47,7 @@ def _load_inputs(spec, allow_float):
     if spec.lstrip().startswith("["):
         return Dataset.from_json(parse_json_text(spec, "--input"), file="--input",
                                  allow_float=allow_float)
-    document, name = read_json(spec)
-    return Dataset.from_json(document, file=name, allow_float=allow_float)
+    return Dataset.load(spec, allow_float=allow_float)
 
 
 def _table(rows, headers):
