@@ -28,6 +28,10 @@ from bitprop._flint cimport (fmpq, fmpz_one, fmpz_neg, fmpq_init, fmpq_numref, f
                              flint_realloc, _fmpq_vec_clear)
 
 
+class NotPlain(Exception):
+    """A file's big array is not in the plain form read here: the full reader reads the file."""
+
+
 # --- the top level: where an array is ---------------------------------------------------
 
 cdef inline bint _space(char c) noexcept nogil:

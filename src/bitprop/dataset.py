@@ -18,10 +18,6 @@ REDUCTIONS = ("sum", "mean")
 SAMPLE_KINDS = ("aux", "main")
 
 
-class _NotPlain(Exception):
-    """The samples of a file are not in the plain form read in C: the full reader reads it."""
-
-
 class Dataset:
     """Exact samples with labels, weights, a loss and a reduction."""
 
@@ -95,9 +91,10 @@ class Dataset:
             raise BitpropInputError(f"format is {shown(document['format'])}, expected {FORMAT!r}",
                                     path="format")
         if samples is not None:
+            from ._plain_json import NotPlain
             rows = samples.rows(allow_float)
             if rows is None:
-                raise _NotPlain()
+                raise NotPlain()
             inputs, labels, weights, kinds = rows
             return cls(inputs, labels, loss=document.get("loss", "square"), weights=weights,
                        reduction=document.get("reduction", "sum"), kinds=kinds,
@@ -150,7 +147,7 @@ class Dataset:
         """The dataset of a file whose samples are in plain form, read in C
         (bitprop._plain_json); None for any other file, and for a file with an error, which
         the full reader then names."""
-        from ._plain_json import SamplesText, find_array
+        from ._plain_json import NotPlain, SamplesText, find_array
         from .jsonfiles import decode, parse_json_text
         span = find_array(data, b"samples")
         if span is None:
@@ -159,7 +156,7 @@ class Dataset:
         try:                                # the rest of the file, with its samples as []
             document = parse_json_text(decode(data[:start] + b"[]" + data[end:], name), name)
             return cls._from_document(document, name, allow_float, SamplesText(data, start, end))
-        except (BitpropInputError, _NotPlain):
+        except (BitpropInputError, NotPlain):
             return None
 
     def to_json(self):

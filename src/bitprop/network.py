@@ -64,10 +64,6 @@ def _lines(texts):
     return f"[\n  {body}\n ]" if body else "[]"
 
 
-class _NotPlain(Exception):
-    """The edges of a file are not in the plain form read in C: the full reader reads it."""
-
-
 class Network:
     """A validated computation DAG with exact rational parameters."""
 
@@ -129,11 +125,11 @@ class Network:
         """Read every edge; (weights, biases) as RationalVectors. The numbers are parsed
         together once every edge is read, a bad one reported first if no earlier edge is
         bad; the edges of a file (EdgesText, from load) are read straight from its text."""
-        from ._plain_json import EdgesText
+        from ._plain_json import EdgesText, NotPlain
         if isinstance(edges, EdgesText):
             columns = edges.columns(self._index, allow_float)
             if columns is None:
-                raise _NotPlain()
+                raise NotPlain()
             self._sources, self._targets, weights, biases, self._trainable = columns
             return weights, biases
         weights, biases = [], []            # as given
@@ -289,7 +285,7 @@ class Network:
         """The network of a file whose edges are in plain form, read without an object per
         edge (bitprop._plain_json); None for any other file, and for a file with an error,
         which the full reader then names."""
-        from ._plain_json import EdgesText, find_array
+        from ._plain_json import EdgesText, NotPlain, find_array
         from .jsonfiles import decode, parse_json_text
         span = find_array(data, b"edges")
         if span is None:
@@ -298,7 +294,7 @@ class Network:
         try:                                # the rest of the file, with its edges as []
             document = parse_json_text(decode(data[:start] + b"[]" + data[end:], name), name)
             return cls._from_document(document, allow_float, EdgesText(data, start, end))
-        except (BitpropInputError, _NotPlain):
+        except (BitpropInputError, NotPlain):
             return None
 
     def to_json(self):
