@@ -124,3 +124,24 @@ def test_dense_max_bits_names_a_vertex():
     with pytest.raises(bitprop.BitLimitError) as scalar:
         net.forward(data, kernel="scalar", max_bits=300)
     assert dense.value.depth == scalar.value.depth
+
+
+def test_copies_of_an_evaluated_network_use_their_own_parameters():
+    """The dense kernel's integer weights are cached for one plan object: a copy made by
+    with_parameters (or step) after a grad, whose plan may be allocated where a freed one
+    was, must not run on them (it did, silently, before the cache held its plan)."""
+    import gc
+    import pickle
+    widths = [6, 8, 8, 2]
+    weights = [[[f"{(i + 2 * j) % 5 - 2}/{j % 3 + 1}" for j in range(n)] for i in range(m)]
+               for n, m in zip(widths, widths[1:])]
+    net = bitprop.Network.mlp(widths, weights=weights)
+    data = bitprop.Dataset([[f"{k - s}/{s + 2}" for k in range(6)] for s in range(3)],
+                           [["1", "-1"], ["0", "2"], ["1/2", "1/3"]])
+    net.grad(data)
+    pickle.loads(pickle.dumps(net))              # the cache does not travel
+    for i in range(6):      # no other plan is made in between: a freed one's place is reused
+        copy = net.with_parameters([w + i + 1 for w in net.weights])
+        assert copy.grad(data).grad_weight == copy.grad(data, kernel="scalar").grad_weight, i
+        del copy
+        gc.collect()

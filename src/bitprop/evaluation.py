@@ -189,16 +189,19 @@ def _find_dense(network, plan, kernel):
 
 def _dense_layout(network, plan, kernel, keep_all):
     """The _Dense of ``plan`` to run on (cached on the network), or None for the scalar
-    kernel (always with ``keep_all``: only the scalar kernel keeps every z and f)."""
+    kernel (always with ``keep_all``: only the scalar kernel keeps every z and f). The cache
+    holds the plan it was made for: its integer weights belong to that plan's parameters,
+    so a cache is only ever used with that very plan object (an id could be reused)."""
     if keep_all:
         _check_kernel(kernel)
         return None
-    cache = network.__dict__.setdefault("_dense_layouts", {})
-    if (id(plan), kernel) not in cache:
-        if not any(key[0] == id(plan) for key in cache):
-            cache.clear()
-        cache[id(plan), kernel] = _find_dense(network, plan, kernel)
-    return cache[id(plan), kernel]
+    cached_plan, layouts = network.__dict__.get("_dense_layouts") or (None, None)
+    if cached_plan is not plan:
+        layouts = {}
+        network.__dict__["_dense_layouts"] = (plan, layouts)
+    if kernel not in layouts:
+        layouts[kernel] = _find_dense(network, plan, kernel)
+    return layouts[kernel]
 
 
 def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, dense=None):

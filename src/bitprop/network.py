@@ -357,6 +357,7 @@ class Network:
         if biases is not None:
             copy._biases = self._parameter_vector(biases, "biases")
         copy._plan = copy._fractions = None
+        copy.__dict__.pop("_dense_layouts", None)     # made for this network's plan
         return copy
 
     def _parameter_vector(self, values, where):
@@ -414,6 +415,7 @@ class Network:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_plan"] = state["_fractions"] = None
+        state.pop("_dense_layouts", None)           # compiled: rebuilt where it is used
         return state
 
     # --- evaluation (the work is in bitprop.evaluation) --------------------------------
