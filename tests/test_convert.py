@@ -42,7 +42,7 @@ def test_parse_rationals_is_rational(values, allow_float):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(integers, rationals), max_size=12))
 def test_a_pickled_vector_comes_back_exact(values):
-    """RationalVector pickles as FLINT's signed word arrays (what Dask carries)."""
+    """RationalVector pickles as varints and FLINT's signed word arrays (what Dask carries)."""
     import pickle
     vector = _convert.RationalVector.from_values(values)
     again = pickle.loads(pickle.dumps(vector))

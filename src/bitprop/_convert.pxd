@@ -19,7 +19,7 @@ cdef class RationalVector:
     cdef long *index                # entry i is data[index[i]]; NULL: entry i is data[i]
     cdef Py_ssize_t n
     cdef const fmpq *_entry(self, Py_ssize_t i)
-    cdef bytes _words(self)
+    cdef bytes _bytes(self)
 
 
 cdef RationalVector vector_adopt(fmpq *data, Py_ssize_t n)
