@@ -44,6 +44,19 @@ cdef inline Py_ssize_t _skip_space(const char *s, Py_ssize_t i, Py_ssize_t n) no
     return i
 
 
+cdef int _next(const char *s, Py_ssize_t *i, Py_ssize_t n, char close) noexcept nogil:
+    """After a value at s[*i]: past ',' and spaces, 1; past ``close`` (the ']' or '}' of
+    the array or object), 0; anything else, -1."""
+    cdef Py_ssize_t j = _skip_space(s, i[0], n)
+    if j < n and s[j] == 44:
+        i[0] = _skip_space(s, j + 1, n)
+        return 1
+    if j < n and s[j] == close:
+        i[0] = j + 1
+        return 0
+    return -1
+
+
 cdef Py_ssize_t _string_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
     """The offset just past the JSON string that opens at s[i] == '"' (escapes skipped),
     or -1 when it does not end."""
@@ -91,6 +104,7 @@ def find_array(bytes data, bytes name):
     it is an array and the key appears once, unescaped; None otherwise."""
     cdef const char *s = data
     cdef Py_ssize_t n = len(data), i, key, key_end, start = -1, end = -1
+    cdef int more
     i = _skip_space(s, 0, n)
     if i >= n or s[i] != 123:
         return None
@@ -120,14 +134,12 @@ def find_array(bytes data, bytes name):
             i = _value_end(s, i, n)
         if i < 0:
             return None
-        i = _skip_space(s, i, n)
-        if i < n and s[i] == 44:
-            i = _skip_space(s, i + 1, n)
-        elif i < n and s[i] == 125:
-            break
-        else:
+        more = _next(s, &i, n, 125)
+        if more < 0:
             return None
-    if _skip_space(s, i + 1, n) != n or start < 0:
+        if not more:
+            break
+    if _skip_space(s, i, n) != n or start < 0:
         return None
     return start, end
 
@@ -229,6 +241,23 @@ cdef Py_ssize_t _plain_string_end(const char *s, Py_ssize_t i, Py_ssize_t n) noe
             return -1
         i += 1
     return -1
+
+
+cdef Py_ssize_t _member(const char *s, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *key,
+                        Py_ssize_t *key_end) noexcept nogil:
+    """The object member at s[i], a plain string key and ':': the offset of its value
+    (spaces skipped), the key's text at s[*key:*key_end]; -1 when there is none."""
+    if i >= n or s[i] != 34:
+        return -1
+    key[0] = i + 1
+    key_end[0] = _plain_string_end(s, i + 1, n)
+    if key_end[0] < 0:
+        return -1
+    i = _skip_space(s, key_end[0] + 1, n)
+    if i >= n or s[i] != 58:
+        return -1
+    i = _skip_space(s, i + 1, n)
+    return i if i < n else -1
 
 
 cdef class _Columns:
@@ -339,7 +368,7 @@ cdef bint resolve(fmpq *q, str text, bint allow_float) except -1:
 cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
                       Py_ssize_t n) except -2:
     """Reads the edge object at s[i] into entry out.n: offset past it, or -1."""
-    cdef int seen = 0, key
+    cdef int seen = 0, key, more
     cdef Py_ssize_t start, end
     cdef long vertex
     cdef Py_ssize_t e = out.n
@@ -350,22 +379,13 @@ cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
     out.trainable[e] = 1
     i = _skip_space(s, i + 1, n)
     while True:
-        if i >= n or s[i] != 34:
-            return -1
-        start = i + 1
-        end = _plain_string_end(s, start, n)
-        if end < 0:
+        i = _member(s, i, n, &start, &end)
+        if i < 0:
             return -1
         key = _key(s + start, end - start)
         if key == 0 or seen & key:
             return -1
         seen |= key
-        i = _skip_space(s, end + 1, n)
-        if i >= n or s[i] != 58:
-            return -1
-        i = _skip_space(s, i + 1, n)
-        if i >= n:
-            return -1
         if key == K_FROM or key == K_TO:
             if s[i] != 34:
                 return -1
@@ -392,16 +412,14 @@ cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
             return -1
         if i < 0:
             return -1
-        i = _skip_space(s, i, n)
-        if i < n and s[i] == 44:
-            i = _skip_space(s, i + 1, n)
-        elif i < n and s[i] == 125:
-            break
-        else:
+        more = _next(s, &i, n, 125)
+        if more < 0:
             return -1
+        if not more:
+            break
     if (seen & (K_FROM | K_TO)) != (K_FROM | K_TO) or out.sources[e] == out.targets[e]:
         return -1
-    return i + 1
+    return i
 
 
 cdef class EdgesText:
@@ -419,6 +437,7 @@ cdef class EdgesText:
         (name -> vertex); None when an edge is not in plain form."""
         cdef const char *s = self.data
         cdef Py_ssize_t n = self.end, i
+        cdef int more
         cdef _Names names = _Names()
         cdef _Columns out = _Columns()
         if not names.build(index):
@@ -435,14 +454,11 @@ cdef class EdgesText:
                 out.n += 1
                 if out.n % 65536 == 0:
                     PyErr_CheckSignals()
-                i = _skip_space(s, i, n)
-                if i < n and s[i] == 44:
-                    i = _skip_space(s, i + 1, n)
-                elif i < n and s[i] == 93:
-                    i += 1
-                    break
-                else:
+                more = _next(s, &i, n, 93)
+                if more < 0:
                     return None
+                if not more:
+                    break
         if i != n:
             return None
         out.grow()
@@ -515,6 +531,7 @@ cdef class _Values:
 
 cdef Py_ssize_t _vector(_Values values, const char *s, Py_ssize_t i, Py_ssize_t n) except -2:
     """Reads the JSON array of numbers at s[i] onto values: offset past it, or -1."""
+    cdef int more
     if i >= n or s[i] != 91:
         return -1
     i = _skip_space(s, i + 1, n)
@@ -526,13 +543,11 @@ cdef Py_ssize_t _vector(_Values values, const char *s, Py_ssize_t i, Py_ssize_t 
         if i < 0:
             return -1
         values.n += 1
-        i = _skip_space(s, i, n)
-        if i < n and s[i] == 44:
-            i = _skip_space(s, i + 1, n)
-        elif i < n and s[i] == 93:
-            return i + 1
-        else:
+        more = _next(s, &i, n, 93)
+        if more < 0:
             return -1
+        if not more:
+            return i
 
 
 cdef Py_ssize_t _sample(_Values values, list spans, const char *s, Py_ssize_t i,
@@ -540,29 +555,20 @@ cdef Py_ssize_t _sample(_Values values, list spans, const char *s, Py_ssize_t i,
     """Reads the sample object at s[i]: its numbers onto values, and onto spans its
     (x first, x end, y first or -1, y end, weight index or -1, kind: None, "aux" or
     "main"); the offset past it, or -1."""
-    cdef int seen = 0, key
+    cdef int seen = 0, key, more
     cdef Py_ssize_t start, end, x0 = -1, x1 = -1, y0 = -1, y1 = -1, w = -1
     kind = None
     if i >= n or s[i] != 123:
         return -1
     i = _skip_space(s, i + 1, n)
     while True:
-        if i >= n or s[i] != 34:
-            return -1
-        start = i + 1
-        end = _plain_string_end(s, start, n)
-        if end < 0:
+        i = _member(s, i, n, &start, &end)
+        if i < 0:
             return -1
         key = _sample_key(s + start, end - start)
         if key == 0 or seen & key:
             return -1
         seen |= key
-        i = _skip_space(s, end + 1, n)
-        if i >= n or s[i] != 58:
-            return -1
-        i = _skip_space(s, i + 1, n)
-        if i >= n:
-            return -1
         if key == S_X or key == S_Y:
             start = values.n
             i = _vector(values, s, i, n)
@@ -588,17 +594,15 @@ cdef Py_ssize_t _sample(_Values values, list spans, const char *s, Py_ssize_t i,
             i = end + 1
         if i < 0:
             return -1
-        i = _skip_space(s, i, n)
-        if i < n and s[i] == 44:
-            i = _skip_space(s, i + 1, n)
-        elif i < n and s[i] == 125:
-            break
-        else:
+        more = _next(s, &i, n, 125)
+        if more < 0:
             return -1
+        if not more:
+            break
     if not seen & S_X:
         return -1
     spans.append((x0, x1, y0, y1, w, kind))
-    return i + 1
+    return i
 
 
 cdef class SamplesText:
@@ -616,6 +620,7 @@ cdef class SamplesText:
         when a sample is not in plain form, or some samples have a 'y' and others not."""
         cdef const char *s = self.data
         cdef Py_ssize_t n = self.end, i, count = 0
+        cdef int more
         cdef _Values values = _Values()
         cdef list spans = []
         i = _skip_space(s, self.start + 1, n)
@@ -629,14 +634,11 @@ cdef class SamplesText:
                 count += 1
                 if count % 4096 == 0:
                     PyErr_CheckSignals()
-                i = _skip_space(s, i, n)
-                if i < n and s[i] == 44:
-                    i = _skip_space(s, i + 1, n)
-                elif i < n and s[i] == 93:
-                    i += 1
-                    break
-                else:
+                more = _next(s, &i, n, 93)
+                if more < 0:
                     return None
+                if not more:
+                    break
         if i != n:
             return None
         labelled = {y0 >= 0 for _, _, y0, _, _, _ in spans}
