@@ -422,8 +422,9 @@ cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
     return i
 
 
-cdef class EdgesText:
-    """The edges array at data[start:end] (see find_array), read once the vertices are known."""
+cdef class _ArrayText:
+    """A top-level array at data[start:end] (see find_array), read item by item by the
+    subclass's _item."""
 
     cdef bytes data
     cdef Py_ssize_t start, end
@@ -431,35 +432,50 @@ cdef class EdgesText:
     def __init__(self, bytes data, Py_ssize_t start, Py_ssize_t end):
         self.data, self.start, self.end = data, start, end
 
+    cdef Py_ssize_t _item(self, const char *s, Py_ssize_t i, Py_ssize_t n) except -2:
+        """Reads the item at s[i]: the offset past it, or -1 when it is not in plain form."""
+        return -1
+
+    cdef bint _read(self) except -1:
+        """Reads every item; False when one is not in plain form, or the array is not."""
+        cdef const char *s = self.data
+        cdef Py_ssize_t n = self.end, count = 0
+        cdef Py_ssize_t i = _skip_space(s, self.start + 1, n)
+        cdef int more = 1
+        if i < n and s[i] == 93:
+            return i + 1 == n
+        while more:
+            i = self._item(s, i, n)
+            if i < 0:
+                return False
+            count += 1
+            if count % 4096 == 0:
+                PyErr_CheckSignals()
+            more = _next(s, &i, n, 93)
+            if more < 0:
+                return False
+        return i == n
+
+
+cdef class EdgesText(_ArrayText):
+    """A network's edges array, read once the vertices are known."""
+
+    cdef _Names names
+    cdef _Columns out
+
+    cdef Py_ssize_t _item(self, const char *s, Py_ssize_t i, Py_ssize_t n) except -2:
+        self.out.grow()
+        i = _edge(self.out, self.names, s, i, n)
+        self.out.n += i >= 0
+        return i
+
     def columns(self, dict index, bint allow_float=False):
         """(sources, targets, weights, biases, trainable) as Network keeps them (vertex
         arrays, RationalVectors, a list of bools), the vertices named through ``index``
         (name -> vertex); None when an edge is not in plain form."""
-        cdef const char *s = self.data
-        cdef Py_ssize_t n = self.end, i
-        cdef int more
-        cdef _Names names = _Names()
         cdef _Columns out = _Columns()
-        if not names.build(index):
-            return None
-        i = _skip_space(s, self.start + 1, n)
-        if i < n and s[i] == 93:
-            i += 1
-        else:
-            while True:
-                out.grow()
-                i = _edge(out, names, s, i, n)
-                if i < 0:
-                    return None
-                out.n += 1
-                if out.n % 65536 == 0:
-                    PyErr_CheckSignals()
-                more = _next(s, &i, n, 93)
-                if more < 0:
-                    return None
-                if not more:
-                    break
-        if i != n:
+        self.names, self.out = _Names(), out
+        if not self.names.build(index) or not self._read():
             return None
         out.grow()
         for slot, text in out.pending:          # slot 2e: edge e's weight, 2e + 1: its bias
@@ -605,41 +621,23 @@ cdef Py_ssize_t _sample(_Values values, list spans, const char *s, Py_ssize_t i,
     return i
 
 
-cdef class SamplesText:
-    """The samples array at data[start:end] (see find_array)."""
+cdef class SamplesText(_ArrayText):
+    """A dataset's samples array."""
 
-    cdef bytes data
-    cdef Py_ssize_t start, end
+    cdef _Values values
+    cdef list spans
 
-    def __init__(self, bytes data, Py_ssize_t start, Py_ssize_t end):
-        self.data, self.start, self.end = data, start, end
+    cdef Py_ssize_t _item(self, const char *s, Py_ssize_t i, Py_ssize_t n) except -2:
+        return _sample(self.values, self.spans, s, i, n)
 
     def rows(self, bint allow_float=False):
         """(inputs, labels, weights, kinds) as Dataset takes them: rows as RationalVectors,
         labels None when no sample has a 'y', weights None when none has a 'weight'; None
         when a sample is not in plain form, or some samples have a 'y' and others not."""
-        cdef const char *s = self.data
-        cdef Py_ssize_t n = self.end, i, count = 0
-        cdef int more
         cdef _Values values = _Values()
         cdef list spans = []
-        i = _skip_space(s, self.start + 1, n)
-        if i < n and s[i] == 93:
-            i += 1
-        else:
-            while True:
-                i = _sample(values, spans, s, i, n)
-                if i < 0:
-                    return None
-                count += 1
-                if count % 4096 == 0:
-                    PyErr_CheckSignals()
-                more = _next(s, &i, n, 93)
-                if more < 0:
-                    return None
-                if not more:
-                    break
-        if i != n:
+        self.values, self.spans = values, spans
+        if not self._read():
             return None
         labelled = {y0 >= 0 for _, _, y0, _, _, _ in spans}
         if len(labelled) > 1:
