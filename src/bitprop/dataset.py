@@ -132,32 +132,21 @@ class Dataset:
     @classmethod
     def load(cls, path, *, allow_float=False):
         """Read a ``bitprop.dataset/1`` file (``-`` for standard input)."""
-        from .jsonfiles import decode, parse_json_text, read_bytes
-        data, name = read_bytes(path)
-        dataset = cls._from_plain_text(data, name, allow_float) \
-            if type(data) is bytes else None
-        if dataset is None:
-            text = data if type(data) is str else decode(data, name)
-            dataset = cls.from_json(parse_json_text(text, name), file=name,
-                                    allow_float=allow_float)
-        return dataset
+        from .jsonfiles import load
+        return load(path, lambda data, name: cls._from_plain_text(data, name, allow_float),
+                    lambda document, name: cls.from_json(document, file=name,
+                                                         allow_float=allow_float))
 
     @classmethod
     def _from_plain_text(cls, data, name, allow_float):
         """The dataset of a file whose samples are in plain form, read in C
         (bitprop._plain_json); None for any other file, and for a file with an error, which
         the full reader then names."""
-        from ._plain_json import NotPlain, SamplesText, find_array
-        from .jsonfiles import decode, parse_json_text
-        span = find_array(data, b"samples")
-        if span is None:
-            return None
-        start, end = span
-        try:                                # the rest of the file, with its samples as []
-            document = parse_json_text(decode(data[:start] + b"[]" + data[end:], name), name)
-            return cls._from_document(document, name, allow_float, SamplesText(data, start, end))
-        except (BitpropInputError, NotPlain):
-            return None
+        from ._plain_json import SamplesText
+        from .jsonfiles import with_plain_array
+        return with_plain_array(data, name, b"samples", lambda document, start, end:
+                                cls._from_document(document, name, allow_float,
+                                                   SamplesText(data, start, end)))
 
     def to_json(self):
         samples = []

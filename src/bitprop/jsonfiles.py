@@ -148,3 +148,32 @@ def read_json(path):
     """(document, display name) of a JSON file or ``-``."""
     text, name = read_text(path)
     return parse_json_text(text, name), name
+
+
+def load(path, plain, full):
+    """``plain(data, name)`` of a file's bytes or, when that gives None, ``full(document,
+    name)`` of the file read whole: how Network.load and Dataset.load try their C reader
+    first."""
+    data, name = read_bytes(path)
+    loaded = plain(data, name) if type(data) is bytes else None
+    if loaded is None:
+        text = data if type(data) is str else decode(data, name)
+        loaded = full(parse_json_text(text, name), name)
+    return loaded
+
+
+def with_plain_array(data, name, key, read):
+    """``read(document, start, end)`` when the file's top-level array ``key`` is at
+    data[start:end] (``document``: the rest of the file, with that array read as []); None
+    when there is no such array, or when ``read`` meets anything but the plain form
+    (NotPlain) or an input error, which the full reader then names."""
+    from ._plain_json import NotPlain, find_array
+    span = find_array(data, key)
+    if span is None:
+        return None
+    start, end = span
+    try:
+        document = parse_json_text(decode(data[:start] + b"[]" + data[end:], name), name)
+        return read(document, start, end)
+    except (BitpropInputError, NotPlain):
+        return None
