@@ -20,7 +20,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, realloc
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcmp
 
 from bitprop._convert cimport (RationalVector, vector_adopt, vector_take, set_ratio_chars,
                                set_digits, fmpq_set_fraction, fmpq_get_fraction)
@@ -71,9 +71,11 @@ cdef Py_ssize_t _string_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept 
     return -1
 
 
-cdef Py_ssize_t _value_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+cdef Py_ssize_t _value_end(const char *s, Py_ssize_t i, Py_ssize_t n,
+                           Py_ssize_t *commas) noexcept nogil:
     """The offset just past the JSON value at s[i], found by its brackets and strings only
-    (what lies between them is checked by json when the rest of the file is read), or -1."""
+    (what lies between them is checked by json when the rest of the file is read), or -1;
+    the commas directly inside an array or object are added to *commas."""
     cdef long depth = 0
     if i >= n:
         return -1
@@ -89,7 +91,9 @@ cdef Py_ssize_t _value_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept n
             if i < 0:
                 return -1
             continue
-        if s[i] == 91 or s[i] == 123:
+        if s[i] == 44 and depth == 1:
+            commas[0] += 1
+        elif s[i] == 91 or s[i] == 123:
             depth += 1
         elif s[i] == 93 or s[i] == 125:
             depth -= 1
@@ -100,10 +104,11 @@ cdef Py_ssize_t _value_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept n
 
 
 def find_array(bytes data, bytes name):
-    """(start, end) of the value of the top-level key ``name`` in a JSON object's text when
-    it is an array and the key appears once, unescaped; None otherwise."""
+    """(start, end, items) of the value of the top-level key ``name`` in a JSON object's
+    text when it is an array and the key appears once, unescaped (items: a bound on how
+    many it holds); None otherwise."""
     cdef const char *s = data
-    cdef Py_ssize_t n = len(data), i, key, key_end, start = -1, end = -1
+    cdef Py_ssize_t n = len(data), i, key, key_end, start = -1, end = -1, commas = 0, other
     cdef int more
     i = _skip_space(s, 0, n)
     if i >= n or s[i] != 123:
@@ -129,9 +134,9 @@ def find_array(bytes data, bytes name):
             if start >= 0 or i >= n or s[i] != 91:
                 return None
             start = i
-            i = end = _value_end(s, i, n)
+            i = end = _value_end(s, i, n, &commas)
         else:
-            i = _value_end(s, i, n)
+            i = _value_end(s, i, n, &other)
         if i < 0:
             return None
         more = _next(s, &i, n, 125)
@@ -141,7 +146,7 @@ def find_array(bytes data, bytes name):
             break
     if _skip_space(s, i, n) != n or start < 0:
         return None
-    return start, end
+    return start, end, commas + 1
 
 
 # --- vertex names: bytes -> index ---------------------------------------------------------
@@ -264,8 +269,8 @@ cdef class _Columns:
     """The columns being read, grown as edges come: vertex indices, trainable flags, and the
     weights and biases as fmpq arrays (handed to RationalVectors at the end)."""
 
-    cdef long *sources
-    cdef long *targets
+    cdef carray.array sources       # array('l'), handed to Network as they are
+    cdef carray.array targets
     cdef char *trainable
     cdef fmpq *weights
     cdef fmpq *biases
@@ -274,23 +279,23 @@ cdef class _Columns:
 
     def __cinit__(self):
         self.pending = []
+        self.sources, self.targets = array("l"), array("l")
 
     def __dealloc__(self):
-        free(self.sources)
-        free(self.targets)
         free(self.trainable)
         if self.weights != NULL:
             _fmpq_vec_clear(self.weights, self.capacity)
         if self.biases != NULL:
             _fmpq_vec_clear(self.biases, self.capacity)
 
-    cdef int grow(self) except -1:
-        """Room for one more edge, and one entry to spare (what vector_adopt expects)."""
-        cdef Py_ssize_t size = 2 * self.capacity + 1024, i
-        if self.n + 2 <= self.capacity:
+    cdef int grow(self, Py_ssize_t edges=0) except -1:
+        """Room for one more edge (or for ``edges``, as read from the array's commas), and
+        one entry to spare (what vector_adopt expects)."""
+        cdef Py_ssize_t size = max(2 * self.capacity + 1024, edges + 2), i
+        if max(self.n, edges) + 2 <= self.capacity:
             return 0
-        self.sources = <long *>_resized(self.sources, size * sizeof(long))
-        self.targets = <long *>_resized(self.targets, size * sizeof(long))
+        carray.resize(self.sources, size)
+        carray.resize(self.targets, size)
         self.trainable = <char *>_resized(self.trainable, size)
         # fmpq entries are words (small values or tagged pointers): realloc moves them intact
         self.weights = <fmpq *>flint_realloc(self.weights, size * sizeof(fmpq))
@@ -396,9 +401,9 @@ cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
             if vertex < 0:
                 return -1
             if key == K_FROM:
-                out.sources[e] = vertex
+                out.sources.data.as_longs[e] = vertex
             else:
-                out.targets[e] = vertex
+                out.targets.data.as_longs[e] = vertex
             i = end + 1
         elif key == K_WEIGHT or key == K_BIAS:
             i = _number(out.pending, 2 * e + (key == K_BIAS),
@@ -417,20 +422,21 @@ cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
             return -1
         if not more:
             break
-    if (seen & (K_FROM | K_TO)) != (K_FROM | K_TO) or out.sources[e] == out.targets[e]:
+    if ((seen & (K_FROM | K_TO)) != (K_FROM | K_TO)
+            or out.sources.data.as_longs[e] == out.targets.data.as_longs[e]):
         return -1
     return i
 
 
 cdef class _ArrayText:
-    """A top-level array at data[start:end] (see find_array), read item by item by the
-    subclass's _item."""
+    """A top-level array at data[start:end] (see find_array; items: a bound on how many it
+    holds), read item by item by the subclass's _item."""
 
     cdef bytes data
-    cdef Py_ssize_t start, end
+    cdef Py_ssize_t start, end, items
 
-    def __init__(self, bytes data, Py_ssize_t start, Py_ssize_t end):
-        self.data, self.start, self.end = data, start, end
+    def __init__(self, bytes data, Py_ssize_t start, Py_ssize_t end, Py_ssize_t items=0):
+        self.data, self.start, self.end, self.items = data, start, end, items
 
     cdef Py_ssize_t _item(self, const char *s, Py_ssize_t i, Py_ssize_t n) except -2:
         """Reads the item at s[i]: the offset past it, or -1 when it is not in plain form."""
@@ -475,6 +481,7 @@ cdef class EdgesText(_ArrayText):
         (name -> vertex); None when an edge is not in plain form."""
         cdef _Columns out = _Columns()
         self.names, self.out = _Names(), out
+        out.grow(self.items)
         if not self.names.build(index) or not self._read():
             return None
         out.grow()
@@ -483,18 +490,11 @@ cdef class EdgesText(_ArrayText):
                            text, allow_float):
                 return None
         trainable = [out.trainable[e] == 1 for e in range(out.n)]
-        return (_longs(out.sources, out.n), _longs(out.targets, out.n), out.take(False),
-                out.take(True), trainable)
+        carray.resize(out.sources, out.n)
+        carray.resize(out.targets, out.n)
+        return out.sources, out.targets, out.take(False), out.take(True), trainable
 
 
-cdef carray.array _longs(const long *values, Py_ssize_t n):
-    """An array('l') of values[0:n] (8 bytes a vertex index, no Python int each)."""
-    cdef carray.array out = carray.clone(_LONG_ARRAY, n, False)
-    memcpy(out.data.as_longs, values, n * sizeof(long))
-    return out
-
-
-cdef carray.array _LONG_ARRAY = array("l")
 
 
 # --- the samples array ------------------------------------------------------------------------

@@ -144,9 +144,9 @@ class Dataset:
         the full reader then names."""
         from ._plain_json import SamplesText
         from .jsonfiles import with_plain_array
-        return with_plain_array(data, name, b"samples", lambda document, start, end:
+        return with_plain_array(data, name, b"samples", lambda document, start, end, items:
                                 cls._from_document(document, name, allow_float,
-                                                   SamplesText(data, start, end)))
+                                                   SamplesText(data, start, end, items)))
 
     def to_json(self):
         samples = []

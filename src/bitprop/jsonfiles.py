@@ -163,17 +163,18 @@ def load(path, plain, full):
 
 
 def with_plain_array(data, name, key, read):
-    """``read(document, start, end)`` when the file's top-level array ``key`` is at
-    data[start:end] (``document``: the rest of the file, with that array read as []); None
+    """``read(document, start, end, items)`` when the file's top-level array ``key`` is at
+    data[start:end], holding at most ``items`` (``document``: the rest of the file, with
+    that array read as []); None
     when there is no such array, or when ``read`` meets anything but the plain form
     (NotPlain) or an input error, which the full reader then names."""
     from ._plain_json import NotPlain, find_array
     span = find_array(data, key)
     if span is None:
         return None
-    start, end = span
+    start, end, items = span
     try:
         document = parse_json_text(decode(data[:start] + b"[]" + data[end:], name), name)
-        return read(document, start, end)
+        return read(document, start, end, items)
     except (BitpropInputError, NotPlain):
         return None

@@ -282,9 +282,9 @@ class Network:
         which the full reader then names."""
         from ._plain_json import EdgesText
         from .jsonfiles import with_plain_array
-        return with_plain_array(data, name, b"edges", lambda document, start, end:
+        return with_plain_array(data, name, b"edges", lambda document, start, end, items:
                                 cls._from_document(document, allow_float,
-                                                   EdgesText(data, start, end)))
+                                                   EdgesText(data, start, end, items)))
 
     def to_json(self):
         """The ``bitprop.network/1`` document of this network (numbers as ``"p/q"``)."""
