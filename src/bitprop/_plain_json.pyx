@@ -248,17 +248,25 @@ cdef Py_ssize_t _plain_string_end(const char *s, Py_ssize_t i, Py_ssize_t n) noe
     return -1
 
 
-cdef Py_ssize_t _member(const char *s, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *key,
-                        Py_ssize_t *key_end) noexcept nogil:
+ctypedef int (*_KeyOf)(const char *s, Py_ssize_t n) noexcept nogil
+
+
+cdef Py_ssize_t _member(const char *s, Py_ssize_t i, Py_ssize_t n, _KeyOf key_of, int *key,
+                        int *seen) noexcept nogil:
     """The object member at s[i], a plain string key and ':': the offset of its value
-    (spaces skipped), the key's text at s[*key:*key_end]; -1 when there is none."""
+    (spaces skipped), with its key's bit (key_of, 0 for an unknown key) in *key and added
+    to *seen; -1 when there is none, or its key is unknown or seen before."""
+    cdef Py_ssize_t end
     if i >= n or s[i] != 34:
         return -1
-    key[0] = i + 1
-    key_end[0] = _plain_string_end(s, i + 1, n)
-    if key_end[0] < 0:
+    end = _plain_string_end(s, i + 1, n)
+    if end < 0:
         return -1
-    i = _skip_space(s, key_end[0] + 1, n)
+    key[0] = key_of(s + i + 1, end - i - 1)
+    if key[0] == 0 or seen[0] & key[0]:
+        return -1
+    seen[0] |= key[0]
+    i = _skip_space(s, end + 1, n)
     if i >= n or s[i] != 58:
         return -1
     i = _skip_space(s, i + 1, n)
@@ -374,7 +382,7 @@ cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
                       Py_ssize_t n) except -2:
     """Reads the edge object at s[i] into entry out.n: offset past it, or -1."""
     cdef int seen = 0, key, more
-    cdef Py_ssize_t start, end
+    cdef Py_ssize_t end
     cdef long vertex
     cdef Py_ssize_t e = out.n
     if s[i] != 123:
@@ -384,13 +392,9 @@ cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
     out.trainable[e] = 1
     i = _skip_space(s, i + 1, n)
     while True:
-        i = _member(s, i, n, &start, &end)
+        i = _member(s, i, n, _key, &key, &seen)
         if i < 0:
             return -1
-        key = _key(s + start, end - start)
-        if key == 0 or seen & key:
-            return -1
-        seen |= key
         if key == K_FROM or key == K_TO:
             if s[i] != 34:
                 return -1
@@ -578,13 +582,9 @@ cdef Py_ssize_t _sample(_Values values, list spans, const char *s, Py_ssize_t i,
         return -1
     i = _skip_space(s, i + 1, n)
     while True:
-        i = _member(s, i, n, &start, &end)
+        i = _member(s, i, n, _sample_key, &key, &seen)
         if i < 0:
             return -1
-        key = _sample_key(s + start, end - start)
-        if key == 0 or seen & key:
-            return -1
-        seen |= key
         if key == S_X or key == S_Y:
             start = values.n
             i = _vector(values, s, i, n)

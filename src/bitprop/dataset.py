@@ -90,42 +90,15 @@ class Dataset:
         if document.get("format", FORMAT) != FORMAT:
             raise BitpropInputError(f"format is {shown(document['format'])}, expected {FORMAT!r}",
                                     path="format")
-        if samples is not None:
+        if samples is None:
+            inputs, labels, weights, kinds = _samples(document.get("samples"))
+        else:
             from ._plain_json import NotPlain
             rows = samples.rows(allow_float)
             if rows is None:
                 raise NotPlain()
             inputs, labels, weights, kinds = rows
-            return cls(inputs, labels, loss=document.get("loss", "square"), weights=weights,
-                       reduction=document.get("reduction", "sum"), kinds=kinds,
-                       allow_float=allow_float, file=file)
-        samples = document.get("samples")
-        if not isinstance(samples, list):
-            raise BitpropInputError("missing or not a list", path="samples")
-        inputs, labels, weights, kinds = [], [], [], []
-        for i, sample in enumerate(samples):
-            where = f"samples[{i}]"
-            if not isinstance(sample, dict):
-                raise BitpropInputError("a sample is an object with 'x' and 'y'", path=where)
-            unknown = set(sample) - _SAMPLE_KEYS
-            if unknown:
-                raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
-                                        path=f"{where}.{sorted(unknown)[0]}")
-            if "x" not in sample:
-                raise BitpropInputError("a sample needs 'x'", path=where)
-            kind = sample.get("kind")
-            if kind is not None and kind not in SAMPLE_KINDS:
-                raise BitpropInputError(f"{shown(kind)} is not a sample kind (aux or main)",
-                                        path=f"{where}.kind")
-            inputs.append(sample["x"])
-            labels.append(sample.get("y"))
-            weights.append(sample.get("weight", 1))
-            kinds.append(kind)
-        has_labels = [y is not None for y in labels]
-        if any(has_labels) and not all(has_labels):
-            raise BitpropInputError("a sample needs 'y'", path=f"samples[{has_labels.index(False)}]")
-        return cls(inputs, labels if all(has_labels) and labels else None,
-                   loss=document.get("loss", "square"), weights=weights,
+        return cls(inputs, labels, loss=document.get("loss", "square"), weights=weights,
                    reduction=document.get("reduction", "sum"), kinds=kinds,
                    allow_float=allow_float, file=file)
 
@@ -166,6 +139,36 @@ class Dataset:
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(self.to_json(), handle, indent=1)
             handle.write("\n")
+
+
+def _samples(samples):
+    """(inputs, labels, weights, kinds) of a document's samples, validated but for the
+    numbers; labels None when no sample has a 'y'."""
+    if not isinstance(samples, list):
+        raise BitpropInputError("missing or not a list", path="samples")
+    inputs, labels, weights, kinds = [], [], [], []
+    for i, sample in enumerate(samples):
+        where = f"samples[{i}]"
+        if not isinstance(sample, dict):
+            raise BitpropInputError("a sample is an object with 'x' and 'y'", path=where)
+        unknown = set(sample) - _SAMPLE_KEYS
+        if unknown:
+            raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
+                                    path=f"{where}.{sorted(unknown)[0]}")
+        if "x" not in sample:
+            raise BitpropInputError("a sample needs 'x'", path=where)
+        kind = sample.get("kind")
+        if kind is not None and kind not in SAMPLE_KINDS:
+            raise BitpropInputError(f"{shown(kind)} is not a sample kind (aux or main)",
+                                    path=f"{where}.kind")
+        inputs.append(sample["x"])
+        labels.append(sample.get("y"))
+        weights.append(sample.get("weight", 1))
+        kinds.append(kind)
+    has_labels = [y is not None for y in labels]
+    if any(has_labels) and not all(has_labels):
+        raise BitpropInputError("a sample needs 'y'", path=f"samples[{has_labels.index(False)}]")
+    return inputs, labels if all(has_labels) and labels else None, weights, kinds
 
 
 def _vectors(values, where, field, allow_float):

@@ -141,7 +141,12 @@ def read_bytes(path):
 def read_text(path):
     """The text of ``path`` (``-`` is standard input), with the name errors should show."""
     data, name = read_bytes(path)
-    return (data if type(data) is str else decode(data, name)), name
+    return _text(data, name), name
+
+
+def _text(data, name):
+    """What read_bytes gave, as text."""
+    return data if type(data) is str else decode(data, name)
 
 
 def read_json(path):
@@ -157,17 +162,16 @@ def load(path, plain, full):
     data, name = read_bytes(path)
     loaded = plain(data, name) if type(data) is bytes else None
     if loaded is None:
-        text = data if type(data) is str else decode(data, name)
-        loaded = full(parse_json_text(text, name), name)
+        loaded = full(parse_json_text(_text(data, name), name), name)
     return loaded
 
 
 def with_plain_array(data, name, key, read):
     """``read(document, start, end, items)`` when the file's top-level array ``key`` is at
     data[start:end], holding at most ``items`` (``document``: the rest of the file, with
-    that array read as []); None
-    when there is no such array, or when ``read`` meets anything but the plain form
-    (NotPlain) or an input error, which the full reader then names."""
+    that array read as []); None when there is no such array, or when ``read`` meets
+    anything but the plain form (NotPlain) or an input error, which the full reader then
+    names."""
     from ._plain_json import NotPlain, find_array
     span = find_array(data, key)
     if span is None:

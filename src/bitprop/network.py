@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from . import activations as _act
 from .errors import BitpropInputError
-from .numbers import rational, rational_list, shown, to_str
+from .numbers import rational, rational_vector, shown
 
 FORMAT = "bitprop.network/1"
 _TOP_KEYS = {"format", "activations", "vertices", "edges", "inputs", "outputs"}
@@ -350,14 +350,11 @@ class Network:
         return copy
 
     def _parameter_vector(self, values, where):
-        from ._convert import RationalVector
-        if type(values) is RationalVector and len(values) == self.num_edges:
-            return values                   # immutable, exact: shared, not copied
-        values = rational_list(values, where)
+        values = rational_vector(values, where)   # a RationalVector is shared, not copied
         if len(values) != self.num_edges:
             raise BitpropInputError(f"{len(values)} values for {self.num_edges} edges",
                                     path=where)
-        return RationalVector.from_values(values)
+        return values
 
     def _parameter_fractions(self):
         """(weights, biases) as lists of Fractions, converted from FLINT on first use."""
