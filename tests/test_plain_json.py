@@ -61,6 +61,16 @@ def test_plain_files_read_in_c_give_the_full_readers_network(data, document, suf
     assert fast.weights == full_reader(text).weights
 
 
+def _damaged(text, damage):
+    """The bytes of ``text`` with each (where, kind, char) of ``damage`` applied: replace,
+    insert or delete one character at the fraction ``where`` of its length."""
+    for where, kind, char in damage:
+        at = int(where * (len(text) - 1))
+        text = (text[:at] + char + text[at + 1:], text[:at] + char + text[at:],
+                text[:at] + text[at + 1:])[kind]
+    return text.encode("utf-8", "surrogatepass")
+
+
 _ALPHABET = '{}[]",:\\ \n0123456789-+/.eE' + "ftrunlasxvwigbo\u00e9\x01"
 
 
@@ -69,12 +79,7 @@ _ALPHABET = '{}[]",:\\ \n0123456789-+/.eE' + "ftrunlasxvwigbo\u00e9\x01"
                                                     st.sampled_from(_ALPHABET)),
                                           min_size=1, max_size=3))
 def test_a_damaged_file_is_read_as_the_full_reader_reads_it_or_handed_over(document, damage):
-    text = json.dumps(document, separators=(",", ":"))
-    for where, kind, char in damage:     # replace, insert or delete one character
-        at = int(where * (len(text) - 1))
-        text = (text[:at] + char + text[at + 1:], text[:at] + char + text[at:],
-                text[:at] + text[at + 1:])[kind]
-    data = text.encode("utf-8", "surrogatepass")
+    data = _damaged(json.dumps(document, separators=(",", ":")), damage)
     fast = c_reader(data)
     if fast is not None:
         assert fast == full_reader(data)
@@ -242,12 +247,7 @@ def test_plain_samples_read_in_c_give_the_full_readers_dataset(data, case):
        st.lists(st.tuples(st.floats(0, 1), st.integers(0, 2), st.sampled_from(_ALPHABET + "ym")),
                 min_size=1, max_size=3))
 def test_a_damaged_dataset_is_read_as_the_full_reader_reads_it_or_handed_over(case, damage):
-    text = json.dumps(case[1], separators=(",", ":"))
-    for where, kind, char in damage:
-        at = int(where * (len(text) - 1))
-        text = (text[:at] + char + text[at + 1:], text[:at] + char + text[at:],
-                text[:at] + text[at + 1:])[kind]
-    data = text.encode("utf-8", "surrogatepass")
+    data = _damaged(json.dumps(case[1], separators=(",", ":")), damage)
     fast = c_dataset(data)
     if fast is not None:
         assert fast == full_dataset(data)
