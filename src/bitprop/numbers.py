@@ -199,11 +199,7 @@ def rational_vector(values, where="", *, allow_float=False):
 def rational_list(values, where="", *, allow_float=False):
     """A sequence (list, tuple or 1-d numpy array) of rationals as a list of Fractions."""
     if type(values) is list and len(values) >= _PARSED_IN_C:
-        from ._convert import parse_rationals
-        vector, bad = parse_rationals(values, allow_float)
-        if bad < 0:
-            return list(vector)
-        rational(values[bad], f"{where}[{bad}]", allow_float=allow_float)   # raises
+        return list(rational_vector(values, where, allow_float=allow_float))
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
         raise BitpropInputError(f"expected a list of numbers, got {shown(values)}", path=where)
     if getattr(values, "ndim", 1) != 1:
