@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import bitprop
-from bitprop import _kernels
+from bitprop import _pass
 from reference import evaluator as reference
 from strategies import SMOOTH_KINDS, network_and_dataset
 
@@ -58,7 +58,7 @@ def test_step_equals_reference_descent(case, lr, threads):
     network_doc, dataset_doc = case
     net, data = _load(network_doc, dataset_doc)
     try:        # two steps of a cubic descent can reach millions of bits: too slow for Fractions
-        with mock.patch.object(_kernels, "STEP_EDGES_PER_THREAD", 1):   # the threaded step
+        with mock.patch.object(_pass, "STEP_EDGES_PER_THREAD", 1):   # the threaded step
             trained, losses = net.step(data, lr, steps=2, max_bits=STEP_MAX_BITS,
                                        threads=threads)
     except bitprop.BitLimitError:

@@ -12,7 +12,8 @@ The public API, re-exported here. Quick start::
 from .activations import Activation
 from .dataset import Dataset
 from .errors import BitLimitError, BitpropError, BitpropInputError, TimeBudgetError
-from .evaluation import BitStats, ForwardResult, GradResult, forward, grad, step
+from .api import forward, grad, step
+from .evaluation import BitStats, ForwardResult, GradResult
 from .losses import Loss
 from .network import Edge, Network
 from .numbers import bit_length, rational, to_str

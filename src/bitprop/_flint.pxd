@@ -1,6 +1,6 @@
 # cython: language_level=3
 # Declarations of the FLINT 2.9 and GMP calls bitprop uses, written against Debian's
-# libflint-dev headers (flint/fmpz.h, flint/fmpq.h, flint/fmpz_mat.h, flint/fmpq_mat.h).
+# libflint-dev headers (flint/fmpz.h, flint/fmpq.h, flint/fmpz_mat.h).
 # Declarations only: behaviour lives in the .pyx modules.
 
 from libc.stddef cimport size_t
@@ -134,20 +134,5 @@ cdef extern from "flint/fmpz_mat.h" nogil:
     ctypedef fmpz_mat_struct fmpz_mat_t[1]
     void fmpz_mat_init(fmpz_mat_t mat, slong rows, slong cols)
     void fmpz_mat_clear(fmpz_mat_t mat)
-    fmpz *fmpz_mat_entry(const fmpz_mat_t mat, slong i, slong j)
     void fmpz_mat_mul(fmpz_mat_t C, const fmpz_mat_t A, const fmpz_mat_t B)
-    void fmpz_mat_add(fmpz_mat_t C, const fmpz_mat_t A, const fmpz_mat_t B)
     void fmpz_mat_transpose(fmpz_mat_t B, const fmpz_mat_t A)
-
-cdef extern from "flint/fmpq_mat.h" nogil:
-    ctypedef struct fmpq_mat_struct:
-        fmpq *entries
-        slong r
-        slong c
-        fmpq **rows
-    ctypedef fmpq_mat_struct fmpq_mat_t[1]
-    void fmpq_mat_init(fmpq_mat_t mat, slong rows, slong cols)
-    void fmpq_mat_clear(fmpq_mat_t mat)
-    fmpq *fmpq_mat_entry(const fmpq_mat_t mat, slong i, slong j)
-    void fmpq_mat_mul(fmpq_mat_t C, const fmpq_mat_t A, const fmpq_mat_t B)
-    int fmpq_mat_solve_fraction_free(fmpq_mat_t X, const fmpq_mat_t A, const fmpq_mat_t B)

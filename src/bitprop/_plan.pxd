@@ -1,21 +1,6 @@
 # cython: language_level=3
 from bitprop._flint cimport fmpq, slong
-
-# Activation kernel codes (see activations.py for the semantics).
-cdef enum:
-    ACT_IDENTITY = 0
-    ACT_RELU = 1
-    ACT_LEAKY = 2
-    ACT_POLY = 3
-    ACT_MONO = 4
-    ACT_PWL = 5
-    ACT_ROUNDED = 6
-
-# Flags of a rounded activation.
-cdef enum:
-    ROUND_NEAREST = 1
-    ROUND_CLIP = 2
-    ROUND_BACKWARD_ZERO = 4
+from bitprop._codes cimport *
 
 
 cdef struct PlanData:

@@ -32,13 +32,10 @@ cdef class Plan:
         self.d.n_edges = network.num_edges
         self.d.n_inputs = network.num_inputs
         self.d.n_outputs = network.num_outputs
-        self.d.in_ptr = _slongs(self.d.n + 1)
-        self.d.in_edge = _slongs(self.d.n_edges)
-        self.d.edge_src = _slongs(self.d.n_edges)
+        self.d.in_ptr, self.d.last_use = _slongs(self.d.n + 1), _slongs(self.d.n)
+        self.d.in_edge, self.d.edge_src = _slongs(self.d.n_edges), _slongs(self.d.n_edges)
         self.d.edge_dst = _slongs(self.d.n_edges)
-        self.d.last_use = _slongs(self.d.n)
-        self.d.input_slot = _slongs(self.d.n)
-        self.d.output_pos = _slongs(self.d.n_outputs)
+        self.d.input_slot, self.d.output_pos = _slongs(self.d.n), _slongs(self.d.n_outputs)
         self.d.is_output = <char *>calloc(self.d.n + 1, 1)
         self.d.vertex_act = _ints(self.d.n)
         self.d.weight = _fmpq_vec_init(self.d.n_edges + 1)
@@ -124,12 +121,9 @@ cdef class Plan:
             kinds.append("source" if act is None else labels.setdefault(act, str(act)))
         self.activation_kinds = kinds
         self.d.n_acts = len(entries)
-        self.d.act_code = _ints(self.d.n_acts)
-        self.d.act_inner = _ints(self.d.n_acts)
-        self.d.act_flags = _ints(self.d.n_acts)
-        self.d.act_off = _slongs(self.d.n_acts)
-        self.d.act_len = _slongs(self.d.n_acts)
-        self.d.act_bits = _slongs(self.d.n_acts)
+        m = self.d.n_acts
+        self.d.act_code, self.d.act_inner, self.d.act_flags = _ints(m), _ints(m), _ints(m)
+        self.d.act_off, self.d.act_len, self.d.act_bits = _slongs(m), _slongs(m), _slongs(m)
         for a, (code, inner, flags, off, length, bits) in enumerate(entries):
             self.d.act_code[a], self.d.act_inner[a], self.d.act_flags[a] = code, inner, flags
             self.d.act_off[a], self.d.act_len[a], self.d.act_bits[a] = off, length, bits

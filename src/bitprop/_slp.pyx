@@ -34,6 +34,12 @@ cdef enum:
 
 _OP_CODES = {"+": ADD, "-": SUB, "*": MUL}
 
+# The gate operations by code, for each kind of value.
+ctypedef void (*fmpz_op)(fmpz *, const fmpz *, const fmpz *) noexcept nogil
+ctypedef void (*fmpq_op)(fmpq *, const fmpq *, const fmpq *) noexcept nogil
+cdef fmpz_op[3] FMPZ_OPS = [<fmpz_op>fmpz_add, <fmpz_op>fmpz_sub, <fmpz_op>fmpz_mul]
+cdef fmpq_op[3] FMPQ_OPS = [<fmpq_op>fmpq_add, <fmpq_op>fmpq_sub, <fmpq_op>fmpq_mul]
+
 
 # --- the program as flat arrays, with the liveness the kernel needs --------------------------
 
@@ -129,19 +135,9 @@ cdef slong _run(const Gates *g, number *x, slong limit, Stats *stats,
             return STOPPED
         j, k = g.left[i], g.right[i]
         if number is fmpz:
-            if g.code[i] == ADD:
-                fmpz_add(x + i, x + j, x + k)
-            elif g.code[i] == SUB:
-                fmpz_sub(x + i, x + j, x + k)
-            else:
-                fmpz_mul(x + i, x + j, x + k)
+            FMPZ_OPS[g.code[i]](x + i, x + j, x + k)
         else:
-            if g.code[i] == ADD:
-                fmpq_add(x + i, x + j, x + k)
-            elif g.code[i] == SUB:
-                fmpq_sub(x + i, x + j, x + k)
-            else:
-                fmpq_mul(x + i, x + j, x + k)
+            FMPQ_OPS[g.code[i]](x + i, x + j, x + k)
         bits = _bit_length(x + i)
         stats.evaluated += 1
         stats.live_bits += bits

@@ -1,10 +1,10 @@
-"""The exact evaluator's Python face: forward, grad and step over the compiled kernels.
+"""The exact evaluator's Python face: forward, grad and step in this process.
 
-Python here only converts, validates and reports; every arithmetic operation runs in
-``bitprop._kernels`` (any DAG), ``bitprop._dense`` (stacks of dense layers) or
-``bitprop._mixed`` (any DAG with dense blocks inside) with the GIL released, in worker
-threads that each take a contiguous slice of the samples
-(``bitprop.workers``: Ctrl-C and ``time_budget`` act at once and leave every object valid).
+Python here only converts, validates and reports; every arithmetic operation runs in a
+kernel (``bitprop._sweep``: any DAG, dense blocks inside; ``bitprop._stack``: a stack of
+dense layers) with the GIL released, in worker threads that each take a contiguous slice of
+the samples (``bitprop.workers``: Ctrl-C and ``time_budget`` act at once and leave every
+object valid). ``bitprop.api`` adds the same on a Dask cluster (``bitprop.distributed``).
 """
 
 import os
@@ -12,11 +12,8 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ._dense import DensePass
-from ._kernels import STATUS_STOPPED, Pass
-from ._mixed import MixedPass
-from ._plan import Plan
-from .layers import MIN_BLOCK_EDGES, find_dense_blocks, find_dense_layout
+from ._pass import STATUS_STOPPED, Pass
+from .compiled import Compiled
 from .dataset import Dataset
 from .errors import BitLimitError, BitpropInputError
 from .numbers import convert_out, rational
@@ -90,7 +87,9 @@ def default_threads():
         return os.cpu_count() or 1
 
 
-def _as_dataset(data, network, require_labels):
+def as_dataset(data, network, require_labels):
+    """``data`` (a Dataset, a list of vectors, a 2-d numpy array, or one vector) as a
+    Dataset checked against ``network``."""
     if isinstance(data, Dataset):
         dataset = data
     elif hasattr(data, "ndim") and data.ndim == 1 or (
@@ -111,7 +110,7 @@ def _as_dataset(data, network, require_labels):
     return dataset
 
 
-def _scales(dataset):
+def loss_scales(dataset):
     """Per-sample factor of the loss: weight_i, divided by the total weight for ``mean``."""
     if dataset.reduction == "mean":
         total = dataset.total_weight
@@ -144,67 +143,14 @@ def _bit_stats(run, plan, gradient_bits=(0, 0)):
     return BitStats(per_vertex, per_depth, max_value, max_adjoint, max(gradient_bits))
 
 
-#: "auto": the dense kernel for a stack of dense layers, else dense blocks of at least
-#: MIN_BLOCK_EDGES edges inside the scalar sweep, else the scalar kernel; "dense": the same,
-#: but an error when there is nothing dense; "mixed": every dense layer, however small, as a
-#: block inside the scalar sweep; "scalar": one vertex at a time. All give the same bits.
-KERNELS = ("auto", "dense", "mixed", "scalar")
 #: Bounds the kernels take as C integers.
 MAX_THREADS = 1024
 MAX_BITS = 1 << 62
 
 
-@dataclass
-class _Dense:
-    """How a plan's dense layers run (DensePass or MixedPass), their layout and, once a pass
-    has built them, their integer weights (kept for the next pass over the same plan)."""
-
-    kind: type
-    layout: object
-    weights: object = None
-
-
-def _check_kernel(kernel):
-    if kernel not in KERNELS:
-        raise BitpropInputError(f"kernel must be one of {', '.join(KERNELS)}, not {kernel!r}",
-                                path="kernel")
-
-
-def _find_dense(network, plan, kernel):
-    """A fresh _Dense for ``plan`` under ``kernel``, or None for the scalar kernel."""
-    _check_kernel(kernel)
-    if kernel == "scalar":
-        return None
-    if kernel != "mixed":
-        layout = find_dense_layout(network, plan)
-        if layout is not None:
-            return _Dense(DensePass, layout)
-    blocks = find_dense_blocks(network, plan, 1 if kernel == "mixed" else MIN_BLOCK_EDGES)
-    if blocks is None and kernel != "auto":
-        raise BitpropInputError("the network has no dense layers (vertices with one edge from "
-                                "each of the same predecessors and one identity, relu, "
-                                "leaky_relu or monomial activation)", path="kernel")
-    return None if blocks is None else _Dense(MixedPass, blocks)
-
-
-def _dense_layout(network, plan, kernel, keep_all):
-    """The _Dense of ``plan`` to run on (cached on the network), or None for the scalar
-    kernel (always with ``keep_all``: only the scalar kernel keeps every z and f). The cache
-    holds the plan it was made for: its integer weights belong to that plan's parameters,
-    so a cache is only ever used with that very plan object (an id could be reused)."""
-    if keep_all:
-        _check_kernel(kernel)
-        return None
-    cached_plan, layouts = network.__dict__.get("_dense_layouts") or (None, None)
-    if cached_plan is not plan:
-        layouts = {}
-        network.__dict__["_dense_layouts"] = (plan, layouts)
-    if kernel not in layouts:
-        layouts[kernel] = _find_dense(network, plan, kernel)
-    return layouts[kernel]
-
-
-def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, dense=None):
+def _new_pass(compiled, network, dataset, *, backward, keep_all, threads, max_bits, kernel):
+    """A Pass of ``dataset`` through ``network`` (compiled as ``compiled``) on its kernel."""
+    kernel = compiled.kernel(network, kernel, keep_all)
     threads = default_threads() if threads is None else threads
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
         raise BitpropInputError(f"threads must be an integer from 1 to {MAX_THREADS}, not "
@@ -213,15 +159,18 @@ def _new_pass(plan, dataset, *, backward, keep_all, threads, max_bits, dense=Non
                                  or not 1 <= max_bits <= MAX_BITS):
         raise BitpropInputError(f"max_bits must be an integer from 1 to {MAX_BITS}, not "
                                 f"{max_bits!r}", path="max_bits")
-    if dense is not None:
-        run = dense.kind(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
-                         threads=threads, backward=backward, max_bits=max_bits,
-                         scalar_values=dense.kind is MixedPass, layout=dense.layout,
-                         weights=dense.weights)
-        dense.weights = run.weights
-        return run
-    return Pass(plan, dataset.inputs, dataset.labels, _scales(dataset), dataset.loss,
-                threads=threads, backward=backward, keep_all=keep_all, max_bits=max_bits)
+    return Pass(compiled.plan, kernel, dataset.inputs, dataset.labels, loss_scales(dataset),
+                dataset.loss, threads=threads, backward=backward, keep_all=keep_all,
+                max_bits=max_bits)
+
+
+def check_step(lr, steps):
+    """(lr as a Fraction, steps as an int >= 0) of a gradient-descent run."""
+    lr = rational(lr, "lr")
+    steps = int(steps)
+    if steps < 0:
+        raise BitpropInputError(f"steps must be >= 0, not {steps}", path="steps")
+    return lr, steps
 
 
 def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
@@ -229,15 +178,15 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
     """Exact forward pass on every input vector (a Dataset, a list of vectors, a 2-d numpy
     array, or one vector). ``keep_all`` also returns every vertex's z and f per sample.
     ``kernel``: "auto" (dense layers as matrix products: the whole network when it is a stack
-    of them, else its dense blocks), "dense", "mixed" or "scalar" (see KERNELS); all give the
+    of them, else its dense blocks), "dense", "mixed" or "scalar" (see bitprop.compiled.KERNELS); all give the
     same exact values."""
     started = time.perf_counter()
-    dataset = _as_dataset(inputs, network, require_labels=False)
-    plan = network.plan()
-    dense = _dense_layout(network, plan, kernel, keep_all)
-    compiled = time.perf_counter()
-    run = _new_pass(plan, dataset, backward=False, keep_all=keep_all, threads=threads,
-                    max_bits=max_bits, dense=dense)
+    dataset = as_dataset(inputs, network, require_labels=False)
+    compiled = network.compiled()
+    plan = compiled.plan
+    run = _new_pass(compiled, network, dataset, backward=False, keep_all=keep_all,
+                    threads=threads, max_bits=max_bits, kernel=kernel)
+    compile_seconds = time.perf_counter() - started
     _run(run, plan, time_budget=time_budget, progress=progress)
     forward_seconds, _ = run.timings()
     outputs = run.take_outputs()
@@ -252,30 +201,22 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
                            "z": {plan.names[p]: convert_out(q, output)
                                  for p, q in enumerate(z) if q is not None}})
     loss = convert_out(run.total_loss(), output) if dataset.labels is not None else None
-    timing = {"compile": compiled - started, "forward": forward_seconds}
+    timing = {"compile": compile_seconds, "forward": forward_seconds}
     return ForwardResult(outputs, _bit_stats(run, plan), timing, values, loss)
 
 
 def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, progress=None,
-         output="fraction", kernel="auto", client=None):
-    """Exact L(theta) and dL/dw, dL/db for every edge (edge order), with bit statistics.
-    ``client``: a dask.distributed Client; the samples then run as shards on its cluster
-    (:func:`bitprop.distributed.grad`), with the same result bit for bit."""
-    if client is not None:
-        from .distributed import grad as distributed_grad     # Dask only with a client
-        return distributed_grad(network, dataset, client=client, max_bits=max_bits,
-                                time_budget=time_budget, threads=threads, progress=progress,
-                                output=output, kernel=kernel)
+         output="fraction", kernel="auto"):
+    """Exact L(theta) and dL/dw, dL/db for every edge (edge order), with bit statistics."""
     started = time.perf_counter()
-    dataset = _as_dataset(dataset, network, require_labels=True)
-    plan = network.plan()
-    dense = _dense_layout(network, plan, kernel, False)
-    compiled = time.perf_counter()
-    run = _new_pass(plan, dataset, backward=True, keep_all=False, threads=threads,
-                    max_bits=max_bits, dense=dense)
-    _run(run, plan, time_budget=time_budget, progress=progress)
-    return _grad_result(run, plan, compiled - started).converted(output) \
-        if output != "fraction" else _grad_result(run, plan, compiled - started)
+    dataset = as_dataset(dataset, network, require_labels=True)
+    compiled = network.compiled()
+    run = _new_pass(compiled, network, dataset, backward=True, keep_all=False,
+                    threads=threads, max_bits=max_bits, kernel=kernel)
+    compile_seconds = time.perf_counter() - started
+    _run(run, compiled.plan, time_budget=time_budget, progress=progress)
+    result = _grad_result(run, compiled.plan, compile_seconds)
+    return result if output == "fraction" else result.converted(output)
 
 
 def _grad_result(run, plan, compile_seconds):
@@ -290,37 +231,26 @@ def _grad_result(run, plan, compile_seconds):
 
 
 def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, threads=None,
-         progress=None, on_step=None, kernel="auto", client=None):
+         progress=None, on_step=None, kernel="auto"):
     """``steps`` exact gradient-descent steps theta := theta - lr * dL/dtheta on the trainable
-    parameters. Returns (new network, losses): L before each step and after the last.
-    ``client``: a dask.distributed Client; each step is then a map-reduce over sample shards
-    on its cluster (:func:`bitprop.distributed.step`), with the same result bit for bit."""
-    if client is not None:
-        from .distributed import step as distributed_step     # Dask only with a client
-        return distributed_step(network, dataset, lr, steps, client=client, max_bits=max_bits,
-                                time_budget=time_budget, threads=threads, progress=progress,
-                                on_step=on_step, kernel=kernel)
-    lr = rational(lr, "lr")
-    steps = int(steps)
-    if steps < 0:
-        raise BitpropInputError(f"steps must be >= 0, not {steps}", path="steps")
-    dataset = _as_dataset(dataset, network, require_labels=True)
-    plan = Plan(network)            # private: the parameters change in place
-    dense = _find_dense(network, plan, kernel)
+    parameters. Returns (new network, losses): L before each step and after the last."""
+    lr, steps = check_step(lr, steps)
+    dataset = as_dataset(dataset, network, require_labels=True)
+    compiled = Compiled(network)    # private: its plan's parameters change in place
     trainable = network.trainable
     deadline = None if time_budget is None else time.monotonic() + time_budget
     losses = []
     for index in range(steps + 1):
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        run = _new_pass(plan, dataset, backward=index < steps, keep_all=False, threads=threads,
-                        max_bits=max_bits,
-                        dense=dense and _Dense(dense.kind, dense.layout))   # new weights
-        _run(run, plan, time_budget=remaining, progress=progress)
+        run = _new_pass(compiled, network, dataset, backward=index < steps, keep_all=False,
+                        threads=threads, max_bits=max_bits, kernel=kernel)
+        _run(run, compiled.plan, time_budget=remaining, progress=progress)
         losses.append(run.total_loss())
         if index < steps:
             run.reduce_gradients()
             run.apply_step(lr, trainable)
+            compiled.parameters_changed()
             if on_step is not None:
                 on_step(index + 1, losses[-1])
-    weights, biases = plan.parameters()
+    weights, biases = compiled.plan.parameters()
     return network.with_parameters(weights, biases), losses

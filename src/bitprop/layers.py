@@ -19,8 +19,11 @@ from array import array
 from dataclasses import dataclass
 from functools import cached_property
 
-#: Activation kinds the dense kernel implements (codes shared with _plan.pxd).
-_DENSE_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "monomial": 4}
+from ._codes import ActivationCode
+
+#: Activation kinds the dense kernel implements, and their kernel codes.
+_DENSE_CODES = {"identity": ActivationCode.ACT_IDENTITY, "relu": ActivationCode.ACT_RELU,
+                "leaky_relu": ActivationCode.ACT_LEAKY, "monomial": ActivationCode.ACT_MONO}
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@
 
 from dataclasses import dataclass
 
+from ._codes import LossCode
 from .errors import BitpropInputError
 from .numbers import shown
 
-KINDS = ("square", "hinge", "zero_one", "bit")
-#: Kernel codes (the order of KINDS).
-CODES = {kind: code for code, kind in enumerate(KINDS)}
+#: Each kind's kernel code.
+CODES = {"square": LossCode.LOSS_SQUARE, "hinge": LossCode.LOSS_HINGE,
+         "zero_one": LossCode.LOSS_ZERO_ONE, "bit": LossCode.LOSS_BIT}
+KINDS = tuple(CODES)
 #: Largest |shift| and bit index of the bit loss.
 MAX_BIT_PARAMETER = 1 << 40
 

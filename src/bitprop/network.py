@@ -85,7 +85,7 @@ class Network:
         self._outputs = self._vertex_list(outputs, "outputs", allow_repeats=True)
         self._order, self._depths = _topological_order(self)
         self._check_sources_and_activations()
-        self._plan = None
+        self._compiled = None
 
     # --- construction helpers ----------------------------------------------------------
     def _add_vertex(self, vertex, where):
@@ -345,8 +345,7 @@ class Network:
             copy._weights = self._parameter_vector(weights, "weights")
         if biases is not None:
             copy._biases = self._parameter_vector(biases, "biases")
-        copy._plan = copy._fractions = None
-        copy.__dict__.pop("_dense_layouts", None)     # made for this network's plan
+        copy._compiled = copy._fractions = None     # made from this network's parameters
         return copy
 
     def _parameter_vector(self, values, where):
@@ -400,33 +399,36 @@ class Network:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_plan"] = state["_fractions"] = None
-        state.pop("_dense_layouts", None)           # compiled: rebuilt where it is used
+        state["_compiled"] = state["_fractions"] = None   # rebuilt where it is used
         return state
 
     # --- evaluation (the work is in bitprop.evaluation) --------------------------------
+    def compiled(self):
+        """What the kernels run on (bitprop.compiled.Compiled), built once and kept."""
+        if self._compiled is None:
+            from .compiled import Compiled
+            self._compiled = Compiled(self)
+        return self._compiled
+
     def plan(self):
-        """The compiled plan (flat FLINT arrays), built once and cached."""
-        if self._plan is None:
-            from ._plan import Plan
-            self._plan = Plan(self)
-        return self._plan
+        """The compiled plan (flat FLINT arrays), built once and kept."""
+        return self.compiled().plan
 
     def forward(self, inputs, **options):
-        """Exact forward pass: see :func:`bitprop.evaluation.forward`."""
-        from .evaluation import forward
+        """Exact forward pass: see :func:`bitprop.api.forward`."""
+        from .api import forward
         return forward(self, inputs, **options)
 
     def grad(self, dataset, **options):
-        """Exact loss and gradient: see :func:`bitprop.evaluation.grad` (``client=``: on
+        """Exact loss and gradient: see :func:`bitprop.api.grad` (``client=``: on
         a Dask cluster)."""
-        from .evaluation import grad
+        from .api import grad
         return grad(self, dataset, **options)
 
     def step(self, dataset, lr, steps=1, **options):
-        """Exact gradient descent: see :func:`bitprop.evaluation.step` (``client=``: on a
+        """Exact gradient descent: see :func:`bitprop.api.step` (``client=``: on a
         Dask cluster)."""
-        from .evaluation import step
+        from .api import step
         return step(self, dataset, lr, steps, **options)
 
     # --- common shapes -----------------------------------------------------------------

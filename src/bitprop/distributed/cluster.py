@@ -6,6 +6,7 @@ import re
 from contextlib import contextmanager
 
 from ..errors import BitpropInputError
+from ..evaluation import default_threads
 from .errors import DistributedError
 
 #: Seconds to wait for an existing scheduler to answer.
@@ -30,7 +31,6 @@ def parse_target(spec):
 
 
 def _cores():
-    from ..evaluation import default_threads
     return default_threads()
 
 

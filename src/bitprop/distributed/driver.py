@@ -20,8 +20,7 @@ import weakref
 from .._convert import RationalVector
 from ..dataset import Dataset
 from ..errors import BitpropError, BitpropInputError, TimeBudgetError
-from ..evaluation import BitStats, GradResult, _as_dataset, _scales
-from ..numbers import rational
+from ..evaluation import BitStats, GradResult, as_dataset, check_step, loss_scales
 from . import tasks
 from .errors import DistributedError
 from .wire import Vector, unpack_fractions
@@ -44,7 +43,7 @@ def grad(network, dataset, *, client, shards=None, threads=None, max_bits=None,
     threads); ``threads``: kernel threads inside each shard's task (default 1: the parallelism
     is the shards'); ``progress(done, total)`` counts finished shards."""
     started = time.perf_counter()
-    dataset = _as_dataset(dataset, network, require_labels=True)
+    dataset = as_dataset(dataset, network, require_labels=True)
     pieces = _split(dataset, _shard_count(client, shards, len(dataset)))
     options = _options(threads, max_bits, time_budget, kernel)
     with _Run(client, "grad", time_budget, retries, progress) as run:
@@ -63,11 +62,8 @@ def step(network, dataset, lr, steps=1, *, client, shards=None, threads=None, ma
          retries=DEFAULT_RETRIES):
     """``steps`` exact gradient-descent steps on the Dask cluster of ``client``: the same
     (new network, losses) as :func:`bitprop.step`. ``on_step(i, loss)`` after step i."""
-    rate = rational(lr, "lr")
-    steps = int(steps)
-    if steps < 0:
-        raise BitpropInputError(f"steps must be >= 0, not {steps}", path="steps")
-    dataset = _as_dataset(dataset, network, require_labels=True)
+    rate, steps = check_step(lr, steps)
+    dataset = as_dataset(dataset, network, require_labels=True)
     pieces = _split(dataset, _shard_count(client, shards, len(dataset)))
     options = _options(threads, max_bits, time_budget, kernel)
     with _Run(client, "step", time_budget, retries, None) as run:
@@ -168,7 +164,7 @@ def _shard_count(client, shards, samples):
 
 def _split(dataset, count):
     """``count`` Shards of consecutive samples, sizes differing by at most one."""
-    scales, size = _scales(dataset), len(dataset)
+    scales, size = loss_scales(dataset), len(dataset)
     pieces = []
     for i in range(count):
         first, end = size * i // count, size * (i + 1) // count

@@ -66,7 +66,6 @@ def share(network):
     """The SharedNetwork of ``network`` (on the driver, before the scatter)."""
     zeros = [Fraction(0)] * network.num_edges
     skeleton = network.with_parameters(zeros, zeros)
-    skeleton.__dict__.pop("_dense_layouts", None)     # evaluation's cache: rebuilt on a worker
     return SharedNetwork(skeleton, Parameters(pack_fractions(network.weights),
                                               pack_fractions(network.biases, repeats=True)))
 

@@ -1,0 +1,146 @@
+# cython: language_level=3, cdivision=True
+"""A layer's values as an integer matrix with one positive denominator per sample column,
+normalised by one gcd over the column instead of one gcd per entry; what a worker shares of
+a layer with the others for the gradient rows (share, release)."""
+
+from libc.stdlib cimport calloc, free
+
+from bitprop._flint cimport *
+from bitprop._factored cimport (Factored, factor, exponent, valuation, mul_prime_power,
+                               divide_exact)
+
+
+cdef void share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, const fmpz *hd,
+                slong cols) noexcept nogil:
+    """Hand G and gd over to x (the caller re-initialises both before reuse) and move
+    H (not read again by its owner) into x.HT, transposed."""
+    cdef slong i, s
+    x.G, x.gd, x.cols = G[0], gd, cols
+    fmpz_mat_init(&x.HT, cols, H.r)
+    for i in range(H.r):
+        for s in range(cols):
+            fmpz_swap(at(&x.HT, s, i), at(H, i, s))
+    x.scaled = _fmpz_vec_init(cols + 1)
+    for s in range(cols):
+        fmpz_mul(x.scaled + s, gd + s, hd + s)
+    fmpz_init(&x.lcm_scaled)
+    fmpz_init(&x.lcm_gd)
+    _column_lcm(&x.lcm_scaled, x.scaled, cols)
+    _column_lcm(&x.lcm_gd, gd, cols)
+    x.live = True
+
+
+cdef void release(Shared *x) noexcept nogil:
+    if x.live:
+        fmpz_mat_clear(&x.G)
+        fmpz_mat_clear(&x.HT)
+        _fmpz_vec_clear(x.gd, x.cols + 1)
+        _fmpz_vec_clear(x.scaled, x.cols + 1)
+        fmpz_clear(&x.lcm_scaled)
+        fmpz_clear(&x.lcm_gd)
+        x.live = False
+
+
+cdef bint columns_init(Columns *c, const slong *width, slong layers, slong cols) noexcept nogil:
+    """Empty matrices of every layer (Z of layer 0 has no rows); False without memory."""
+    cdef slong l
+    c.layers, c.cols = layers, cols
+    c.H = <fmpz_mat_struct *>calloc(layers + 1, sizeof(fmpz_mat_struct))
+    c.Z = <fmpz_mat_struct *>calloc(layers + 1, sizeof(fmpz_mat_struct))
+    c.hd = <fmpz **>calloc(layers + 1, sizeof(fmpz *))
+    c.zd = <fmpz **>calloc(layers + 1, sizeof(fmpz *))
+    if c.H == NULL or c.Z == NULL or c.hd == NULL or c.zd == NULL:
+        free(c.H); free(c.Z); free(c.hd); free(c.zd)
+        c.H = NULL
+        return False
+    for l in range(layers):
+        fmpz_mat_init(c.H + l, width[l], cols)
+        fmpz_mat_init(c.Z + l, width[l] if l else 0, cols)
+        c.hd[l] = _fmpz_vec_init(cols + 1)
+        c.zd[l] = _fmpz_vec_init(cols + 1)
+    return True
+
+
+cdef void columns_clear(Columns *c) noexcept nogil:
+    cdef slong l
+    if c.H == NULL:
+        return
+    for l in range(c.layers):
+        fmpz_mat_clear(c.H + l)
+        fmpz_mat_clear(c.Z + l)
+        _fmpz_vec_clear(c.hd[l], c.cols + 1)
+        _fmpz_vec_clear(c.zd[l], c.cols + 1)
+    free(c.H); free(c.Z); free(c.hd); free(c.zd)
+    c.H = NULL
+
+
+cdef void load_columns(fmpz_mat_struct *m, fmpz *den, const fmpq *base, const slong *rows,
+                       slong row_stride, slong col_stride, fmpz *tmp) noexcept nogil:
+    """m, den := the rationals base[rows[i] * row_stride + s * col_stride] (rows NULL: i) as
+    integers over one denominator per column (the lcm of the column's)."""
+    cdef slong i, s
+    cdef const fmpq *x
+    for s in range(m.c):
+        fmpz_one(den + s)
+        for i in range(m.r):
+            x = base + (rows[i] if rows != NULL else i) * row_stride + s * col_stride
+            if not fmpz_is_one(fmpq_denref(x)):
+                fmpz_lcm(den + s, den + s, fmpq_denref(x))
+        for i in range(m.r):
+            x = base + (rows[i] if rows != NULL else i) * row_stride + s * col_stride
+            if fmpz_is_one(fmpq_denref(x)):
+                fmpz_mul(at(m, i, s), fmpq_numref(x), den + s)
+            else:
+                fmpz_divexact(tmp, den + s, fmpq_denref(x))
+                fmpz_mul(at(m, i, s), fmpq_numref(x), tmp)
+
+
+cdef void normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
+                    fmpz *tmp) noexcept nogil:
+    """Divide every column and its denominator by their gcd: the column's canonical form."""
+    cdef slong i, s
+    for s in range(m.c):
+        if f.exact:
+            factor(f, den + s)
+        _column_content(g, m, s, den + s, f, tmp)
+        if not fmpz_is_one(g):
+            divide_exact(den + s, den + s, g)
+            for i in range(m.r):
+                divide_exact(at(m, i, s), at(m, i, s), g)
+
+
+cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const fmpz *den,
+                          const Factored *f, fmpz *tmp) noexcept nogil:
+    """g := gcd of column s and its denominator (factored as f): per small prime of the
+    denominator the least valuation over the column, which one entry usually settles."""
+    cdef slong i
+    cdef int k
+    cdef ulong v
+    cdef fmpz_t rough
+    fmpz_one(g)
+    for k in range(f.count):
+        v = f.exp[k] if f.exact else <ulong>-1
+        for i in range(m.r):
+            if v == 0:
+                break
+            if not fmpz_is_zero(at(m, i, s)):
+                v = valuation(at(m, i, s), f.prime[k], v, tmp)
+        v = exponent(f, k, den, v, tmp)
+        if v:
+            mul_prime_power(g, f.prime[k], v, tmp)
+    if not fmpz_is_one(&f.rough):
+        fmpz_init(rough)
+        fmpz_set(rough, &f.rough)
+        for i in range(m.r):
+            if fmpz_is_one(rough):
+                break
+            fmpz_gcd(rough, rough, at(m, i, s))
+        fmpz_mul(g, g, rough)
+        fmpz_clear(rough)
+
+
+cdef void _column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:
+    cdef slong s
+    fmpz_one(out)
+    for s in range(n):
+        fmpz_lcm(out, out, dens + s)

@@ -1,0 +1,122 @@
+# cython: language_level=3
+# One evaluation's memory and results (Pass), its workers' state (Worker), and the interface
+# every kernel implements (Kernel). The kernels: bitprop._sweep (one vertex at a time, with
+# dense blocks inside) and bitprop._stack (a stack of dense layers), both on bitprop._dense.
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+from bitprop._flint cimport fmpq, fmpz, slong
+from bitprop._plan cimport Plan
+from bitprop._factored cimport Factored
+from bitprop._columns cimport Shared, Columns
+
+
+cdef inline double monotonic_now() noexcept nogil:
+    """Seconds on the monotonic clock (kernel timings, without the GIL)."""
+    cdef timespec t
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return t.tv_sec + 1e-9 * t.tv_nsec
+
+# Worker status codes.
+cdef enum:
+    DONE = 0
+    STOPPED = 1
+    BIT_LIMIT = 2
+
+# Which value hit the bit limit.
+cdef enum:
+    WHAT_Z = 0
+    WHAT_F = 1
+    WHAT_ADJOINT = 2
+
+
+cdef inline slong sweep_step(slong positions, slong p, bint backward, slong scale,
+                             slong sub) noexcept nogil:
+    """When a one-thread sweep records a value: the rule that makes the bit-limit fault the
+    same for every thread count. Every kernel numbers what it records with it, and the
+    reported fault is the one with the least (step, sample) over all workers' first faults.
+
+    A sweep visits ``positions`` positions forward, then backward: position p's forward
+    values come at p, its backward ones at 2 * positions - 1 - p. Each visit spans ``scale``
+    steps, numbered by ``sub`` from 0, for a position that records several values in order
+    (a dense block's layers: z and f of its layer k at 2k - 1 and 2k forward, adjoints of
+    its last layer first backward). A dense stack is one block at position 0 of a one-
+    position sweep."""
+    return ((2 * positions - 1 - p) if backward else p) * scale + sub
+
+
+cdef struct Fault:
+    # A worker's first value over max_bits.
+    slong step          # sweep_step of the record
+    slong sample
+    slong position
+    int what            # WHAT_Z, WHAT_F or WHAT_ADJOINT
+    long bits
+
+
+cdef struct Worker:
+    # Everything one worker thread owns: its samples s0 <= s < s1, status and progress,
+    # bit statistics, gradient accumulators and scratch, and the dense engine's state.
+    # Allocated and freed in one place (workers_init, workers_clear in _pass.pyx).
+    int index
+    slong s0, s1
+    int status
+    slong done                  # vertex steps finished (progress)
+    Fault fault
+    double t_start, t_forward, t_end
+    long *bits_z                # per position: max bits over the worker's samples
+    long *bits_f
+    long *bits_adj
+    fmpq *grad_w                # its gradient accumulators: per edge and per position
+    fmpq *grad_z                # (region 0, shared, when rows are set once)
+    fmpq loss
+    fmpq *seed                  # per output: scale_s * dl/df of the sample just seeded
+    fmpq qtmp, qacc             # scratch
+    fmpz g, tmp, q, r
+    Factored fac                # dense engine: how gcds with denominators are taken
+    Shared shared[2]            # dense engine: layers shared before odd / even barriers
+    Columns columns             # dense engine: this worker's layer values
+    slong barriers              # dense engine: layer barriers passed
+
+
+cdef class Pass
+
+
+cdef class Kernel:
+    # How a pass runs: ``work`` runs one worker's samples. A kernel whose gradient rows are
+    # set once from all samples marks them (edge_set_once, vertex_set_once: NULL for none,
+    # all for a dense stack) so that only the others are summed over workers.
+    cdef bint rows_only                 # every gradient is set once: one region
+    cdef char *edge_set_once
+    cdef char *vertex_set_once
+    cdef void prepare(self, Pass run) except *
+    cdef int work(self, Pass run, Worker *w) noexcept nogil
+
+
+cdef class Pass:
+    cdef readonly Plan plan
+    cdef readonly Kernel kernel
+    cdef readonly slong S
+    cdef readonly int threads
+    cdef readonly bint backward     # compute loss and gradients
+    cdef readonly bint keep_all     # keep every z and f (else free what nothing reads again)
+    cdef readonly bint has_labels
+    cdef readonly slong max_bits    # 0: no guard
+    cdef int loss_code
+    cdef slong loss_index, loss_shift
+    cdef fmpq *X                    # S * n_inputs
+    cdef fmpq *Y                    # S * n_outputs
+    cdef fmpq *scale                # S: weight_s (/ total weight for mean)
+    cdef fmpq *outputs              # S * n_outputs
+    cdef slong regions              # gradient accumulators: threads, or 1 (rows_only)
+    cdef fmpq *grad_w               # regions * n_edges
+    cdef fmpq *grad_z               # regions * n: sum over samples of dL/dz_p
+    cdef Worker *workers
+    cdef public int stop
+
+    cdef int guard(self, Worker *w, slong p, slong s, slong step, int what,
+                   const fmpq *value, long *record) noexcept nogil
+    cdef int mark_fault(self, Worker *w, slong p, slong s, slong step, int what,
+                        long bits) noexcept nogil
+    cdef void sample_loss(self, Worker *w, slong s) noexcept nogil
+    cdef void _loss_entry(self, Worker *w, slong s, const fmpq *f, const fmpq *y,
+                          fmpq *seed) noexcept nogil
