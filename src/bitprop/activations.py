@@ -1,13 +1,13 @@
 """The activation table: every activation bitprop knows, parsed and validated in one place.
 
 An :class:`Activation` is a frozen description (kind + exact parameters); the compiled plan
-turns it into a kernel code. Kinds and their backprop rules follow FORMATS.md:
+turns it into a kernel code. Kinds and their backprop rules follow docs/formats.md ("Activations"):
 
 identity, relu (sigma'(0) = 0), leaky_relu(slope) (sigma'(0) = slope), polynomial(c_0..c_d),
 piecewise_linear(breakpoints, slopes, intercepts) (piece i is b_i < z <= b_(i+1)), and
 rounded(inner, bits k, mode floor|nearest, clip, backward ste|zero): inner(z) rounded to a
 multiple of 2^-k (nearest: ties to even), then clipped; its derivative is inner'(z) rounded
-to k bits in the same mode (``ste``; clipping is ignored there, as FORMATS.md states) or 0.
+to k bits in the same mode (``ste``; clipping is ignored there, as docs/formats.md states) or 0.
 """
 
 from dataclasses import dataclass
@@ -131,7 +131,7 @@ class Activation:
         return self.kind == "rounded" or self.degree <= 1
 
     def to_json(self):
-        """The FORMATS.md form of this activation: a built-in name or a spec dict."""
+        """The docs/formats.md form of this activation: a built-in name or a spec dict."""
         for name, builtin in BUILTINS.items():
             if builtin == self:
                 return name
@@ -180,7 +180,7 @@ _REQUIRED = {"leaky_relu": {"slope"}, "polynomial": {"coefficients"},
 
 
 def from_spec(spec, where="", table=None, depth=0):
-    """An Activation from a FORMATS.md spec: a name (built-in or in ``table``) or a dict
+    """An Activation from a docs/formats.md spec: a name (built-in or in ``table``) or a dict
     (``depth``: how many ``inner`` specs enclose this one)."""
     if isinstance(spec, Activation):
         return spec

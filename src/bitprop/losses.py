@@ -45,7 +45,7 @@ def _integer(value, where, low, high):
 
 
 def parse_loss(spec, where="loss"):
-    """A Loss from a name or a FORMATS.md loss object."""
+    """A Loss from a name or a docs/formats.md loss object."""
     if isinstance(spec, Loss):
         return spec
     if isinstance(spec, str):
