@@ -316,8 +316,8 @@ class Network:
 
     def save(self, path):
         """Write a ``bitprop.network/1`` file: UTF-8, a vertex or an edge a line, edges in
-        the plain form that load reads in C (json.dump of to_json took 0.2 s for 65k edges,
-        in dicts made only to be printed)."""
+        the plain form that load reads in C, printed directly rather than through
+        json.dump of to_json, whose dicts are made only to be printed."""
         document = self._document(None)
         items = [f" {_dumps(key)}: " + (self._edges_text() if key == "edges" else
                                        _lines(map(_dumps, value)) if type(value) is list else
