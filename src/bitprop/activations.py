@@ -28,7 +28,18 @@ MAX_NESTING = 32
 
 @dataclass(frozen=True)
 class Activation:
-    """One activation function with exact parameters; build with the constructors below."""
+    """One activation function with exact parameters; build with the constructors below.
+
+    >>> Activation.polynomial("3/2*z^3 - z").coefficients
+    (Fraction(0, 1), Fraction(-1, 1), Fraction(0, 1), Fraction(3, 2))
+    >>> Activation.leaky_relu("1/8").to_json()
+    {'kind': 'leaky_relu', 'slope': '1/8'}
+    >>> Activation.rounded("square", 8, mode="nearest", clip=[-1, 1]).to_json()
+    {'kind': 'rounded', 'inner': 'square', 'bits': 8, 'mode': 'nearest', 'backward': 'ste',
+     'clip': ['-1', '1']}
+    >>> Activation.relu().to_json(), Activation.relu().is_piecewise_linear
+    ('relu', True)
+    """
 
     kind: str
     slope: Fraction = None

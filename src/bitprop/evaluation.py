@@ -230,7 +230,18 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
     array, or one vector). ``keep_all`` also returns every vertex's z and f per sample.
     ``kernel``: "auto" (dense layers as matrix products: the whole network when it is a stack
     of them, else its dense blocks), "dense", "mixed" or "scalar" (see KERNELS); all give the
-    same exact values."""
+    same exact values.
+
+    >>> net = bitprop.Network(["x", ("h", "relu"), ("o", "identity")],
+    ...                       [("x", "h", 2, -1), ("h", "o", 3, 0)], ["x"], ["o"])
+    >>> result = bitprop.forward(net, [["3/2"], [-1]], keep_all=True)
+    >>> [row.tolist() for row in result.outputs]
+    [[Fraction(6, 1)], [Fraction(0, 1)]]
+    >>> result.values[1]["z"]
+    {'h': Fraction(-3, 1), 'o': Fraction(0, 1)}
+    >>> result.bits.max_value
+    4
+    """
     started = time.perf_counter()
     dataset = _as_dataset(inputs, network, require_labels=False)
     plan = network.plan()
@@ -260,7 +271,19 @@ def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, pro
          output="fraction", kernel="auto", client=None):
     """Exact L(theta) and dL/dw, dL/db for every edge (edge order), with bit statistics.
     ``client``: a dask.distributed Client; the samples then run as shards on its cluster
-    (:func:`bitprop.distributed.grad`), with the same result bit for bit."""
+    (:func:`bitprop.distributed.grad`), with the same result bit for bit.
+
+    >>> net = bitprop.Network(["x", ("h", "relu"), ("o", "identity")],
+    ...                       [("x", "h", 2, -1), ("h", "o", 3, 0)], ["x"], ["o"])
+    >>> data = bitprop.Dataset([["3/2"]], [[1]])
+    >>> result = bitprop.grad(net, data, output="str")
+    >>> result.loss, result.grad_weight, result.grad_bias
+    ('25', ['45', '20'], ['30', '10'])
+    >>> result.bits.max_value, result.bits.max_adjoint, result.bits.max_grad
+    (4, 6, 7)
+    >>> bitprop.grad(net, data, kernel="scalar", threads=1).loss
+    Fraction(25, 1)
+    """
     if client is not None:
         from .distributed import grad as distributed_grad     # Dask only with a client
         return distributed_grad(network, dataset, client=client, max_bits=max_bits,
@@ -294,7 +317,16 @@ def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, thre
     """``steps`` exact gradient-descent steps theta := theta - lr * dL/dtheta on the trainable
     parameters. Returns (new network, losses): L before each step and after the last.
     ``client``: a dask.distributed Client; each step is then a map-reduce over sample shards
-    on its cluster (:func:`bitprop.distributed.step`), with the same result bit for bit."""
+    on its cluster (:func:`bitprop.distributed.step`), with the same result bit for bit.
+
+    >>> net = bitprop.Network(["x", ("h", "relu"), ("o", "identity")],
+    ...                       [("x", "h", 2, -1), ("h", "o", 3, 0)], ["x"], ["o"])
+    >>> trained, losses = bitprop.step(net, bitprop.Dataset([["3/2"]], [[1]]), "1/100", 2)
+    >>> [bitprop.to_str(q) for q in losses]
+    ['25', '31329/10000', '65141803695590468001/100000000000000000000']
+    >>> trained.weights
+    [Fraction(35033, 25000), Fraction(552743, 200000)]
+    """
     if client is not None:
         from .distributed import step as distributed_step     # Dask only with a client
         return distributed_step(network, dataset, lr, steps, client=client, max_bits=max_bits,
