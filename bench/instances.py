@@ -171,7 +171,7 @@ def edge_index(instance: Instance, layer: int, row: int, column: int) -> int:
 
 
 def to_bitprop_json(instance: Instance) -> tuple[dict, dict]:
-    """(network, dataset) dicts in FORMATS.md's bitprop.network/1 and bitprop.dataset/1.
+    """(network, dataset) dicts in docs/formats.md's bitprop.network/1 and bitprop.dataset/1.
 
     Edges come layer by layer, row-major (see `edge_index`); the bias of unit i of layer l sits
     on its edge from unit 0 of layer l-1, and every other edge has bias 0.
@@ -236,7 +236,7 @@ def fraction_str(x) -> str:
 
 
 def bit_length(x) -> int:
-    """FORMATS.md's size of p/q in lowest terms: bitlen(|p|) + bitlen(q)."""
+    """docs/formats.md's size of p/q in lowest terms: bitlen(|p|) + bitlen(q)."""
     numerator, denominator = _parts(x)
     return abs(numerator).bit_length() + denominator.bit_length()
 

@@ -84,7 +84,7 @@ def _descend(doc, grad_weight, grad_bias, lr):
 
 
 def test_contract_example():
-    """FORMATS.md's 3-vertex ReLU net: loss 25, weight grads [45, 20], bias grads [30, 10]."""
+    """docs/formats.md's 3-vertex ReLU net: loss 25, weight grads [45, 20], bias grads [30, 10]."""
     net = bitprop.Network(["x", ("h", "relu"), ("o", "identity")],
                           [("x", "h", 2, -1), ("h", "o", 3, 0)], ["x"], ["o"])
     result = net.grad(bitprop.Dataset([["3/2"]], [[1]]))

@@ -24,9 +24,9 @@ cdef object _new_object = object.__new__
 
 
 cdef object _make_fraction(object numerator, object denominator):
-    """A Fraction of coprime integers (denominator > 0), not normalised again: 4x faster
-    than Fraction(n, d, _normalize=False) on Python 3.11, where this sets the two slots
-    that Python 3.12's Fraction._from_coprime_ints sets."""
+    """A Fraction of coprime integers (denominator > 0), not normalised again, made
+    without Fraction(n, d, _normalize=False)'s checks: on Python 3.11 this sets the two
+    slots that Python 3.12's Fraction._from_coprime_ints sets."""
     if _from_coprime_ints is not None:
         return _from_coprime_ints(numerator, denominator)
     cdef object q = _new_object(Fraction)

@@ -2,9 +2,9 @@
 """The big arrays of bitprop's files read in C, from the bytes straight into FLINT: a
 network's edges (Network.load) and a dataset's samples (Dataset.load).
 
-json.loads builds a dict and four strs per edge: 40 ms for a 65k-edge file, and some 460
-bytes an edge, so a width-256 depth-1000 MLP (65M edges) would need 30 GB before its first
-number is read. Here the top-level array is found in the bytes (find_array) and read by a
+json.loads builds a dict and four strs per edge, so the memory of those objects, not of the
+numbers, would bound the largest network that can be read (bench/results/load.md; README,
+"Measurements"). Here the top-level array is found in the bytes (find_array) and read by a
 strict parser of the plain form bitprop and other writers emit (EdgesText, SamplesText):
 objects with known keys at most once, strings without escapes, numbers as
 '[+-]digits[/digits]' text or JSON integers (other number text, such as "0.125", goes

@@ -231,8 +231,8 @@ def _encode(act):
 
 def topological_order(Py_ssize_t n, const long[:] sources, const long[:] targets):
     """(order, depths) of the graph on vertices 0..n-1 with edges sources[e] -> targets[e]:
-    Kahn's algorithm with a FIFO queue, each vertex's out-edges in edge order, in C (a
-    network's 65k edges took 10 ms as Python loops). On a cycle, (None, indegree): the
+    Kahn's algorithm with a FIFO queue, each vertex's out-edges in edge order, in C (as
+    Python loops it was a visible part of loading a network). On a cycle, (None, indegree): the
     vertices left with indegree > 0 are those on or after a cycle."""
     cdef Py_ssize_t m = sources.shape[0], e, k, head = 0, tail = 0, u, v
     cdef slong *out_ptr = _slongs(n + 1)

@@ -107,7 +107,7 @@ ctypedef fused number:
 
 
 cdef inline flint_bitcnt_t _bit_length(number *v) noexcept nogil:
-    """FORMATS.md's bit length: bitlen(|p|) + bitlen(q)."""
+    """The bit length of docs/formats.md: bitlen(|p|) + bitlen(q)."""
     if number is fmpz:
         return fmpz_bits(v) + 1
     else:
@@ -185,7 +185,7 @@ cdef class SlpValue:
 
     @property
     def bit_length(self):
-        """bitlen(|p|) + bitlen(q) (FORMATS.md), so an integer m has m.bit_length() + 1."""
+        """bitlen(|p|) + bitlen(q) (docs/formats.md), so an integer m has m.bit_length() + 1."""
         return fmpz_bits(self.num) + fmpz_bits(self.den)
 
     def bit(self, k):
@@ -233,7 +233,7 @@ cdef class SlpValue:
 def evaluate(program, *, max_bits=None):
     """x_n of ``program`` (a bitprop.slp.Program) as an SlpValue.
 
-    ``max_bits``: stop with BitLimitError at the first gate whose bit length (FORMATS.md:
+    ``max_bits``: stop with BitLimitError at the first gate whose bit length (docs/formats.md:
     bitlen(|p|) + bitlen(q)) exceeds it.
     """
     if max_bits is not None and (isinstance(max_bits, bool) or not isinstance(max_bits, int)

@@ -110,7 +110,7 @@ cdef inline slong _piece(const fmpq *breakpoints, slong m, const fmpq *z) noexce
 
 
 cdef void _derivative(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmpz *q, fmpz *r) noexcept nogil:
-    """out := the backprop rule sigma_a'(z) of FORMATS.md."""
+    """out := the backprop rule sigma_a'(z) of docs/formats.md ("Activations")."""
     cdef slong off = plan.act_off[a], length = plan.act_len[a], i
     cdef int code = plan.act_code[a]
     cdef fmpq *c = plan.pool + off

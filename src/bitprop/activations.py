@@ -1,13 +1,13 @@
 """The activation table: every activation bitprop knows, parsed and validated in one place.
 
 An :class:`Activation` is a frozen description (kind + exact parameters); the compiled plan
-turns it into a kernel code. Kinds and their backprop rules follow FORMATS.md:
+turns it into a kernel code. Kinds and their backprop rules follow docs/formats.md ("Activations"):
 
 identity, relu (sigma'(0) = 0), leaky_relu(slope) (sigma'(0) = slope), polynomial(c_0..c_d),
 piecewise_linear(breakpoints, slopes, intercepts) (piece i is b_i < z <= b_(i+1)), and
 rounded(inner, bits k, mode floor|nearest, clip, backward ste|zero): inner(z) rounded to a
 multiple of 2^-k (nearest: ties to even), then clipped; its derivative is inner'(z) rounded
-to k bits in the same mode (``ste``; clipping is ignored there, as FORMATS.md states) or 0.
+to k bits in the same mode (``ste``; clipping is ignored there, as docs/formats.md states) or 0.
 """
 
 from dataclasses import dataclass
@@ -28,7 +28,18 @@ MAX_NESTING = 32
 
 @dataclass(frozen=True)
 class Activation:
-    """One activation function with exact parameters; build with the constructors below."""
+    """One activation function with exact parameters; build with the constructors below.
+
+    >>> Activation.polynomial("3/2*z^3 - z").coefficients
+    (Fraction(0, 1), Fraction(-1, 1), Fraction(0, 1), Fraction(3, 2))
+    >>> Activation.leaky_relu("1/8").to_json()
+    {'kind': 'leaky_relu', 'slope': '1/8'}
+    >>> Activation.rounded("square", 8, mode="nearest", clip=[-1, 1]).to_json()
+    {'kind': 'rounded', 'inner': 'square', 'bits': 8, 'mode': 'nearest', 'backward': 'ste',
+     'clip': ['-1', '1']}
+    >>> Activation.relu().to_json(), Activation.relu().is_piecewise_linear
+    ('relu', True)
+    """
 
     kind: str
     slope: Fraction = None
@@ -131,7 +142,7 @@ class Activation:
         return self.kind == "rounded" or self.degree <= 1
 
     def to_json(self):
-        """The FORMATS.md form of this activation: a built-in name or a spec dict."""
+        """The docs/formats.md form of this activation: a built-in name or a spec dict."""
         for name, builtin in BUILTINS.items():
             if builtin == self:
                 return name
@@ -180,7 +191,7 @@ _REQUIRED = {"leaky_relu": {"slope"}, "polynomial": {"coefficients"},
 
 
 def from_spec(spec, where="", table=None, depth=0):
-    """An Activation from a FORMATS.md spec: a name (built-in or in ``table``) or a dict
+    """An Activation from a docs/formats.md spec: a name (built-in or in ``table``) or a dict
     (``depth``: how many ``inner`` specs enclose this one)."""
     if isinstance(spec, Activation):
         return spec

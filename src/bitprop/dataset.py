@@ -19,12 +19,28 @@ SAMPLE_KINDS = ("aux", "main")
 
 
 class Dataset:
-    """Exact samples with labels, weights, a loss and a reduction."""
+    """Exact samples with labels, weights, a loss and a reduction.
+
+    >>> data = bitprop.Dataset.from_json({
+    ...     "samples": [{"x": ["1", "0"], "y": ["5/2"]},
+    ...                 {"x": ["2", "1"], "y": ["-1"], "weight": "3"}],
+    ...     "loss": {"kind": "square"}, "reduction": "mean"})
+    >>> len(data), data.weights, data.total_weight, data.reduction
+    (2, [Fraction(1, 1), Fraction(3, 1)], Fraction(4, 1), 'mean')
+    """
 
     def __init__(self, inputs, labels=None, *, loss="square", weights=None, reduction="sum",
                  kinds=None, allow_float=False, file=None):
         """``inputs``: S input vectors (nested lists or a 2-d numpy array); ``labels``: S label
-        vectors (default: none, for forward passes only)."""
+        vectors (default: none, for forward passes only).
+
+        >>> data = bitprop.Dataset([[1, "1/2"], [0, "0.25"]], [[1], [-1]], weights=[1, 3],
+        ...                        loss="hinge")
+        >>> data.inputs
+        [RationalVector([1, 1/2], n=2), RationalVector([0, 1/4], n=2)]
+        >>> data.labels[1].tolist(), data.loss
+        ([Fraction(-1, 1)], Loss(kind='hinge', index=0, shift=0))
+        """
         self.file = file
         self.inputs = _vectors(inputs, "samples", "x", allow_float)
         self.labels = None if labels is None else _vectors(labels, "samples", "y", allow_float)
@@ -104,7 +120,13 @@ class Dataset:
 
     @classmethod
     def load(cls, path, *, allow_float=False):
-        """Read a ``bitprop.dataset/1`` file (``-`` for standard input)."""
+        """Read a ``bitprop.dataset/1`` file (``-`` for standard input).
+
+        >>> bitprop.Dataset([["3/2"]], [[1]]).save("data.json")
+        >>> bitprop.Dataset.load("data.json").to_json()
+        {'format': 'bitprop.dataset/1', 'samples': [{'x': ['3/2'], 'y': ['1']}], 'loss':
+        {'kind': 'square'}, 'reduction': 'sum'}
+        """
         from .jsonfiles import load
         return load(path, lambda data, name: cls._from_plain_text(data, name, allow_float),
                     lambda document, name: cls.from_json(document, file=name,

@@ -178,8 +178,8 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
     """Exact forward pass on every input vector (a Dataset, a list of vectors, a 2-d numpy
     array, or one vector). ``keep_all`` also returns every vertex's z and f per sample.
     ``kernel``: "auto" (dense layers as matrix products: the whole network when it is a stack
-    of them, else its dense blocks), "dense", "mixed" or "scalar" (see bitprop.compiled.KERNELS); all give the
-    same exact values."""
+    of them, else its dense blocks), "dense", "mixed" or "scalar" (see bitprop.compiled.KERNELS); all
+    give the same exact values."""
     started = time.perf_counter()
     dataset = as_dataset(inputs, network, require_labels=False)
     compiled = network.compiled()

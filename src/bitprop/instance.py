@@ -1,6 +1,6 @@
 """Problem instances (``bitprop.instance/1``): read, validate, write, and solve at theta*.
 
-A document (FORMATS.md)::
+A document (docs/formats.md, "Problem instances")::
 
     {"format": "bitprop.instance/1", "problem": "erm" | "backprop-sign" | "backprop-bit",
      "network": {bitprop.network/1}, "dataset": {bitprop.dataset/1},
@@ -17,10 +17,10 @@ What ``solve`` answers, at the network's own parameters theta*:
 - ``backprop-bit``: bit ``query.bit`` of |dL/dtheta_q| is 1. Bit j of a rational g is
   floor(|g| * 2^-j) mod 2, so j may be negative (a bit below the binary point).
 
-Extensions of FORMATS.md (optional keys; the documented keys keep their meaning):
+Extensions of the first version of the format (optional keys, in docs/formats.md):
 
 - ``forcing`` (``erm`` only): ``{"outputs": [vertex names], "dataset": {bitprop.dataset/1}}``.
-  FORMATS.md gives a dataset one loss, but Lemma 3.2 needs two: the bit extractor on the
+  A dataset has one loss (docs/formats.md), but Lemma 3.2 needs two: the bit extractor on the
   output for main samples, exact fit (zero_one) on every vertex for the forcing samples. So
   ``dataset`` holds the main samples (loss ``bit``, the network's ``outputs``), and
   ``forcing.dataset`` the forcing samples, evaluated with ``forcing.outputs`` as the output

@@ -25,6 +25,15 @@ MAX_BIT_PARAMETER = 1 << 40
 
 @dataclass(frozen=True)
 class Loss:
+    """A per-coordinate loss of the table above; ``index`` and ``shift`` are the bit loss's
+    k and s.
+
+    >>> Loss("bit", index=3).to_json()
+    {'kind': 'bit', 'index': 3, 'shift': 0}
+    >>> Loss("hinge") == parse_loss({"kind": "hinge"}) == parse_loss("hinge")
+    True
+    """
+
     kind: str = "square"
     index: int = 0
     shift: int = 0
@@ -47,7 +56,7 @@ def _integer(value, where, low, high):
 
 
 def parse_loss(spec, where="loss"):
-    """A Loss from a name or a FORMATS.md loss object."""
+    """A Loss from a name or a docs/formats.md loss object."""
     if isinstance(spec, Loss):
         return spec
     if isinstance(spec, str):

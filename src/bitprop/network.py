@@ -65,7 +65,15 @@ def _lines(texts):
 
 
 class Network:
-    """A validated computation DAG with exact rational parameters."""
+    """A validated computation DAG with exact rational parameters.
+
+    >>> net = bitprop.Network(["x", ("h", "relu"), ("o", "identity")],
+    ...                       [("x", "h", 2, -1), ("h", "o", 3, 0)], inputs=["x"], outputs=["o"])
+    >>> net
+    <Network: 3 vertices, 2 edges, depth 2, 1 inputs, 1 outputs>
+    >>> net.edges[0]
+    Edge(source='x', target='h', weight=Fraction(2, 1), bias=Fraction(-1, 1), trainable=True)
+    """
 
     def __init__(self, vertices, edges, inputs, outputs, activations=None, *,
                  allow_float=False):
@@ -239,7 +247,20 @@ class Network:
     # --- JSON --------------------------------------------------------------------------
     @classmethod
     def from_json(cls, document, *, file=None, allow_float=False):
-        """A Network from a parsed ``bitprop.network/1`` document; errors name ``file``."""
+        """A Network from a parsed ``bitprop.network/1`` document; errors name ``file``.
+
+        >>> net = bitprop.Network.from_json({
+        ...     "vertices": [{"name": "x"}, {"name": "o", "activation": "square"}],
+        ...     "edges": [{"from": "x", "to": "o", "weight": "1/2"}],
+        ...     "inputs": ["x"], "outputs": ["o"]})
+        >>> net.weights, net.biases
+        ([Fraction(1, 2)], [Fraction(0, 1)])
+        >>> bitprop.Network.from_json({"vertices": [{"name": "x"}], "inputs": ["x"],
+        ...                            "outputs": ["y"]}, file="net.json")
+        Traceback (most recent call last):
+        ...
+        bitprop.errors.BitpropInputError: net.json: outputs[0]: unknown vertex 'y'
+        """
         try:
             return cls._from_document(document, allow_float)
         except BitpropInputError as err:
@@ -269,7 +290,13 @@ class Network:
 
     @classmethod
     def load(cls, path, *, allow_float=False):
-        """Read a ``bitprop.network/1`` file (``-`` for standard input)."""
+        """Read a ``bitprop.network/1`` file (``-`` for standard input).
+
+        >>> net = bitprop.Network.chain(2, "square", weight="1/2")
+        >>> net.save("chain.json")
+        >>> bitprop.Network.load("chain.json") == net
+        True
+        """
         from .jsonfiles import load
         return load(path, lambda data, name: cls._from_plain_text(data, name, allow_float),
                     lambda document, name: cls.from_json(document, file=name,
@@ -287,7 +314,13 @@ class Network:
                                                    EdgesText(data, start, end, items)))
 
     def to_json(self):
-        """The ``bitprop.network/1`` document of this network (numbers as ``"p/q"``)."""
+        """The ``bitprop.network/1`` document of this network (numbers as ``"p/q"``).
+
+        >>> bitprop.Network.chain(1, "relu", weight="3/2").to_json()
+        {'format': 'bitprop.network/1', 'vertices': [{'name': 'x'}, {'name': 'v1', 'activation':
+        'relu'}], 'edges': [{'from': 'x', 'to': 'v1', 'weight': '3/2', 'bias': '0'}], 'inputs':
+        ['x'], 'outputs': ['v1']}
+        """
         weights, biases = self._weights.strings(), self._biases.strings()
         edges = []
         for e in range(self.num_edges):
@@ -316,8 +349,29 @@ class Network:
 
     def save(self, path):
         """Write a ``bitprop.network/1`` file: UTF-8, a vertex or an edge a line, edges in
-        the plain form that load reads in C (json.dump of to_json took 0.2 s for 65k edges,
-        in dicts made only to be printed)."""
+        the plain form that load reads in C, printed directly rather than through
+        json.dump of to_json, whose dicts are made only to be printed.
+
+        >>> net = bitprop.Network(["x", ("o", "relu")], [("x", "o", "1/2", 1)], ["x"], ["o"])
+        >>> net.save("net.json")
+        >>> print(open("net.json", encoding="utf-8").read(), end="")
+        {
+         "format": "bitprop.network/1",
+         "vertices": [
+          {"name": "x"},
+          {"name": "o", "activation": "relu"}
+         ],
+         "edges": [
+          {"from": "x", "to": "o", "weight": "1/2", "bias": "1"}
+         ],
+         "inputs": [
+          "x"
+         ],
+         "outputs": [
+          "o"
+         ]
+        }
+        """
         document = self._document(None)
         items = [f" {_dumps(key)}: " + (self._edges_text() if key == "edges" else
                                        _lines(map(_dumps, value)) if type(value) is list else
@@ -415,19 +469,40 @@ class Network:
         return self.compiled().plan
 
     def forward(self, inputs, **options):
-        """Exact forward pass: see :func:`bitprop.api.forward`."""
+        """Exact forward pass: see :func:`bitprop.api.forward`.
+
+        >>> net = bitprop.Network.chain(2, "square", weight="1/2")     # ((x/2)^2 / 2)^2
+        >>> net.forward([[2], [3]]).outputs
+        [RationalVector([1/4], n=1), RationalVector([81/64], n=1)]
+        """
         from .api import forward
         return forward(self, inputs, **options)
 
     def grad(self, dataset, **options):
         """Exact loss and gradient: see :func:`bitprop.api.grad` (``client=``: on
-        a Dask cluster)."""
+        a Dask cluster).
+
+        >>> net = bitprop.Network(["x", ("h", "relu"), ("o", "identity")],
+        ...                       [("x", "h", 2, -1), ("h", "o", 3, 0)], ["x"], ["o"])
+        >>> result = net.grad(bitprop.Dataset([["3/2"]], [[1]]))
+        >>> print(result.loss, result.grad_weight.strings(), result.grad_bias.strings())
+        25 ['45', '20'] ['30', '10']
+        """
         from .api import grad
         return grad(self, dataset, **options)
 
     def step(self, dataset, lr, steps=1, **options):
         """Exact gradient descent: see :func:`bitprop.api.step` (``client=``: on a
-        Dask cluster)."""
+        Dask cluster).
+
+        >>> net = bitprop.Network(["x", ("h", "relu"), ("o", "identity")],
+        ...                       [("x", "h", 2, -1), ("h", "o", 3, 0)], ["x"], ["o"])
+        >>> trained, losses = net.step(bitprop.Dataset([["3/2"]], [[1]]), "1/100", steps=1)
+        >>> losses
+        [Fraction(25, 1), Fraction(31329, 10000)]
+        >>> trained.weights, trained.biases
+        ([Fraction(31, 20), Fraction(14, 5)], [Fraction(-13, 10), Fraction(-1, 10)])
+        """
         from .api import step
         return step(self, dataset, lr, steps, **options)
 
@@ -441,6 +516,17 @@ class Network:
         arrays), ``biases[l]`` its vector (default 0). Inputs are ``x0..``, hidden units
         ``h{l}_{i}``, outputs ``out{i}``. Unit v's bias sits on its edge from unit 0 of the
         previous layer (0 on the others), so every per-edge bias gradient equals dL/dz_v.
+
+        >>> net = bitprop.Network.mlp([2, 2, 1], "relu",
+        ...                           weights=[[[1, -1], [2, "1/2"]], [[1, 3]]],
+        ...                           biases=[[0, "1/4"], [1]])
+        >>> net.names
+        ['x0', 'x1', 'h1_0', 'h1_1', 'out0']
+        >>> net.biases
+        [Fraction(0, 1), Fraction(0, 1), Fraction(1, 4), Fraction(0, 1), Fraction(1, 1),
+         Fraction(0, 1)]
+        >>> net.forward([[1, 2]]).outputs[0].tolist()
+        [Fraction(43, 4)]
         """
         from .shapes import mlp
         return mlp(cls, widths, activation, weights, biases, output_activation, allow_float)

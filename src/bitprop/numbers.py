@@ -140,7 +140,17 @@ _PARSED_LENGTH = 32
 
 
 def rational(value, where="", *, allow_float=False):
-    """``value`` as an exact Fraction, or BitpropInputError naming ``where`` and the problem."""
+    """``value`` as an exact Fraction, or BitpropInputError naming ``where`` and the problem.
+
+    >>> rational("4/6"), rational("-0.125"), rational("1e-3"), rational(7)
+    (Fraction(2, 3), Fraction(-1, 8), Fraction(1, 1000), Fraction(7, 1))
+    >>> rational(0.1, allow_float=True)         # the double's exact binary value
+    Fraction(3602879701896397, 36028797018963968)
+    >>> rational("1/0", "edges[0].weight")
+    Traceback (most recent call last):
+    ...
+    bitprop.errors.BitpropInputError: edges[0].weight: '1/0' has a zero denominator
+    """
     if type(value) is str and len(value) <= _PARSED_LENGTH:
         parsed = _PARSED.get(value)
         if parsed is None:
@@ -210,7 +220,11 @@ def rational_list(values, where="", *, allow_float=False):
 
 
 def to_str(q):
-    """The canonical text of a rational: ``"p/q"`` in lowest terms, or ``"p"``."""
+    """The canonical text of a rational: ``"p/q"`` in lowest terms, or ``"p"``.
+
+    >>> to_str(Fraction(6, 4)), to_str(-5), to_str("0.125")
+    ('3/2', '-5', '1/8')
+    """
     q = q if isinstance(q, Fraction) else Fraction(q)
     num = _int_to_str(q.numerator)
     return num if q.denominator == 1 else f"{num}/{_int_to_str(q.denominator)}"
@@ -225,7 +239,11 @@ def _int_to_str(n):
 
 
 def bit_length(q):
-    """The paper's size of a rational: bitlen(|p|) + bitlen(q) in lowest terms (0 has 1 bit)."""
+    """The paper's size of a rational: bitlen(|p|) + bitlen(q) in lowest terms (0 has 1 bit).
+
+    >>> bit_length(0), bit_length(3), bit_length("3/2"), bit_length(-8), bit_length("4/6")
+    (1, 3, 4, 5, 4)
+    """
     q = q if isinstance(q, Fraction) else rational(q)
     return abs(q.numerator).bit_length() + q.denominator.bit_length()
 

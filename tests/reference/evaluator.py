@@ -2,7 +2,7 @@
 
 Everything bitprop computes is checked against this module, so it is written for
 obviousness, not speed: stdlib only (never bitprop), exact `fractions.Fraction` arithmetic,
-reading the `bitprop.network/1` and `bitprop.dataset/1` dicts of FORMATS.md as `json.load`
+reading the `bitprop.network/1` and `bitprop.dataset/1` dicts of docs/formats.md as `json.load`
 gives them. Graph walks are iterative (Kahn's algorithm) so depth is not limited by Python's
 recursion limit. Bad data raises ValueError (KeyError for a missing required key); full
 validation is bitprop's job, not this one's.
@@ -40,7 +40,7 @@ _DECIMAL = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
 
 
 def parse_rational(value) -> Fraction:
-    """The exact rational of a FORMATS.md number: a JSON int, "p/q", "-0.125" or "1e-3".
+    """The exact rational of a docs/formats.md number: a JSON int, "p/q", "-0.125" or "1e-3".
 
     Fractions pass through; floats and bools are refused because they are not exact numbers
     of the format (bitprop only takes floats under `allow_float`, which this reference lacks).

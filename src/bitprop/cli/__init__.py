@@ -85,8 +85,8 @@ def main():
 
 def leave(status):
     """Exit with ``status`` once exit handlers have run and the output is flushed, skipping
-    the interpreter's teardown, which frees every object one by one (15-25 ms for the fmpq
-    of a 65k-edge gradient, memory the system takes back at once). A command that used Dask
+    the interpreter's teardown, which frees every object one by one (every fmpq of a large
+    gradient, memory the system takes back at once). A command that used Dask
     exits the usual way, since its cluster and threads shut down in that teardown."""
     if "distributed" in sys.modules:
         sys.exit(status)

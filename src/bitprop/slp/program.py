@@ -1,7 +1,7 @@
 """Straight-line programs (Definition 2.2): the program type, its two file forms, builders.
 
 An SLP is a constant x_0 and gates x_i = x_j op x_k (0 <= j, k < i, op in + - *); its output
-is x_n. Files are JSON (``bitprop.slp/1``, see FORMATS.md) or the text form, one gate a line::
+is x_n. Files are JSON (``bitprop.slp/1``, see docs/formats.md) or the text form, one gate a line::
 
     x0 = 1/2        # optional, first statement only; the constant is 1 when absent
     x1 = x0 + x0
