@@ -7,13 +7,14 @@ the total weight. ``kind`` ("aux" or "main") records Lemma 3.2's forcing and mai
 import json
 from fractions import Fraction
 
+from .documents import check_keys, check_object
 from .errors import BitpropInputError
 from .losses import parse_loss
 from .numbers import rational, rational_vector, shown, to_str
 
 FORMAT = "bitprop.dataset/1"
-_TOP_KEYS = {"format", "samples", "loss", "reduction"}
-_SAMPLE_KEYS = {"x", "y", "weight", "kind"}
+_TOP_KEYS = ("format", "samples", "loss", "reduction")
+_SAMPLE_KEYS = ("x", "y", "weight", "kind")
 REDUCTIONS = ("sum", "mean")
 SAMPLE_KINDS = ("aux", "main")
 
@@ -81,17 +82,10 @@ class Dataset:
         samples."""
         if isinstance(document, list):  # a bare list of input vectors (for eval)
             return cls(document, allow_float=allow_float, file=file)
-        if not isinstance(document, dict):
-            raise BitpropInputError("a dataset file is a JSON object (or a list of input vectors)")
-        unknown = set(document) - _TOP_KEYS
-        if unknown:
-            key = sorted(unknown)[0]
-            raise BitpropInputError(f"unknown key {shown(key)}", path=key)
-        if document.get("format", FORMAT) != FORMAT:
-            raise BitpropInputError(f"format is {shown(document['format'])}, expected {FORMAT!r}",
-                                    path="format")
+        check_object(document, _TOP_KEYS, format=FORMAT, required=("samples",),
+                     lists={"samples": "samples"}, or_else=" or a list of input vectors")
         if samples is None:
-            inputs, labels, weights, kinds = _samples(document.get("samples"))
+            inputs, labels, weights, kinds = _samples(document["samples"])
         else:
             from ._plain_json import NotPlain
             rows = samples.rows(allow_float)
@@ -142,19 +136,14 @@ class Dataset:
 
 
 def _samples(samples):
-    """(inputs, labels, weights, kinds) of a document's samples, validated but for the
-    numbers; labels None when no sample has a 'y'."""
-    if not isinstance(samples, list):
-        raise BitpropInputError("missing or not a list", path="samples")
+    """(inputs, labels, weights, kinds) of a document's samples (a list), validated but for
+    the numbers; labels None when no sample has a 'y'."""
     inputs, labels, weights, kinds = [], [], [], []
     for i, sample in enumerate(samples):
         where = f"samples[{i}]"
         if not isinstance(sample, dict):
             raise BitpropInputError("a sample is an object with 'x' and 'y'", path=where)
-        unknown = set(sample) - _SAMPLE_KEYS
-        if unknown:
-            raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
-                                    path=f"{where}.{sorted(unknown)[0]}")
+        check_keys(sample, _SAMPLE_KEYS, where)
         if "x" not in sample:
             raise BitpropInputError("a sample needs 'x'", path=where)
         kind = sample.get("kind")

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from . import activations as _act
+from .documents import check_keys, check_list, check_object
 from .errors import BitpropInputError
 from .numbers import rational, rational_vector, shown
 
 FORMAT = "bitprop.network/1"
-_TOP_KEYS = {"format", "activations", "vertices", "edges", "inputs", "outputs"}
-_VERTEX_KEYS = {"name", "activation"}
-_EDGE_KEYS = {"from", "to", "weight", "bias", "trainable"}
+_TOP_KEYS = ("format", "activations", "vertices", "edges", "inputs", "outputs")
+_VERTEX_KEYS = ("name", "activation")
+_EDGE_KEYS = ("from", "to", "weight", "bias", "trainable")
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,7 @@ class Network:
         if isinstance(vertex, str):
             name, activation = vertex, None
         elif isinstance(vertex, dict):
-            unknown = set(vertex) - _VERTEX_KEYS
-            if unknown:
-                raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
-                                        path=f"{where}.{sorted(unknown)[0]}")
+            check_keys(vertex, _VERTEX_KEYS, where)
             if "name" not in vertex:
                 raise BitpropInputError("a vertex needs a 'name'", path=where)
             name, activation = vertex["name"], vertex.get("activation")
@@ -167,10 +165,7 @@ class Network:
         if isinstance(edge, Edge):
             fields = (edge.source, edge.target, edge.weight, edge.bias, edge.trainable)
         elif isinstance(edge, dict):
-            unknown = set(edge) - _EDGE_KEYS
-            if unknown:
-                raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
-                                        path=f"{where}.{sorted(unknown)[0]}")
+            check_keys(edge, _EDGE_KEYS, where)
             for key in ("from", "to"):
                 if key not in edge:
                     raise BitpropInputError(f"an edge needs {shown(key)}", path=where)
@@ -203,9 +198,8 @@ class Network:
         raise BitpropInputError(f"unknown vertex {shown(name)}", path=where)
 
     def _vertex_list(self, names, where, allow_repeats=False):
-        if isinstance(names, str) or not isinstance(names, (list, tuple)):
-            raise BitpropInputError(f"must be a list of vertex names, not {shown(names)}",
-                                    path=where)
+        if not isinstance(names, tuple):
+            check_list(names, "vertex names", where)
         indices = [self._vertex(name, f"{where}[{i}]") for i, name in enumerate(names)]
         if not allow_repeats:
             seen = set()
@@ -248,21 +242,8 @@ class Network:
     @classmethod
     def _from_document(cls, document, allow_float, edges=None):
         """The network of a parsed document; ``edges`` in place of the document's."""
-        if not isinstance(document, dict):
-            raise BitpropInputError("a network file is a JSON object")
-        unknown = set(document) - _TOP_KEYS
-        if unknown:
-            key = sorted(unknown)[0]
-            raise BitpropInputError(f"unknown key {shown(key)}", path=key)
-        if document.get("format", FORMAT) != FORMAT:
-            raise BitpropInputError(f"format is {shown(document['format'])}, expected {FORMAT!r}",
-                                    path="format")
-        for key in ("vertices", "inputs", "outputs"):
-            if key not in document:
-                raise BitpropInputError(f"missing {shown(key)}")
-        for key in ("vertices", "edges"):
-            if not isinstance(document.get(key, []), list):
-                raise BitpropInputError("must be a list", path=key)
+        check_object(document, _TOP_KEYS, format=FORMAT, required=("vertices", "inputs", "outputs"),
+                     lists={"vertices": "vertices", "edges": "edges"})
         table = _act.parse_table(document.get("activations", {}))
         return cls(document["vertices"], document.get("edges", []) if edges is None else edges,
                    document["inputs"], document["outputs"], table, allow_float=allow_float)
