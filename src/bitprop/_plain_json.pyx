@@ -28,10 +28,6 @@ from bitprop._flint cimport (fmpq, fmpz_one, fmpz_neg, fmpq_init, fmpq_numref, f
                              flint_realloc, _fmpq_vec_clear)
 
 
-class NotPlain(Exception):
-    """A file's big array is not in the plain form read here: the full reader reads the file."""
-
-
 # --- the top level: where an array is ---------------------------------------------------
 
 cdef inline bint _space(char c) noexcept nogil:
@@ -482,7 +478,8 @@ cdef class EdgesText(_ArrayText):
     def columns(self, dict index, bint allow_float=False):
         """(sources, targets, weights, biases, trainable) as Network keeps them (vertex
         arrays, RationalVectors, a list of bools), the vertices named through ``index``
-        (name -> vertex); None when an edge is not in plain form."""
+        (name -> vertex); None when an edge is not in plain form, or names no vertex of
+        ``index`` (the reader that checks edges then reads them, and names any problem)."""
         cdef _Columns out = _Columns()
         self.names, self.out = _Names(), out
         out.grow(self.items)

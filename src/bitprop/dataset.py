@@ -77,21 +77,14 @@ class Dataset:
             raise err.at(file=file) from None
 
     @classmethod
-    def _from_document(cls, document, file, allow_float, samples=None):
-        """The dataset of a parsed document; ``samples`` (a SamplesText) in place of its
-        samples."""
+    def _from_document(cls, document, file, allow_float, rows=None):
+        """The dataset of a parsed document; ``rows`` (inputs, labels, weights, kinds: its
+        samples read already, by the C reader) in place of its samples."""
         if isinstance(document, list):  # a bare list of input vectors (for eval)
             return cls(document, allow_float=allow_float, file=file)
         check_object(document, _TOP_KEYS, format=FORMAT, required=("samples",),
                      lists={"samples": "samples"}, or_else=" or a list of input vectors")
-        if samples is None:
-            inputs, labels, weights, kinds = _samples(document["samples"])
-        else:
-            from ._plain_json import NotPlain
-            rows = samples.rows(allow_float)
-            if rows is None:
-                raise NotPlain()
-            inputs, labels, weights, kinds = rows
+        inputs, labels, weights, kinds = _samples(document["samples"]) if rows is None else rows
         return cls(inputs, labels, loss=document.get("loss", "square"), weights=weights,
                    reduction=document.get("reduction", "sum"), kinds=kinds,
                    allow_float=allow_float, file=file)
@@ -100,9 +93,7 @@ class Dataset:
     def load(cls, path, *, allow_float=False):
         """Read a ``bitprop.dataset/1`` file (``-`` for standard input)."""
         from .jsonfiles import load
-        return load(path, lambda data, name: cls._from_plain_text(data, name, allow_float),
-                    lambda document, name: cls.from_json(document, file=name,
-                                                         allow_float=allow_float))
+        return load(path, cls._from_plain_text, cls.from_json, allow_float)
 
     @classmethod
     def _from_plain_text(cls, data, name, allow_float):
@@ -110,10 +101,11 @@ class Dataset:
         (bitprop._plain_json); None for any other file, and for a file with an error, which
         the full reader then names."""
         from ._plain_json import SamplesText
-        from .jsonfiles import with_plain_array
-        return with_plain_array(data, name, b"samples", lambda document, start, end, items:
-                                cls._from_document(document, name, allow_float,
-                                                   SamplesText(data, start, end, items)))
+        from .jsonfiles import read_plain
+        return read_plain(data, name, b"samples",
+                          lambda document, span: SamplesText(data, *span).rows(allow_float),
+                          lambda document, rows: cls._from_document(document, name, allow_float,
+                                                                    rows))
 
     def to_json(self):
         samples = []
