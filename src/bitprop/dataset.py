@@ -83,7 +83,7 @@ class Dataset:
         if isinstance(document, list):  # a bare list of input vectors (for eval)
             return cls(document, allow_float=allow_float, file=file)
         check_object(document, _TOP_KEYS, format=FORMAT, required=("samples",),
-                     lists={"samples": "samples"}, or_else=" or a list of input vectors")
+                     lists={"samples": "samples"}, or_else="a list of input vectors")
         inputs, labels, weights, kinds = _samples(document["samples"]) if rows is None else rows
         return cls(inputs, labels, loss=document.get("loss", "square"), weights=weights,
                    reduction=document.get("reduction", "sum"), kinds=kinds,

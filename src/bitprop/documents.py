@@ -6,16 +6,15 @@ from .errors import BitpropInputError
 from .numbers import shown
 
 
-def check_object(value, keys, *, path=None, format=None, required=(), lists=None, or_else=""):
+def check_object(value, keys, *, path=None, format=None, required=(), lists=None, or_else=None):
     """Raise BitpropInputError unless ``value`` is a JSON object whose keys are among ``keys``
     (listed in that order by the message), whose ``format``, when present, is ``format``,
     which has every key of ``required``, and whose keys of ``lists`` (key -> what the list
     holds) hold lists. ``path``: where the object is (None: a document's top level);
     ``or_else``: what else a reader takes in its place, for the message."""
     if not isinstance(value, dict):
-        what = f" ({format})" if format else ""
-        raise BitpropInputError(f"expected a JSON object{what}{or_else}, got {shown(value)}",
-                                path=path)
+        what = (f" ({format})" if format else "") + (f" or {or_else}" if or_else else "")
+        raise BitpropInputError(f"expected a JSON object{what}, got {shown(value)}", path=path)
     check_keys(value, keys, path)
     if format is not None and value.get("format", format) != format:
         raise BitpropInputError(f"format is {shown(value['format'])}, expected {format!r}",
