@@ -400,23 +400,24 @@ cdef RationalVector vector_adopt(fmpq *data, Py_ssize_t n):
 
 cdef RationalVector vector_copy(const fmpq *src, Py_ssize_t n):
     """A new vector of copies of src[0..n)."""
-    cdef RationalVector vector = RationalVector.__new__(RationalVector)
-    cdef Py_ssize_t i
-    vector.n = vector.m = n
-    vector.data = _fmpq_vec_init(n + 1)
-    for i in range(n):
-        fmpq_set(&vector.data[i], &src[i])
-    return vector
+    return _vector_of(<fmpq *>src, n, False)        # only read: move is False
 
 
 cdef RationalVector vector_take(fmpq *src, Py_ssize_t n):
     """A new vector of src[0..n), moved out of src (left holding zeros), not copied."""
-    cdef RationalVector vector = RationalVector.__new__(RationalVector)
+    return _vector_of(src, n, True)
+
+
+cdef RationalVector _vector_of(fmpq *src, Py_ssize_t n, bint move):
+    """A new vector of src[0..n): its entries moved out of src (swapped with the new
+    vector's zeros) or copied."""
+    cdef RationalVector vector = vector_adopt(_fmpq_vec_init(n + 1), n)
     cdef Py_ssize_t i
-    vector.n = vector.m = n
-    vector.data = _fmpq_vec_init(n + 1)
     for i in range(n):
-        fmpq_swap(&vector.data[i], &src[i])
+        if move:
+            fmpq_swap(&vector.data[i], &src[i])
+        else:
+            fmpq_set(&vector.data[i], &src[i])
     return vector
 
 

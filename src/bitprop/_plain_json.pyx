@@ -28,10 +28,6 @@ from bitprop._flint cimport (fmpq, fmpz_one, fmpz_neg, fmpq_init, fmpq_numref, f
                              flint_realloc, _fmpq_vec_clear)
 
 
-class NotPlain(Exception):
-    """A file's big array is not in the plain form read here: the full reader reads the file."""
-
-
 # --- the top level: where an array is ---------------------------------------------------
 
 cdef inline bint _space(char c) noexcept nogil:
@@ -213,27 +209,41 @@ cdef class _Names:
 
 # --- the edges array ------------------------------------------------------------------------
 
-#: The keys an edge may have, as bits of the set of keys seen.
+#: The keys of an item object, the bit of key j being 1 << j in the set of keys seen.
+cdef struct _Keys:
+    int count
+    const char *name[8]
+    Py_ssize_t length[8]
+
+
+cdef _Keys _keys(tuple names):
+    """The table of ``names`` (bytes that must outlive it: module constants)."""
+    cdef _Keys keys
+    cdef bytes name
+    keys.count = len(names)
+    for j, name in enumerate(names):
+        keys.name[j], keys.length[j] = name, len(name)
+    return keys
+
+
+cdef inline int _key_bit(const _Keys *keys, const char *s, Py_ssize_t n) noexcept nogil:
+    """The bit of the key s[0:n], or 0 when it is not one of ``keys``."""
+    cdef int j
+    for j in range(keys.count):
+        if keys.length[j] == n and memcmp(keys.name[j], s, n) == 0:
+            return 1 << j
+    return 0
+
+
+#: The keys an edge may have, and their bits.
+cdef tuple _EDGE_NAMES = (b"from", b"to", b"weight", b"bias", b"trainable")
+cdef _Keys _EDGE_KEYS = _keys(_EDGE_NAMES)
 cdef enum:
     K_FROM = 1
     K_TO = 2
     K_WEIGHT = 4
     K_BIAS = 8
     K_TRAINABLE = 16
-
-
-cdef int _key(const char *s, Py_ssize_t n) noexcept nogil:
-    if n == 4 and memcmp(s, b"from", 4) == 0:
-        return K_FROM
-    if n == 2 and memcmp(s, b"to", 2) == 0:
-        return K_TO
-    if n == 6 and memcmp(s, b"weight", 6) == 0:
-        return K_WEIGHT
-    if n == 4 and memcmp(s, b"bias", 4) == 0:
-        return K_BIAS
-    if n == 9 and memcmp(s, b"trainable", 9) == 0:
-        return K_TRAINABLE
-    return 0
 
 
 cdef Py_ssize_t _plain_string_end(const char *s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
@@ -248,13 +258,10 @@ cdef Py_ssize_t _plain_string_end(const char *s, Py_ssize_t i, Py_ssize_t n) noe
     return -1
 
 
-ctypedef int (*_KeyOf)(const char *s, Py_ssize_t n) noexcept nogil
-
-
-cdef Py_ssize_t _member(const char *s, Py_ssize_t i, Py_ssize_t n, _KeyOf key_of, int *key,
-                        int *seen) noexcept nogil:
+cdef Py_ssize_t _member(const char *s, Py_ssize_t i, Py_ssize_t n, const _Keys *keys,
+                        int *key, int *seen) noexcept nogil:
     """The object member at s[i], a plain string key and ':': the offset of its value
-    (spaces skipped), with its key's bit (key_of, 0 for an unknown key) in *key and added
+    (spaces skipped), with its key's bit in ``keys`` (0 for an unknown key) in *key and added
     to *seen; -1 when there is none, or its key is unknown or seen before."""
     cdef Py_ssize_t end
     if i >= n or s[i] != 34:
@@ -262,7 +269,7 @@ cdef Py_ssize_t _member(const char *s, Py_ssize_t i, Py_ssize_t n, _KeyOf key_of
     end = _plain_string_end(s, i + 1, n)
     if end < 0:
         return -1
-    key[0] = key_of(s + i + 1, end - i - 1)
+    key[0] = _key_bit(keys, s + i + 1, end - i - 1)
     if key[0] == 0 or seen[0] & key[0]:
         return -1
     seen[0] |= key[0]
@@ -378,66 +385,13 @@ cdef bint resolve(fmpq *q, str text, bint allow_float) except -1:
     return True
 
 
-cdef Py_ssize_t _edge(_Columns out, _Names names, const char *s, Py_ssize_t i,
-                      Py_ssize_t n) except -2:
-    """Reads the edge object at s[i] into entry out.n: offset past it, or -1."""
-    cdef int seen = 0, key, more
-    cdef Py_ssize_t end
-    cdef long vertex
-    cdef Py_ssize_t e = out.n
-    if s[i] != 123:
-        return -1
-    fmpz_one(fmpq_numref(&out.weights[e]))          # the defaults: weight 1, bias 0
-    fmpz_one(fmpq_denref(&out.weights[e]))
-    out.trainable[e] = 1
-    i = _skip_space(s, i + 1, n)
-    while True:
-        i = _member(s, i, n, _key, &key, &seen)
-        if i < 0:
-            return -1
-        if key == K_FROM or key == K_TO:
-            if s[i] != 34:
-                return -1
-            end = _plain_string_end(s, i + 1, n)
-            if end < 0:
-                return -1
-            vertex = names.find(s + i + 1, end - i - 1)
-            if vertex < 0:
-                return -1
-            if key == K_FROM:
-                out.sources.data.as_longs[e] = vertex
-            else:
-                out.targets.data.as_longs[e] = vertex
-            i = end + 1
-        elif key == K_WEIGHT or key == K_BIAS:
-            i = _number(out.pending, 2 * e + (key == K_BIAS),
-                        &out.biases[e] if key == K_BIAS else &out.weights[e], s, i, n)
-        elif n - i >= 4 and memcmp(s + i, b"true", 4) == 0:
-            i += 4
-        elif n - i >= 5 and memcmp(s + i, b"false", 5) == 0:
-            out.trainable[e] = 0
-            i += 5
-        else:
-            return -1
-        if i < 0:
-            return -1
-        more = _next(s, &i, n, 125)
-        if more < 0:
-            return -1
-        if not more:
-            break
-    if ((seen & (K_FROM | K_TO)) != (K_FROM | K_TO)
-            or out.sources.data.as_longs[e] == out.targets.data.as_longs[e]):
-        return -1
-    return i
-
-
 cdef class _ArrayText:
     """A top-level array at data[start:end] (see find_array; items: a bound on how many it
     holds), read item by item by the subclass's _item."""
 
     cdef bytes data
     cdef Py_ssize_t start, end, items
+    cdef int seen                   # the keys of the item object read last, as bits
 
     def __init__(self, bytes data, Py_ssize_t start, Py_ssize_t end, Py_ssize_t items=0):
         self.data, self.start, self.end, self.items = data, start, end, items
@@ -445,6 +399,33 @@ cdef class _ArrayText:
     cdef Py_ssize_t _item(self, const char *s, Py_ssize_t i, Py_ssize_t n) except -2:
         """Reads the item at s[i]: the offset past it, or -1 when it is not in plain form."""
         return -1
+
+    cdef Py_ssize_t _value(self, int key, const char *s, Py_ssize_t i,
+                           Py_ssize_t n) except -2:
+        """Reads the value at s[i] of the item's member ``key``: the offset past it, or -1."""
+        return -1
+
+    cdef Py_ssize_t _object(self, const _Keys *keys, const char *s, Py_ssize_t i,
+                            Py_ssize_t n) except -2:
+        """Reads the item object at s[i], each member's value by _value, its keys (as
+        ``keys`` gives them) into seen: the offset past it, or -1 when it is not plain (a
+        member that is not, an unknown key, a key seen before)."""
+        cdef int seen = 0, key, more = 1
+        if i >= n or s[i] != 123:
+            return -1
+        i = _skip_space(s, i + 1, n)
+        while more:
+            i = _member(s, i, n, keys, &key, &seen)
+            if i < 0:
+                return -1
+            i = self._value(key, s, i, n)
+            if i < 0:
+                return -1
+            more = _next(s, &i, n, 125)
+            if more < 0:
+                return -1
+        self.seen = seen
+        return i
 
     cdef bint _read(self) except -1:
         """Reads every item; False when one is not in plain form, or the array is not."""
@@ -474,15 +455,48 @@ cdef class EdgesText(_ArrayText):
     cdef _Columns out
 
     cdef Py_ssize_t _item(self, const char *s, Py_ssize_t i, Py_ssize_t n) except -2:
-        self.out.grow()
-        i = _edge(self.out, self.names, s, i, n)
-        self.out.n += i >= 0
+        """Reads the edge object at s[i] into entry out.n."""
+        cdef _Columns out = self.out
+        cdef Py_ssize_t e
+        out.grow()
+        e = out.n
+        fmpz_one(fmpq_numref(&out.weights[e]))          # the defaults: weight 1, bias 0
+        fmpz_one(fmpq_denref(&out.weights[e]))
+        out.trainable[e] = 1
+        i = self._object(&_EDGE_KEYS, s, i, n)
+        if (i < 0 or (self.seen & (K_FROM | K_TO)) != (K_FROM | K_TO)
+                or out.sources.data.as_longs[e] == out.targets.data.as_longs[e]):
+            return -1
+        out.n += 1
         return i
+
+    cdef Py_ssize_t _value(self, int key, const char *s, Py_ssize_t i,
+                           Py_ssize_t n) except -2:
+        cdef _Columns out = self.out
+        cdef Py_ssize_t e = out.n, end
+        cdef long vertex
+        if key == K_FROM or key == K_TO:
+            end = _plain_string_end(s, i + 1, n) if s[i] == 34 else -1
+            vertex = self.names.find(s + i + 1, end - i - 1) if end >= 0 else -1
+            if vertex < 0:
+                return -1
+            (out.sources if key == K_FROM else out.targets).data.as_longs[e] = vertex
+            return end + 1
+        if key == K_WEIGHT or key == K_BIAS:
+            return _number(out.pending, 2 * e + (key == K_BIAS),
+                           &out.biases[e] if key == K_BIAS else &out.weights[e], s, i, n)
+        if n - i >= 4 and memcmp(s + i, b"true", 4) == 0:
+            return i + 4
+        if n - i >= 5 and memcmp(s + i, b"false", 5) == 0:
+            out.trainable[e] = 0
+            return i + 5
+        return -1
 
     def columns(self, dict index, bint allow_float=False):
         """(sources, targets, weights, biases, trainable) as Network keeps them (vertex
         arrays, RationalVectors, a list of bools), the vertices named through ``index``
-        (name -> vertex); None when an edge is not in plain form."""
+        (name -> vertex); None when an edge is not in plain form, or names no vertex of
+        ``index`` (the reader that checks edges then reads them, and names any problem)."""
         cdef _Columns out = _Columns()
         self.names, self.out = _Names(), out
         out.grow(self.items)
@@ -499,28 +513,16 @@ cdef class EdgesText(_ArrayText):
         return out.sources, out.targets, out.take(False), out.take(True), trainable
 
 
-
-
 # --- the samples array ------------------------------------------------------------------------
 
-#: The keys a sample may have, as bits of the set of keys seen.
+#: The keys a sample may have, and their bits.
+cdef tuple _SAMPLE_NAMES = (b"x", b"y", b"weight", b"kind")
+cdef _Keys _SAMPLE_KEYS = _keys(_SAMPLE_NAMES)
 cdef enum:
     S_X = 1
     S_Y = 2
     S_WEIGHT = 4
     S_KIND = 8
-
-
-cdef int _sample_key(const char *s, Py_ssize_t n) noexcept nogil:
-    if n == 1 and s[0] == 120:              # x
-        return S_X
-    if n == 1 and s[0] == 121:              # y
-        return S_Y
-    if n == 6 and memcmp(s, b"weight", 6) == 0:
-        return S_WEIGHT
-    if n == 4 and memcmp(s, b"kind", 4) == 0:
-        return S_KIND
-    return 0
 
 
 cdef class _Values:
@@ -570,65 +572,51 @@ cdef Py_ssize_t _vector(_Values values, const char *s, Py_ssize_t i, Py_ssize_t 
             return i
 
 
-cdef Py_ssize_t _sample(_Values values, list spans, const char *s, Py_ssize_t i,
-                        Py_ssize_t n) except -2:
-    """Reads the sample object at s[i]: its numbers onto values, and onto spans its
-    (x first, x end, y first or -1, y end, weight index or -1, kind: None, "aux" or
-    "main"); the offset past it, or -1."""
-    cdef int seen = 0, key, more
-    cdef Py_ssize_t start, end, x0 = -1, x1 = -1, y0 = -1, y1 = -1, w = -1
-    kind = None
-    if i >= n or s[i] != 123:
-        return -1
-    i = _skip_space(s, i + 1, n)
-    while True:
-        i = _member(s, i, n, _sample_key, &key, &seen)
-        if i < 0:
-            return -1
-        if key == S_X or key == S_Y:
-            start = values.n
-            i = _vector(values, s, i, n)
-            if key == S_X:
-                x0, x1 = start, values.n
-            else:
-                y0, y1 = start, values.n
-        elif key == S_WEIGHT:
-            values.grow()
-            w = values.n
-            i = _number(values.pending, w, values.data + w, s, i, n)
-            values.n += i >= 0
-        else:                               # kind: "aux" or "main", as written
-            if s[i] != 34:
-                return -1
-            end = _plain_string_end(s, i + 1, n)
-            if end - i - 1 == 3 and memcmp(s + i + 1, b"aux", 3) == 0:
-                kind = "aux"
-            elif end - i - 1 == 4 and memcmp(s + i + 1, b"main", 4) == 0:
-                kind = "main"
-            else:
-                return -1
-            i = end + 1
-        if i < 0:
-            return -1
-        more = _next(s, &i, n, 125)
-        if more < 0:
-            return -1
-        if not more:
-            break
-    if not seen & S_X:
-        return -1
-    spans.append((x0, x1, y0, y1, w, kind))
-    return i
-
-
 cdef class SamplesText(_ArrayText):
     """A dataset's samples array."""
 
     cdef _Values values
-    cdef list spans
+    cdef list spans                 # per sample: (x0, x1, y0, y1, w, kind), see _item
+    cdef Py_ssize_t x0, x1, y0, y1, w
+    cdef object kind
 
     cdef Py_ssize_t _item(self, const char *s, Py_ssize_t i, Py_ssize_t n) except -2:
-        return _sample(self.values, self.spans, s, i, n)
+        """Reads the sample object at s[i]: its numbers onto values, and onto spans its
+        (x first, x end, y first or -1, y end, weight index or -1, kind: None, "aux" or
+        "main")."""
+        self.x0 = self.x1 = self.y0 = self.y1 = self.w = -1
+        self.kind = None
+        i = self._object(&_SAMPLE_KEYS, s, i, n)
+        if i < 0 or not self.seen & S_X:
+            return -1
+        self.spans.append((self.x0, self.x1, self.y0, self.y1, self.w, self.kind))
+        return i
+
+    cdef Py_ssize_t _value(self, int key, const char *s, Py_ssize_t i,
+                           Py_ssize_t n) except -2:
+        cdef _Values values = self.values
+        cdef Py_ssize_t start = values.n, end
+        if key == S_X or key == S_Y:
+            i = _vector(values, s, i, n)
+            if key == S_X:
+                self.x0, self.x1 = start, values.n
+            else:
+                self.y0, self.y1 = start, values.n
+            return i
+        if key == S_WEIGHT:
+            values.grow()
+            self.w = values.n
+            i = _number(values.pending, self.w, values.data + self.w, s, i, n)
+            values.n += i >= 0
+            return i
+        end = _plain_string_end(s, i + 1, n) if s[i] == 34 else -1     # kind, as written
+        if end - i - 1 == 3 and memcmp(s + i + 1, b"aux", 3) == 0:
+            self.kind = "aux"
+        elif end - i - 1 == 4 and memcmp(s + i + 1, b"main", 4) == 0:
+            self.kind = "main"
+        else:
+            return -1
+        return end + 1
 
     def rows(self, bint allow_float=False):
         """(inputs, labels, weights, kinds) as Dataset takes them: rows as RationalVectors,

@@ -7,13 +7,14 @@ the total weight. ``kind`` ("aux" or "main") records Lemma 3.2's forcing and mai
 import json
 from fractions import Fraction
 
+from .documents import check_keys, check_object
 from .errors import BitpropInputError
 from .losses import parse_loss
 from .numbers import rational, rational_vector, shown, to_str
 
 FORMAT = "bitprop.dataset/1"
-_TOP_KEYS = {"format", "samples", "loss", "reduction"}
-_SAMPLE_KEYS = {"x", "y", "weight", "kind"}
+_TOP_KEYS = ("format", "samples", "loss", "reduction")
+_SAMPLE_KEYS = ("x", "y", "weight", "kind")
 REDUCTIONS = ("sum", "mean")
 SAMPLE_KINDS = ("aux", "main")
 
@@ -92,28 +93,14 @@ class Dataset:
             raise err.at(file=file) from None
 
     @classmethod
-    def _from_document(cls, document, file, allow_float, samples=None):
-        """The dataset of a parsed document; ``samples`` (a SamplesText) in place of its
-        samples."""
+    def _from_document(cls, document, file, allow_float, rows=None):
+        """The dataset of a parsed document; ``rows`` (inputs, labels, weights, kinds: its
+        samples read already, by the C reader) in place of its samples."""
         if isinstance(document, list):  # a bare list of input vectors (for eval)
             return cls(document, allow_float=allow_float, file=file)
-        if not isinstance(document, dict):
-            raise BitpropInputError("a dataset file is a JSON object (or a list of input vectors)")
-        unknown = set(document) - _TOP_KEYS
-        if unknown:
-            key = sorted(unknown)[0]
-            raise BitpropInputError(f"unknown key {shown(key)}", path=key)
-        if document.get("format", FORMAT) != FORMAT:
-            raise BitpropInputError(f"format is {shown(document['format'])}, expected {FORMAT!r}",
-                                    path="format")
-        if samples is None:
-            inputs, labels, weights, kinds = _samples(document.get("samples"))
-        else:
-            from ._plain_json import NotPlain
-            rows = samples.rows(allow_float)
-            if rows is None:
-                raise NotPlain()
-            inputs, labels, weights, kinds = rows
+        check_object(document, _TOP_KEYS, format=FORMAT, required=("samples",),
+                     lists={"samples": "samples"}, or_else="a list of input vectors")
+        inputs, labels, weights, kinds = _samples(document["samples"]) if rows is None else rows
         return cls(inputs, labels, loss=document.get("loss", "square"), weights=weights,
                    reduction=document.get("reduction", "sum"), kinds=kinds,
                    allow_float=allow_float, file=file)
@@ -128,9 +115,7 @@ class Dataset:
         {'kind': 'square'}, 'reduction': 'sum'}
         """
         from .jsonfiles import load
-        return load(path, lambda data, name: cls._from_plain_text(data, name, allow_float),
-                    lambda document, name: cls.from_json(document, file=name,
-                                                         allow_float=allow_float))
+        return load(path, cls._from_plain_text, cls.from_json, allow_float)
 
     @classmethod
     def _from_plain_text(cls, data, name, allow_float):
@@ -138,10 +123,11 @@ class Dataset:
         (bitprop._plain_json); None for any other file, and for a file with an error, which
         the full reader then names."""
         from ._plain_json import SamplesText
-        from .jsonfiles import with_plain_array
-        return with_plain_array(data, name, b"samples", lambda document, start, end, items:
-                                cls._from_document(document, name, allow_float,
-                                                   SamplesText(data, start, end, items)))
+        from .jsonfiles import read_plain
+        return read_plain(data, name, b"samples",
+                          lambda document, span: SamplesText(data, *span).rows(allow_float),
+                          lambda document, rows: cls._from_document(document, name, allow_float,
+                                                                    rows))
 
     def to_json(self):
         samples = []
@@ -164,19 +150,14 @@ class Dataset:
 
 
 def _samples(samples):
-    """(inputs, labels, weights, kinds) of a document's samples, validated but for the
-    numbers; labels None when no sample has a 'y'."""
-    if not isinstance(samples, list):
-        raise BitpropInputError("missing or not a list", path="samples")
+    """(inputs, labels, weights, kinds) of a document's samples (a list), validated but for
+    the numbers; labels None when no sample has a 'y'."""
     inputs, labels, weights, kinds = [], [], [], []
     for i, sample in enumerate(samples):
         where = f"samples[{i}]"
         if not isinstance(sample, dict):
             raise BitpropInputError("a sample is an object with 'x' and 'y'", path=where)
-        unknown = set(sample) - _SAMPLE_KEYS
-        if unknown:
-            raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
-                                    path=f"{where}.{sorted(unknown)[0]}")
+        check_keys(sample, _SAMPLE_KEYS, where)
         if "x" not in sample:
             raise BitpropInputError("a sample needs 'x'", path=where)
         kind = sample.get("kind")

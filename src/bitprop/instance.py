@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .dataset import Dataset
+from .documents import check_object
 from .errors import BitpropInputError
 from .network import Network
 from .numbers import rational, rational_list, shown, to_str
@@ -161,18 +162,7 @@ class Instance:
 # --- validation --------------------------------------------------------------------------
 
 def _read(doc, allow_float):
-    if not isinstance(doc, dict):
-        raise BitpropInputError("an instance file is a JSON object")
-    for key in doc:
-        if key not in _TOP_KEYS:
-            raise BitpropInputError(f"unknown key {shown(key)} (expected one of "
-                                    f"{', '.join(_TOP_KEYS)})", path=key)
-    if doc.get("format", FORMAT) != FORMAT:
-        raise BitpropInputError(f"format is {shown(doc['format'])}, expected {FORMAT!r}",
-                                path="format")
-    for key in ("problem", "network", "dataset"):
-        if key not in doc:
-            raise BitpropInputError(f"missing key {key!r}")
+    check_object(doc, _TOP_KEYS, format=FORMAT, required=("problem", "network", "dataset"))
     problem = doc["problem"]
     if problem not in PROBLEMS:
         raise BitpropInputError(f"{shown(problem)} is not a problem (one of "
@@ -206,16 +196,6 @@ def _read_dataset(doc, network, where, allow_float):
     return _nested(read, where)
 
 
-def _object(doc, where, keys):
-    if not isinstance(doc, dict):
-        raise BitpropInputError(f"expected an object, got {type(doc).__name__}", path=where)
-    for key in doc:
-        if key not in keys:
-            raise BitpropInputError(f"unknown key {shown(key)} (expected one of "
-                                    f"{', '.join(keys)})",
-                                    path=f"{where}.{key}")
-
-
 def _read_int(value, where, low=None):
     """An integer written as a JSON integer or a decimal string; None stays None."""
     if value is None:
@@ -247,9 +227,7 @@ def _read_query(doc, problem, network):
         return None
     if doc is None:
         raise BitpropInputError(f"a {problem} instance needs a query", path="query")
-    _object(doc, "query", _QUERY_KEYS)
-    if "edge" not in doc:
-        raise BitpropInputError("missing key 'edge' (the edge's index in edges)", path="query")
+    check_object(doc, _QUERY_KEYS, path="query", required=("edge",))
     edge = _read_int(doc["edge"], "query.edge", low=0)
     if edge is None:
         raise BitpropInputError("null is not an edge index", path="query.edge")
@@ -279,7 +257,7 @@ def _read_gap(doc, allow_float):
 def _read_source(doc):
     if doc is None:
         return Source()
-    _object(doc, "source", _SOURCE_KEYS)
+    check_object(doc, _SOURCE_KEYS, path="source")
     from .slp import Program
     slp = doc.get("slp")
     if slp is not None:
@@ -307,13 +285,9 @@ def _read_forcing(doc, problem, network, allow_float):
         return None
     if problem != "erm":
         raise BitpropInputError("forcing samples belong to erm instances only", path="forcing")
-    _object(doc, "forcing", _FORCING_KEYS)
-    for key in _FORCING_KEYS:
-        if key not in doc:
-            raise BitpropInputError(f"missing key {key!r}", path="forcing")
+    check_object(doc, _FORCING_KEYS, path="forcing", required=_FORCING_KEYS,
+                 lists={"outputs": "vertex names"})
     outputs = doc["outputs"]
-    if not isinstance(outputs, list):
-        raise BitpropInputError("must be a list of vertex names", path="forcing.outputs")
     known = set(network.names)
     for i, name in enumerate(outputs):
         if not isinstance(name, str):

@@ -155,30 +155,35 @@ def read_json(path):
     return parse_json_text(text, name), name
 
 
-def load(path, plain, full):
-    """``plain(data, name)`` of a file's bytes or, when that gives None, ``full(document,
-    name)`` of the file read whole: how Network.load and Dataset.load try their C reader
-    first."""
+def load(path, plain, full, allow_float):
+    """What a file describes, read by its format's C reader, ``plain(data, name,
+    allow_float)`` of its bytes, or when that gives None by its full reader, ``full(document,
+    file=name, allow_float=allow_float)`` of the file parsed whole: Network.load and
+    Dataset.load."""
     data, name = read_bytes(path)
-    loaded = plain(data, name) if type(data) is bytes else None
+    loaded = plain(data, name, allow_float) if type(data) is bytes else None
     if loaded is None:
-        loaded = full(parse_json_text(_text(data, name), name), name)
+        loaded = full(parse_json_text(_text(data, name), name), file=name,
+                      allow_float=allow_float)
     return loaded
 
 
-def with_plain_array(data, name, key, read):
-    """``read(document, start, end, items)`` when the file's top-level array ``key`` is at
-    data[start:end], holding at most ``items`` (``document``: the rest of the file, with
-    that array read as []); None when there is no such array, or when ``read`` meets
-    anything but the plain form (NotPlain) or an input error, which the full reader then
-    names."""
-    from ._plain_json import NotPlain, find_array
+def read_plain(data, name, key, columns, build):
+    """``build(document, columns(document, span))`` for a file whose top-level array ``key``
+    lies at data[start:end], span = (start, end, items) (see _plain_json.find_array; items:
+    a bound on how many it holds), ``document`` being the rest of the file with that array
+    read as []. None is how this fast path declines a file, which the full reader then reads
+    and, if it has a problem, names (so that each problem has one wording): when there is no
+    such array, the rest is not valid JSON, ``columns`` gives None (an item the C reader does
+    not read, valid or not), or ``build`` finds an error."""
+    from ._plain_json import find_array
     span = find_array(data, key)
     if span is None:
         return None
-    start, end, items = span
+    start, end, _ = span
     try:
         document = parse_json_text(decode(data[:start] + b"[]" + data[end:], name), name)
-        return read(document, start, end, items)
-    except (BitpropInputError, NotPlain):
+        filled = columns(document, span)
+        return None if filled is None else build(document, filled)
+    except BitpropInputError:
         return None

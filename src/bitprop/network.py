@@ -11,15 +11,17 @@ import json
 from array import array
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from . import activations as _act
+from .documents import check_keys, check_list, check_object
 from .errors import BitpropInputError
 from .numbers import rational, rational_vector, shown
 
 FORMAT = "bitprop.network/1"
-_TOP_KEYS = {"format", "activations", "vertices", "edges", "inputs", "outputs"}
-_VERTEX_KEYS = {"name", "activation"}
-_EDGE_KEYS = {"from", "to", "weight", "bias", "trainable"}
+_TOP_KEYS = ("format", "activations", "vertices", "edges", "inputs", "outputs")
+_VERTEX_KEYS = ("name", "activation")
+_EDGE_KEYS = ("from", "to", "weight", "bias", "trainable")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,18 @@ class Edge:
     weight: Fraction = Fraction(1)
     bias: Fraction = Fraction(0)
     trainable: bool = True
+
+
+class _EdgeColumns(NamedTuple):
+    """Edges read and checked already, as Network keeps them: vertex arrays, weights and
+    biases as RationalVectors, trainable flags (what the C reader of a file's plain edges
+    fills, _plain_json.EdgesText)."""
+
+    sources: array
+    targets: array
+    weights: object
+    biases: object
+    trainable: list
 
 
 def _parameters(weights, biases, allow_float):
@@ -100,10 +114,7 @@ class Network:
         if isinstance(vertex, str):
             name, activation = vertex, None
         elif isinstance(vertex, dict):
-            unknown = set(vertex) - _VERTEX_KEYS
-            if unknown:
-                raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
-                                        path=f"{where}.{sorted(unknown)[0]}")
+            check_keys(vertex, _VERTEX_KEYS, where)
             if "name" not in vertex:
                 raise BitpropInputError("a vertex needs a 'name'", path=where)
             name, activation = vertex["name"], vertex.get("activation")
@@ -130,15 +141,12 @@ class Network:
             self._activations.append(resolved)
 
     def _add_edges(self, edges, allow_float):
-        """Read every edge; (weights, biases) as RationalVectors. The numbers are parsed
+        """Read every edge; (weights, biases) as RationalVectors. Edges given as columns
+        (_EdgeColumns, from load) are taken as they are; otherwise the numbers are parsed
         together once every edge is read, a bad one reported first if no earlier edge is
-        bad; the edges of a file (EdgesText, from load) are read straight from its text."""
-        from ._plain_json import EdgesText, NotPlain
-        if isinstance(edges, EdgesText):
-            columns = edges.columns(self._index, allow_float)
-            if columns is None:
-                raise NotPlain()
-            self._sources, self._targets, weights, biases, self._trainable = columns
+        bad."""
+        if isinstance(edges, _EdgeColumns):
+            self._sources, self._targets, weights, biases, self._trainable = edges
             return weights, biases
         weights, biases = [], []            # as given
         try:
@@ -175,10 +183,7 @@ class Network:
         if isinstance(edge, Edge):
             fields = (edge.source, edge.target, edge.weight, edge.bias, edge.trainable)
         elif isinstance(edge, dict):
-            unknown = set(edge) - _EDGE_KEYS
-            if unknown:
-                raise BitpropInputError(f"unknown key {shown(sorted(unknown)[0])}",
-                                        path=f"{where}.{sorted(unknown)[0]}")
+            check_keys(edge, _EDGE_KEYS, where)
             for key in ("from", "to"):
                 if key not in edge:
                     raise BitpropInputError(f"an edge needs {shown(key)}", path=where)
@@ -211,9 +216,8 @@ class Network:
         raise BitpropInputError(f"unknown vertex {shown(name)}", path=where)
 
     def _vertex_list(self, names, where, allow_repeats=False):
-        if isinstance(names, str) or not isinstance(names, (list, tuple)):
-            raise BitpropInputError(f"must be a list of vertex names, not {shown(names)}",
-                                    path=where)
+        if not isinstance(names, tuple):
+            check_list(names, "vertex names", where)
         indices = [self._vertex(name, f"{where}[{i}]") for i, name in enumerate(names)]
         if not allow_repeats:
             seen = set()
@@ -268,22 +272,10 @@ class Network:
 
     @classmethod
     def _from_document(cls, document, allow_float, edges=None):
-        """The network of a parsed document; ``edges`` in place of the document's."""
-        if not isinstance(document, dict):
-            raise BitpropInputError("a network file is a JSON object")
-        unknown = set(document) - _TOP_KEYS
-        if unknown:
-            key = sorted(unknown)[0]
-            raise BitpropInputError(f"unknown key {shown(key)}", path=key)
-        if document.get("format", FORMAT) != FORMAT:
-            raise BitpropInputError(f"format is {shown(document['format'])}, expected {FORMAT!r}",
-                                    path="format")
-        for key in ("vertices", "inputs", "outputs"):
-            if key not in document:
-                raise BitpropInputError(f"missing {shown(key)}")
-        for key in ("vertices", "edges"):
-            if not isinstance(document.get(key, []), list):
-                raise BitpropInputError("must be a list", path=key)
+        """The network of a parsed document; ``edges`` (_EdgeColumns) in place of the
+        document's."""
+        check_object(document, _TOP_KEYS, format=FORMAT, required=("vertices", "inputs", "outputs"),
+                     lists={"vertices": "vertices", "edges": "edges"})
         table = _act.parse_table(document.get("activations", {}))
         return cls(document["vertices"], document.get("edges", []) if edges is None else edges,
                    document["inputs"], document["outputs"], table, allow_float=allow_float)
@@ -298,20 +290,21 @@ class Network:
         True
         """
         from .jsonfiles import load
-        return load(path, lambda data, name: cls._from_plain_text(data, name, allow_float),
-                    lambda document, name: cls.from_json(document, file=name,
-                                                         allow_float=allow_float))
+        return load(path, cls._from_plain_text, cls.from_json, allow_float)
 
     @classmethod
     def _from_plain_text(cls, data, name, allow_float):
-        """The network of a file whose edges are in plain form, read without an object per
-        edge (bitprop._plain_json); None for any other file, and for a file with an error,
-        which the full reader then names."""
+        """The network of a file whose edges are in plain form, their columns read in C
+        without an object per edge (bitprop._plain_json); None for any other file, and
+        for a file with an error, which the full reader then names."""
         from ._plain_json import EdgesText
-        from .jsonfiles import with_plain_array
-        return with_plain_array(data, name, b"edges", lambda document, start, end, items:
-                                cls._from_document(document, allow_float,
-                                                   EdgesText(data, start, end, items)))
+        from .jsonfiles import read_plain
+
+        def columns(document, span):
+            filled = EdgesText(data, *span).columns(_vertex_numbers(document), allow_float)
+            return None if filled is None else _EdgeColumns(*filled)
+        return read_plain(data, name, b"edges", columns, lambda document, edges:
+                          cls._from_document(document, allow_float, edges))
 
     def to_json(self):
         """The ``bitprop.network/1`` document of this network (numbers as ``"p/q"``).
@@ -537,6 +530,21 @@ class Network:
         bias; the output is v_depth."""
         from .shapes import chain
         return chain(cls, depth, activation, weight, bias, output_activation)
+
+
+def _vertex_numbers(document):
+    """name -> vertex of a document's vertices as written (a name, ``{"name": ...}`` or
+    ``[name, activation]``), the first kept: where the C reader looks up the names of
+    edges. They are the Network's own numbers once its vertices pass their checks, which
+    come before any edge is taken."""
+    vertices = document.get("vertices") if type(document) is dict else None
+    numbers = {}
+    for v, vertex in enumerate(vertices if type(vertices) is list else ()):
+        name = vertex.get("name") if type(vertex) is dict else \
+            vertex[0] if type(vertex) is list and len(vertex) == 2 else vertex
+        if type(name) is str:
+            numbers.setdefault(name, v)
+    return numbers
 
 
 def _topological_order(network):

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..documents import check_object
 from ..errors import BitpropInputError
 from ..jsonfiles import parse_json_text, read_text
 from ..numbers import rational, shown, to_str
@@ -58,24 +59,10 @@ class Program:
     @classmethod
     def from_json(cls, doc, file=None):
         """A program from a parsed ``bitprop.slp/1`` document."""
-        if not isinstance(doc, dict):
-            raise BitpropInputError(f"expected a JSON object ({FORMAT}), got "
-                                    f"{type(doc).__name__}", file=file)
-        for key in doc:
-            if key not in _JSON_KEYS:
-                raise BitpropInputError(f"unknown key {shown(key)} (expected one of "
-                                        f"{', '.join(_JSON_KEYS)})", file=file, path=key)
-        if doc.get("format", FORMAT) != FORMAT:
-            raise BitpropInputError(f"format is {shown(doc['format'])}, expected {FORMAT!r}",
-                                    file=file, path="format")
-        if "ops" not in doc:
-            raise BitpropInputError("missing key 'ops' (the list of gates)", file=file)
-        ops = doc["ops"]
-        if not isinstance(ops, list):
-            raise BitpropInputError(f"expected a list of gates [op, j, k], got "
-                                    f"{type(ops).__name__}", file=file, path="ops")
         try:
-            return cls(ops, doc.get("constant", 1))
+            check_object(doc, _JSON_KEYS, format=FORMAT, required=("ops",),
+                         lists={"ops": "gates [op, j, k]"})
+            return cls(doc["ops"], doc.get("constant", 1))
         except BitpropInputError as err:
             raise err.at(file) from None
 

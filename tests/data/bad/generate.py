@@ -135,7 +135,8 @@ def file_level(reader, command, document):
 def network_cases():
     N = NETWORK
     file_level("network", NET_EVAL, N)
-    case("network", "top_level_list", [N], NET_EVAL, "a network file is a JSON object")
+    case("network", "top_level_list", [N], NET_EVAL,
+         "expected a JSON object (bitprop.network/1), got [")
     case("network", "nan_weight", raw(N, '"3/2"', "NaN"), NET_EVAL, "NaN is not a number")
     case("network", "infinity_bias", raw(N, '"-1"', "-Infinity"), NET_EVAL,
          "-Infinity is not a number")
@@ -155,10 +156,10 @@ def network_cases():
     case("network", "format_dataset", put(N, ("format",), "bitprop.dataset/1"), NET_STEP,
          "format: format is 'bitprop.dataset/1'")
     for key in ("vertices", "inputs", "outputs"):
-        case("network", f"missing_{key}", drop(N, (key,)), NET_EVAL, f"missing '{key}'")
+        case("network", f"missing_{key}", drop(N, (key,)), NET_EVAL, f"missing key '{key}'")
     case("network", "vertices_object", put(N, ("vertices",), {"x0": {}}), NET_EVAL,
-         "vertices: must be a list")
-    case("network", "edges_string", put(N, ("edges",), "x0->h"), NET_EVAL, "edges: must be a list")
+         "vertices: expected a list of vertices, got {")
+    case("network", "edges_string", put(N, ("edges",), "x0->h"), NET_EVAL, "edges: expected a list of edges")
     case("network", "vertex_number", put(N, ("vertices", 0), 0), NET_EVAL,
          "vertices[0]: a vertex is a name")
     case("network", "vertex_null", put(N, ("vertices", 1), None), NET_EVAL,
@@ -307,7 +308,7 @@ def network_cases():
     case("network", "source_not_in_inputs", put(N, ("inputs",), ["x0"]), NET_EVAL,
          "inputs: vertex 'x1' is a source (no in-edges) and must be listed in 'inputs'")
     case("network", "inputs_string", put(N, ("inputs",), "x0 x1"), NET_EVAL,
-         "inputs: must be a list of vertex names")
+         "inputs: expected a list of vertex names, got 'x0 x1'")
     case("network", "inputs_listed_twice", put(N, ("inputs",), ["x0", "x1", "x0"]), NET_EVAL,
          "inputs[2]: vertex 'x0' is listed twice")
     case("network", "inputs_unknown_vertex", put(N, ("inputs",), ["x0", "x2"]), NET_EVAL,
@@ -328,9 +329,9 @@ def dataset_cases():
     case("dataset", "unknown_top_key", put(D, ("sample",), []), DATA_GRAD,
          "sample: unknown key 'sample'")
     case("dataset", "samples_missing", drop(D, ("samples",)), DATA_GRAD,
-         "samples: missing or not a list")
+         "missing key 'samples'")
     case("dataset", "samples_object", put(D, ("samples",), {"0": D["samples"][0]}), DATA_GRAD,
-         "samples: missing or not a list")
+         "samples: expected a list of samples, got {")
     case("dataset", "sample_number", put(D, ("samples", 0), 1), DATA_GRAD,
          "samples[0]: a sample is an object")
     case("dataset", "sample_missing_x", drop(D, ("samples", 1, "x")), DATA_GRAD,
@@ -403,7 +404,7 @@ def dataset_cases():
          "reduction: mean reduction needs a non-zero total weight")
     case("dataset", "duplicate_sample_key", raw(D, '"x": ["2", "1"]', '"x": ["2", "1"], "x": ["2"]'),
          DATA_GRAD, "samples[1].x: duplicate key 'x'")
-    case("dataset", "top_level_number", "42", DATA_GRAD, "a dataset file is a JSON object")
+    case("dataset", "top_level_number", "42", DATA_GRAD, "expected a JSON object (bitprop.dataset/1) or a list of input vectors, got 42")
 
     case("inputs", "vector_too_short", [["1"], ["2"]], INPUT_EVAL,
          "samples[0].x: has 1 entries but the network has 2 inputs")
@@ -427,7 +428,7 @@ def slp_json_cases():
     case("slp_json", "whitespace_only", "\n \n", SLP_BNSLP, "empty file")
     case("slp_json", "truncated", '{"ops": [["+", 0, 0], ["*", 1', SLP_EVAL, "not valid JSON")
     case("slp_json", "top_level_list", P["ops"], SLP_EVAL,
-         "expected a JSON object (bitprop.slp/1), got list")
+         "expected a JSON object (bitprop.slp/1), got [")
     case("slp_json", "missing_ops", drop(P, ("ops",)), SLP_EVAL, "missing key 'ops'")
     case("slp_json", "ops_object", put(P, ("ops",), {"1": ["+", 0, 0]}), SLP_EVAL,
          "ops: expected a list of gates")
@@ -562,7 +563,8 @@ def polynomial_cases():
 def instance_cases():
     I = INSTANCE
     erm = edit(I, lambda d: d.update(problem="erm", query=None, gap=["0", "1"]))
-    case("instance", "top_level_list", [I], SOLVE, "an instance file is a JSON object")
+    case("instance", "top_level_list", [I], SOLVE,
+         "expected a JSON object (bitprop.instance/1), got [")
     case("instance", "broken_json", json.dumps(I)[:-3], SOLVE, "not valid JSON")
     case("instance", "unknown_key", put(I, ("answer",), True), SOLVE, "answer: unknown key 'answer'")
     case("instance", "format_wrong", put(I, ("format",), "bitprop.network/1"), SOLVE,
