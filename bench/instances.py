@@ -9,6 +9,8 @@ on every platform and Python version (tests pin one instance's hash).
 Ids (D = number of layers L, W = width of every layer including input and output, B = batch):
 
     relu-wW-dD-bB          ReLU, small rationals n/d, n in [-8, 8], d in [1, 8]
+    relu-wW-dD-qK-bB       ReLU, general rationals p/q, |p| < 2^K, q in [1, 2^K - 1]
+    sq-wW-dD-qK-bB         z^2, the same divided by 8
     relu-wW-dD-dyadic-bB   ReLU, exact float32 values (weights and biases ~ N(0, 1/sqrt(W)),
                            inputs and labels ~ N(0, 1), rounded to float32, taken exactly)
     sq-wW-dD-bB            z^2, small rationals n/(8d) (the rationals above divided by 8, so every
@@ -54,7 +56,8 @@ NUMERATOR_MAX = 8      # small rationals: numerator uniform in [-8, 8]
 DENOMINATOR_MAX = 8    # denominator uniform in [1, 8]
 SQUARE_SCALE = 8       # z^2 instances divide every small rational by this
 
-_MLP_ID = re.compile(r"(relu|sq)-w([1-9][0-9]*)-d([1-9][0-9]*)(-dyadic)?-b([1-9][0-9]*)")
+_MLP_ID = re.compile(r"(relu|sq)-w([1-9][0-9]*)-d([1-9][0-9]*)(-dyadic|-q[1-9][0-9]*)?"
+                     r"-b([1-9][0-9]*)")
 _CHAIN_ID = re.compile(r"chain-sq-d([1-9][0-9]*)")
 _ACTIVATIONS = {"relu": "relu", "sq": "square"}
 # Numbers with fewer bits than this go through CPython's int -> str (at most ~3900 digits,
@@ -96,7 +99,9 @@ def generate(instance_id: str) -> Instance:
     if not mlp:
         raise ValueError(f"unknown instance id {instance_id!r} (expected e.g. relu-w16-d16-b8, "
                          "relu-w64-d16-dyadic-b8, sq-w8-d6-b8, chain-sq-d20)")
-    kind, width, depth, dyadic, batch = mlp[1], int(mlp[2]), int(mlp[3]), bool(mlp[4]), int(mlp[5])
+    kind, width, depth, batch = mlp[1], int(mlp[2]), int(mlp[3]), int(mlp[5])
+    dyadic = mlp[4] == "-dyadic"
+    bound = 2 ** int(mlp[4][2:]) - 1 if mlp[4] and not dyadic else None
     network_seed = instance_id[: instance_id.rindex("-b")]
     params = Random(f"bitprop-bench:{network_seed}")
     data = Random(f"bitprop-bench:{instance_id}:data")
@@ -106,8 +111,9 @@ def generate(instance_id: str) -> Instance:
         value = partial(_float32_normal, data, 1.0)
     else:
         divisor = SQUARE_SCALE if kind == "sq" else 1
-        weight = partial(_small_rational, params, divisor)
-        value = partial(_small_rational, data, divisor)
+        numerators, denominators = (bound, bound) if bound else (NUMERATOR_MAX, DENOMINATOR_MAX)
+        weight = partial(_small_rational, params, divisor, numerators, denominators)
+        value = partial(_small_rational, data, divisor, numerators, denominators)
     widths = (width,) * (depth + 1)
     weights = [[[weight() for _ in range(widths[l])] for _ in range(widths[l + 1])]
                for l in range(depth)]
@@ -141,9 +147,10 @@ def _uniform_int(rng: Random, low: int, high: int) -> int:
             return low + r
 
 
-def _small_rational(rng: Random, divisor: int) -> Fraction:
-    numerator = _uniform_int(rng, -NUMERATOR_MAX, NUMERATOR_MAX)
-    return Fraction(numerator, _uniform_int(rng, 1, DENOMINATOR_MAX) * divisor)
+def _small_rational(rng: Random, divisor: int, numerators: int, denominators: int) -> Fraction:
+    """n / (d * divisor), n uniform in [-numerators, numerators], d in [1, denominators]."""
+    numerator = _uniform_int(rng, -numerators, numerators)
+    return Fraction(numerator, _uniform_int(rng, 1, denominators) * divisor)
 
 
 def _float32_normal(rng: Random, scale: float) -> Fraction:
