@@ -48,7 +48,11 @@ TABLE = [
     "sq-w8-d6-b8", "sq-w8-d6-b64",
     "sq-w8-d8-b8", "sq-w8-d8-b64",
     "sq-w8-d10-b8", "sq-w8-d10-b64",
-]
+] + [  # general rationals: denominators of 8, 16 and 32 bits
+    f"{net}-q{bits}-b{batch}" for bits in (8, 16, 32)
+    for net in ("relu-w16-d16", "relu-w16-d128", "relu-w64-d16", "sq-w8-d6", "sq-w8-d8",
+                "sq-w8-d10")
+    for batch in (8, 64)]
 #: The three instances `run.py --quick` uses.
 QUICK = ["relu-w16-d16-b8", "sq-w8-d6-b8", "relu-w64-d16-dyadic-b8"]
 

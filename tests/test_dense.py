@@ -14,11 +14,18 @@ from reference import evaluator as reference
 SMALL = st.sampled_from([Fraction(v) for v in ("-2", "-1", "-1/2", "0", "1/3", "1/2", "1", "3/2",
                                                "2", "-5/7")])
 # Denominators that take every path of bitprop._factored: high powers of small primes (past
-# what a word holds, 3^45 and 2^70), the largest small prime and its square, and rough primes
-# (67, 1009, 2^61 - 1) that only Euclid can see.
+# what a word holds, 3^45 and 2^70), primes shared by many denominators and their squares,
+# a word-size prime (2^61 - 1) and, past what trial division factors, a multi-word prime
+# and a product of two large primes: the rough cofactors of an incomplete base.
+ROUGH = (2 ** 61 - 1) * (2 ** 31 - 1)
 AWKWARD = st.sampled_from([Fraction(n, d) for n, d in (
     (1, 3 ** 45), (-2, 3 ** 45 * 5), (7, 2 ** 70), (1, 61), (-5, 59 ** 2), (3, 67), (1, 1009),
-    (-1, 2 ** 61 - 1), (2 ** 61 - 1, 1009 * 3), (3 ** 44, 1), (1, 1), (0, 1), (-1, 2))])
+    (-1, 2 ** 61 - 1), (2 ** 61 - 1, 1009 * 3), (3 ** 44, 1), (1, 1), (0, 1), (-1, 2),
+    (5, 2 ** 89 - 1), (-3, ROUGH * 7), (ROUGH, 1009 ** 2))])
+# Many distinct primes above 2^13: a base of many groups, so that the measured rule takes
+# Euclid for small numbers and remainders for big ones within one pass.
+PRIMES = [p for p in range(10007, 10700) if all(p % d for d in range(2, 104))]
+MANY_PRIMES = st.builds(lambda n, p: Fraction(n, p), st.integers(-9, 9), st.sampled_from(PRIMES))
 ACTIVATIONS = st.sampled_from(["relu", "identity", "square", "cube",
                                bitprop.Activation.leaky_relu("1/4"),
                                bitprop.Activation.leaky_relu("-3/2"),
@@ -90,6 +97,22 @@ def test_dense_kernel_equals_reference(case, threads):
 @given(mlp_cases(AWKWARD), st.integers(1, 2))
 def test_dense_kernel_exact_for_awkward_denominators(case, threads):
     check_against_reference(*case, threads, "dense")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mlp_cases(MANY_PRIMES), st.integers(1, 2))
+def test_dense_kernel_exact_for_many_prime_denominators(case, threads):
+    check_against_reference(*case, threads, "dense")
+
+
+def test_prime_base_factors_every_denominator_it_can():
+    """The base of a pass: every prime of word-size denominators, trial-divided primes of
+    bigger ones, and incomplete only where a multi-word cofactor is left."""
+    from bitprop._factored import base_of
+    assert base_of([12, 35, 2 ** 61 - 1]) == ([2, 3, 5, 7, 2 ** 61 - 1], True)
+    assert base_of([3 ** 45 * 11, 2 ** 70]) == ([2, 3, 11], True)
+    assert base_of([5 * (2 ** 89 - 1)]) == ([5], False)
+    assert base_of([1, 1]) == ([], True)
 
 
 def test_layout_is_refused_for_non_layered_graphs():

@@ -6,8 +6,7 @@ a layer with the others for the gradient rows (share, release)."""
 from libc.stdlib cimport calloc, free
 
 from bitprop._flint cimport *
-from bitprop._factored cimport (Factored, factor, exponent, valuation, mul_prime_power,
-                               divide_exact)
+from bitprop._factored cimport Factored, factor, gcd_with, divide_exact
 
 
 cdef void share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, const fmpz *hd,
@@ -100,8 +99,7 @@ cdef void normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
     """Divide every column and its denominator by their gcd: the column's canonical form."""
     cdef slong i, s
     for s in range(m.c):
-        if f.exact:
-            factor(f, den + s)
+        factor(f, den + s, tmp)
         _column_content(g, m, s, den + s, f, tmp)
         if not fmpz_is_one(g):
             divide_exact(den + s, den + s, g)
@@ -111,32 +109,19 @@ cdef void normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
 
 cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const fmpz *den,
                           const Factored *f, fmpz *tmp) noexcept nogil:
-    """g := gcd of column s and its denominator (factored as f): per small prime of the
-    denominator the least valuation over the column, which one entry usually settles."""
-    cdef slong i
-    cdef int k
-    cdef ulong v
-    cdef fmpz_t rough
-    fmpz_one(g)
-    for k in range(f.count):
-        v = f.exp[k] if f.exact else <ulong>-1
-        for i in range(m.r):
-            if v == 0:
-                break
-            if not fmpz_is_zero(at(m, i, s)):
-                v = valuation(at(m, i, s), f.prime[k], v, tmp)
-        v = exponent(f, k, den, v, tmp)
-        if v:
-            mul_prime_power(g, f.prime[k], v, tmp)
-    if not fmpz_is_one(&f.rough):
-        fmpz_init(rough)
-        fmpz_set(rough, &f.rough)
-        for i in range(m.r):
-            if fmpz_is_one(rough):
-                break
-            fmpz_gcd(rough, rough, at(m, i, s))
-        fmpz_mul(g, g, rough)
-        fmpz_clear(rough)
+    """g := gcd of column s and its denominator (f readied for it): the gcd of the first
+    nonzero entry with the denominator, then of that (usually small) gcd with the others."""
+    cdef slong i, first = 0
+    while first < m.r and fmpz_is_zero(at(m, first, s)):
+        first += 1
+    if first == m.r:                    # a zero column: nothing to divide but den by itself
+        fmpz_set(g, den)
+        return
+    gcd_with(g, at(m, first, s), den, f, tmp)
+    for i in range(first + 1, m.r):
+        if fmpz_is_one(g):
+            return
+        fmpz_gcd(g, g, at(m, i, s))
 
 
 cdef void _column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:

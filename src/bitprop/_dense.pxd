@@ -5,6 +5,7 @@
 from bitprop._flint cimport fmpz, fmpq, slong, fmpz_mat_struct
 from bitprop._plan cimport Plan
 from bitprop._pass cimport Pass, Worker
+from bitprop._factored cimport PrimeBase
 
 # How a layer's values f relate to its pre-activations z, for bit statistics (record).
 cdef enum:
@@ -21,6 +22,7 @@ cdef class DenseWeights:
     cdef slong *bn_off
     cdef slong bn_len
     cdef fmpz *D                     # index l
+    cdef PrimeBase primes            # of the network's own denominators
 
 
 cdef class DenseEngine:
@@ -45,8 +47,8 @@ cdef class DenseEngine:
     cdef int failed                  # a worker stopped early: nobody waits for it (atomic)
 
     cdef void _scale_weights(self, DenseWeights dw) noexcept
-    cdef void prepare(self, Pass run, bint scalar_denominators) except *
-    cdef bint _smooth(self, Pass run, unsigned int *mask, fmpz *tmp) noexcept
+    cdef PrimeBase primes            # of this pass's denominators (the workers' base)
+    cdef void prepare(self, Pass run) except *
     cdef bint start(self, Pass run, Worker *w) noexcept nogil
     cdef void leave(self, Pass run, Worker *w, int result) noexcept nogil
     cdef int record(self, Pass run, Worker *w, slong l, slong step, fmpz_mat_struct *m,

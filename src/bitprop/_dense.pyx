@@ -13,7 +13,7 @@ denominator per layer (W = Wn / D_l, bias sums b = bn / D_l), so
 
 Canonical fmpq values appear only where they leave the engine. Bit statistics and the
 max_bits guard still see every entry's canonical size. Every gcd is taken against a
-denominator whose small prime factors are known (bitprop._factored).
+denominator whose prime factors are known where that pays (bitprop._factored).
 
 The engine runs a block of layers l0 + 1 .. last on one worker's columns: forward_layers,
 then backward_layers. Forward and the adjoints run per slice of the samples; dL/dW_l and
@@ -33,7 +33,7 @@ from bitprop._codes cimport (ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MO
 from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
                             WHAT_ADJOINT)
 from bitprop._convert cimport fmpq_set_fraction
-from bitprop._factored cimport (Factored, factor, factored_set_primes, small_primes,
+from bitprop._factored cimport (Factored, PrimeBase, factored_set_base, factor,
                                canonical_bits, set_canonical, divide_exact)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
@@ -154,6 +154,7 @@ cdef class DenseEngine:
         if weights is None:
             weights = DenseWeights(widths, layout.starts)
             self._scale_weights(weights)
+            weights.primes = _network_primes(&plan.d)
         self.weights = weights
 
     def __dealloc__(self):
@@ -199,46 +200,21 @@ cdef class DenseEngine:
         fmpz_clear(factor)
 
     # --- before the workers start ------------------------------------------------------
-    cdef void prepare(self, Pass run, bint scalar_denominators) except *:
-        """How each worker takes gcds: when every denominator of the pass is a product of
-        primes below 64, those primes are known and no denominator is factored on its own."""
-        cdef unsigned int mask = 0
-        cdef bint smooth
-        cdef int t
-        cdef fmpz_t tmp
-        fmpz_init(tmp)
-        smooth = self._smooth(run, &mask, tmp)
-        if scalar_denominators and not _plan_smooth(&self.plan.d, &mask, tmp):
-            smooth = False
-        fmpz_clear(tmp)
-        for t in range(run.threads):
-            if smooth:
-                factored_set_primes(&run.workers[t].fac, mask)
-            else:
-                run.workers[t].fac.exact = True
-
-    cdef bint _smooth(self, Pass run, unsigned int *mask, fmpz *tmp) noexcept:
-        """Whether the layers' D, the activations' q and the samples' input, label and scale
-        denominators are products of primes below 64 (noted in mask): every denominator of
-        dense layers divides a product of them."""
+    cdef void prepare(self, Pass run) except *:
+        """How each worker takes gcds: over the primes of the network's and the samples'
+        denominators (bitprop._factored), every denominator of the pass dividing a product
+        of them."""
+        cdef PrimeBase primes = self.weights.primes.copy()
         cdef PlanData *plan = &self.plan.d
-        cdef bint smooth = True
-        cdef slong i
-        for i in range(1, self.L + 1):
-            if not small_primes(self.weights.D + i, mask, tmp):
-                smooth = False
-            if not fmpz_is_zero(self.act_q + i) and not small_primes(self.act_q + i, mask, tmp):
-                smooth = False
-        for i in range(run.S * plan.n_inputs):
-            if not small_primes(fmpq_denref(run.X + i), mask, tmp):
-                smooth = False
-        for i in range(run.S * plan.n_outputs if run.has_labels else 0):
-            if not small_primes(fmpq_denref(run.Y + i), mask, tmp):
-                smooth = False
-        for i in range(run.S):
-            if not small_primes(fmpq_denref(run.scale + i), mask, tmp):
-                smooth = False
-        return smooth
+        cdef int t
+        primes.add_denominators(run.X, run.S * plan.n_inputs)
+        if run.has_labels:
+            primes.add_denominators(run.Y, run.S * plan.n_outputs)
+        primes.add_denominators(run.scale, run.S)
+        primes.finish()
+        self.primes = primes
+        for t in range(run.threads):
+            factored_set_base(&run.workers[t].fac, &primes.d)
 
     # --- a worker's life ---------------------------------------------------------------
     cdef bint start(self, Pass run, Worker *w) noexcept nogil:
@@ -268,8 +244,7 @@ cdef class DenseEngine:
 
     cdef void column_ready(self, Worker *w, const fmpz *den) noexcept nogil:
         """Make w ready to take canonical values over ``den`` (set_canonical with w.fac)."""
-        if w.fac.exact:
-            factor(&w.fac, den)
+        factor(&w.fac, den, &w.tmp)
 
     # --- forward -----------------------------------------------------------------------
     cdef int record(self, Pass run, Worker *w, slong l, slong step, fmpz_mat_struct *m,
@@ -518,27 +493,18 @@ cdef class DenseEngine:
         fmpz_clear(den); fmpz_clear(scale)
 
 
-cdef bint _plan_smooth(const PlanData *plan, unsigned int *mask, fmpz *tmp) noexcept:
-    """Whether the scalar vertices' own denominators (every weight, bias sum and activation
-    parameter of the plan, and 2 for rounding to k bits) are products of primes below 64,
-    noted in mask."""
-    cdef bint smooth = True
+cdef PrimeBase _network_primes(const PlanData *plan):
+    """The primes of a network's own denominators: every weight, bias sum and activation
+    parameter of the plan, and 2 for rounding to k bits."""
+    cdef PrimeBase primes = PrimeBase()
     cdef slong i
-    for i in range(plan.n_edges):
-        if not small_primes(fmpq_denref(plan.weight + i), mask, tmp):
-            smooth = False
-    for i in range(plan.n):
-        if not small_primes(fmpq_denref(plan.bias_sum + i), mask, tmp):
-            smooth = False
-    for i in range(plan.pool_len):
-        if not small_primes(fmpq_denref(plan.pool + i), mask, tmp):
-            smooth = False
+    primes.add_denominators(plan.weight, plan.n_edges)
+    primes.add_denominators(plan.bias_sum, plan.n)
+    primes.add_denominators(plan.pool, plan.pool_len)
     for i in range(plan.n_acts):
         if plan.act_code[i] == ACT_ROUNDED:
-            fmpz_set_ui(tmp, 2)
-            small_primes(tmp, mask, tmp)
-            break
-    return smooth
+            primes.add_prime(2)
+    return primes
 
 
 cdef void _set_pair(fmpz *p, fmpz *q, value) except *:

@@ -1,33 +1,51 @@
 # cython: language_level=3
-# Denominators factored over the primes below 64, so that gcds with them are divisibility
-# tests instead of Euclid's algorithm (see _factored.pyx).
-from bitprop._flint cimport fmpz, fmpq, ulong
+# Denominators over the pass's own primes, so that gcds with them are a few remainders
+# instead of Euclid's algorithm (see _factored.pyx).
+from bitprop._flint cimport fmpz, fmpq, ulong, slong
 
-cdef enum:
-    N_SMALL_PRIMES = 18         # 2, 3, 5, ..., 61
+
+cdef struct Primes:
+    # The primes of a pass's base denominators (2 apart), packed into groups whose product
+    # fits a word: one remainder of a number by a group's product tells which of the
+    # group's primes divide it.
+    slong count
+    ulong *prime
+    slong groups
+    ulong *product              # per group
+    slong *start                # groups + 1: group g holds prime[start[g]:start[g + 1]]
+    bint has_two                # 2 divides some base denominator
+    bint complete               # every base denominator is a product of these primes
 
 
 cdef struct Factored:
-    # exact: den = prime[0]^exp[0] * ... * prime[count-1]^exp[count-1] * rough, every exp > 0,
-    # rough coprime to all primes below 64. Not exact: every denominator of the computation
-    # is a product of the listed primes (exp unknown, rough 1): the exponent a gcd needs is
-    # read off the denominator itself, bounded by the numerator's (usually 0).
-    bint exact
-    int count
-    ulong prime[N_SMALL_PRIMES]
-    ulong exp[N_SMALL_PRIMES]
+    # How one worker takes gcds with the pass's denominators: over ``base`` (NULL: Euclid
+    # only), knowing of the denominator last given to ``factor`` which base primes divide
+    # it, which groups hold any of them, its power of 2, and its rough cofactor (its part
+    # free of the base's primes; 0 where Euclid is taken).
+    const Primes *base
+    ulong *exp                  # per base prime: 1 if it divides the denominator, else 0
+    char *group_used            # per group
+    slong used_groups
+    ulong exp2
     fmpz rough
+
+
+cdef class PrimeBase:
+    cdef Primes d
+    cdef slong capacity
+    cdef ulong last                  # the last word-size denominator added (a repeat is free)
+
+    cdef void add(self, const fmpz *den) noexcept
+    cdef void add_denominators(self, const fmpq *values, slong n) noexcept
+    cdef void add_prime(self, ulong p) noexcept
+    cdef PrimeBase copy(self)
+    cdef void finish(self) noexcept
 
 
 cdef void factored_init(Factored *f) noexcept nogil
 cdef void factored_clear(Factored *f) noexcept nogil
-cdef void factor(Factored *f, const fmpz *den) noexcept nogil
-cdef void factored_set_primes(Factored *f, unsigned int mask) noexcept nogil
-cdef bint small_primes(const fmpz *x, unsigned int *mask, fmpz *tmp) noexcept nogil
-cdef ulong exponent(const Factored *f, int k, const fmpz *den, ulong bound,
-                    fmpz *tmp) noexcept nogil
-cdef ulong valuation(const fmpz *x, ulong p, ulong bound, fmpz *tmp) noexcept nogil
-cdef void mul_prime_power(fmpz *g, ulong p, ulong v, fmpz *tmp) noexcept nogil
+cdef int factored_set_base(Factored *f, const Primes *base) except -1
+cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil
 cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
                    fmpz *tmp) noexcept nogil

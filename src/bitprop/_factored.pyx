@@ -1,120 +1,290 @@
 # cython: language_level=3, cdivision=True
-"""Denominators factored over the primes below 64: gcds by divisibility tests, not Euclid.
+"""Denominators over the pass's own primes: gcds by remainders, not Euclid's algorithm.
 
-Every denominator the dense kernel meets divides a product of the layers' weight
-denominators, the samples' input and label denominators and the activations' coefficient
-denominators. For float32-exact data that is a power of two, for small rationals n/d a
-product of small primes. Knowing a denominator's primes makes each entry's gcd with it a few
-O(size) divisibility tests (a random integer is divisible by p with probability 1/p) instead
-of an O(size^2) Euclid. Two ways to know them: when the base denominators are all products of
-primes below 64, one list of primes serves every denominator of the pass and the exponents
-are read off each denominator as needed (``factored_set_primes``); otherwise each
-denominator is factored once per column or layer (``factor``) and its rough cofactor goes
-through fmpz_gcd. Either way the result is exact for every denominator.
+Every denominator of a pass divides a product of its base denominators: the weights', the
+biases', the activations' parameters', the samples' inputs', labels' and loss scales'
+(bitprop._dense collects them). Those are factored once per pass (``PrimeBase``: FLINT's
+word factoring; a multi-word denominator by trial division, any cofactor it leaves makes the
+base *incomplete*). Knowing the primes, gcd(num, den) is read off which primes divide num:
+the odd primes are packed into groups whose product fits a word, so one remainder of num by a
+group's product (one pass over num's words) tells which of the group's primes divide it,
+instead of a Euclid whose cost grows with the square of the size. A factor 2 is a bit count.
+
+When the base is incomplete, each denominator's rough cofactor (its part free of the base's
+primes) still goes through fmpz_gcd; it is computed once per column (``factor``).
+
+The measured rule (``by_euclid``): testing costs a pass over the number per group, Euclid
+about GROUP_PASSES_PER_GCD[log2 size] such passes (bench/gcd_rule.py measures both; see
+bench/results/gcd_rule.md). A base with more groups than that for a number's size takes
+Euclid for it: many large primes (denominators up to 2^16 and beyond) are cheaper as gcds.
+Either way the result is exact.
 """
 
-from bitprop._flint cimport *
+from libc.stdlib cimport qsort, malloc, calloc, realloc, free
 
-cdef ulong[18] SMALL_PRIMES = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59,
-                               61]
+from bitprop._flint cimport *
+from bitprop._convert cimport fmpz_set_pyint
+
 #: Powers of p tested directly stay below this (fmpz_divisible_si takes a signed word).
 cdef ulong POWER_LIMIT = (<ulong>1) << 62
+#: Euclid's cost in passes over a number of 2^k words, k = 0, 1, ..., 12 (and beyond: the
+#: last): bench/gcd_rule.py, this machine.
+cdef slong[13] GROUP_PASSES_PER_GCD = [11, 31, 56, 63, 67, 72, 86, 109, 160, 299, 494, 681,
+                                       898]
+#: Trial division of a multi-word denominator stops at the 3512th prime (32749).
+cdef slong TRIAL_PRIMES = 3512
 
+
+# --- the base: primes of the pass's denominators --------------------------------------------
+
+cdef int _compare(const void *a, const void *b) noexcept nogil:
+    cdef ulong x = (<const ulong *>a)[0], y = (<const ulong *>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef class PrimeBase:
+    """The primes of a set of denominators (``add``), grouped for remainders (``finish``)."""
+
+    def __cinit__(self):
+        self.capacity = 64
+        self.d.prime = <ulong *>malloc(self.capacity * sizeof(ulong))
+        self.d.complete = True
+        if self.d.prime == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.d.prime); free(self.d.product); free(self.d.start)
+
+    cdef void add_prime(self, ulong p) noexcept:
+        cdef ulong *grown
+        if p == 2:
+            self.d.has_two = True
+            return
+        if self.d.count == self.capacity:
+            grown = <ulong *>realloc(self.d.prime, 2 * self.capacity * sizeof(ulong))
+            if grown == NULL:           # without memory: forget the base, Euclid will do
+                self.d.complete = False
+                return
+            self.d.prime, self.capacity = grown, 2 * self.capacity
+        self.d.prime[self.d.count] = p
+        self.d.count += 1
+
+    cdef void add(self, const fmpz *den) noexcept:
+        """Add the primes of den (> 0)."""
+        cdef n_factor_t small
+        cdef fmpz_factor_t big
+        cdef ulong d
+        cdef slong i, j
+        if fmpz_is_one(den):
+            return
+        if fmpz_abs_fits_ui(den):
+            d = fmpz_get_ui(den)
+            if d == self.last:
+                return
+            self.last = d
+            if d & (d - 1) == 0:        # a power of two: float32-exact data
+                self.add_prime(2)
+                return
+            n_factor_init(&small)
+            n_factor(&small, d, 1)
+            for i in range(small.num):
+                self.add_prime(small.p[i])
+            return
+        fmpz_factor_init(big)
+        fmpz_factor_trial(big, den, TRIAL_PRIMES)   # the last factor may be a cofactor
+        for i in range(big.num):
+            if not fmpz_abs_fits_ui(big.p + i):
+                self.d.complete = False
+                continue
+            n_factor_init(&small)
+            n_factor(&small, fmpz_get_ui(big.p + i), 1)
+            for j in range(small.num):
+                self.add_prime(small.p[j])
+        fmpz_factor_clear(big)
+
+    cdef void add_denominators(self, const fmpq *values, slong n) noexcept:
+        cdef slong i
+        for i in range(n):
+            self.add(fmpq_denref(values + i))
+
+    cdef PrimeBase copy(self):
+        """A base with the same primes, to add more to (finish it again)."""
+        cdef PrimeBase other = PrimeBase()
+        cdef slong i
+        for i in range(self.d.count):
+            other.add_prime(self.d.prime[i])
+        other.d.has_two = self.d.has_two
+        other.d.complete = self.d.complete
+        return other
+
+    cdef void finish(self) noexcept:
+        """Sort, drop repeats and pack the odd primes into groups whose product fits a word."""
+        cdef slong i, k = 0, g = 0
+        cdef ulong product = 1
+        qsort(self.d.prime, self.d.count, sizeof(ulong), _compare)
+        for i in range(self.d.count):
+            if k == 0 or self.d.prime[i] != self.d.prime[k - 1]:
+                self.d.prime[k] = self.d.prime[i]
+                k += 1
+        self.d.count = k
+        free(self.d.product); free(self.d.start)
+        self.d.product = <ulong *>malloc((k + 1) * sizeof(ulong))
+        self.d.start = <slong *>malloc((k + 2) * sizeof(slong))
+        if self.d.product == NULL or self.d.start == NULL:
+            self.d.groups, self.d.complete = 0, False
+            return
+        for i in range(k):
+            if i == 0 or product > (<ulong>-1) // self.d.prime[i]:
+                if i:
+                    self.d.product[g] = product
+                    g += 1
+                self.d.start[g], product = i, 1
+            product *= self.d.prime[i]
+        if k:
+            self.d.product[g] = product
+            g += 1
+        self.d.start[g] = k
+        self.d.groups = g
+
+    @property
+    def primes(self):
+        """The base's primes, 2 first when it has it (for tests and reports)."""
+        cdef slong i
+        return ([2] if self.d.has_two else []) + [self.d.prime[i] for i in range(self.d.count)]
+
+    @property
+    def complete(self):
+        return bool(self.d.complete)
+
+
+# --- one worker's gcds ----------------------------------------------------------------------
 
 cdef void factored_init(Factored *f) noexcept nogil:
-    f.count = 0
-    f.exact = True
+    f.base, f.exp, f.group_used = NULL, NULL, NULL
     fmpz_init(&f.rough)
-    fmpz_one(&f.rough)
 
 
 cdef void factored_clear(Factored *f) noexcept nogil:
+    free(f.exp); free(f.group_used)
+    f.base, f.exp, f.group_used = NULL, NULL, NULL
     fmpz_clear(&f.rough)
 
 
-cdef void factor(Factored *f, const fmpz *den) noexcept nogil:
-    """f := den (> 0) as small-prime powers times a rough cofactor."""
-    cdef fmpz_t p, rest
-    cdef ulong e
-    cdef int k
-    fmpz_init(p); fmpz_init(rest)
-    f.count, f.exact = 0, True
-    e = fmpz_val2(den)
-    fmpz_tdiv_q_2exp(&f.rough, den, e)
-    if e:
-        f.prime[0], f.exp[0], f.count = 2, e, 1
-    for k in range(1, N_SMALL_PRIMES):
-        if fmpz_is_one(&f.rough):
-            break
-        if fmpz_divisible_si(&f.rough, <slong>SMALL_PRIMES[k]):
-            fmpz_set_ui(p, SMALL_PRIMES[k])
-            e = fmpz_remove(rest, &f.rough, p)
-            fmpz_swap(rest, &f.rough)
-            f.prime[f.count], f.exp[f.count] = SMALL_PRIMES[k], e
-            f.count += 1
-    fmpz_clear(p); fmpz_clear(rest)
+cdef int factored_set_base(Factored *f, const Primes *base) except -1:
+    """Take gcds over ``base`` (kept alive by its owner while f is used)."""
+    factored_clear(f)
+    fmpz_init(&f.rough)
+    f.base = base
+    f.exp = <ulong *>calloc(base.count + 1, sizeof(ulong))
+    f.group_used = <char *>calloc(base.groups + 1, 1)
+    if f.exp == NULL or f.group_used == NULL:
+        raise MemoryError()
+    return 0
 
 
-cdef void factored_set_primes(Factored *f, unsigned int mask) noexcept nogil:
-    """f := the primes of ``mask`` (bit k: SMALL_PRIMES[k]) for every denominator at once."""
-    cdef int k
-    f.count, f.exact = 0, False
-    fmpz_one(&f.rough)
-    for k in range(N_SMALL_PRIMES):
-        if mask & (1u << k):
-            f.prime[f.count] = SMALL_PRIMES[k]
-            f.count += 1
+cdef bint by_euclid(const Factored *f, const fmpz *x) noexcept nogil:
+    """Whether Euclid beats one remainder per group of the base (the measured rule; always
+    without a base)."""
+    return f.base == NULL or _euclid_cheaper(f.base.groups, x)
 
 
-cdef bint small_primes(const fmpz *x, unsigned int *mask, fmpz *tmp) noexcept nogil:
-    """Add the primes below 64 dividing x (> 0) to mask; True when they are all of x's."""
-    cdef int k
-    cdef fmpz_t p, rest
-    fmpz_init(p); fmpz_init(rest)
-    fmpz_set(tmp, x)
-    for k in range(N_SMALL_PRIMES):
-        if fmpz_is_one(tmp):
-            break
-        if fmpz_divisible_si(tmp, <slong>SMALL_PRIMES[k]):
-            mask[0] |= 1u << k
-            fmpz_set_ui(p, SMALL_PRIMES[k])
-            fmpz_remove(rest, tmp, p)
-            fmpz_swap(rest, tmp)
-    fmpz_clear(p); fmpz_clear(rest)
-    return fmpz_is_one(tmp)
+cdef bint _euclid_cheaper(slong groups, const fmpz *x) noexcept nogil:
+    """Whether a gcd with numbers of x's size costs less than ``groups`` passes over x."""
+    cdef slong words = fmpz_size(x), k = 0
+    while words > 1 and k < 12:
+        words >>= 1
+        k += 1
+    return groups > GROUP_PASSES_PER_GCD[k]
 
 
-cdef ulong exponent(const Factored *f, int k, const fmpz *den, ulong bound,
-                    fmpz *tmp) noexcept nogil:
-    """min(v_p(den), bound) for p = f.prime[k]: known when f is exact, else a few tests."""
-    if f.exact:
-        return f.exp[k] if f.exp[k] < bound else bound
-    return valuation(den, f.prime[k], bound, tmp) if bound else 0
+cdef inline bint _by_residue(slong primes, const fmpz *x) noexcept nogil:
+    """Whether one remainder by a group's product (which pays for a precomputed inverse)
+    beats one divisibility test per prime of the group, for x's size."""
+    cdef slong words = fmpz_size(x)
+    return primes * (3 * words + 40) > 3 * words + 300
 
 
-cdef ulong valuation(const fmpz *x, ulong p, ulong bound, fmpz *tmp) noexcept nogil:
-    """min(v_p(x), bound) for x != 0; usually one divisibility test."""
-    cdef ulong v, power
-    cdef fmpz_t pz
-    if p == 2:
-        v = fmpz_val2(x)
-        return v if v < bound else bound
-    # divisibility by p, p^2, ... while the power fits a word: no copy, no division
-    v, power = 0, p
-    while v < bound and fmpz_divisible_si(x, <slong>power):
-        v += 1
-        if power > POWER_LIMIT // p:
-            break
-        power *= p
+cdef ulong group_residue(const fmpz *x, const Primes *base, slong group) noexcept nogil:
+    """x mod the product of the group's primes (0 <= result < product)."""
+    return fmpz_fdiv_ui(x, base.product[group])
+
+
+cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil:
+    """Ready f for gcds with den (> 0): which base primes divide den (f.exp[k] 1 or 0, and
+    which groups hold any), and, for an incomplete base, den's rough cofactor; nothing where
+    the rule takes Euclid for numbers of den's size."""
+    cdef const Primes *base = f.base
+    cdef slong group, k
+    cdef ulong r, p
+    if base == NULL:
+        return
+    if by_euclid(f, den):
+        fmpz_zero(&f.rough)
+        return
+    f.exp2 = fmpz_val2(den)
+    if base.complete:
+        fmpz_one(&f.rough)
     else:
-        return v
-    if v == bound:
-        return v
-    fmpz_init(pz)                    # a huge power of p divides x: remove it all at once
-    fmpz_set_ui(pz, p)
-    v = fmpz_remove(tmp, x, pz)
-    fmpz_clear(pz)
-    return v if v < bound else bound
+        fmpz_tdiv_q_2exp(&f.rough, den, f.exp2)
+    f.used_groups = 0
+    for group in range(base.groups):
+        f.group_used[group] = False
+        r = group_residue(den, base, group)
+        for k in range(base.start[group], base.start[group + 1]):
+            p = base.prime[k]
+            f.exp[k] = r % p == 0
+            if f.exp[k]:
+                f.group_used[group] = True
+                if not base.complete:
+                    fmpz_set_ui(tmp, p)
+                    fmpz_remove(&f.rough, &f.rough, tmp)
+        f.used_groups += f.group_used[group]
+
+
+cdef ulong valuation_from(const fmpz *x, ulong p, ulong bound, fmpz *tmp) noexcept nogil:
+    """min(v_p(x), bound) for an odd prime p known to divide x != 0, bound >= 1. Galloping
+    over the powers of p that fit a word, p^2, p^4, ..., then a binary search: a few tests
+    for any valuation; beyond a word's powers, p is removed from a copy."""
+    cdef ulong v = 1, step = 1, low, high, middle
+    cdef ulong power = p, jump = p         # p^v and p^step
+    cdef fmpz_t pz
+    while v < bound:
+        if step > bound - v:
+            step, jump = bound - v, _power(p, bound - v)
+        if jump == 0 or power > POWER_LIMIT // jump:     # beyond a word: remove p
+            fmpz_init(pz)
+            fmpz_set_ui(pz, p)
+            v = fmpz_remove(tmp, x, pz)
+            fmpz_clear(pz)
+            return min_ulong(v, bound)
+        if not fmpz_divisible_si(x, <slong>(power * jump)):
+            low, high = v, v + step     # p^low divides x, p^high does not
+            while high - low > 1:
+                middle = (low + high) // 2
+                if fmpz_divisible_si(x, <slong>(power * _power(p, middle - v))):
+                    low = middle
+                else:
+                    high = middle
+            return low
+        v, power = v + step, power * jump
+        if jump <= POWER_LIMIT // jump:
+            step, jump = 2 * step, jump * jump
+    return bound
+
+
+cdef inline ulong min_ulong(ulong a, ulong b) noexcept nogil:
+    return a if a < b else b
+
+
+cdef inline ulong _power(ulong p, ulong e) noexcept nogil:
+    """p^e when it stays below POWER_LIMIT, else 0."""
+    cdef ulong result = 1
+    while e:
+        if result > POWER_LIMIT // p:
+            return 0
+        result *= p
+        e -= 1
+    return result
 
 
 cdef void mul_prime_power(fmpz *g, ulong p, ulong v, fmpz *tmp) noexcept nogil:
@@ -138,18 +308,40 @@ cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil:
 
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
                    fmpz *tmp) noexcept nogil:
-    """g := gcd(num, den), den factored as f (g must not alias num, den or tmp)."""
-    cdef int k
-    cdef ulong v
+    """g := gcd(num, den), f readied for den by ``factor`` (g must not alias num, den or
+    tmp). The base primes dividing both are found by one remainder per group that holds
+    any of den's primes (or a test per prime, for small numbers and groups); each one's
+    power by a few divisibility tests."""
+    cdef const Primes *base = f.base
+    cdef slong group, k
+    cdef ulong r, v, p
+    cdef bint residue
     if fmpz_is_zero(num):
         fmpz_set(g, den)
         return
+    if base == NULL or fmpz_is_zero(&f.rough) or _euclid_cheaper(f.used_groups, num):
+        fmpz_gcd(g, num, den)
+        return
     fmpz_one(g)
-    for k in range(f.count):
-        v = valuation(num, f.prime[k], f.exp[k] if f.exact else <ulong>-1, tmp)
-        v = exponent(f, k, den, v, tmp)
-        if v:
-            mul_prime_power(g, f.prime[k], v, tmp)
+    if f.exp2:
+        v = fmpz_val2(num)
+        fmpz_mul_2exp(g, g, v if v < f.exp2 else f.exp2)
+    for group in range(base.groups):
+        if not f.group_used[group]:
+            continue
+        residue = _by_residue(base.start[group + 1] - base.start[group], num)
+        r = group_residue(num, base, group) if residue else 0
+        for k in range(base.start[group], base.start[group + 1]):
+            p = base.prime[k]
+            if not f.exp[k]:
+                continue
+            if residue:
+                if r % p:
+                    continue
+            elif not fmpz_divisible_si(num, <slong>p):
+                continue
+            v = valuation_from(den, p, valuation_from(num, p, <ulong>-1, tmp), tmp)
+            mul_prime_power(g, p, v, tmp)
     if not fmpz_is_one(&f.rough):
         fmpz_gcd(tmp, num, &f.rough)
         fmpz_mul(g, g, tmp)
@@ -191,3 +383,18 @@ cdef void set_canonical(fmpq *q, fmpz *num, const fmpz *den, const Factored *f, 
     else:
         divide_exact(fmpq_numref(q), fmpq_numref(q), g)
         divide_exact(fmpq_denref(q), den, g)
+
+
+def base_of(denominators):
+    """(primes, complete) of the base that ``denominators`` (positive ints) give."""
+    cdef PrimeBase base = PrimeBase()
+    cdef fmpz_t x
+    fmpz_init(x)
+    try:
+        for d in denominators:
+            fmpz_set_pyint(x, d)
+            base.add(x)
+        base.finish()
+        return base.primes, base.complete
+    finally:
+        fmpz_clear(x)

@@ -35,12 +35,15 @@ cdef extern from "flint/fmpz.h" nogil:
     slong fmpz_get_si(const fmpz_t f)
     ulong fmpz_get_ui(const fmpz_t f)
     int fmpz_fits_si(const fmpz_t f)
+    int fmpz_abs_fits_ui(const fmpz_t f)
+    ulong fmpz_fdiv_ui(const fmpz_t g, ulong h)
     void fmpz_zero(fmpz_t f)
     void fmpz_one(fmpz_t f)
     void fmpz_swap(fmpz_t f, fmpz_t g)
     int fmpz_is_zero(const fmpz_t f)
     int fmpz_is_one(const fmpz_t f)
     int fmpz_is_even(const fmpz_t f)
+    int fmpz_is_odd(const fmpz_t f)
     int fmpz_sgn(const fmpz_t f)
     int fmpz_cmp(const fmpz_t f, const fmpz_t g)
     int fmpz_cmpabs(const fmpz_t f, const fmpz_t g)
@@ -136,3 +139,23 @@ cdef extern from "flint/fmpz_mat.h" nogil:
     void fmpz_mat_clear(fmpz_mat_t mat)
     void fmpz_mat_mul(fmpz_mat_t C, const fmpz_mat_t A, const fmpz_mat_t B)
     void fmpz_mat_transpose(fmpz_mat_t B, const fmpz_mat_t A)
+
+cdef extern from "flint/ulong_extras.h" nogil:
+    ctypedef struct n_factor_t:
+        int num
+        int exp[15]
+        ulong p[15]
+    void n_factor_init(n_factor_t *factors)
+    void n_factor(n_factor_t *factors, ulong n, int proved)
+
+cdef extern from "flint/fmpz_factor.h" nogil:
+    ctypedef struct fmpz_factor_struct:
+        int sign
+        fmpz *p
+        ulong *exp
+        slong alloc
+        slong num
+    ctypedef fmpz_factor_struct fmpz_factor_t[1]
+    void fmpz_factor_init(fmpz_factor_t factor)
+    void fmpz_factor_clear(fmpz_factor_t factor)
+    int fmpz_factor_trial(fmpz_factor_t factor, const fmpz_t n, slong num_primes)

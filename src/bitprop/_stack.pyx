@@ -46,7 +46,7 @@ cdef class StackKernel(Kernel):
         return self.engine.weights
 
     cdef void prepare(self, Pass run) except *:
-        self.engine.prepare(run, False)
+        self.engine.prepare(run)
 
     cdef int work(self, Pass run, Worker *w) noexcept nogil:
         """Forward and backward over w's samples (its columns)."""

@@ -228,7 +228,7 @@ cdef class SweepKernel(Kernel):
         self.F = _fmpq_vec_init(self.n_values + 1)
         self.GF = _fmpq_vec_init(self.n_adjoints + 1)
         if self.blocks is not None:
-            self.blocks.prepare(run, True)
+            self.blocks.prepare(run)
 
     cdef int work(self, Pass run, Worker *w) noexcept nogil:
         """Forward over every position, outputs and loss, backward over every position in
