@@ -19,7 +19,7 @@ COMMAND_MODULES = {
     "slp": "slp_commands", "gadget": "slp_commands",
     "compile": "compile_commands", "solve": "compile_commands",
     "growth": "experiment_commands", "figure1": "experiment_commands",
-    "pac": "experiment_commands", "demo": "experiment_commands",
+    "pac": "experiment_commands", "demo": "experiment_commands", "fit": "fit_command",
 }
 
 

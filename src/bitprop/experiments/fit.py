@@ -359,6 +359,7 @@ class GrowthFit:
     increments: Increments = None
     decisive_depth: int = None  # undetermined: a depth whose measurement would decide
     sigma: float = None         # relative residual deviation used by the criterion
+    curves: tuple = ()          # (law, fitted law with .predict): the verdict's, or 2 rivals
 
     @property
     def base(self):
@@ -434,16 +435,18 @@ class _Verdict:
         law = laws[0] if len(laws) == 1 else UNDETERMINED
         decisive = None
         if law == UNDETERMINED:
-            rivals = self.rivals(laws or list(_ORDER))
-            decisive = self.decisive_depth(rivals)
-            parameters = {rival.law: rival.parameters() for rival in rivals}
+            curves = self.rivals(laws or list(_ORDER))
+            decisive = self.decisive_depth(curves)
+            parameters = {rival.law: rival.parameters() for rival in curves}
             reason += (f"; the two best laws differ by {self.gap():.0%} from depth {decisive} "
                        "on: measurements there would decide" if decisive else
                        f"; no depth up to {FURTHEST} separates them by {self.gap():.0%}")
         else:
-            parameters = self.representative(law).parameters()
+            curves = [self.representative(law)]
+            parameters = curves[0].parameters()
         return GrowthFit(law, reason, points, len(self.depth), parameters, exponential, power,
-                         increments, decisive, math.sqrt(self.variance))
+                         increments, decisive, math.sqrt(self.variance),
+                         tuple((curve.law, curve) for curve in curves))
 
     def decide(self, increments):
         """(the laws both tests allow, why)."""
@@ -521,7 +524,11 @@ def describe(fit):
     """The law in words: ``bits ~ 12 + 3.1 * 2.00^depth (base 2 ± 0.003, ...)``."""
     p = fit.parameters
     if fit.law == UNDETERMINED:
-        return fit.reason
+        if not fit.curves:
+            return fit.reason
+        rivals = " or ".join(f"{law} ({_shape(p[law])})" for law, _ in fit.curves)
+        return rivals + (f"; measure from depth {fit.decisive_depth} on to decide"
+                         if fit.decisive_depth else "; no depth would decide")
     if "limit" in p:
         return f"bits -> {_pm(p['limit'], 4)} (level)"
     offset = f"{p['offset']['value']:.4g}"
@@ -539,6 +546,14 @@ def describe(fit):
     if fit.law == BOUNDED:
         return f"bits -> {offset} ({law}; {shape})"
     return f"{law} ({shape})"
+
+
+def _shape(parameters):
+    """``base 1.21`` / ``degree 2.3`` / ``limit 840`` of one law's parameters."""
+    for name in ("base", "degree", "limit", "slope"):
+        if name in parameters:
+            return f"{name} {parameters[name]['value']:.3g}"
+    return ""
 
 
 def quality(fit):
