@@ -238,8 +238,8 @@ def _print_figure1_summary(summary):
         parts = [f"float64 inf/nan from depth {overflow}" if overflow
                  else "float64 finite throughout"]
         if deepest is not None:
-            parts.append(f"exact to depth {deepest} "
-                         f"(log10 norm {facts['exact_log10_norm_at_deepest']:.6g})")
+            parts.append(f"exact to depth {deepest} (median log10 norm over seeds "
+                         f"{facts['exact_log10_norm_at_deepest']:.6g})")
         if difference is not None:
             parts.append(f"max |float64 - exact| where finite {difference:.1e}")
         click.echo(f"  {activation:<8}" + "; ".join(parts))
