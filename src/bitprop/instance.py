@@ -17,6 +17,9 @@ What ``solve`` answers, at the network's own parameters theta*:
 - ``backprop-bit``: bit ``query.bit`` of |dL/dtheta_q| is 1. Bit j of a rational g is
   floor(|g| * 2^-j) mod 2, so j may be negative (a bit below the binary point).
 
+That is the *restricted* problem at theta* (Theorem E.2's: theta given). ``verify`` asks the
+same at any theta (``read_theta``): for erm, L(theta) <= threshold is the NP certificate check.
+
 Extensions of the first version of the format (optional keys, in docs/formats.md):
 
 - ``forcing`` (``erm`` only): ``{"outputs": [vertex names], "dataset": {bitprop.dataset/1}}``.
@@ -366,6 +369,51 @@ def rational_bit(q, j):
         return (numerator // (denominator << j)) & 1
     modulus = 2 * denominator
     return (numerator * pow(2, -j, modulus) % modulus) // denominator
+
+
+def read_theta(document, network, *, file=None, allow_float=False):
+    """(weights, biases) of a parameter vector for ``network``: a JSON list of its 2E
+    parameters in docs/formats.md's order (edges[0].weight, edges[0].bias, edges[1].weight,
+    ...), or a bitprop.network/1 document with the same vertices and edges. A frozen edge
+    (``trainable: false``) must keep its value: a certificate chooses trainable ones only."""
+    try:
+        weights, biases = _theta(document, network, allow_float)
+        for i, edge in enumerate(network.edges):
+            if not edge.trainable and (weights[i], biases[i]) != (edge.weight, edge.bias):
+                raise BitpropInputError(
+                    f"edge {i} ({edge.source} -> {edge.target}) is frozen: its weight and bias "
+                    f"stay {to_str(edge.weight)}, {to_str(edge.bias)}", path="theta")
+    except BitpropInputError as err:
+        raise err.at(file=file) from None
+    return weights, biases
+
+
+def _theta(document, network, allow_float):
+    if isinstance(document, dict):
+        other = Network.from_json(document, allow_float=allow_float)
+        shape = lambda net: [(e.source, e.target) for e in net.edges]        # noqa: E731
+        if other.names != network.names or shape(other) != shape(network):
+            raise BitpropInputError("the network's vertices and edges differ from the "
+                                    "instance's (same names, same edges in the same order)")
+        return other.weights, other.biases
+    if not isinstance(document, list):
+        raise BitpropInputError("theta is a JSON list of rationals or a bitprop.network/1 "
+                                "document")
+    values = rational_list(document, "theta", allow_float=allow_float)
+    if len(values) != 2 * network.num_edges:
+        raise BitpropInputError(f"{len(values)} values for {network.num_edges} edges (a weight "
+                                "and a bias each)", path="theta")
+    return values[0::2], values[1::2]
+
+
+def verify(instance, weights, biases, **options):
+    """The certificate check: ``instance`` solved at the parameters (weights, biases)
+    instead of theta*; for erm, whether L(theta) <= threshold (Theorem E.2: a theta with
+    polynomially many bits that passes is an NP certificate of a YES instance)."""
+    at_theta = Instance(instance.problem, instance.network.with_parameters(weights, biases),
+                        instance.dataset, instance.query, instance.threshold, instance.gap,
+                        instance.source, instance.forcing)
+    return solve(at_theta, **options)
 
 
 def solve(instance, **options):

@@ -5,7 +5,8 @@ import time
 import click
 
 from ..errors import BitpropInputError
-from ..instance import Instance, solve
+from ..instance import Instance, read_theta, solve, verify
+from ..jsonfiles import read_json
 from ..losses import MAX_BIT_PARAMETER
 from ..numbers import rational, to_str
 from ..slp.compile_backprop import compile_backprop
@@ -17,6 +18,7 @@ from .slp_commands import read_program
 def register(group):
     group.add_command(compile_group)
     group.add_command(solve_command)
+    group.add_command(verify_command)
 
 
 def _short(q, limit=60):
@@ -128,10 +130,54 @@ def solve_command(instance_path, max_bits, time_budget, threads, allow_float, pr
                          threads=threads, progress=bar)
     timing = {"load": loaded - started, "solve": time.perf_counter() - loaded}
     if as_json:
-        emit_json({**solution.to_json(), "relation": instance.source.relation,
+        emit_json({**solution.to_json(), "decides": DECIDES, "relation":
+                   instance.source.relation, "timing": timing})
+        return
+    click.echo(f"problem: {instance.problem}, decided at theta* ({DECIDES})")
+    _print_solution(instance, solution)
+
+
+#: What solve decides, in its output: the instance at its own parameters.
+DECIDES = ("the restricted problem at theta*, the instance's own parameters; "
+           "bitprop verify INST --theta FILE checks any other theta")
+
+
+@click.command("verify")
+@click.argument("instance_path", metavar="INST")
+@click.option("--theta", "theta_path", required=True, metavar="FILE",
+              help="The parameters to check: a JSON list of the 2E rationals (edges[i].weight, "
+                   "edges[i].bias in edge order) or a bitprop.network/1 with the same edges.")
+@evaluation_options
+def verify_command(instance_path, theta_path, max_bits, time_budget, threads, allow_float,
+                   progress, as_json):
+    """The certificate check: evaluate INST at the parameters in FILE instead of theta*.
+    For erm, L(theta) exactly and whether L(theta) <= threshold: a YES certificate of the
+    restricted ERM problem (Theorem E.2) when it holds; for backprop problems, the queried
+    gradient coordinate at theta."""
+    started = time.perf_counter()
+    instance = Instance.load(instance_path, allow_float=allow_float)
+    document, name = read_json(theta_path)
+    weights, biases = read_theta(document, instance.network, file=name,
+                                 allow_float=allow_float)
+    loaded = time.perf_counter()
+    with Progress("verify", progress) as bar:
+        solution = verify(instance, weights, biases, max_bits=max_bits,
+                          time_budget=time_budget, threads=threads, progress=bar)
+    timing = {"load": loaded - started, "verify": time.perf_counter() - loaded}
+    if as_json:
+        emit_json({**solution.to_json(), "theta": theta_path, "threshold":
+                   instance.threshold, "relation": instance.source.relation,
                    "timing": timing})
         return
-    click.echo(f"problem: {instance.problem}")
+    click.echo(f"problem: {instance.problem}, evaluated at theta from {theta_path}")
+    _print_solution(instance, solution)
+    if instance.problem == "erm":
+        verdict = "accepted" if solution.answer else "rejected"
+        click.echo(f"certificate {verdict}: L(theta) {'<=' if solution.answer else '>'} "
+                   f"threshold {_short(instance.threshold)}")
+
+
+def _print_solution(instance, solution):
     click.echo(f"loss: {_short(solution.loss)}")
     if solution.parts is not None:
         click.echo(f"  main samples: {_short(solution.parts['main'])}, forcing samples: "
