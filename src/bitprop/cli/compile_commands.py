@@ -133,8 +133,9 @@ def solve_command(instance_path, max_bits, time_budget, threads, allow_float, pr
         emit_json({**solution.to_json(), "decides": DECIDES, "relation":
                    instance.source.relation, "timing": timing})
         return
-    click.echo(f"problem: {instance.problem}, decided at theta* ({DECIDES})")
+    click.echo(f"problem: {instance.problem}")
     _print_solution(instance, solution)
+    click.echo(f"decides: {DECIDES}")
 
 
 #: What solve decides, in its output: the instance at its own parameters.
