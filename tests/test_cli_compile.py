@@ -229,3 +229,20 @@ def test_verify_errors(files, capsys):
     values[2 * frozen] = edges[frozen].get("weight", "1")
     theta.write_text(json.dumps(values))                  # theta* itself: as solve says
     assert run_json(capsys, "verify", out, "--theta", str(theta))["answer"] is True
+
+
+def test_compile_backprop_gap(files, capsys):
+    out = str(files["dir"] / "bs.json")
+    doc = run_json(capsys, "compile", "backprop", files["fact.json"], "--sign", "--sigma",
+                   "z^2", "--gap", "1/2", "100", "-o", out)
+    assert doc["gap"] == ["1/2", "100"] and doc["threshold"] == "1/2" and doc["copies"] == 50
+    solved = run_json(capsys, "solve", out)
+    assert solved["gradient"] == str(2 * 50 * 5040) and solved["answer"] is True
+    doc = run_json(capsys, "compile", "backprop", files["fact.json"], "--sign", "--sigma",
+                   "z^2", "--bounded", "-o", out)
+    assert doc["gap"][0] == "0" and doc["gap"][1].startswith("1/") and doc["copies"] == 1
+    assert run(["compile", "backprop", files["fact.json"], "--bit", "1", "--sigma", "z^2",
+                "--gap", "0", "2", "-o", out]) == 2
+    assert "--gap goes with --sign" in capsys.readouterr().err
+    assert_error(capsys, ["compile", "backprop", files["fact.json"], "--sign", "--sigma", "z^2",
+                          "--gap", "3", "1", "-o", out], 2, "--gap: ")

@@ -92,20 +92,35 @@ def erm_command(prog, bit, sigma, gap, forcing, bounded, output, as_json):
 @click.option("--bounded", is_flag=True,
               help="Compile the bounded-norm SLP of Lemma A.5: every vertex value stays in a "
                    "constant range.")
+@click.option("--gap", nargs=2, default=None, metavar="A B",
+              help="With --sign: the promise gap (NO has dL/dw <= A, YES has dL/dw >= B; "
+                   "0 <= A < B), made by integer copies of the sample. Default: [0, 2], or "
+                   "[0, 2^(1-e)] with --bounded.")
 @click.option("-o", "--output", required=True, metavar="INST", help="Where to write the instance.")
 @json_option
-def backprop_command(prog, sign, bit, sigma, bounded, output, as_json):
+def backprop_command(prog, sign, bit, sigma, bounded, gap, output, as_json):
     """Theorem 1.3: PROG's sign (--sign) or bit K (--bit K) as one gradient coordinate."""
     if sign == (bit is not None):
         raise click.UsageError("give exactly one of --sign and --bit K")
+    if gap is not None and not sign:
+        raise click.UsageError("--gap goes with --sign (Backprop-Sign with a promise)")
     program, name = read_program(prog)
+    if gap is not None:
+        low, high = (rational(q, "--gap") for q in gap)
+        if not 0 <= low < high:
+            raise BitpropInputError(f"[{to_str(low)}, {to_str(high)}] needs 0 <= A < B",
+                                    path="--gap")
+        gap = (low, high)
     instance = _compiled(lambda: compile_backprop(program, sigma, bit=bit, bounded=bounded,
-                                                  where="--sigma"), name)
+                                                  gap=gap, where="--sigma"), name)
     instance.save(output)
     network = instance.network
     if as_json:
         emit_json({"vertices": network.num_vertices, "edges": network.num_edges,
                    "query": instance.query.to_json(), "problem": instance.problem,
+                   "threshold": instance.threshold,
+                   "gap": None if instance.gap is None else list(instance.gap),
+                   "copies": int(instance.dataset.weights[0]),
                    "relation": instance.source.relation, "output": output})
         return
     click.echo(f"wrote {output}: {instance.problem}, {network.num_vertices} vertices, "
