@@ -14,7 +14,7 @@ from libc.stdlib cimport calloc, free
 
 from bitprop._flint cimport *
 from bitprop._plan cimport PlanData
-from bitprop._codes cimport LOSS_SQUARE, LOSS_HINGE, LOSS_ZERO_ONE
+from bitprop._codes cimport LOSS_SQUARE, LOSS_HINGE, LOSS_ZERO_ONE, LOSS_EXACT_FIT
 from bitprop._factored cimport factored_init, factored_clear
 from bitprop._columns cimport release, columns_clear
 from bitprop._convert cimport (RationalVector, fmpq_set_fraction, fmpq_get_fraction,
@@ -169,6 +169,8 @@ cdef class Pass:
             fmpq_zero(w.seed + o)
             self._loss_entry(w, s, self.outputs + s * n_out + o, self.Y + s * n_out + o,
                              w.seed + o if self.backward else NULL)
+        if self.loss_code == LOSS_EXACT_FIT and not fmpq_is_zero(&w.qacc):
+            fmpq_one(&w.qacc)                   # one indicator per sample vector
         fmpq_addmul(&w.loss, self.scale + s, &w.qacc)
 
     cdef void _loss_entry(self, Worker *w, slong s, const fmpq *f, const fmpq *y,
@@ -190,7 +192,7 @@ cdef class Pass:
                 fmpq_add(acc, acc, tmp)
                 if seed != NULL:
                     fmpq_submul(seed, self.scale + s, y)
-        elif self.loss_code == LOSS_ZERO_ONE:
+        elif self.loss_code == LOSS_ZERO_ONE or self.loss_code == LOSS_EXACT_FIT:
             if not fmpq_equal(f, y):
                 fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
         else:                                   # bit k of floor(|f| 2^shift) != y

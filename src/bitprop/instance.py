@@ -24,10 +24,10 @@ Extensions of the first version of the format (optional keys, in docs/formats.md
 
 - ``forcing`` (``erm`` only): ``{"outputs": [vertex names], "dataset": {bitprop.dataset/1}}``.
   A dataset has one loss (docs/formats.md), but Lemma 3.2 needs two: the bit extractor on the
-  output for main samples, exact fit (zero_one) on every vertex for the forcing samples. So
+  output for main samples, exact fit (exact_fit) on every vertex for the forcing samples. So
   ``dataset`` holds the main samples (loss ``bit``, the network's ``outputs``), and
   ``forcing.dataset`` the forcing samples, evaluated with ``forcing.outputs`` as the output
-  coordinates (loss ``zero_one``). L(theta) is the sum of the two; each part alone is a valid
+  coordinates (loss ``exact_fit``). L(theta) is the sum of the two; each part alone is a valid
   network + dataset pair for ``bitprop eval``/``grad`` (with the outputs replaced for forcing).
 - ``query.bit`` and ``source.e`` may be decimal strings (integers too long for JSON readers).
 - ``source`` may carry ``sigma`` (the polynomial's coefficients c_0..c_d), ``e`` (the exponent
