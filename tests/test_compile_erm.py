@@ -204,6 +204,17 @@ def test_bounded_variant(sigma):
     assert all(abs(q) <= bound for kind in ("f", "z") for q in values[kind].values())
 
 
+def test_bounded_beyond_2_to_the_40():
+    """46 squarings: Lemma A.5's e is 2^47, once beyond the bit loss's largest shift; the
+    shift is now a C long and the kernel never builds 2^shift."""
+    from bitprop.instance import Instance
+    instance = compile_erm(tower(46), 3, "z^2", bounded=True)
+    e = bounded_norm(tower(46)).e
+    assert e > 2 ** 40 and instance.dataset.loss.shift == instance.source.e == e
+    again = Instance.from_json(instance.to_json())
+    assert again.dataset.loss.shift == e and again.source.e == e
+
+
 def test_errors():
     with pytest.raises(BitpropInputError, match="0 <= a < b"):
         compile_erm(tower(2), 0, "z^2", gap=(1, 1))

@@ -424,12 +424,22 @@ cdef void _clear(fmpq *vec, slong n) noexcept:
 
 
 cdef int _bit_of(const fmpq *f, slong index, slong shift, fmpz *q, fmpz *r) noexcept nogil:
-    """Bit ``index`` of floor(|f| * 2^shift)."""
+    """Bit ``index`` of floor(|f| * 2^shift), f = p/d: floor(|p| 2^m / d) mod 2 with
+    m = shift - index, never building 2^m (shifts reach 2^62): for m >= 0 it is whether
+    |p| (2^m mod 2d) mod 2d >= d (powering mod 2d); for m < 0 bit 0 of
+    floor(floor(|p| / 2^-m) / d), which is 0 once 2^-m exceeds |p|."""
+    cdef fmpz two = 2                   # a small fmpz is its value: no init or clear
+    cdef slong m = shift - index
+    if m >= 0:
+        fmpz_mul_2exp(r, fmpq_denref(f), 1)
+        fmpz_powm_ui(q, &two, <ulong>m, r)
+        fmpz_mul(q, q, fmpq_numref(f))
+        fmpz_abs(q, q)
+        fmpz_mod(q, q, r)
+        return fmpz_cmp(q, fmpq_denref(f)) >= 0
+    if <ulong>(-m) >= fmpz_bits(fmpq_numref(f)):
+        return 0
     fmpz_abs(q, fmpq_numref(f))
-    if shift >= 0:
-        fmpz_mul_2exp(q, q, shift)
-        fmpz_fdiv_q(q, q, fmpq_denref(f))
-    else:
-        fmpz_mul_2exp(r, fmpq_denref(f), -shift)
-        fmpz_fdiv_q(q, q, r)
-    return fmpz_tstbit(q, index)
+    fmpz_fdiv_q_2exp(q, q, <ulong>(-m))
+    fmpz_fdiv_q(q, q, fmpq_denref(f))
+    return fmpz_tstbit(q, 0)

@@ -24,8 +24,10 @@ CODES = {"square": LossCode.LOSS_SQUARE, "hinge": LossCode.LOSS_HINGE,
          "zero_one": LossCode.LOSS_ZERO_ONE, "bit": LossCode.LOSS_BIT,
          "exact_fit": LossCode.LOSS_EXACT_FIT}
 KINDS = tuple(CODES)
-#: Largest |shift| and bit index of the bit loss.
-MAX_BIT_PARAMETER = 1 << 40
+#: Largest |shift| and bit index of the bit loss: the kernel's C long, never 2^shift itself
+#: (it reads bits by powering modulo the denominator); a value with 2^62 bits is beyond any
+#: machine's memory, so larger indices could never be evaluated anyway.
+MAX_BIT_PARAMETER = (1 << 62) - 1
 
 
 @dataclass(frozen=True)
