@@ -246,3 +246,18 @@ def test_compile_backprop_gap(files, capsys):
     assert "--gap goes with --sign" in capsys.readouterr().err
     assert_error(capsys, ["compile", "backprop", files["fact.json"], "--sign", "--sigma", "z^2",
                           "--gap", "3", "1", "-o", out], 2, "--gap: ")
+
+
+def test_compile_erm_sign_uses_the_hinge_loss(files, capsys):
+    """Remark B.3 from the command line: YES iff x_n > 0 (7! > 0, -(2^8 - 1) < 0)."""
+    out = str(files["dir"] / "hinge.json")
+    for name, positive in (("fact.json", True), ("neg.slp", False)):
+        doc = run_json(capsys, "compile", "erm", files[name], "--sign", "--sigma", "z^3",
+                       "-o", out)
+        assert doc["problem"] == "erm" and "Remark B.3" in doc["relation"]
+        solved = run_json(capsys, "solve", out)
+        assert solved["answer"] is positive and solved["losses"]["forcing"] == "0"
+    for extra in (["--bit", "1"], ["--bounded"]):
+        assert run(["compile", "erm", files["fact.json"], "--sign", "--sigma", "z^2", *extra,
+                    "-o", out]) == 2
+        capsys.readouterr()

@@ -11,6 +11,7 @@ from ..losses import MAX_BIT_PARAMETER
 from ..numbers import rational, to_str
 from ..slp.compile_backprop import compile_backprop
 from ..slp.compile_erm import SCHEMES, compile_erm
+from ..slp.compile_hinge import compile_hinge
 from .common import Progress, emit_json, evaluation_options, json_option
 from .slp_commands import read_program
 
@@ -36,6 +37,15 @@ def _compiled(compile_, name):
         raise err.at(name) from None
 
 
+def _gap_option(gap):
+    """(A, B) of --gap A B, 0 <= A < B."""
+    low, high = (rational(q, "--gap") for q in gap)
+    if not 0 <= low < high:
+        raise BitpropInputError(f"[{to_str(low)}, {to_str(high)}] needs 0 <= A < B",
+                                path="--gap")
+    return low, high
+
+
 @click.group("compile")
 def compile_group():
     """Compile an SLP question into a network problem instance (bitprop.instance/1)."""
@@ -43,9 +53,10 @@ def compile_group():
 
 @compile_group.command("erm")
 @click.argument("prog")
-@click.option("--bit", "bit", required=True, type=click.IntRange(min=0, max=MAX_BIT_PARAMETER),
-              metavar="K",
-              help="The BitSLP question: is bit K of |x_n| equal to 1?")
+@click.option("--bit", "bit", type=click.IntRange(min=0, max=MAX_BIT_PARAMETER), metavar="K",
+              help="The BitSLP question: is bit K of |x_n| equal to 1? (Lemma 3.2)")
+@click.option("--sign", is_flag=True,
+              help="The PosSLP question, is x_n > 0?, with the hinge loss (Remark B.3).")
 @click.option("--sigma", required=True, metavar="POLY",
               help="The polynomial activation, degree >= 2: 'z^2', '3/2*z^3 - z', [c0, c1, ...].")
 @click.option("--gap", nargs=2, default=("0", "1"), show_default=True, metavar="A B",
@@ -57,16 +68,22 @@ def compile_group():
               help="Compile the bounded-norm SLP of Lemma A.5 (values in a constant range).")
 @click.option("-o", "--output", required=True, metavar="INST", help="Where to write the instance.")
 @json_option
-def erm_command(prog, bit, sigma, gap, forcing, bounded, output, as_json):
-    """Lemma 3.2: the BitSLP question on PROG as an ERM_bit instance (witness theta*)."""
+def erm_command(prog, bit, sign, sigma, gap, forcing, bounded, output, as_json):
+    """Lemma 3.2: the BitSLP question on PROG (--bit K) as an ERM_bit instance (witness
+    theta*); with --sign, Remark B.3: the PosSLP question with the hinge loss."""
+    if sign == (bit is not None):
+        raise click.UsageError("give exactly one of --bit K and --sign")
+    if sign and bounded:
+        raise click.UsageError("--bounded goes with --bit (Lemma A.5 for the bit loss)")
     program, name = read_program(prog)
-    low, high = (rational(q, "--gap") for q in gap)
-    if not 0 <= low < high:
-        raise BitpropInputError(f"[{to_str(low)}, {to_str(high)}] needs 0 <= A < B",
-                                path="--gap")
-    instance = _compiled(lambda: compile_erm(program, bit, sigma, gap=(low, high),
-                                             forcing=forcing, bounded=bounded,
-                                             where="--sigma"), name)
+    low, high = _gap_option(gap)
+    if sign:
+        compile_ = lambda: compile_hinge(program, sigma, gap=(low, high),    # noqa: E731
+                                         forcing=forcing, where="--sigma")
+    else:
+        compile_ = lambda: compile_erm(program, bit, sigma, gap=(low, high),  # noqa: E731
+                                       forcing=forcing, bounded=bounded, where="--sigma")
+    instance = _compiled(compile_, name)
     instance.save(output)
     network, aux = instance.network, len(instance.forcing.dataset)
     samples = len(instance.dataset) + aux
@@ -106,11 +123,7 @@ def backprop_command(prog, sign, bit, sigma, bounded, gap, output, as_json):
         raise click.UsageError("--gap goes with --sign (Backprop-Sign with a promise)")
     program, name = read_program(prog)
     if gap is not None:
-        low, high = (rational(q, "--gap") for q in gap)
-        if not 0 <= low < high:
-            raise BitpropInputError(f"[{to_str(low)}, {to_str(high)}] needs 0 <= A < B",
-                                    path="--gap")
-        gap = (low, high)
+        gap = _gap_option(gap)
     instance = _compiled(lambda: compile_backprop(program, sigma, bit=bit, bounded=bounded,
                                                   gap=gap, where="--sigma"), name)
     instance.save(output)

@@ -32,9 +32,10 @@ from ..dataset import Dataset
 from ..errors import BitpropInputError
 from ..instance import Instance, Query, Source
 from ..network import Edge, Network
-from ..numbers import rational, to_str
+from ..numbers import to_str
 from .bnslp import bounded_norm
 from .circuit import circuit_network
+from .compile_erm import promise_gap
 
 #: The label of the one sample: dL/dw = 2 (0 - LABEL) x_n = 2^SCALE x_n at w = 0.
 LABEL = Fraction(-1)
@@ -75,10 +76,7 @@ def _promise(program, bit, e, gap):
         if bit is not None or not integer or e > MAX_GAP_EXPONENT:
             return 1, Fraction(0), None
         return 1, Fraction(0), (Fraction(0), Fraction(2 ** SCALE, 2 ** e))
-    low, high = (rational(q, f"gap[{i}]") for i, q in enumerate(gap))
-    if not 0 <= low < high:
-        raise BitpropInputError(f"the promise gap [{to_str(low)}, {to_str(high)}] needs "
-                                "0 <= a < b", path="gap")
+    low, high = promise_gap(gap)
     if not integer:
         raise BitpropInputError(f"a promise gap needs integer values, but the constant is "
                                 f"{to_str(program.constant)}", path="gap")

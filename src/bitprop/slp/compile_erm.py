@@ -77,7 +77,7 @@ def compile_erm(program, bit, sigma, *, gap=(0, 1), forcing="compact", bounded=F
     if forcing not in SCHEMES:
         raise BitpropInputError(f"{forcing!r} is not a forcing scheme (compact or paper)",
                                 path="forcing")
-    low, high = _gap(gap)
+    low, high = promise_gap(gap)
     compiled, e, shift = program, None, 0
     if bounded:
         bn = bounded_norm(program)
@@ -99,7 +99,8 @@ def compile_erm(program, bit, sigma, *, gap=(0, 1), forcing="compact", bounded=F
                     Forcing(tuple(network.names), aux))
 
 
-def _gap(gap):
+def promise_gap(gap):
+    """(a, b) of a promise gap, 0 <= a < b."""
     low, high = (rational(q, f"gap[{i}]") for i, q in enumerate(gap))
     if not 0 <= low < high:
         raise BitpropInputError(f"the promise gap [{to_str(low)}, {to_str(high)}] needs "
