@@ -261,3 +261,19 @@ def test_compile_erm_sign_uses_the_hinge_loss(files, capsys):
         assert run(["compile", "erm", files["fact.json"], "--sign", "--sigma", "z^2", *extra,
                     "-o", out]) == 2
         capsys.readouterr()
+
+
+def test_compile_erm_scalar_regularized(files, capsys):
+    """Remark B.2 from the command line: one input, one output, a regularizer in L."""
+    out = str(files["dir"] / "scalar.json")
+    doc = run_json(capsys, "compile", "erm", files["fact.json"], "--bit", "4", "--scalar",
+                   "--sigma", "z^2", "--witness-bits", "8", "-o", out)
+    assert doc["forcing_samples"] == 0 and doc["main_samples"] == 1
+    assert int(doc["regularizer_weight"]) > 0 and "Remark B.2" in doc["relation"]
+    solved = run_json(capsys, "solve", out)
+    assert solved["answer"] is True and solved["losses"]["regularizer"] == "0"
+    assert run(["solve", out]) == 0
+    assert "regularizer: 0" in capsys.readouterr().out
+    assert run(["compile", "erm", files["fact.json"], "--sign", "--scalar", "--sigma", "z^2",
+                "-o", out]) == 2
+    assert "--scalar goes with --bit alone" in capsys.readouterr().err

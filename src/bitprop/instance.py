@@ -29,6 +29,10 @@ Extensions of the first version of the format (optional keys, in docs/formats.md
   ``forcing.dataset`` the forcing samples, evaluated with ``forcing.outputs`` as the output
   coordinates (loss ``exact_fit``). L(theta) is the sum of the two; each part alone is a valid
   network + dataset pair for ``bitprop eval``/``grad`` (with the outputs replaced for forcing).
+- ``regularizer`` (``erm`` only, Remark B.2): ``{"center": [2E rationals], "weight": lambda,
+  "witness_bits": B}``; the objective adds lambda * sum_i (theta_i - center_i)^2 over theta's
+  coordinates (edges[i].weight, edges[i].bias in edge order). ``witness_bits`` records the
+  bit length of the witnesses lambda was chosen for (see ``slp/compile_scalar.py``).
 - ``query.bit`` and ``source.e`` may be decimal strings (integers too long for JSON readers).
 - ``source`` may carry ``sigma`` (the polynomial's coefficients c_0..c_d), ``e`` (the exponent
   of Lemma A.5 when compiled ``--bounded``: the network computes x_n * 2^-e) and ``forcing``
@@ -50,7 +54,8 @@ COORDINATES = ("weight", "bias")
 QUESTIONS = ("pos", "bit")
 FORCING_SCHEMES = ("compact", "paper")
 _TOP_KEYS = ("format", "problem", "network", "dataset", "query", "threshold", "gap", "source",
-             "forcing")
+             "forcing", "regularizer")
+_REGULARIZER_KEYS = ("center", "weight", "witness_bits")
 _QUERY_KEYS = ("edge", "coordinate", "bit")
 _SOURCE_KEYS = ("slp", "question", "bit", "relation", "sigma", "e", "forcing")
 _FORCING_KEYS = ("outputs", "dataset")
@@ -114,6 +119,25 @@ class Forcing:
         return {"outputs": list(self.outputs), "dataset": self.dataset.to_json()}
 
 
+@dataclass(frozen=True)
+class Regularizer:
+    """Remark B.2's centred quadratic regulariser: weight * ||theta - center||^2."""
+
+    center: tuple                   # 2E rationals, theta's order
+    weight: Fraction
+    witness_bits: int = None
+
+    def value(self, network):
+        """weight * sum (theta_i - center_i)^2 at ``network``'s parameters."""
+        theta = [q for pair in zip(network.weights, network.biases) for q in pair]
+        return self.weight * sum(((t - c) ** 2 for t, c in zip(theta, self.center)),
+                                 Fraction(0))
+
+    def to_json(self):
+        return {"center": [to_str(q) for q in self.center], "weight": to_str(self.weight),
+                "witness_bits": self.witness_bits}
+
+
 @dataclass
 class Instance:
     """One problem instance; ``network``'s parameters are theta*."""
@@ -126,6 +150,7 @@ class Instance:
     gap: tuple = None
     source: Source = field(default_factory=Source)
     forcing: Forcing = None
+    regularizer: Regularizer = None
 
     # --- reading -----------------------------------------------------------------------
     @classmethod
@@ -153,6 +178,8 @@ class Instance:
                "source": self.source.to_json()}
         if self.forcing is not None:
             doc["forcing"] = self.forcing.to_json()
+        if self.regularizer is not None:
+            doc["regularizer"] = self.regularizer.to_json()
         return doc
 
     def save(self, path):
@@ -189,7 +216,9 @@ def _read(doc, allow_float):
     gap = _read_gap(doc.get("gap"), allow_float)
     source = _read_source(doc.get("source"))
     forcing = _read_forcing(doc.get("forcing"), problem, network, allow_float)
-    return Instance(problem, network, dataset, query, threshold, gap, source, forcing)
+    regularizer = _read_regularizer(doc.get("regularizer"), problem, network, allow_float)
+    return Instance(problem, network, dataset, query, threshold, gap, source, forcing,
+                    regularizer)
 
 
 def _nested(read, prefix):
@@ -332,6 +361,27 @@ def _read_forcing(doc, problem, network, allow_float):
     return forcing
 
 
+def _read_regularizer(doc, problem, network, allow_float):
+    if doc is None:
+        return None
+    if problem != "erm":
+        raise BitpropInputError("a regularizer belongs to erm instances only",
+                                path="regularizer")
+    _object(doc, "regularizer", _REGULARIZER_KEYS)
+    for key in ("center", "weight"):
+        if key not in doc:
+            raise BitpropInputError(f"missing key {key!r}", path="regularizer")
+    center = rational_list(doc["center"], "regularizer.center", allow_float=allow_float)
+    if len(center) != 2 * network.num_edges:
+        raise BitpropInputError(f"{len(center)} values for {network.num_edges} edges (a "
+                                "weight and a bias each)", path="regularizer.center")
+    weight = rational(doc["weight"], "regularizer.weight", allow_float=allow_float)
+    if weight < 0:
+        raise BitpropInputError(f"{to_str(weight)} is negative", path="regularizer.weight")
+    bits = _read_int(doc.get("witness_bits"), "regularizer.witness_bits", low=1)
+    return Regularizer(tuple(center), weight, bits)
+
+
 # --- solving -----------------------------------------------------------------------------
 
 @dataclass
@@ -412,7 +462,7 @@ def verify(instance, weights, biases, **options):
     polynomially many bits that passes is an NP certificate of a YES instance)."""
     at_theta = Instance(instance.problem, instance.network.with_parameters(weights, biases),
                         instance.dataset, instance.query, instance.threshold, instance.gap,
-                        instance.source, instance.forcing)
+                        instance.source, instance.forcing, instance.regularizer)
     return solve(at_theta, **options)
 
 
@@ -443,6 +493,8 @@ def _solve_erm(instance, options):
     if instance.forcing is not None:
         view = instance.forcing.network(instance.network)
         forcing = view.forward(instance.forcing.dataset, **options).loss
-    loss = main + forcing
-    return Solution("erm", loss, loss <= instance.threshold,
-                    parts={"main": main, "forcing": forcing})
+    parts = {"main": main, "forcing": forcing}
+    if instance.regularizer is not None:
+        parts["regularizer"] = instance.regularizer.value(instance.network)
+    loss = sum(parts.values(), Fraction(0))
+    return Solution("erm", loss, loss <= instance.threshold, parts=parts)

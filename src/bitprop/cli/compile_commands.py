@@ -12,6 +12,7 @@ from ..numbers import rational, to_str
 from ..slp.compile_backprop import compile_backprop
 from ..slp.compile_erm import SCHEMES, compile_erm
 from ..slp.compile_hinge import compile_hinge
+from ..slp.compile_scalar import WITNESS_BITS, compile_scalar
 from .common import Progress, emit_json, evaluation_options, json_option
 from .slp_commands import read_program
 
@@ -66,18 +67,30 @@ def compile_group():
                    "'paper' (Claim B.1's one template per edge; quadratic size).")
 @click.option("--bounded", is_flag=True,
               help="Compile the bounded-norm SLP of Lemma A.5 (values in a constant range).")
+@click.option("--scalar", is_flag=True,
+              help="With --bit: Remark B.2, one input and one output, theta* pinned by a "
+                   "centred quadratic regulariser instead of forcing samples.")
+@click.option("--witness-bits", type=click.IntRange(min=1), default=WITNESS_BITS,
+              show_default=True, metavar="B",
+              help="With --scalar: witnesses have denominators <= 2^B (sets lambda).")
 @click.option("-o", "--output", required=True, metavar="INST", help="Where to write the instance.")
 @json_option
-def erm_command(prog, bit, sign, sigma, gap, forcing, bounded, output, as_json):
+def erm_command(prog, bit, sign, sigma, gap, forcing, bounded, scalar, witness_bits, output,
+                as_json):
     """Lemma 3.2: the BitSLP question on PROG (--bit K) as an ERM_bit instance (witness
     theta*); with --sign, Remark B.3: the PosSLP question with the hinge loss."""
     if sign == (bit is not None):
         raise click.UsageError("give exactly one of --bit K and --sign")
     if sign and bounded:
         raise click.UsageError("--bounded goes with --bit (Lemma A.5 for the bit loss)")
+    if scalar and (sign or bounded):
+        raise click.UsageError("--scalar goes with --bit alone (Remark B.2)")
     program, name = read_program(prog)
     low, high = _gap_option(gap)
-    if sign:
+    if scalar:
+        compile_ = lambda: compile_scalar(program, bit, sigma, gap=(low, high),  # noqa: E731
+                                          witness_bits=witness_bits, where="--sigma")
+    elif sign:
         compile_ = lambda: compile_hinge(program, sigma, gap=(low, high),    # noqa: E731
                                          forcing=forcing, where="--sigma")
     else:
@@ -85,17 +98,22 @@ def erm_command(prog, bit, sign, sigma, gap, forcing, bounded, output, as_json):
                                        forcing=forcing, bounded=bounded, where="--sigma")
     instance = _compiled(compile_, name)
     instance.save(output)
-    network, aux = instance.network, len(instance.forcing.dataset)
+    network = instance.network
+    aux = 0 if instance.forcing is None else len(instance.forcing.dataset)
     samples = len(instance.dataset) + aux
+    regularizer = instance.regularizer
     if as_json:
         emit_json({"vertices": network.num_vertices, "edges": network.num_edges,
                    "samples": samples, "main_samples": len(instance.dataset),
                    "forcing_samples": aux, "problem": "erm", "threshold": instance.threshold,
-                   "gap": list(instance.gap), "relation": instance.source.relation,
-                   "output": output})
+                   "gap": list(instance.gap),
+                   "regularizer_weight": None if regularizer is None else regularizer.weight,
+                   "relation": instance.source.relation, "output": output})
         return
+    pinned = (f"regularizer weight {_short(regularizer.weight)}" if regularizer is not None
+              else f"{aux} forcing, {forcing}")
     click.echo(f"wrote {output}: erm, {network.num_vertices} vertices, {network.num_edges} "
-               f"edges, {samples} samples ({aux} forcing, {forcing})")
+               f"edges, {samples} samples ({pinned})")
     click.echo(instance.source.relation)
 
 
@@ -209,8 +227,8 @@ def verify_command(instance_path, theta_path, max_bits, time_budget, threads, al
 def _print_solution(instance, solution):
     click.echo(f"loss: {_short(solution.loss)}")
     if solution.parts is not None:
-        click.echo(f"  main samples: {_short(solution.parts['main'])}, forcing samples: "
-                   f"{_short(solution.parts['forcing'])}")
+        click.echo("  " + ", ".join(f"{part}: {_short(value)}"
+                                    for part, value in solution.parts.items()))
     if solution.gradient is not None:
         query = instance.query
         click.echo(f"dL/d{query.coordinate}[{query.edge}]: {_short(solution.gradient)}")
