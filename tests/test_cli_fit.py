@@ -8,6 +8,7 @@ import pytest
 
 from bitprop.cli import run
 from bitprop.experiments import fit
+from test_cli_slp import assert_error, run_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -26,22 +27,6 @@ def series_csv(tmp_path):
     path = tmp_path / "series.csv"
     path.write_text("\n".join(lines) + "\n")
     return str(path)
-
-
-def run_json(capsys, *args):
-    assert run([*args, "--json"]) == 0
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1
-    return json.loads(out)
-
-
-def assert_error(capsys, args, *fragments):
-    assert run(args) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err.startswith("bitprop: error: ") and captured.err.count("\n") == 1
-    for fragment in fragments:
-        assert fragment in captured.err
 
 
 def test_csv_with_several_series(series_csv, capsys):
@@ -120,11 +105,11 @@ def test_growth_json_from_bitprop_growth(tmp_path, capsys):
 def test_bad_files_are_one_line_errors(tmp_path, capsys, text, fragments):
     path = tmp_path / "bad.csv"
     path.write_text(text)
-    assert_error(capsys, ["fit", str(path)], str(path), *fragments)
+    assert_error(capsys, ["fit", str(path)], 2, str(path), *fragments)
 
 
 def test_missing_file_and_column_option(tmp_path, capsys):
-    assert_error(capsys, ["fit", str(tmp_path / "none.csv")], "no such file")
+    assert_error(capsys, ["fit", str(tmp_path / "none.csv")], 2, "no such file")
     path = tmp_path / "sizes.csv"
     path.write_text("depth,size\n" + "".join(f"{d},{7 * d + 3}\n" for d in range(1, 9)))
     document = run_json(capsys, "fit", str(path), "--column", "size")

@@ -57,6 +57,16 @@ def _near(estimate, true):
     assert estimate["low"] <= estimate["value"] <= estimate["high"]
 
 
+def _recovered(depths, law, name, shape, true):
+    """The rounded series of ``law`` (rising by 200 bits at least) gets ``name``, and its
+    base or degree ``shape`` is near ``true``."""
+    bits = _series(law, depths)
+    assume(min(bits) >= 1 and bits[-1] - bits[0] >= 200)
+    result = fit.fit_growth(depths, bits)
+    assert result.law == name, result.reason
+    _near(result.parameters[shape], true)
+
+
 _depths = st.builds(lambda start, count, step: [start + step * i for i in range(count)],
                     st.integers(1, 10), st.integers(6, 24), st.sampled_from([1, 2, 5]))
 
@@ -67,11 +77,7 @@ def test_exponential_laws_are_exponential(depths, base, coefficient, offset_shar
     depths = [d for d in depths if coefficient * base ** d < 1e13]
     assume(len(depths) >= 6 and base ** (depths[-1] - depths[0]) >= 4)
     offset = offset_share * coefficient * base ** depths[0]
-    bits = _series(lambda d: offset + coefficient * base ** d, depths)
-    assume(min(bits) >= 1 and bits[-1] - bits[0] >= 200)
-    result = fit.fit_growth(depths, bits)
-    assert result.law == fit.EXPONENTIAL, result.reason
-    _near(result.parameters["base"], base)
+    _recovered(depths, lambda d: offset + coefficient * base ** d, fit.EXPONENTIAL, "base", base)
 
 
 @settings(max_examples=60, deadline=None)
@@ -79,11 +85,8 @@ def test_exponential_laws_are_exponential(depths, base, coefficient, offset_shar
 def test_polynomial_laws_are_polynomial(depths, degree, coefficient, offset_share):
     assume(depths[-1] >= 4 * depths[0])
     offset = offset_share * coefficient * depths[0] ** degree
-    bits = _series(lambda d: offset + coefficient * d ** degree, depths)
-    assume(min(bits) >= 1 and bits[-1] - bits[0] >= 200)
-    result = fit.fit_growth(depths, bits)
-    assert result.law == fit.POLYNOMIAL, result.reason
-    _near(result.parameters["degree"], degree)
+    _recovered(depths, lambda d: offset + coefficient * d ** degree, fit.POLYNOMIAL, "degree",
+               degree)
 
 
 @settings(max_examples=60, deadline=None)
