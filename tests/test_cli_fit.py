@@ -74,6 +74,9 @@ def test_growth_json_from_bitprop_growth(tmp_path, capsys):
     assert run(["growth", "-a", "relu,square", "--depths", "1-7", "--widths", "3",
                 "--seeds", "0", "--samples", "2", "--no-plots", "-o", str(tmp_path)]) == 0
     capsys.readouterr()
+    from_csv = run_json(capsys, "fit", str(tmp_path / "growth.csv"), "--column", "bits_max",
+                        "--series", "activation")
+    assert [entry["law"] for entry in from_csv["series"]] == ["polynomial", "exponential"]
     growth_file = str(tmp_path / "growth.json")
     document = run_json(capsys, "fit", growth_file)
     assert [entry["name"] for entry in document["series"]] == ["relu", "square"]

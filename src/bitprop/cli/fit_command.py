@@ -13,10 +13,13 @@ from .common import emit_json, json_option
 @click.argument("file", metavar="FILE")
 @click.option("--column", default=None,
               help="The bits column (default: bits in a CSV, bits_max in a growth JSON).")
+@click.option("--series", "series_column", default="series", show_default=True,
+              metavar="COLUMN", help="The CSV column that names the series (e.g. activation "
+                                     "in a growth.csv).")
 @click.option("--plot", "plot", default=None, type=click.Path(dir_okay=False),
               metavar="PNG", help="Draw bits vs depth with each series' law to this PNG.")
 @json_option
-def fit_command(file, column, plot, as_json):
+def fit_command(file, column, series_column, plot, as_json):
     """Decide how bits grow with depth: exponential (a + c b^depth), polynomial
     (a + c depth^k), bounded, or undetermined (then a depth that would decide).
 
@@ -26,7 +29,7 @@ def fit_command(file, column, plot, as_json):
     to their median. The criterion is in `bitprop.experiments.fit`'s docstring: both laws
     with an additive offset, a likelihood-ratio rule, and an offset-free test of the rises.
     """
-    series = read_series(file, column)
+    series = read_series(file, column, series_column)
     verdicts = [(one, fit_module.fit_growth(one.depths, one.bits)) for one in series]
     if plot:
         from ..experiments.plots import fit_series

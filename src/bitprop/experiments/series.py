@@ -24,14 +24,14 @@ class Series:
     bits: list = field(default_factory=list)
 
 
-def read_series(path, column=None):
+def read_series(path, column=None, series="series"):
     """[Series] of the file at ``path`` (``-``: standard input), in order of first
     appearance; ``column`` replaces the bits column (default ``bits``, ``bits_max`` for a
-    growth JSON)."""
+    growth JSON), ``series`` the CSV column that names the series."""
     text, name = read_text(path)
     if text.lstrip()[:1] in ("{", "["):
         return _growth_series(parse_json_text(text, name), name, column or "bits_max")
-    return _csv_series(text, name, column or "bits")
+    return _csv_series(text, name, column or "bits", series)
 
 
 def _number(value, what, file, path):
@@ -51,7 +51,7 @@ def _number(value, what, file, path):
     return number
 
 
-def _csv_series(text, file, column):
+def _csv_series(text, file, column, series_column):
     numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1)
                 if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
@@ -66,7 +66,9 @@ def _csv_series(text, file, column):
     repeated = next((name for name in header if header.count(name) > 1), None)
     if repeated is not None:
         raise BitpropInputError(f"column {repeated!r} appears twice", file=file, path=where)
-    index = {name: header.index(name) for name in ("depth", column, "series") if name in header}
+    index = {name: header.index(name) for name in ("depth", column) if name in header}
+    if series_column in header:
+        index["series"] = header.index(series_column)
     found = {}
     for (line, _), cells in zip(numbered[1:], reader):
         where = f"line {line}"
