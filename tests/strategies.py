@@ -21,7 +21,7 @@ ALL_KINDS = (
 )
 _UNROUNDED_KINDS = tuple(k for k in ALL_KINDS if k != "rounded")
 SMOOTH_KINDS = ("identity", "square", "cube", "polynomial")
-LOSS_KINDS = ("square", "hinge", "zero_one", "bit")
+LOSS_KINDS = ("square", "hinge", "zero_one", "bit", "exact_fit")
 
 # Where relu/leaky kinks, breakpoints and rounding ties are: sums and products of these land
 # exactly on 0, on each other and on odd multiples of 2^-(k+1) far more often than random values.
@@ -299,12 +299,14 @@ def _loss(draw, kinds: tuple) -> dict:
 
 
 def _targets(draw, network: dict, loss: dict, x: list, varied: bool) -> list:
-    """y for one sample: bits for `bit`, sometimes the true outputs for `zero_one`."""
+    """y for one sample: bits for `bit`, sometimes the true outputs (or all but the first
+    of them) for `zero_one` and `exact_fit`."""
     count = len(network["outputs"])
     if loss["kind"] == "bit":
         return [str(draw(_integers(0, 1))) for _ in range(count)]
-    if loss["kind"] == "zero_one" and draw(_BOOLEANS):
-        return [number_text(draw, y, varied) for y in reference_outputs(network, x)]
+    if loss["kind"] in ("zero_one", "exact_fit") and draw(_BOOLEANS):
+        true = [number_text(draw, y, varied) for y in reference_outputs(network, x)]
+        return ([_number(draw, varied)] + true[1:]) if draw(_BOOLEANS) else true
     return [_number(draw, varied) for _ in range(count)]
 
 

@@ -166,3 +166,114 @@ def test_slp_eval_via_network_text_and_errors(files, capsys):
                  "--via-network: ", "a linear sigma cannot multiply")
     assert_error(capsys, ["slp", "eval", files["half.json"], "--bit", "0", "--via-network",
                           "z^2"], 2, files["half.json"] + ": bit: ", "not an integer")
+
+
+# --- verify: the certificate check at any theta ----------------------------------------------
+
+def _reference_loss(instance, weights, biases):
+    """L(theta) of an erm instance by tests/reference (Fractions): main plus forcing part."""
+    from reference.evaluator import total_loss
+    network = json.loads(json.dumps(instance["network"]))
+    for edge, w, b in zip(network["edges"], weights, biases):
+        edge["weight"], edge["bias"] = str(w), str(b)
+    forcing = instance["forcing"]
+    return (total_loss(network, instance["dataset"])
+            + total_loss({**network, "outputs": forcing["outputs"]}, forcing["dataset"]))
+
+
+def test_verify_checks_any_theta_against_the_threshold(files, capsys):
+    out, theta = str(files["dir"] / "erm.json"), files["dir"] / "theta.json"
+    run_json(capsys, "compile", "erm", files["fact.json"], "--bit", "4", "--sigma", "z^2",
+             "-o", out)
+    with open(out) as handle:
+        instance = json.load(handle)
+    edges = instance["network"]["edges"]
+    weights = [Fraction(e.get("weight", "1")) for e in edges]
+    biases = [Fraction(e.get("bias", "0")) for e in edges]
+    solved = run_json(capsys, "solve", out)
+    assert solved["answer"] is True and "restricted problem at theta*" in solved["decides"]
+    for shift in (0, Fraction(1, 3), 2):                # theta*, then two other thetas
+        moved = [weights[0] + shift] + weights[1:]
+        theta.write_text(json.dumps([str(q) for pair in zip(moved, biases) for q in pair]))
+        checked = run_json(capsys, "verify", out, "--theta", str(theta))
+        expected = _reference_loss(instance, moved, biases)
+        assert Fraction(checked["loss"]) == expected
+        assert checked["answer"] is (expected <= 0) and checked["threshold"] == "0"
+        assert (shift == 0) is checked["answer"]
+    network = dict(instance["network"], edges=[dict(edges[0], weight="7")] + edges[1:])
+    theta.write_text(json.dumps(network))                  # a network file works too
+    checked = run_json(capsys, "verify", out, "--theta", str(theta))
+    assert Fraction(checked["loss"]) == _reference_loss(instance, [7] + weights[1:], biases)
+    assert run(["verify", out, "--theta", str(theta)]) == 0
+    assert "certificate rejected: L(theta) > threshold 0" in capsys.readouterr().out
+
+
+def test_verify_errors(files, capsys):
+    out, theta = str(files["dir"] / "bb.json"), files["dir"] / "theta.json"
+    run_json(capsys, "compile", "backprop", files["fact.json"], "--bit", "4", "--sigma", "z^2",
+             "-o", out)
+    with open(out) as handle:
+        edges = json.load(handle)["network"]["edges"]
+    theta.write_text(json.dumps(["1"] * 3))
+    assert_error(capsys, ["verify", out, "--theta", str(theta)], 2,
+                 f"theta.json: theta: 3 values for {len(edges)} edges")
+    frozen = next(i for i, e in enumerate(edges) if e.get("trainable") is False)
+    values = [q for e in edges for q in (e.get("weight", "1"), e.get("bias", "0"))]
+    values[2 * frozen] = "12345"
+    theta.write_text(json.dumps(values))
+    assert_error(capsys, ["verify", out, "--theta", str(theta)], 2, f"edge {frozen} (",
+                 "is frozen")
+    theta.write_text('{"vertices": [{"name": "x"}], "inputs": ["x"], "outputs": ["x"]}')
+    assert_error(capsys, ["verify", out, "--theta", str(theta)], 2,
+                 "vertices and edges differ")
+    values[2 * frozen] = edges[frozen].get("weight", "1")
+    theta.write_text(json.dumps(values))                  # theta* itself: as solve says
+    assert run_json(capsys, "verify", out, "--theta", str(theta))["answer"] is True
+
+
+def test_compile_backprop_gap(files, capsys):
+    out = str(files["dir"] / "bs.json")
+    doc = run_json(capsys, "compile", "backprop", files["fact.json"], "--sign", "--sigma",
+                   "z^2", "--gap", "1/2", "100", "-o", out)
+    assert doc["gap"] == ["1/2", "100"] and doc["threshold"] == "1/2" and doc["copies"] == 50
+    solved = run_json(capsys, "solve", out)
+    assert solved["gradient"] == str(2 * 50 * 5040) and solved["answer"] is True
+    doc = run_json(capsys, "compile", "backprop", files["fact.json"], "--sign", "--sigma",
+                   "z^2", "--bounded", "-o", out)
+    assert doc["gap"][0] == "0" and doc["gap"][1].startswith("1/") and doc["copies"] == 1
+    assert run(["compile", "backprop", files["fact.json"], "--bit", "1", "--sigma", "z^2",
+                "--gap", "0", "2", "-o", out]) == 2
+    assert "--gap goes with --sign" in capsys.readouterr().err
+    assert_error(capsys, ["compile", "backprop", files["fact.json"], "--sign", "--sigma", "z^2",
+                          "--gap", "3", "1", "-o", out], 2, "--gap: ")
+
+
+def test_compile_erm_sign_uses_the_hinge_loss(files, capsys):
+    """Remark B.3 from the command line: YES iff x_n > 0 (7! > 0, -(2^8 - 1) < 0)."""
+    out = str(files["dir"] / "hinge.json")
+    for name, positive in (("fact.json", True), ("neg.slp", False)):
+        doc = run_json(capsys, "compile", "erm", files[name], "--sign", "--sigma", "z^3",
+                       "-o", out)
+        assert doc["problem"] == "erm" and "Remark B.3" in doc["relation"]
+        solved = run_json(capsys, "solve", out)
+        assert solved["answer"] is positive and solved["losses"]["forcing"] == "0"
+    for extra in (["--bit", "1"], ["--bounded"]):
+        assert run(["compile", "erm", files["fact.json"], "--sign", "--sigma", "z^2", *extra,
+                    "-o", out]) == 2
+        capsys.readouterr()
+
+
+def test_compile_erm_scalar_regularized(files, capsys):
+    """Remark B.2 from the command line: one input, one output, a regularizer in L."""
+    out = str(files["dir"] / "scalar.json")
+    doc = run_json(capsys, "compile", "erm", files["fact.json"], "--bit", "4", "--scalar",
+                   "--sigma", "z^2", "--witness-bits", "8", "-o", out)
+    assert doc["forcing_samples"] == 0 and doc["main_samples"] == 1
+    assert int(doc["regularizer_weight"]) > 0 and "Remark B.2" in doc["relation"]
+    solved = run_json(capsys, "solve", out)
+    assert solved["answer"] is True and solved["losses"]["regularizer"] == "0"
+    assert run(["solve", out]) == 0
+    assert "regularizer: 0" in capsys.readouterr().out
+    assert run(["compile", "erm", files["fact.json"], "--sign", "--scalar", "--sigma", "z^2",
+                "-o", out]) == 2
+    assert "--scalar goes with --bit alone" in capsys.readouterr().err

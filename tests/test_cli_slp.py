@@ -76,6 +76,21 @@ def test_eval_max_bits_exits_1(files, capsys):
                  "over the limit of 10")
 
 
+def test_eval_has_a_default_bit_limit_and_a_time_budget(tmp_path, capsys):
+    """Repeated squaring doubles the bits at every gate: without a limit, 80 squarings run
+    until memory is gone. The default limit stops them (here checked on the option itself
+    and, scaled down, on the evaluator); --time-budget stops a long evaluation."""
+    from bitprop.cli.slp_commands import DEFAULT_MAX_BITS, eval_command
+    option = next(p for p in eval_command.params if p.name == "max_bits")
+    assert option.default == DEFAULT_MAX_BITS == 2 ** 30
+    huge = tmp_path / "tower80.slp"
+    tower_minus_one(80).save(huge)
+    assert_error(capsys, ["slp", "eval", str(huge), "--max-bits", str(2 ** 16)], 1,
+                 "over the limit of 65536")
+    assert_error(capsys, ["slp", "eval", str(huge), "--max-bits", str(2 ** 40),
+                          "--time-budget", "0.01"], 1, "time budget of 0.01 s")
+
+
 def test_eval_bad_files_exit_2_with_one_line(tmp_path, files, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"ops": [["+", 0, 0], ["*", 1, 5]]}')

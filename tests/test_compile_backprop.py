@@ -90,6 +90,35 @@ def test_gradient_matches_the_reference(sigma):
     assert grad_weight[instance.query.edge] == 2 * x
 
 
+@pytest.mark.parametrize("bounded", [False, True])
+@pytest.mark.parametrize("program, closed_form", FAMILIES, ids=FAMILY_IDS)
+def test_promise_gap_by_integer_copies(program, closed_form, bounded):
+    """Definition 4.2: with gap [a, b], NO has dL/dw <= a and YES has dL/dw >= b, made by
+    M identical copies of the sample (an integer weight): dL/dw = 2^(1-e) M x_n."""
+    x = closed(program, closed_form)
+    if program.constant.denominator != 1:
+        with pytest.raises(BitpropInputError, match="integer values"):
+            compile_backprop(program, "z^2", gap=(1, 10), bounded=bounded)
+        return
+    e = bounded_norm(program).e if bounded else 0
+    instance = compile_backprop(program, "z^2", gap=(1, 10), bounded=bounded)
+    copies = instance.dataset.weights[0]
+    assert copies.denominator == 1 and copies == -(-10 * 2 ** e // 2)     # ceil(b 2^(e-1))
+    assert instance.gap == (1, 10) and instance.threshold == 1
+    gradient = solve(instance).gradient
+    assert gradient == Fraction(2 * copies * x, 2 ** e)
+    assert (gradient >= 10) if x > 0 else (gradient <= 0)
+    assert solve(instance).answer == (x > 0)
+    assert f"{copies} copies of the sample" in instance.source.relation
+
+
+def test_promise_gap_errors():
+    with pytest.raises(BitpropInputError, match="0 <= a < b"):
+        compile_backprop(factorial(3), "z^2", gap=(2, 1))
+    with pytest.raises(BitpropInputError, match="Backprop-Sign"):
+        compile_backprop(factorial(3), "z^2", bit=1, gap=(0, 2))
+
+
 @pytest.mark.parametrize("sigma", SIGMAS)
 def test_instance_shape(sigma):
     """One free edge (x_n, t) at w = b = 0, everything else fixed; one input; square loss."""
@@ -118,7 +147,7 @@ def test_bounded_variant(program, closed_form, sigma):
     x = closed(program, closed_form)
     e = bounded_norm(program).e
     instance = compile_backprop(program, sigma, bounded=True)
-    assert instance.source.e == e and instance.gap is None
+    assert instance.source.e == e and instance.gap == (0, Fraction(2, 2 ** e))
     assert instance.dataset.inputs == [[Fraction(1, 2)]]
     solution = solve(instance)
     assert solution.gradient == Fraction(2 * x, 2 ** e)

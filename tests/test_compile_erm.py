@@ -112,6 +112,33 @@ def test_gap_sets_threshold_and_weights():
         assert solution.loss == (0 if bit(x, k) else 3) and solution.answer == bool(bit(x, k))
 
 
+@pytest.mark.parametrize("high, copies", [("1/2", 1), ("5/2", 3), (4, 4)])
+def test_copies_are_an_integer_multiplicity(high, copies):
+    """The paper's "b identical copies": an integer M = ceil(b) >= b, never a weight 1/2."""
+    instance = compile_erm(factorial(5), 2, "z^2", gap=(0, high))   # 120: bit 2 is 0
+    assert instance.dataset.weights == [copies]
+    assert set(instance.forcing.dataset.weights) == {copies}
+    assert solve(instance).loss == copies >= Fraction(high)
+
+
+def test_auxiliary_loss_is_one_indicator_per_sample_vector():
+    """Lemma 3.2's auxiliary loss counts the misfit forcing samples, not their misfit
+    coordinates: a theta off theta* pays M per sample it misfits, checked against the
+    Fraction reference's outputs."""
+    instance = compile_erm(SMALL, 1, "z^2", gap=(0, 2))
+    assert instance.forcing.dataset.loss.kind == "exact_fit"
+    biases = instance.network.biases
+    biases[0] += Fraction(3, 7)
+    moved = instance.forcing.network(instance.network.with_parameters(biases=biases))
+    doc, data = moved.to_json(), instance.forcing.dataset
+    wrong = []
+    for x, y in zip(data.inputs, data.labels):
+        _, f = reference_forward(doc, x)
+        wrong.append(sum(f[name] != label for name, label in zip(moved.outputs, y)))
+    assert max(wrong) > 1                          # a sample misfit in several coordinates
+    assert moved.forward(data).loss == 2 * sum(1 for count in wrong if count)
+
+
 def test_misfitting_theta_costs_at_least_b():
     """A theta off theta* (any one bias moved) pays >= b even where the main bit is right."""
     instance = compile_erm(factorial(5), 3, "z^3", gap=(0, 5))      # 120: bit 3 is 1
@@ -175,6 +202,17 @@ def test_bounded_variant(sigma):
     bound = max(reach, sum(abs(c) * reach ** d for d, c in enumerate(coefficients)))
     values = instance.network.forward(instance.dataset, keep_all=True).values[0]
     assert all(abs(q) <= bound for kind in ("f", "z") for q in values[kind].values())
+
+
+def test_bounded_beyond_2_to_the_40():
+    """46 squarings: Lemma A.5's e is 2^47, once beyond the bit loss's largest shift; the
+    shift is now a C long and the kernel never builds 2^shift."""
+    from bitprop.instance import Instance
+    instance = compile_erm(tower(46), 3, "z^2", bounded=True)
+    e = bounded_norm(tower(46)).e
+    assert e > 2 ** 40 and instance.dataset.loss.shift == instance.source.e == e
+    again = Instance.from_json(instance.to_json())
+    assert again.dataset.loss.shift == e and again.source.e == e
 
 
 def test_errors():

@@ -2,11 +2,12 @@
 and where they went; the real demo runs well under a minute and gets the dichotomy right."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from bitprop.cli import run
-from bitprop.experiments import demo
+from bitprop.experiments import demo, growth
 from bitprop.experiments.figure1 import Figure1Config
 
 
@@ -30,7 +31,7 @@ def test_demo_prints_the_table_the_verdicts_and_the_files(small_demo, tmp_path, 
     monkeypatch.chdir(tmp_path)
     assert run(["demo"]) == 0
     out = capsys.readouterr().out
-    for text in ("max bits", "relu", "square", "rounded-8", "fitted law", "Figure 1",
+    for text in ("max bits", "relu", "square", "rounded-8", "growth law", "Figure 1",
                  "files:", "all files are in"):
         assert text in out
     assert (tmp_path / "bitprop-out").is_dir()                  # the default directory
@@ -61,3 +62,13 @@ def test_the_real_demo_shows_the_dichotomy(tmp_path):
     assert {stop.activation for stop in result.growth.stops} == {"square"}
     assert result.figure1_summary["square"]["float64_overflow_depth"] is not None
     assert result.figure1_summary["relu"]["float64_overflow_depth"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depths", ["1-8", "2-40*1.4", "3-9,12-60*1.25"])
+def test_the_demos_verdicts_do_not_depend_on_its_depths(depths):
+    """The same three laws whichever depths the demo's sweep is given (z^2 reaches its
+    max_bits by depth 10, so every range starts low enough for 5 of its depths)."""
+    config = replace(demo.growth_config(), depths=tuple(growth.parse_depths(depths)))
+    laws = {label: fit.law for label, fit in growth.fit_sweep(growth.sweep(config))}
+    assert laws == {"relu": "polynomial", "square": "exponential", "rounded-8": "polynomial"}

@@ -176,3 +176,21 @@ def test_float_inputs_need_opt_in():
     with pytest.raises(bitprop.BitpropInputError, match="float"):
         bitprop.Dataset([[0.1]])
     assert net.forward(bitprop.Dataset([[0.1]], allow_float=True)).outputs == [[Fraction(0.1)]]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.fractions().filter(lambda q: q != 0), st.integers(0, 2 ** 62 - 1),
+       st.integers(-(2 ** 62 - 1), 2 ** 62 - 1), st.integers(-300, 300), st.booleans())
+def test_bit_loss_reads_bits_far_past_2_to_the_40(f, index, shift, offset, near):
+    """The bit loss at any index and shift up to 2^62 - 1 (Lemma A.5's e passes 2^40 after 45
+    squarings), against instance.rational_bit's modular powering in Python: bit k of
+    floor(|f| 2^s) is bit k - s of |f|. ``near`` puts k - s within 300 of 0, where bits
+    are neither all 0 nor read by powering alone."""
+    from bitprop.instance import rational_bit
+    if near:
+        index = min(max(shift + offset, 0), 2 ** 62 - 1)
+    net = bitprop.Network(["x", ("o", "identity")], [("x", "o", 0, f)], ["x"], ["o"])
+    for label in (0, 1):
+        data = bitprop.Dataset([[0]], [[label]],
+                               loss={"kind": "bit", "index": index, "shift": shift})
+        assert net.forward(data).loss == int(rational_bit(f, index - shift) != label)

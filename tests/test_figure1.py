@@ -93,3 +93,23 @@ def test_exact_line_stops_at_the_bit_limit(tmp_path, capsys):
     assert set(statuses[:first_stop]) == {"ok"}
     assert set(statuses[first_stop + 1:]) <= {"skipped"}
     assert all("log10_norm_float64" in r for r in square)          # float64 goes on
+
+
+def test_summary_reports_the_plotted_median(capsys):
+    """The printed and JSON summary give the median over seeds at the deepest depth every
+    seed reached (what the plot's line shows), not one seed's value."""
+    import statistics
+    config = figure1.Figure1Config(depths=(1, 2, 3, 4), seeds=(0, 1, 2), max_bits=4000)
+    rows, _ = figure1.figure1_rows(config)
+    facts = figure1.summary(rows, config)
+    for activation in config.activations:
+        mine = [r for r in rows if r["activation"] == activation]
+        complete = [d for d in config.depths if all(
+            r["exact_status"] == "ok" for r in mine if r["depth"] == d)]
+        deepest = max(complete)
+        values = [r["log10_norm_exact"] for r in mine if r["depth"] == deepest]
+        assert len(values) == 3
+        assert facts[activation]["exact_deepest_depth"] == deepest
+        assert facts[activation]["exact_log10_norm_at_deepest"] == statistics.median(values)
+    square = [r for r in rows if r["activation"] == "square"]
+    assert {r["exact_status"] for r in square} != {"ok"}      # the limit cut some seeds short

@@ -22,3 +22,4 @@ cpdef enum LossCode:
     LOSS_HINGE = 1
     LOSS_ZERO_ONE = 2
     LOSS_BIT = 3
+    LOSS_EXACT_FIT = 4

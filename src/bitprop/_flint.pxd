@@ -73,6 +73,8 @@ cdef extern from "flint/fmpz.h" nogil:
     void fmpz_gcd(fmpz_t f, const fmpz_t g, const fmpz_t h)
     void fmpz_lcm(fmpz_t f, const fmpz_t g, const fmpz_t h)
     void fmpz_pow_ui(fmpz_t f, const fmpz_t g, ulong exp)
+    void fmpz_powm_ui(fmpz_t f, const fmpz_t g, ulong exp, const fmpz_t m)
+    void fmpz_mod(fmpz_t f, const fmpz_t g, const fmpz_t h)
     flint_bitcnt_t fmpz_bits(const fmpz_t f)
     flint_bitcnt_t fmpz_val2(const fmpz_t f)
     int fmpz_tstbit(const fmpz_t f, ulong i)

@@ -14,7 +14,7 @@ from libc.stdlib cimport calloc, free
 
 from bitprop._flint cimport *
 from bitprop._plan cimport PlanData
-from bitprop._codes cimport LOSS_SQUARE, LOSS_HINGE, LOSS_ZERO_ONE
+from bitprop._codes cimport LOSS_SQUARE, LOSS_HINGE, LOSS_ZERO_ONE, LOSS_EXACT_FIT
 from bitprop._factored cimport factored_init, factored_clear
 from bitprop._columns cimport release, columns_clear
 from bitprop._convert cimport (RationalVector, fmpq_set_fraction, fmpq_get_fraction,
@@ -169,6 +169,8 @@ cdef class Pass:
             fmpq_zero(w.seed + o)
             self._loss_entry(w, s, self.outputs + s * n_out + o, self.Y + s * n_out + o,
                              w.seed + o if self.backward else NULL)
+        if self.loss_code == LOSS_EXACT_FIT and not fmpq_is_zero(&w.qacc):
+            fmpq_one(&w.qacc)                   # one indicator per sample vector
         fmpq_addmul(&w.loss, self.scale + s, &w.qacc)
 
     cdef void _loss_entry(self, Worker *w, slong s, const fmpq *f, const fmpq *y,
@@ -190,7 +192,7 @@ cdef class Pass:
                 fmpq_add(acc, acc, tmp)
                 if seed != NULL:
                     fmpq_submul(seed, self.scale + s, y)
-        elif self.loss_code == LOSS_ZERO_ONE:
+        elif self.loss_code == LOSS_ZERO_ONE or self.loss_code == LOSS_EXACT_FIT:
             if not fmpq_equal(f, y):
                 fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
         else:                                   # bit k of floor(|f| 2^shift) != y
@@ -422,12 +424,22 @@ cdef void _clear(fmpq *vec, slong n) noexcept:
 
 
 cdef int _bit_of(const fmpq *f, slong index, slong shift, fmpz *q, fmpz *r) noexcept nogil:
-    """Bit ``index`` of floor(|f| * 2^shift)."""
+    """Bit ``index`` of floor(|f| * 2^shift), f = p/d: floor(|p| 2^m / d) mod 2 with
+    m = shift - index, never building 2^m (shifts reach 2^62): for m >= 0 it is whether
+    |p| (2^m mod 2d) mod 2d >= d (powering mod 2d); for m < 0 bit 0 of
+    floor(floor(|p| / 2^-m) / d), which is 0 once 2^-m exceeds |p|."""
+    cdef fmpz two = 2                   # a small fmpz is its value: no init or clear
+    cdef slong m = shift - index
+    if m >= 0:
+        fmpz_mul_2exp(r, fmpq_denref(f), 1)
+        fmpz_powm_ui(q, &two, <ulong>m, r)
+        fmpz_mul(q, q, fmpq_numref(f))
+        fmpz_abs(q, q)
+        fmpz_mod(q, q, r)
+        return fmpz_cmp(q, fmpq_denref(f)) >= 0
+    if <ulong>(-m) >= fmpz_bits(fmpq_numref(f)):
+        return 0
     fmpz_abs(q, fmpq_numref(f))
-    if shift >= 0:
-        fmpz_mul_2exp(q, q, shift)
-        fmpz_fdiv_q(q, q, fmpq_denref(f))
-    else:
-        fmpz_mul_2exp(r, fmpq_denref(f), -shift)
-        fmpz_fdiv_q(q, q, r)
-    return fmpz_tstbit(q, index)
+    fmpz_fdiv_q_2exp(q, q, <ulong>(-m))
+    fmpz_fdiv_q(q, q, fmpq_denref(f))
+    return fmpz_tstbit(q, 0)

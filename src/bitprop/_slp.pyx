@@ -230,11 +230,12 @@ cdef class SlpValue:
 
 # --- entry point ---------------------------------------------------------------------------
 
-def evaluate(program, *, max_bits=None):
+def evaluate(program, *, max_bits=None, time_budget=None):
     """x_n of ``program`` (a bitprop.slp.Program) as an SlpValue.
 
     ``max_bits``: stop with BitLimitError at the first gate whose bit length (docs/formats.md:
-    bitlen(|p|) + bitlen(q)) exceeds it.
+    bitlen(|p|) + bitlen(q)) exceeds it; ``time_budget``: stop with TimeBudgetError after that
+    many seconds.
     """
     if max_bits is not None and (isinstance(max_bits, bool) or not isinstance(max_bits, int)
                                  or max_bits < 0):
@@ -246,7 +247,7 @@ def evaluate(program, *, max_bits=None):
     def stop():
         run.stop = 1
 
-    run_workers([run.work], stop)
+    run_workers([run.work], stop, time_budget=time_budget)
     return run.result()
 
 

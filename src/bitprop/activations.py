@@ -138,8 +138,14 @@ class Activation:
 
     @property
     def is_piecewise_linear(self):
-        """True when bit lengths grow polynomially with depth (Theorem E.1, Remark 1.5)."""
-        return self.kind == "rounded" or self.degree <= 1
+        """True when bit lengths grow polynomially with depth: a piecewise-linear kind
+        (Theorem E.1), or a rounding whose outputs have O(k) bits (Remark 1.5 (ii): clipped to
+        a fixed interval) or whose inner activation is itself such (rounding a piecewise-linear
+        map keeps its magnitudes at most exponential, so its bits linear, in depth). Rounding
+        z^2 without a clip squares ever larger values: exponentially many bits."""
+        if self.kind == "rounded":
+            return self.clip is not None or self.inner.is_piecewise_linear
+        return self.degree <= 1
 
     def to_json(self):
         """The docs/formats.md form of this activation: a built-in name or a spec dict."""

@@ -17,15 +17,22 @@ What ``solve`` answers, at the network's own parameters theta*:
 - ``backprop-bit``: bit ``query.bit`` of |dL/dtheta_q| is 1. Bit j of a rational g is
   floor(|g| * 2^-j) mod 2, so j may be negative (a bit below the binary point).
 
+That is the *restricted* problem at theta* (Theorem E.2's: theta given). ``verify`` asks the
+same at any theta (``read_theta``): for erm, L(theta) <= threshold is the NP certificate check.
+
 Extensions of the first version of the format (optional keys, in docs/formats.md):
 
 - ``forcing`` (``erm`` only): ``{"outputs": [vertex names], "dataset": {bitprop.dataset/1}}``.
   A dataset has one loss (docs/formats.md), but Lemma 3.2 needs two: the bit extractor on the
-  output for main samples, exact fit (zero_one) on every vertex for the forcing samples. So
+  output for main samples, exact fit (exact_fit) on every vertex for the forcing samples. So
   ``dataset`` holds the main samples (loss ``bit``, the network's ``outputs``), and
   ``forcing.dataset`` the forcing samples, evaluated with ``forcing.outputs`` as the output
-  coordinates (loss ``zero_one``). L(theta) is the sum of the two; each part alone is a valid
+  coordinates (loss ``exact_fit``). L(theta) is the sum of the two; each part alone is a valid
   network + dataset pair for ``bitprop eval``/``grad`` (with the outputs replaced for forcing).
+- ``regularizer`` (``erm`` only, Remark B.2): ``{"center": [2E rationals], "weight": lambda,
+  "witness_bits": B}``; the objective adds lambda * sum_i (theta_i - center_i)^2 over theta's
+  coordinates (edges[i].weight, edges[i].bias in edge order). ``witness_bits`` records the
+  bit length of the witnesses lambda was chosen for (see ``slp/compile_scalar.py``).
 - ``query.bit`` and ``source.e`` may be decimal strings (integers too long for JSON readers).
 - ``source`` may carry ``sigma`` (the polynomial's coefficients c_0..c_d), ``e`` (the exponent
   of Lemma A.5 when compiled ``--bounded``: the network computes x_n * 2^-e) and ``forcing``
@@ -48,7 +55,8 @@ COORDINATES = ("weight", "bias")
 QUESTIONS = ("pos", "bit")
 FORCING_SCHEMES = ("compact", "paper")
 _TOP_KEYS = ("format", "problem", "network", "dataset", "query", "threshold", "gap", "source",
-             "forcing")
+             "forcing", "regularizer")
+_REGULARIZER_KEYS = ("center", "weight", "witness_bits")
 _QUERY_KEYS = ("edge", "coordinate", "bit")
 _SOURCE_KEYS = ("slp", "question", "bit", "relation", "sigma", "e", "forcing")
 _FORCING_KEYS = ("outputs", "dataset")
@@ -112,6 +120,25 @@ class Forcing:
         return {"outputs": list(self.outputs), "dataset": self.dataset.to_json()}
 
 
+@dataclass(frozen=True)
+class Regularizer:
+    """Remark B.2's centred quadratic regulariser: weight * ||theta - center||^2."""
+
+    center: tuple                   # 2E rationals, theta's order
+    weight: Fraction
+    witness_bits: int = None
+
+    def value(self, network):
+        """weight * sum (theta_i - center_i)^2 at ``network``'s parameters."""
+        theta = [q for pair in zip(network.weights, network.biases) for q in pair]
+        return self.weight * sum(((t - c) ** 2 for t, c in zip(theta, self.center)),
+                                 Fraction(0))
+
+    def to_json(self):
+        return {"center": [to_str(q) for q in self.center], "weight": to_str(self.weight),
+                "witness_bits": self.witness_bits}
+
+
 @dataclass
 class Instance:
     """One problem instance; ``network``'s parameters are theta*."""
@@ -124,6 +151,7 @@ class Instance:
     gap: tuple = None
     source: Source = field(default_factory=Source)
     forcing: Forcing = None
+    regularizer: Regularizer = None
 
     # --- reading -----------------------------------------------------------------------
     @classmethod
@@ -151,6 +179,8 @@ class Instance:
                "source": self.source.to_json()}
         if self.forcing is not None:
             doc["forcing"] = self.forcing.to_json()
+        if self.regularizer is not None:
+            doc["regularizer"] = self.regularizer.to_json()
         return doc
 
     def save(self, path):
@@ -176,7 +206,9 @@ def _read(doc, allow_float):
     gap = _read_gap(doc.get("gap"), allow_float)
     source = _read_source(doc.get("source"))
     forcing = _read_forcing(doc.get("forcing"), problem, network, allow_float)
-    return Instance(problem, network, dataset, query, threshold, gap, source, forcing)
+    regularizer = _read_regularizer(doc.get("regularizer"), problem, network, allow_float)
+    return Instance(problem, network, dataset, query, threshold, gap, source, forcing,
+                    regularizer)
 
 
 def _nested(read, prefix):
@@ -303,6 +335,27 @@ def _read_forcing(doc, problem, network, allow_float):
     return forcing
 
 
+def _read_regularizer(doc, problem, network, allow_float):
+    if doc is None:
+        return None
+    if problem != "erm":
+        raise BitpropInputError("a regularizer belongs to erm instances only",
+                                path="regularizer")
+    _object(doc, "regularizer", _REGULARIZER_KEYS)
+    for key in ("center", "weight"):
+        if key not in doc:
+            raise BitpropInputError(f"missing key {key!r}", path="regularizer")
+    center = rational_list(doc["center"], "regularizer.center", allow_float=allow_float)
+    if len(center) != 2 * network.num_edges:
+        raise BitpropInputError(f"{len(center)} values for {network.num_edges} edges (a "
+                                "weight and a bias each)", path="regularizer.center")
+    weight = rational(doc["weight"], "regularizer.weight", allow_float=allow_float)
+    if weight < 0:
+        raise BitpropInputError(f"{to_str(weight)} is negative", path="regularizer.weight")
+    bits = _read_int(doc.get("witness_bits"), "regularizer.witness_bits", low=1)
+    return Regularizer(tuple(center), weight, bits)
+
+
 # --- solving -----------------------------------------------------------------------------
 
 @dataclass
@@ -342,6 +395,51 @@ def rational_bit(q, j):
     return (numerator * pow(2, -j, modulus) % modulus) // denominator
 
 
+def read_theta(document, network, *, file=None, allow_float=False):
+    """(weights, biases) of a parameter vector for ``network``: a JSON list of its 2E
+    parameters in docs/formats.md's order (edges[0].weight, edges[0].bias, edges[1].weight,
+    ...), or a bitprop.network/1 document with the same vertices and edges. A frozen edge
+    (``trainable: false``) must keep its value: a certificate chooses trainable ones only."""
+    try:
+        weights, biases = _theta(document, network, allow_float)
+        for i, edge in enumerate(network.edges):
+            if not edge.trainable and (weights[i], biases[i]) != (edge.weight, edge.bias):
+                raise BitpropInputError(
+                    f"edge {i} ({edge.source} -> {edge.target}) is frozen: its weight and bias "
+                    f"stay {to_str(edge.weight)}, {to_str(edge.bias)}", path="theta")
+    except BitpropInputError as err:
+        raise err.at(file=file) from None
+    return weights, biases
+
+
+def _theta(document, network, allow_float):
+    if isinstance(document, dict):
+        other = Network.from_json(document, allow_float=allow_float)
+        shape = lambda net: [(e.source, e.target) for e in net.edges]        # noqa: E731
+        if other.names != network.names or shape(other) != shape(network):
+            raise BitpropInputError("the network's vertices and edges differ from the "
+                                    "instance's (same names, same edges in the same order)")
+        return other.weights, other.biases
+    if not isinstance(document, list):
+        raise BitpropInputError("theta is a JSON list of rationals or a bitprop.network/1 "
+                                "document")
+    values = rational_list(document, "theta", allow_float=allow_float)
+    if len(values) != 2 * network.num_edges:
+        raise BitpropInputError(f"{len(values)} values for {network.num_edges} edges (a weight "
+                                "and a bias each)", path="theta")
+    return values[0::2], values[1::2]
+
+
+def verify(instance, weights, biases, **options):
+    """The certificate check: ``instance`` solved at the parameters (weights, biases)
+    instead of theta*; for erm, whether L(theta) <= threshold (Theorem E.2: a theta with
+    polynomially many bits that passes is an NP certificate of a YES instance)."""
+    at_theta = Instance(instance.problem, instance.network.with_parameters(weights, biases),
+                        instance.dataset, instance.query, instance.threshold, instance.gap,
+                        instance.source, instance.forcing, instance.regularizer)
+    return solve(at_theta, **options)
+
+
 def solve(instance, **options):
     """Evaluate ``instance`` at its parameters through the exact evaluator.
 
@@ -369,6 +467,8 @@ def _solve_erm(instance, options):
     if instance.forcing is not None:
         view = instance.forcing.network(instance.network)
         forcing = view.forward(instance.forcing.dataset, **options).loss
-    loss = main + forcing
-    return Solution("erm", loss, loss <= instance.threshold,
-                    parts={"main": main, "forcing": forcing})
+    parts = {"main": main, "forcing": forcing}
+    if instance.regularizer is not None:
+        parts["regularizer"] = instance.regularizer.value(instance.network)
+    loss = sum(parts.values(), Fraction(0))
+    return Solution("erm", loss, loss <= instance.threshold, parts=parts)

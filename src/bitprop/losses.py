@@ -1,12 +1,16 @@
-"""The loss table: every per-coordinate loss l(f, y), its backprop rule, in one place.
+"""The loss table: every loss l(f, y), its backprop rule, in one place. A sample's loss is
+the sum of l over its output coordinates, except ``exact_fit``: one per sample vector.
 
 | kind       | l(f, y)                                        | dl/df used by backprop |
 | square     | (f - y)^2                                      | 2 (f - y)              |
 | hinge      | max(0, 1 - y f)                                | -y if 1 - y f > 0 else 0 |
 | zero_one   | [f != y]                                       | 0                      |
 | bit        | [bit k of floor(|f| * 2^s) != y], y in {0, 1}  | 0                      |
+| exact_fit  | [f != y] for the whole output vector: 0 or 1   | 0                      |
 
-``bit`` is the bit extractor of Lemma 3.2 (index k, shift s; s may be negative).
+``bit`` is the bit extractor of Lemma 3.2 (index k, shift s; s may be negative);
+``exact_fit`` is its auxiliary loss, one indicator per sample vector (the kernel counts the
+coordinates that differ, then keeps 0 or 1: ``Pass.sample_loss``).
 """
 
 from dataclasses import dataclass
@@ -17,10 +21,13 @@ from .numbers import shown
 
 #: Each kind's kernel code.
 CODES = {"square": LossCode.LOSS_SQUARE, "hinge": LossCode.LOSS_HINGE,
-         "zero_one": LossCode.LOSS_ZERO_ONE, "bit": LossCode.LOSS_BIT}
+         "zero_one": LossCode.LOSS_ZERO_ONE, "bit": LossCode.LOSS_BIT,
+         "exact_fit": LossCode.LOSS_EXACT_FIT}
 KINDS = tuple(CODES)
-#: Largest |shift| and bit index of the bit loss.
-MAX_BIT_PARAMETER = 1 << 40
+#: Largest |shift| and bit index of the bit loss: the kernel's C long, never 2^shift itself
+#: (it reads bits by powering modulo the denominator); a value with 2^62 bits is beyond any
+#: machine's memory, so larger indices could never be evaluated anyway.
+MAX_BIT_PARAMETER = (1 << 62) - 1
 
 
 @dataclass(frozen=True)

@@ -290,7 +290,7 @@ def loss_derivative(spec: dict, f, y) -> Fraction:
         return 2 * (f - y)
     if kind == "hinge":
         return -y if 1 - y * f > 0 else Fraction(0)
-    if kind in ("zero_one", "bit"):
+    if kind in ("zero_one", "bit", "exact_fit"):
         return Fraction(0)
     raise ValueError(f"unknown loss kind {kind!r}")
 
@@ -470,7 +470,9 @@ def _normalizer(dataset: dict, weights: list[Fraction]) -> Fraction:
 
 
 def _sample_loss(graph: _Graph, spec: dict, f: dict, y: list) -> Fraction:
-    """sum over output coordinates of l(f_o, y_o)."""
+    """sum over output coordinates of l(f_o, y_o); exact_fit: 1 when any coordinate differs."""
+    if spec.get("kind") == "exact_fit":
+        return Fraction(int(any(f[o] != parse_rational(t) for o, t in zip(graph.outputs, y))))
     return sum((loss_value(spec, f[o], t) for o, t in zip(graph.outputs, y)), Fraction(0))
 
 

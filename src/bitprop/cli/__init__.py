@@ -17,9 +17,9 @@ from ..errors import BitpropError, BitpropInputError
 COMMAND_MODULES = {
     "eval": "network_commands", "grad": "network_commands", "step": "network_commands",
     "slp": "slp_commands", "gadget": "slp_commands",
-    "compile": "compile_commands", "solve": "compile_commands",
+    "compile": "compile_commands", "solve": "compile_commands", "verify": "compile_commands",
     "growth": "experiment_commands", "figure1": "experiment_commands",
-    "pac": "experiment_commands", "demo": "experiment_commands",
+    "pac": "experiment_commands", "demo": "experiment_commands", "fit": "fit_command",
 }
 
 

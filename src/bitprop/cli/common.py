@@ -96,7 +96,7 @@ class Progress:
 from ..evaluation import MAX_BITS as MAX_BITS_OPTION, MAX_THREADS  # noqa: E402
 
 
-def _not_nan(ctx, param, value):
+def not_nan(ctx, param, value):
     if value is not None and value != value:
         raise click.BadParameter("nan is not a number of seconds")
     return value
@@ -109,7 +109,7 @@ def evaluation_options(command):
                      help="Stop with an error when any value, adjoint or gradient exceeds "
                           "this many bits."),
         click.option("--time-budget", type=click.FloatRange(min=0), default=None,
-                     callback=_not_nan,
+                     callback=not_nan,
                      help="Stop with an error after this many seconds."),
         click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,
                      help="Worker threads (default: all cores); results are identical."),

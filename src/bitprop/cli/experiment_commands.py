@@ -14,7 +14,7 @@ from ..errors import BitpropInputError
 from ..experiments import figure1 as figure1_module
 from ..experiments import growth as growth_module
 from ..experiments import pac as pac_module
-from ..experiments.fit import MARGIN, MIN_DEPTHS, verdict_table
+from ..experiments.fit import CRITERION, verdict_table
 from ..experiments.tables import jsonable
 from ..numbers import rational
 from .common import (MAX_BITS_OPTION, MAX_THREADS, dask_client, dask_option, emit_json,
@@ -154,11 +154,11 @@ def growth_command(activation_specs, depths, widths, seeds, samples, weights, sc
     Each run is the MLP [width] + [width]*depth + [1] (depth hidden layers with the
     activation, identity output), a batch of seeded samples and a square loss, evaluated by
     one exact net.grad. Rows: max and mean bits of values, adjoints and gradients and the
-    forward/backward seconds. Per activation, a growth law is fitted to bits_max vs depth:
-    exponential (ln bits linear in depth) or polynomial (ln bits linear in ln depth); the
-    better wins when its residual sum of squares is at most half the other's (a level
-    series counts as polynomial of degree ~0); with fewer than 4 depths, or no clear winner,
-    it is "undetermined". Writes CSV, JSON and PNGs (bits and time vs depth).
+    forward/backward seconds. Per activation, the growth law of bits_max (median over seeds)
+    vs depth is decided as `bitprop fit` does: exponential (a + c b^depth), polynomial
+    (a + c depth^k) or bounded, by a likelihood-ratio criterion and an offset-free test of
+    the rises; "undetermined" when the depths measured cannot tell, with a depth that would.
+    Writes CSV, JSON and PNGs (bits and time vs depth).
 
     Initialisation: weights and biases are seeded exact draws (--weights); biases are
     taken positive because random ReLU layers otherwise die (every unit 0), after which
@@ -188,9 +188,8 @@ def _print_growth(result, fits):
                f"{config.depths[-1]})")
     for stop in result.stops:
         click.echo(f"  stopped: {stop.describe()}")
-    click.echo(f"\nfitted law of bits_max (max bits of values, adjoints, gradients) vs depth; "
-               f"a law wins when its log-space RSS is <= {MARGIN:g} x the other's, "
-               f">= {MIN_DEPTHS} depths needed:\n")
+    click.echo("\ngrowth law of bits_max (max bits of values, adjoints, gradients) vs depth, "
+               f"median over seeds; {CRITERION}:\n")
     click.echo(verdict_table(fits))
 
 
@@ -239,8 +238,8 @@ def _print_figure1_summary(summary):
         parts = [f"float64 inf/nan from depth {overflow}" if overflow
                  else "float64 finite throughout"]
         if deepest is not None:
-            parts.append(f"exact to depth {deepest} "
-                         f"(log10 norm {facts['exact_log10_norm_at_deepest']:.6g})")
+            parts.append(f"exact to depth {deepest} (median log10 norm over seeds "
+                         f"{facts['exact_log10_norm_at_deepest']:.6g})")
         if difference is not None:
             parts.append(f"max |float64 - exact| where finite {difference:.1e}")
         click.echo(f"  {activation:<8}" + "; ".join(parts))
@@ -345,8 +344,7 @@ def _print_demo(result):
         click.echo(f"{label:<12}" + "".join(cells))
     for stop in growth.stops:
         click.echo(f"  ({stop.describe()})")
-    click.echo(f"\nfitted law of bits vs depth (log-space least squares; a law wins when its "
-               f"RSS <= {MARGIN:g} x the other's):\n")
+    click.echo(f"\ngrowth law of bits vs depth ({CRITERION}):\n")
     click.echo(verdict_table(result.fits))
     if result.figure1_summary:
         click.echo("\nFigure 1, log10 ||dL/dW_1||_2 with weights scaled by 3 "

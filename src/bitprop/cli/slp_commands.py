@@ -10,7 +10,11 @@ from ..slp import Program, bounded_norm, evaluate, gadget_coefficients, parse_po
 from ..slp.circuit import evaluate_via_network
 from ..slp.polynomial import polynomial_text
 from ..jsonfiles import read_text
-from .common import emit_json, json_option
+from .common import emit_json, json_option, not_nan
+
+#: slp eval's --max-bits when none is given: 2^30 bits (128 MiB) per gate, so that a program
+#: of repeated squarings stops with an error instead of exhausting memory.
+DEFAULT_MAX_BITS = 1 << 30
 
 
 def register(group):
@@ -34,8 +38,12 @@ def slp():
 @click.option("--sign", is_flag=True, help="Answer PosSLP: print the sign of x_n (-1, 0, 1).")
 @click.option("--bit", type=click.IntRange(min=0), metavar="K",
               help="Answer BitSLP: print bit K of |x_n| (K = 0 is the least significant).")
-@click.option("--max-bits", type=click.IntRange(min=0), metavar="N",
-              help="Stop (exit status 1) at the first gate whose value has more than N bits.")
+@click.option("--max-bits", type=click.IntRange(min=0), metavar="N", default=DEFAULT_MAX_BITS,
+              show_default=True,
+              help="Stop (exit status 1) at the first gate whose value has more than N bits "
+                   "(the default keeps a gate under 128 MiB: a squaring doubles the bits).")
+@click.option("--time-budget", type=click.FloatRange(min=0), default=None, metavar="S",
+              callback=not_nan, help="Stop (exit status 1) after S seconds.")
 @click.option("--no-value", is_flag=True,
               help="Do not print x_n itself (printing a huge value in decimal is optional; "
                    "sign, bits and bit length never need it).")
@@ -43,7 +51,7 @@ def slp():
               help="Compute x_n with the network evaluator instead, on the SLP's circuit "
                    "network (Lemma 3.2) for the polynomial activation SIGMA (POLY).")
 @json_option
-def eval_command(prog, sign, bit, max_bits, no_value, via_network, as_json):
+def eval_command(prog, sign, bit, max_bits, time_budget, no_value, via_network, as_json):
     """Evaluate the SLP in PROG (JSON or text form) exactly: x_n, its sign, a bit of it.
 
     Without --sign/--bit, prints x_n, its sign and its bit length; with them, only the
@@ -52,10 +60,11 @@ def eval_command(prog, sign, bit, max_bits, no_value, via_network, as_json):
     """
     program, name = read_program(prog)
     if via_network is None:
-        result = evaluate(program, max_bits=max_bits)
+        result = evaluate(program, max_bits=max_bits, time_budget=time_budget)
     else:
-        result = _NetworkValue(evaluate_via_network(program, via_network, max_bits=max_bits,
-                                                    where="--via-network"), len(program))
+        result = _NetworkValue(evaluate_via_network(
+            program, via_network, max_bits=max_bits, time_budget=time_budget,
+            where="--via-network"), len(program))
     try:
         answer = None if bit is None else result.bit(bit)
     except BitpropInputError as err:

@@ -17,6 +17,7 @@ the first layer, ||.||_2 its Frobenius norm; seeds 0, 1, 2 (line: median, band: 
 """
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
@@ -234,16 +235,31 @@ def first_overflow(rows, activation):
     return min(depths) if depths else None
 
 
+def deepest_exact(rows, activation):
+    """(depth, median over seeds of log10_norm_exact) at the deepest depth where every seed's
+    exact evaluation finished: where the plot's exact line ends; (None, None) without one."""
+    by_depth = {}
+    for r in rows:
+        if r["activation"] == activation:
+            by_depth.setdefault(r["depth"], []).append(r)
+    finished = [d for d, group in by_depth.items()
+                if all(r["exact_status"] == "ok" for r in group)]
+    if not finished:
+        return None, None
+    depth = max(finished)
+    return depth, statistics.median(r["log10_norm_exact"] for r in by_depth[depth])
+
+
 def summary(rows, config):
-    """Per activation: float64's first inf/nan depth, the deepest exact point, its value."""
+    """Per activation: float64's first inf/nan depth (any seed), the deepest depth every seed
+    evaluated exactly and the median log10 norm there (the plotted statistic)."""
     out = {}
     for activation in config.activations:
-        exact = [r for r in rows if r["activation"] == activation and r["exact_status"] == "ok"]
-        deepest = max(exact, key=lambda r: r["depth"], default=None)
+        depth, median = deepest_exact(rows, activation)
         out[activation] = {
             "float64_overflow_depth": first_overflow(rows, activation),
-            "exact_deepest_depth": deepest["depth"] if deepest else None,
-            "exact_log10_norm_at_deepest": deepest["log10_norm_exact"] if deepest else None,
+            "exact_deepest_depth": depth,
+            "exact_log10_norm_at_deepest": median,
             "max_abs_difference_where_float64_finite": max(
                 (abs(r["difference"]) for r in rows
                  if r["activation"] == activation and r.get("difference") is not None),

@@ -323,8 +323,8 @@ def series_label(activation, width, widths):
 
 
 def fit_sweep(result, column="bits_max"):
-    """(label, GrowthFit) per activation (and width), fitted to every finished row's
-    ``column`` against depth, all seeds together."""
+    """(label, GrowthFit) per activation (and width): the growth law of every finished row's
+    ``column`` against depth, all seeds together (fit_growth takes their median per depth)."""
     fits = []
     widths = result.config.widths
     for label, _ in result.config.activations:

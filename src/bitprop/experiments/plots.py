@@ -195,3 +195,36 @@ def pac(rows, path, title):
     axis.legend(fontsize=8, loc="upper left")
     axis.set_title(title)
     return _save(figure, path)
+
+
+def fit_series(verdicts, path, title):
+    """Bits vs depth (log y) for (Series, GrowthFit) pairs: every point, the median per
+    depth, the verdict's law drawn through and past the data (two dashed rivals when the
+    verdict is undetermined)."""
+    labels = [series.name or "bits" for series, _ in verdicts]
+    colors = _series_colors(labels)
+    figure, axis = plt.subplots(figsize=(8.5, 5.4), layout="constrained")
+    for (series, fit), label in zip(verdicts, labels):
+        color = colors[label]
+        axis.scatter(series.depths, series.bits, s=10, color=color, alpha=0.35)
+        depths = np.unique(series.depths)
+        medians = [np.median([b for d, b in zip(series.depths, series.bits) if d == depth])
+                   for depth in depths]
+        axis.plot(depths, medians, "o", color=color, markersize=4,
+                  label=f"{label}: {fit.law}")
+        span = np.geomspace(depths.min(), max(depths.max() * 1.5,
+                                              1.2 * (fit.decisive_depth or 0)), 200)
+        styles = ("--", ":") if fit.law == "undetermined" else ("-",)
+        for (law, curve), style in zip(fit.curves, styles):
+            with np.errstate(all="ignore"):
+                predicted = np.asarray(curve.predict(span), float)
+            shown = np.isfinite(predicted) & (predicted > 0)
+            axis.plot(span[shown], predicted[shown], style, color=color, linewidth=1.2,
+                      alpha=0.8, label=f"{label}: {law} law")
+    axis.set_yscale("log")
+    axis.set_xlabel("depth")
+    axis.set_ylabel("bits (log scale)")
+    axis.set_title(title)
+    axis.grid(True, which="both", alpha=0.25)
+    axis.legend(fontsize=8)
+    return _save(figure, path)

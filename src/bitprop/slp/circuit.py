@@ -91,11 +91,12 @@ def circuit_network(program, sigma, *, inject=True, where="sigma"):
                    tuple(builder.vertices), tuple(builder.edges), table)
 
 
-def evaluate_via_network(program, sigma, *, max_bits=None, threads=None, where="sigma"):
+def evaluate_via_network(program, sigma, *, max_bits=None, time_budget=None, threads=None,
+                         where="sigma"):
     """x_n computed by bitprop's evaluator on the circuit network (a Fraction)."""
     circuit = circuit_network(program, sigma, where=where)
     result = circuit.network.forward([circuit.main_input()], max_bits=max_bits,
-                                     threads=threads)
+                                     time_budget=time_budget, threads=threads)
     return result.outputs[0][0]
 
 

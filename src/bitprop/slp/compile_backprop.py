@@ -15,7 +15,14 @@ bit k + 1 of |dL/dw| is bit k of |x_n| (Backprop-Bit, ``query.bit = k + 1``).
 [-1, 1], output y_n = x_n 2^-e): every vertex then stays in a range that depends on sigma
 only (gadget vertices in [-2, mu + 2], sigma vertices within max |sigma| there), and
 dL/dw = 2 y_n = 2^(1-e) x_n: the sign is unchanged, and bit k of |x_n| is bit k + 1 - e of
-|dL/dw| (bit j of a rational g is floor(|g| 2^-j) mod 2). No promise gap survives the scaling.
+|dL/dw| (bit j of a rational g is floor(|g| 2^-j) mod 2).
+
+**Promise gap** (Backprop-Sign, Definition 4.2): x_n is an integer (an SLP with an integer
+constant), so dL/dw <= 0 (NO) or dL/dw >= 2^(1-e) (YES): the gap [0, 2^(1-e)], e = 0 without
+``bounded``. A wider gap [a, b] (0 <= a < b) takes M = ceil(b 2^(e-1)) identical copies of the
+sample (an integer multiplicity, the sample's weight): dL/dw = 2^(1-e) M x_n, so NO has
+dL/dw <= 0 <= a and YES has dL/dw >= b; the threshold is a. Writing 2^(1-e) needs e + 1 bits,
+so the gap is given up to e = ``MAX_GAP_EXPONENT`` (beyond it, null; asking for one is an error).
 """
 
 from dataclasses import replace
@@ -28,35 +35,56 @@ from ..network import Edge, Network
 from ..numbers import to_str
 from .bnslp import bounded_norm
 from .circuit import circuit_network
+from .compile_erm import promise_gap
 
 #: The label of the one sample: dL/dw = 2 (0 - LABEL) x_n = 2^SCALE x_n at w = 0.
 LABEL = Fraction(-1)
 SCALE = 1
 TARGET = "t"
+#: The largest Lemma A.5 exponent e for which the gap 2^(1-e) is written out (a million bits).
+MAX_GAP_EXPONENT = 1 << 20
 
 
-def compile_backprop(program, sigma, *, bit=None, bounded=False, where="sigma"):
-    """Backprop-Sign (``bit=None``: the sign of x_n) or Backprop-Bit (bit ``bit`` of |x_n|)."""
+def compile_backprop(program, sigma, *, bit=None, bounded=False, gap=None, where="sigma"):
+    """Backprop-Sign (``bit=None``: the sign of x_n) or Backprop-Bit (bit ``bit`` of |x_n|);
+    ``gap`` (a, b): Backprop-Sign with that promise gap (see the module docstring)."""
     if bit is not None and (isinstance(bit, bool) or not isinstance(bit, int) or bit < 0):
         raise BitpropInputError(f"bit index {bit!r} must be an integer >= 0", path="bit")
+    if gap is not None and bit is not None:
+        raise BitpropInputError("a promise gap belongs to Backprop-Sign (no bit)", path="gap")
     compiled, e = program, 0
     if bounded:
         bn = bounded_norm(program)
         compiled, e = bn.program, bn.e
     circuit = circuit_network(compiled, sigma, inject=False, where=where)
     network = _with_target(circuit)
-    dataset = Dataset([[compiled.constant]], [[LABEL]], loss="square")
-    shift = SCALE - e                # dL/dw = 2^(SCALE - e) x_n
+    shift = SCALE - e                # dL/dw = 2^(SCALE - e) x_n per copy of the sample
+    copies, threshold, gap = _promise(program, bit, e, gap)
+    dataset = Dataset([[compiled.constant]], [[LABEL]], loss="square", weights=[copies])
     query = Query(network.num_edges - 1, "weight", None if bit is None else bit + shift)
     problem = "backprop-sign" if bit is None else "backprop-bit"
-    # An integer x_n != 0 puts dL/dw at >= 2 or <= -2: the promise gap [0, 2] (none when
-    # Lemma A.5 scales x_n down, or when x_n need not be an integer).
-    integer = program.constant.denominator == 1
-    gap = (Fraction(0), Fraction(2 ** SCALE)) if integer and not bounded else None
     source = Source(program, "pos" if bit is None else "bit", bit,
-                    _relation(bit, shift, e if bounded else None), circuit.sigma,
+                    _relation(bit, shift, e if bounded else None, copies), circuit.sigma,
                     e if bounded else None)
-    return Instance(problem, network, dataset, query, Fraction(0), gap, source)
+    return Instance(problem, network, dataset, query, threshold, gap, source)
+
+
+def _promise(program, bit, e, gap):
+    """(copies M, threshold, gap or None) of the instance: see the module docstring."""
+    integer = program.constant.denominator == 1
+    if gap is None:
+        if bit is not None or not integer or e > MAX_GAP_EXPONENT:
+            return 1, Fraction(0), None
+        return 1, Fraction(0), (Fraction(0), Fraction(2 ** SCALE, 2 ** e))
+    low, high = promise_gap(gap)
+    if not integer:
+        raise BitpropInputError(f"a promise gap needs integer values, but the constant is "
+                                f"{to_str(program.constant)}", path="gap")
+    if e > MAX_GAP_EXPONENT:
+        raise BitpropInputError(f"the gap needs 2^e with e = {e}, beyond 2^20", path="gap")
+    step = Fraction(2 ** SCALE, 2 ** e)            # dL/dw per copy when x_n = 1
+    copies = max(1, -(-high // step))
+    return int(copies), low, (low, high)
 
 
 def _with_target(circuit):
@@ -67,9 +95,11 @@ def _with_target(circuit):
                    circuit.network.inputs, [TARGET], circuit.activations)
 
 
-def _relation(bit, shift, e):
+def _relation(bit, shift, e, copies=1):
     scale = (f"2^({SCALE}-e) x_n with e = {to_str(Fraction(e))} (Lemma A.5)" if e is not None
              else f"{2 ** SCALE} x_n")
+    if copies != 1:
+        scale = f"{copies} * {scale} ({copies} copies of the sample)"
     text = f"dL/dw = {scale} at w = 0: sign(dL/dw) = sign(x_n)"
     if bit is not None:
         text += f"; bit {to_str(Fraction(bit + shift))} of |dL/dw| = bit {bit} of |x_n|"

@@ -6,12 +6,13 @@ theta* (its parameters as built, all trainable) is the witness. Given the promis
 
 - one **main** sample: input (c, 0, ..., 0), on which theta* computes x_n at the output
   vertex; label 1, loss the bit extractor ``{"kind": "bit", "index": k, "shift": 0}``
-  ([bit k of floor(|f|) != 1]), weight b;
+  ([bit k of floor(|f|) != 1]), M = ceil(b) identical copies;
 - S **forcing** (auxiliary) samples, each with every vertex as an output coordinate and the
-  exact-fit loss ``zero_one``, weight b. A weight b stands for the paper's b identical copies.
+  auxiliary loss ``exact_fit`` (one indicator per sample vector: [f(x) != y]), M copies each.
+  The paper's "b identical copies" are this integer multiplicity M >= b (a sample weight).
 
-So L(theta*) = 0 when bit k of |x_n| is 1 and b when it is 0, and every theta that misfits a
-forcing sample has L >= b: min L <= a iff bit k is 1 (YES), else min L >= b (NO). The two
+So L(theta*) = 0 when bit k of |x_n| is 1 and M when it is 0, and every theta that misfits a
+forcing sample has L >= M >= b: min L <= a iff bit k is 1 (YES), else min L >= b (NO). The two
 losses live in one instance through the ``forcing`` extension of ``bitprop.instance/1``
 (see ``bitprop.instance``).
 
@@ -76,7 +77,7 @@ def compile_erm(program, bit, sigma, *, gap=(0, 1), forcing="compact", bounded=F
     if forcing not in SCHEMES:
         raise BitpropInputError(f"{forcing!r} is not a forcing scheme (compact or paper)",
                                 path="forcing")
-    low, high = _gap(gap)
+    low, high = promise_gap(gap)
     compiled, e, shift = program, None, 0
     if bounded:
         bn = bounded_norm(program)
@@ -86,18 +87,20 @@ def compile_erm(program, bit, sigma, *, gap=(0, 1), forcing="compact", bounded=F
                                     f"largest shift {MAX_BIT_PARAMETER}", path="bounded")
     circuit = circuit_network(compiled, sigma, where=where)
     network = circuit.network
-    main = Dataset([circuit.main_input()], [[1]], weights=[high], kinds=["main"],
+    copies = copies_for(high)
+    main = Dataset([circuit.main_input()], [[1]], weights=[copies], kinds=["main"],
                    loss={"kind": "bit", "index": bit, "shift": shift})
     inputs, labels = forcing_samples(circuit, forcing)
-    aux = Dataset(inputs, labels, loss="zero_one", weights=[high] * len(inputs),
+    aux = Dataset(inputs, labels, loss="exact_fit", weights=[copies] * len(inputs),
                   kinds=["aux"] * len(inputs))
-    source = Source(program, "bit", bit, _relation(bit, low, high, e), circuit.sigma, e,
+    source = Source(program, "bit", bit, _relation(bit, low, copies, e), circuit.sigma, e,
                     forcing)
     return Instance("erm", network, main, None, low, (low, high), source,
                     Forcing(tuple(network.names), aux))
 
 
-def _gap(gap):
+def promise_gap(gap):
+    """(a, b) of a promise gap, 0 <= a < b."""
     low, high = (rational(q, f"gap[{i}]") for i, q in enumerate(gap))
     if not 0 <= low < high:
         raise BitpropInputError(f"the promise gap [{to_str(low)}, {to_str(high)}] needs "
@@ -105,8 +108,14 @@ def _gap(gap):
     return low, high
 
 
-def _relation(k, low, high, e):
-    a, b = to_str(low), to_str(high)
+def copies_for(high):
+    """M = ceil(b): the integer number of identical copies that makes a loss of one, per
+    copy, at least b."""
+    return max(1, -(-high.numerator // high.denominator))
+
+
+def _relation(k, low, copies, e):
+    a, b = to_str(low), str(copies)
     read = (f"bit {k} of floor(|y_n| 2^e), y_n = x_n 2^-e the BN-SLP's output (Lemma A.5, "
             f"e = {to_str(Fraction(e))}), which is bit {k} of |x_n|" if e is not None
             else f"bit {k} of |x_n|")
