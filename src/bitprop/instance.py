@@ -341,10 +341,7 @@ def _read_regularizer(doc, problem, network, allow_float):
     if problem != "erm":
         raise BitpropInputError("a regularizer belongs to erm instances only",
                                 path="regularizer")
-    _object(doc, "regularizer", _REGULARIZER_KEYS)
-    for key in ("center", "weight"):
-        if key not in doc:
-            raise BitpropInputError(f"missing key {key!r}", path="regularizer")
+    check_object(doc, _REGULARIZER_KEYS, path="regularizer", required=("center", "weight"))
     center = rational_list(doc["center"], "regularizer.center", allow_float=allow_float)
     if len(center) != 2 * network.num_edges:
         raise BitpropInputError(f"{len(center)} values for {network.num_edges} edges (a "
