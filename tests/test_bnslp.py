@@ -1,6 +1,5 @@
 """Lemma A.5: every BN-SLP has constant 1/2, all gates in [-1, 1], and output x_n * 2^-e."""
 
-import random
 from fractions import Fraction
 
 import pytest

@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from bitprop.cli import run
-from bitprop.slp import Program, factorial, negated, tower, tower_minus_one
+from bitprop.slp import Program, factorial, negated, tower_minus_one
 from reference.slp import gate_values
 
 

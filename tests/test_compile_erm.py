@@ -204,15 +204,19 @@ def test_bounded_variant(sigma):
     assert all(abs(q) <= bound for kind in ("f", "z") for q in values[kind].values())
 
 
-def test_bounded_beyond_2_to_the_40():
-    """46 squarings: Lemma A.5's e is 2^47, once beyond the bit loss's largest shift; the
-    shift is now a C long and the kernel never builds 2^shift."""
+@pytest.mark.parametrize("squarings", [46, 70])
+def test_bounded_beyond_a_machine_word(squarings):
+    """Lemma A.5's e is 2^(n+1): past 2^40 after 46 squarings (once the bit loss's largest
+    shift), past a machine word after 63. The shift is an integer of any size, the kernel
+    never builds 2^shift, and a bit index past 2^64 compiles and reads back too."""
     from bitprop.instance import Instance
-    instance = compile_erm(tower(46), 3, "z^2", bounded=True)
-    e = bounded_norm(tower(46)).e
+    e = bounded_norm(tower(squarings)).e
+    instance = compile_erm(tower(squarings), 2 ** 70 + 3, "z^2", bounded=True)
     assert e > 2 ** 40 and instance.dataset.loss.shift == instance.source.e == e
+    assert instance.dataset.loss.index == 2 ** 70 + 3
     again = Instance.from_json(instance.to_json())
     assert again.dataset.loss.shift == e and again.source.e == e
+    assert again.dataset.loss.index == 2 ** 70 + 3
 
 
 def test_errors():

@@ -1,7 +1,6 @@
 """Runaway growth and long computations: max_bits, time budgets, Ctrl-C, concurrent use."""
 
 import functools
-import json
 import os
 import signal
 import subprocess

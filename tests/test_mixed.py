@@ -1,6 +1,7 @@
-"""Dense blocks inside arbitrary DAGs (bitprop._mixed) against the Fraction reference and the
-scalar kernel: skip connections, injected inputs, scalar-only activations, outputs inside
-blocks, blocks feeding blocks; values, loss, gradients, bit statistics, guards, steps."""
+"""Dense blocks inside arbitrary DAGs (the sweep kernel, bitprop._sweep) against the
+Fraction reference and the scalar kernel: skip connections, injected inputs, scalar-only
+activations, outputs inside blocks, blocks feeding blocks; values, loss, gradients, bit
+statistics, guards, steps."""
 
 from fractions import Fraction
 

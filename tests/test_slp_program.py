@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import math
-import random
 from fractions import Fraction
 
 import pytest

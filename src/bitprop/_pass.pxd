@@ -102,7 +102,7 @@ cdef class Pass:
     cdef readonly bint has_labels
     cdef readonly slong max_bits    # 0: no guard
     cdef int loss_code
-    cdef slong loss_index, loss_shift
+    cdef fmpz loss_index, loss_shift     # the bit loss's k and s: integers of any size
     cdef fmpq *X                    # S * n_inputs
     cdef fmpq *Y                    # S * n_outputs
     cdef fmpq *scale                # S: weight_s (/ total weight for mean)

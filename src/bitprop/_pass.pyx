@@ -17,8 +17,9 @@ from bitprop._plan cimport PlanData
 from bitprop._codes cimport LOSS_SQUARE, LOSS_HINGE, LOSS_ZERO_ONE, LOSS_EXACT_FIT
 from bitprop._factored cimport factored_init, factored_clear
 from bitprop._columns cimport release, columns_clear
-from bitprop._convert cimport (RationalVector, fmpq_set_fraction, fmpq_get_fraction,
-                               fmpq_bit_length, vector_adopt, vector_take, vector_indexed)
+from bitprop._convert cimport (RationalVector, fmpz_set_pyint, fmpq_set_fraction,
+                               fmpq_get_fraction, fmpq_bit_length, vector_adopt, vector_take,
+                               vector_indexed)
 
 WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz")
 #: The status of a worker that ended before finishing its sweep.
@@ -99,7 +100,9 @@ cdef class Pass:
         self.has_labels = labels is not None
         self.max_bits = max_bits or 0
         if loss is not None:
-            self.loss_code, self.loss_index, self.loss_shift = loss.code, loss.index, loss.shift
+            self.loss_code = loss.code
+            fmpz_set_pyint(&self.loss_index, loss.index)
+            fmpz_set_pyint(&self.loss_shift, loss.shift)
         self.X = _fmpq_vec_init(S * plan.d.n_inputs + 1)
         self.Y = _fmpq_vec_init(S * plan.d.n_outputs + 1)
         self.scale = _fmpq_vec_init(S + 1)
@@ -124,6 +127,8 @@ cdef class Pass:
         kernel.prepare(self)
 
     def __dealloc__(self):
+        fmpz_clear(&self.loss_index)        # zeroed memory is a valid fmpz: no init needed
+        fmpz_clear(&self.loss_shift)
         if self.plan is None:
             return
         cdef PlanData *plan = &self.plan.d
@@ -196,7 +201,8 @@ cdef class Pass:
             if not fmpq_equal(f, y):
                 fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
         else:                                   # bit k of floor(|f| 2^shift) != y
-            if _bit_of(f, self.loss_index, self.loss_shift, &w.q, &w.r) != fmpq_is_one(y):
+            if (_bit_of(f, &self.loss_index, &self.loss_shift, &w.q, &w.r, &w.g) !=
+                    fmpq_is_one(y)):
                 fmpz_add(fmpq_numref(acc), fmpq_numref(acc), fmpq_denref(acc))
 
     # --- results (called by the driver after the workers have finished) -------------------
@@ -423,23 +429,25 @@ cdef void _clear(fmpq *vec, slong n) noexcept:
         _fmpq_vec_clear(vec, n)
 
 
-cdef int _bit_of(const fmpq *f, slong index, slong shift, fmpz *q, fmpz *r) noexcept nogil:
+cdef int _bit_of(const fmpq *f, const fmpz *index, const fmpz *shift, fmpz *q, fmpz *r,
+                 fmpz *m) noexcept nogil:
     """Bit ``index`` of floor(|f| * 2^shift), f = p/d: floor(|p| 2^m / d) mod 2 with
-    m = shift - index, never building 2^m (shifts reach 2^62): for m >= 0 it is whether
-    |p| (2^m mod 2d) mod 2d >= d (powering mod 2d); for m < 0 bit 0 of
+    m = shift - index, never building 2^m (k and s are integers of any size): for m >= 0 it
+    is whether |p| (2^m mod 2d) mod 2d >= d (powering mod 2d); for m < 0 bit 0 of
     floor(floor(|p| / 2^-m) / d), which is 0 once 2^-m exceeds |p|."""
     cdef fmpz two = 2                   # a small fmpz is its value: no init or clear
-    cdef slong m = shift - index
-    if m >= 0:
+    fmpz_sub(m, shift, index)
+    if fmpz_sgn(m) >= 0:
         fmpz_mul_2exp(r, fmpq_denref(f), 1)
-        fmpz_powm_ui(q, &two, <ulong>m, r)
+        fmpz_powm(q, &two, m, r)
         fmpz_mul(q, q, fmpq_numref(f))
         fmpz_abs(q, q)
         fmpz_mod(q, q, r)
         return fmpz_cmp(q, fmpq_denref(f)) >= 0
-    if <ulong>(-m) >= fmpz_bits(fmpq_numref(f)):
+    fmpz_neg(m, m)
+    if fmpz_cmp_ui(m, fmpz_bits(fmpq_numref(f))) >= 0:
         return 0
     fmpz_abs(q, fmpq_numref(f))
-    fmpz_fdiv_q_2exp(q, q, <ulong>(-m))
+    fmpz_fdiv_q_2exp(q, q, fmpz_get_ui(m))
     fmpz_fdiv_q(q, q, fmpq_denref(f))
     return fmpz_tstbit(q, 0)

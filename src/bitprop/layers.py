@@ -12,7 +12,7 @@ each vertex of the same predecessor set (or, merged, the vertices of one depth a
 with zero weights for their missing edges, while at least half the matrix is edges);
 consecutive layers chain into one block while every vertex of a layer is read only by the
 next layer and is no output. Blocks run as matrix products inside the scalar kernel's sweep
-(bitprop._mixed); everything else stays scalar.
+(bitprop._sweep, on the dense-block engine of bitprop._dense); everything else stays scalar.
 """
 
 from array import array

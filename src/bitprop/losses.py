@@ -24,10 +24,10 @@ CODES = {"square": LossCode.LOSS_SQUARE, "hinge": LossCode.LOSS_HINGE,
          "zero_one": LossCode.LOSS_ZERO_ONE, "bit": LossCode.LOSS_BIT,
          "exact_fit": LossCode.LOSS_EXACT_FIT}
 KINDS = tuple(CODES)
-#: Largest |shift| and bit index of the bit loss: the kernel's C long, never 2^shift itself
-#: (it reads bits by powering modulo the denominator); a value with 2^62 bits is beyond any
-#: machine's memory, so larger indices could never be evaluated anyway.
-MAX_BIT_PARAMETER = (1 << 62) - 1
+#: The bit loss's k and s are integers of any size up to this many bits (BitSLP's k is given
+#: in binary; Lemma A.5's shift 2^(n+1) has n + 2 bits): the kernel never builds 2^s, it
+#: reads bits by powering modulo the denominator. The bound only refuses absurd input.
+MAX_BIT_PARAMETER_BITS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,14 @@ class Loss:
         return {"kind": self.kind}
 
 
-def _integer(value, where, low, high):
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BitpropInputError(f"{shown(value)} is not an integer from {low} to {high}",
-                                path=where)
+def _integer(value, where, low=None):
+    """``value`` if it is an integer at least ``low``, of at most MAX_BIT_PARAMETER_BITS
+    bits."""
+    if (isinstance(value, bool) or not isinstance(value, int) or
+            (low is not None and value < low) or value.bit_length() > MAX_BIT_PARAMETER_BITS):
+        bound = "" if low is None else f" >= {low}"
+        raise BitpropInputError(f"{shown(value)} is not an integer{bound} of at most "
+                                f"{MAX_BIT_PARAMETER_BITS} bits", path=where)
     return value
 
 
@@ -84,6 +88,5 @@ def parse_loss(spec, where="loss"):
         return Loss(kind)
     if "index" not in spec:
         raise BitpropInputError("the bit loss needs 'index' (which bit k)", path=where)
-    return Loss("bit", index=_integer(spec["index"], f"{where}.index", 0, MAX_BIT_PARAMETER),
-                shift=_integer(spec.get("shift", 0), f"{where}.shift", -MAX_BIT_PARAMETER,
-                               MAX_BIT_PARAMETER))
+    return Loss("bit", index=_integer(spec["index"], f"{where}.index", 0),
+                shift=_integer(spec.get("shift", 0), f"{where}.shift"))

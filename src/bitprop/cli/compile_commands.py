@@ -7,7 +7,6 @@ import click
 from ..errors import BitpropInputError
 from ..instance import Instance, read_theta, solve, verify
 from ..jsonfiles import read_json
-from ..losses import MAX_BIT_PARAMETER
 from ..numbers import rational, to_str
 from ..slp.compile_backprop import compile_backprop
 from ..slp.compile_erm import SCHEMES, compile_erm
@@ -54,7 +53,7 @@ def compile_group():
 
 @compile_group.command("erm")
 @click.argument("prog")
-@click.option("--bit", "bit", type=click.IntRange(min=0, max=MAX_BIT_PARAMETER), metavar="K",
+@click.option("--bit", "bit", type=click.IntRange(min=0), metavar="K",
               help="The BitSLP question: is bit K of |x_n| equal to 1? (Lemma 3.2)")
 @click.option("--sign", is_flag=True,
               help="The PosSLP question, is x_n > 0?, with the hinge loss (Remark B.3).")
@@ -120,7 +119,7 @@ def erm_command(prog, bit, sign, sigma, gap, forcing, bounded, scalar, witness_b
 @compile_group.command("backprop")
 @click.argument("prog")
 @click.option("--sign", is_flag=True, help="PosSLP -> Backprop-Sign: the sign of x_n.")
-@click.option("--bit", "bit", type=click.IntRange(min=0, max=MAX_BIT_PARAMETER), metavar="K",
+@click.option("--bit", "bit", type=click.IntRange(min=0), metavar="K",
               help="BitSLP -> Backprop-Bit: bit K of |x_n|.")
 @click.option("--sigma", required=True, metavar="POLY",
               help="The polynomial activation, degree >= 2: 'z^2', '3/2*z^3 - z', [c0, c1, ...].")

@@ -61,7 +61,6 @@ import flint
 from ..dataset import Dataset
 from ..errors import BitpropInputError
 from ..instance import Forcing, Instance, Source
-from ..losses import MAX_BIT_PARAMETER
 from ..numbers import rational, to_str
 from .bnslp import bounded_norm
 from .circuit import circuit_network
@@ -82,9 +81,6 @@ def compile_erm(program, bit, sigma, *, gap=(0, 1), forcing="compact", bounded=F
     if bounded:
         bn = bounded_norm(program)
         compiled, e, shift = bn.program, bn.e, bn.e
-        if shift > MAX_BIT_PARAMETER:
-            raise BitpropInputError(f"Lemma A.5's exponent e = {e} is beyond the bit loss's "
-                                    f"largest shift {MAX_BIT_PARAMETER}", path="bounded")
     circuit = circuit_network(compiled, sigma, where=where)
     network = circuit.network
     copies = copies_for(high)
