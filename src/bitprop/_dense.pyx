@@ -33,8 +33,8 @@ from bitprop._codes cimport (ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MO
 from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
                             WHAT_ADJOINT)
 from bitprop._convert cimport fmpq_set_fraction
-from bitprop._factored cimport (Factored, PrimeBase, factored_set_base, factor,
-                               canonical_bits, set_canonical, divide_exact)
+from bitprop._factored cimport (PrimeBase, factored_set_base, factor, canonical_bits,
+                               set_canonical, divide_exact)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
 

@@ -8,15 +8,16 @@ seeds. Every gradient entry is set once, from all samples (DenseEngine._gradient
 For the bit-limit fault the stack is one block at position 0 of a one-position sweep.
 """
 
-from bitprop._flint cimport *
-from bitprop._plan cimport Plan
 from libc.stdlib cimport calloc, free
 
+from bitprop._flint cimport *
+from bitprop._plan cimport Plan
 from bitprop._pass cimport (Pass, Kernel, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_F,
                             monotonic_now, sweep_step)
 from bitprop._columns cimport Columns, at, load_columns, columns_clear
 from bitprop._factored cimport set_canonical
 from bitprop._dense cimport DenseEngine, DenseWeights, F_OWN
+
 
 cdef class StackKernel(Kernel):
     """A Kernel over a dense stack: ``layout`` a DenseLayout, ``weights`` the DenseWeights
