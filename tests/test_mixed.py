@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import bitprop
 from bitprop.layers import find_dense_blocks
 from reference import evaluator as reference
-from test_dense import AWKWARD, SMALL, check_against_reference
+from test_dense import AWKWARD, MANY_PRIMES, SMALL, check_against_reference
 
 DENSE_ACTIVATIONS = ["relu", "identity", "square", "cube", {"kind": "leaky_relu", "slope": "1/4"},
                      {"kind": "polynomial", "coefficients": ["0", "0", "0", "-2/3"]}]
@@ -84,6 +84,13 @@ def test_mixed_kernel_equals_reference(case, threads):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag_cases(AWKWARD), st.integers(1, 2))
 def test_mixed_kernel_exact_for_awkward_denominators(case, threads):
+    check_against_reference(*case, threads, "mixed")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag_cases(MANY_PRIMES), st.integers(1, 2))
+def test_mixed_kernel_exact_for_many_prime_denominators(case, threads):
+    """Blocks whose base of primes is past the measured rule for small numbers."""
     check_against_reference(*case, threads, "mixed")
 
 
