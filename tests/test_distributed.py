@@ -5,6 +5,7 @@ client=) nothing of Dask is imported."""
 
 import json
 import os
+import pickle
 import random
 import signal
 import subprocess
@@ -186,6 +187,25 @@ def test_bitprop_errors_on_workers_are_raised_once(client):
     with pytest.raises(bitprop.BitpropInputError, match="shards"):
         distributed.grad(net, data, client=client, shards=0)
     assert time.monotonic() - started < PATIENCE
+
+
+class _DamagedVector:
+    """Pickles as a RationalVector whose bytes claim 2^40 stored values (issue 21)."""
+
+    def __reduce__(self):
+        from bitprop._convert import _from_bytes
+        return _from_bytes, (bytes([1, 128, 128, 128, 128, 128, 32, 0]),)
+
+
+def test_damaged_bytes_fail_the_task_and_the_workers_keep_serving(client):
+    pids = set(client.run(os.getpid).values())
+    with pytest.raises(bitprop.DamagedBytesError, match="1099511627776 stored values"):
+        client.submit(pickle.loads, pickle.dumps(_DamagedVector()), pure=False).result(PATIENCE)
+    packed = wire.pack_fractions([Fraction(1, 3)])
+    with pytest.raises(bitprop.DamagedBytesError, match="damaged packed vector"):
+        client.submit(Vector.unpack, packed[:-3], pure=False).result(PATIENCE)
+    assert client.submit(sum, [1, 2], pure=False).result(PATIENCE) == 3
+    assert set(client.run(os.getpid).values()) == pids
 
 
 def test_map_configurations_keeps_order_and_raises_bitprop_errors(client):

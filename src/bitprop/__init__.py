@@ -11,7 +11,8 @@ The public API, re-exported here. Quick start::
 
 from .activations import Activation
 from .dataset import Dataset
-from .errors import BitLimitError, BitpropError, BitpropInputError, TimeBudgetError
+from .errors import (
+    BitLimitError, BitpropError, BitpropInputError, DamagedBytesError, TimeBudgetError)
 from .api import forward, grad, step
 from .evaluation import BitStats, ForwardResult, GradResult
 from .losses import Loss
@@ -21,7 +22,8 @@ from .numbers import bit_length, rational, to_str
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "BitLimitError", "BitStats", "BitpropError", "BitpropInputError", "Dataset",
+    "Activation", "BitLimitError", "BitStats", "BitpropError", "BitpropInputError",
+    "DamagedBytesError", "Dataset",
     "Edge", "ForwardResult", "GradResult", "Loss", "Network", "TimeBudgetError", "bit_length",
     "forward", "grad", "rational", "step", "to_str",
 ]

@@ -14,10 +14,12 @@ from libc.stdlib cimport malloc, free
 
 from bitprop._flint cimport (
     fmpz, fmpq, ulong, slong, fmpz_set_si, fmpz_set_ui, fmpz_set_str, fmpz_one, fmpz_neg,
-    fmpz_is_zero, fmpq_canonicalise, fmpz_get_si, fmpz_fits_si, fmpz_bits, fmpz_size,
-    fmpz_set_signed_ui_array, fmpz_get_signed_ui_array, fmpz_get_str, fmpz_is_one,
-    fmpq_numref, fmpq_denref, flint_free, fmpq_set, fmpq_swap, fmpq_equal, _fmpq_vec_init,
-    _fmpq_vec_clear)
+    fmpz_is_zero, fmpz_sgn, fmpq_canonicalise, fmpq_is_canonical, fmpz_get_si, fmpz_fits_si,
+    fmpz_bits, fmpz_size, fmpz_set_signed_ui_array, fmpz_get_signed_ui_array, fmpz_get_str,
+    fmpz_is_one, fmpq_numref, fmpq_denref, flint_free, fmpq_set, fmpq_swap, fmpq_equal,
+    _fmpq_vec_init, _fmpq_vec_clear)
+
+from bitprop.errors import DamagedBytesError
 
 cdef object _from_coprime_ints = getattr(Fraction, "_from_coprime_ints", None)  # >= 3.12
 cdef object _new_object = object.__new__
@@ -337,14 +339,23 @@ cdef Py_ssize_t _put(unsigned char *b, Py_ssize_t at, const fmpz *x) noexcept:
     return at + 8 * k
 
 
+cdef object _damaged(Py_ssize_t at, str problem):
+    return DamagedBytesError(f"damaged RationalVector bytes, at byte {at}: {problem}")
+
+
 cdef Py_ssize_t _get_varint(const unsigned char *b, Py_ssize_t at, Py_ssize_t n,
                             ulong *u) except -1:
+    """The varint at b[at:n] into u; a value past 64 bits or past the end is refused."""
     cdef int shift = 0
+    cdef ulong group
     u[0] = 0
     while True:
-        if at >= n or shift > 63:
-            raise ValueError("a truncated pickled RationalVector")
-        u[0] |= <ulong>(b[at] & 127) << shift
+        if at >= n:
+            raise _damaged(at, "the bytes end inside a number")
+        group = b[at] & 127
+        if shift > 63 or (shift == 63 and group > 1):
+            raise _damaged(at, "a number of more than 64 bits")
+        u[0] |= group << shift
         shift += 7
         at += 1
         if b[at - 1] < 128:
@@ -352,6 +363,7 @@ cdef Py_ssize_t _get_varint(const unsigned char *b, Py_ssize_t at, Py_ssize_t n,
 
 
 cdef Py_ssize_t _get(fmpz *x, const unsigned char *b, Py_ssize_t at, Py_ssize_t n) except -1:
+    """The integer _put wrote at b[at:n] into x."""
     cdef ulong u, k
     at = _get_varint(b, at, n, &u)
     if u & 1 == 0:
@@ -359,35 +371,64 @@ cdef Py_ssize_t _get(fmpz *x, const unsigned char *b, Py_ssize_t at, Py_ssize_t 
         fmpz_set_si(x, <slong>(u >> 1) ^ -<slong>(u & 1))
         return at
     k = u >> 1
+    if k == 0:                      # FLINT reads the sign from the last of the k words
+        raise _damaged(at, "a big integer of 0 words")
     if k > <ulong>(n - at) // 8:
-        raise ValueError("a truncated pickled RationalVector")
+        raise _damaged(at, f"a big integer of {k} words, past the {n - at} bytes left")
     fmpz_set_signed_ui_array(x, <const ulong *>(b + at), k)
     return at + 8 * k
 
 
 def _from_bytes(bytes data):
-    """The vector of RationalVector._bytes (unpickling)."""
+    """The vector of RationalVector._bytes (unpickling), every count, index and value
+    checked against the bytes before anything is allocated or read: damaged bytes raise
+    DamagedBytesError, never a crash or a value out of canonical form."""
     cdef const unsigned char *b = <const unsigned char *><const char *>data
-    cdef Py_ssize_t i, at = 0, n = len(data)
-    cdef ulong u
+    cdef Py_ssize_t i, at = 0, size = len(data)
+    cdef ulong n, m, indexed, u, room
     cdef RationalVector vector = RationalVector.__new__(RationalVector)
-    at = _get_varint(b, at, n, &u)
-    vector.n = u
-    at = _get_varint(b, at, n, &u)
-    vector.m = u
+    at = _get_varint(b, at, size, &n)
+    at = _get_varint(b, at, size, &m)
+    at = _get_varint(b, at, size, &indexed)
+    room = size - at
+    if indexed > 1:
+        raise _damaged(at - 1, f"the index flag is {indexed}, not 0 or 1")
+    if not indexed and n != m:
+        raise _damaged(at, f"{n} entries but {m} stored values, and no index")
+    if indexed and n > room:        # each index entry takes a byte at least
+        raise _damaged(at, f"{n} index entries, past the {room} bytes left")
+    room -= n if indexed else 0
+    if m > room // 2:               # each stored value takes two bytes at least
+        raise _damaged(at, f"{m} stored values, past the {room} bytes left for them")
+    vector.n, vector.m = n, m       # both now below len(data): no size below overflows
     vector.data = _fmpq_vec_init(vector.m + 1)
-    at = _get_varint(b, at, n, &u)
-    if u:
+    if indexed:
         vector.index = <long *>malloc((vector.n + 1) * sizeof(long))
         if vector.index == NULL:
             raise MemoryError()
         for i in range(vector.n):
-            at = _get_varint(b, at, n, &u)
+            at = _get_varint(b, at, size, &u)
+            if u >= m:
+                raise _damaged(at - 1, f"index entry {i} is {u}, past the {m} stored values")
             vector.index[i] = u
     for i in range(vector.m):
-        at = _get(fmpq_numref(&vector.data[i]), b, at, n)
-        at = _get(fmpq_denref(&vector.data[i]), b, at, n)
+        at = _get(fmpq_numref(&vector.data[i]), b, at, size)
+        at = _get(fmpq_denref(&vector.data[i]), b, at, size)
+        _check_canonical(&vector.data[i], i, at)
+    if at != size:
+        raise _damaged(at, f"{size - at} bytes left over after the last value")
     return vector
+
+
+cdef int _check_canonical(const fmpq *q, Py_ssize_t i, Py_ssize_t at) except -1:
+    """Refuses a decoded value out of canonical form (what every kernel relies on)."""
+    cdef int sign = fmpz_sgn(fmpq_denref(q))
+    if sign <= 0:
+        raise _damaged(at, f"stored value {i} has a {'zero' if sign == 0 else 'negative'} "
+                           "denominator")
+    if not fmpq_is_canonical(q):
+        raise _damaged(at, f"stored value {i} is not in lowest terms")
+    return 0
 
 
 cdef RationalVector vector_adopt(fmpq *data, Py_ssize_t n):

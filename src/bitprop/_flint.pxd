@@ -111,6 +111,7 @@ cdef extern from "flint/fmpq.h" nogil:
     void fmpq_neg(fmpq_t dest, const fmpq_t src)
     void fmpq_abs(fmpq_t dest, const fmpq_t src)
     void fmpq_canonicalise(fmpq_t x)
+    int fmpq_is_canonical(const fmpq_t x)
     void fmpq_set_fmpz_frac(fmpq_t res, const fmpz_t p, const fmpz_t q)
     void fmpq_set_si(fmpq_t res, slong p, ulong q)
     void fmpq_add(fmpq_t res, const fmpq_t a, const fmpq_t b)

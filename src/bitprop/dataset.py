@@ -9,6 +9,7 @@ from fractions import Fraction
 
 from .documents import check_keys, check_object
 from .errors import BitpropInputError
+from .files import write_atomically
 from .losses import parse_loss
 from .numbers import rational, rational_vector, shown, to_str
 
@@ -144,9 +145,8 @@ class Dataset:
                 "reduction": self.reduction}
 
     def save(self, path):
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_json(), handle, indent=1)
-            handle.write("\n")
+        text = json.dumps(self.to_json(), indent=1) + "\n"
+        write_atomically(path, lambda handle: handle.write(text))
 
 
 def _samples(samples):

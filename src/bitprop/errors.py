@@ -51,5 +51,10 @@ def _rebuild_bit_limit(message, vertex, depth, bits, limit):
     return BitLimitError(message, vertex=vertex, depth=depth, bits=bits, limit=limit)
 
 
+class DamagedBytesError(BitpropError, ValueError):
+    """Bytes that should hold a bitprop value (a pickled RationalVector, a packed vector on
+    Dask's wire) do not: truncated, damaged or forged. Says what is wrong and at which byte."""
+
+
 class TimeBudgetError(BitpropError):
     """A computation ran past its time budget and was stopped cleanly."""

@@ -46,6 +46,7 @@ from fractions import Fraction
 from .dataset import Dataset
 from .documents import check_object
 from .errors import BitpropInputError
+from .files import write_atomically
 from .network import Network
 from .numbers import rational, rational_list, shown, to_str
 
@@ -184,9 +185,8 @@ class Instance:
         return doc
 
     def save(self, path):
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_json(), handle, separators=(",", ":"))
-            handle.write("\n")
+        text = json.dumps(self.to_json(), separators=(",", ":")) + "\n"
+        write_atomically(path, lambda handle: handle.write(text))
 
 
 # --- validation --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from . import activations as _act
 from .documents import check_keys, check_list, check_object
 from .errors import BitpropInputError
+from .files import write_atomically
 from .numbers import rational, rational_vector, shown
 
 FORMAT = "bitprop.network/1"
@@ -370,8 +371,8 @@ class Network:
                                        _lines(map(_dumps, value)) if type(value) is list else
                                        _dumps(value))
                  for key, value in document.items()]
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write("{\n" + ",\n".join(items) + "\n}\n")
+        text = "{\n" + ",\n".join(items) + "\n}\n"
+        write_atomically(path, lambda handle: handle.write(text))
 
     def _edges_text(self):
         names = [_dumps(name) for name in self._names]

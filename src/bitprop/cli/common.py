@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import click
 
+from ..files import STANDARD_OUTPUT
 from ..numbers import to_str
 
 
@@ -151,3 +152,14 @@ def dask_client(spec):
     from ..distributed import connect
     with connect(spec) as client:
         yield client
+
+
+def reporter(output, as_json):
+    """click.echo for the report of a command that writes the file OUTPUT: on standard error
+    when OUTPUT is ``-`` (standard output carries the file). --json's object would share
+    standard output with the file: refused."""
+    to_stdout = output == STANDARD_OUTPUT
+    if to_stdout and as_json:
+        raise click.UsageError("-o - writes the file to standard output, where --json prints "
+                               "its object: give a file name or leave out --json")
+    return lambda message: click.echo(message, err=to_stdout)

@@ -12,7 +12,7 @@ from ..slp.compile_backprop import compile_backprop
 from ..slp.compile_erm import SCHEMES, compile_erm
 from ..slp.compile_hinge import compile_hinge
 from ..slp.compile_scalar import WITNESS_BITS, compile_scalar
-from .common import Progress, emit_json, evaluation_options, json_option
+from .common import Progress, emit_json, evaluation_options, json_option, reporter
 from .slp_commands import read_program
 
 
@@ -84,6 +84,7 @@ def erm_command(prog, bit, sign, sigma, gap, forcing, bounded, scalar, witness_b
         raise click.UsageError("--bounded goes with --bit (Lemma A.5 for the bit loss)")
     if scalar and (sign or bounded):
         raise click.UsageError("--scalar goes with --bit alone (Remark B.2)")
+    echo = reporter(output, as_json)
     program, name = read_program(prog)
     low, high = _gap_option(gap)
     if scalar:
@@ -111,9 +112,9 @@ def erm_command(prog, bit, sign, sigma, gap, forcing, bounded, scalar, witness_b
         return
     pinned = (f"regularizer weight {_short(regularizer.weight)}" if regularizer is not None
               else f"{aux} forcing, {forcing}")
-    click.echo(f"wrote {output}: erm, {network.num_vertices} vertices, {network.num_edges} "
+    echo(f"wrote {output}: erm, {network.num_vertices} vertices, {network.num_edges} "
                f"edges, {samples} samples ({pinned})")
-    click.echo(instance.source.relation)
+    echo(instance.source.relation)
 
 
 @compile_group.command("backprop")
@@ -138,6 +139,7 @@ def backprop_command(prog, sign, bit, sigma, bounded, gap, output, as_json):
         raise click.UsageError("give exactly one of --sign and --bit K")
     if gap is not None and not sign:
         raise click.UsageError("--gap goes with --sign (Backprop-Sign with a promise)")
+    echo = reporter(output, as_json)
     program, name = read_program(prog)
     if gap is not None:
         gap = _gap_option(gap)
@@ -153,11 +155,11 @@ def backprop_command(prog, sign, bit, sigma, bounded, gap, output, as_json):
                    "copies": int(instance.dataset.weights[0]),
                    "relation": instance.source.relation, "output": output})
         return
-    click.echo(f"wrote {output}: {instance.problem}, {network.num_vertices} vertices, "
+    echo(f"wrote {output}: {instance.problem}, {network.num_vertices} vertices, "
                f"{network.num_edges} edges, query edge {instance.query.edge} "
                f"({network.edges[instance.query.edge].source} -> "
                f"{network.edges[instance.query.edge].target})")
-    click.echo(instance.source.relation)
+    echo(instance.source.relation)
 
 
 @click.command("solve")

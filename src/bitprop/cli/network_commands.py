@@ -9,7 +9,8 @@ from ..dataset import Dataset
 from ..jsonfiles import parse_json_text
 from ..network import Network
 from ..numbers import to_str
-from .common import Progress, dask_client, dask_option, emit_json, evaluation_options
+from .common import (
+    Progress, dask_client, dask_option, emit_json, evaluation_options, reporter)
 
 
 def dask_options(command):
@@ -146,6 +147,7 @@ def grad_command(network, data, per_vertex, dask, shards, max_bits, time_budget,
 def step_command(network, data, lr, steps, output, dask, shards, max_bits, time_budget, threads,
                  allow_float, progress, as_json):
     """T exact gradient-descent steps theta := theta - ETA dL/dtheta; writes NET2."""
+    echo = reporter(output, as_json)
     net = _load_network(network, allow_float)
     dataset = Dataset.load(data, allow_float=allow_float)
     report = None if as_json else (lambda i, loss: click.echo(
@@ -158,7 +160,7 @@ def step_command(network, data, lr, steps, output, dask, shards, max_bits, time_
     if as_json:
         emit_json({"losses": losses, "output": output})
         return
-    click.echo(f"loss after {steps} step(s): {_short(losses[-1])}; wrote {output}")
+    echo(f"loss after {steps} step(s): {_short(losses[-1])}; wrote {output}")
 
 
 def register(group):

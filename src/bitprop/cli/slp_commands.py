@@ -10,7 +10,7 @@ from ..slp import Program, bounded_norm, evaluate, gadget_coefficients, parse_po
 from ..slp.circuit import evaluate_via_network
 from ..slp.polynomial import polynomial_text
 from ..jsonfiles import read_text
-from .common import emit_json, json_option, not_nan
+from .common import emit_json, json_option, not_nan, reporter
 
 #: slp eval's --max-bits when none is given: 2^30 bits (128 MiB) per gate, so that a program
 #: of repeated squarings stops with an error instead of exhausting memory.
@@ -119,6 +119,7 @@ def bnslp_command(prog, output, as_json):
 
     --json keys: e (a string, as every exact number: it can have thousands of digits), length.
     """
+    echo = reporter(output, as_json)
     program, name = read_program(prog)
     try:
         bn = bounded_norm(program)
@@ -129,7 +130,7 @@ def bnslp_command(prog, output, as_json):
     if as_json:
         emit_json({"e": e, "length": bn.length, "gates": len(program)})
     else:
-        click.echo(f"wrote {output}: {bn.length} gates, output x{bn.length} = "
+        echo(f"wrote {output}: {bn.length} gates, output x{bn.length} = "
                    f"x{len(program)} * 2^-e with e = {e}")
 
 

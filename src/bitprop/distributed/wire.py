@@ -18,6 +18,8 @@ from math import gcd
 
 from flint import fmpz
 
+from ..errors import DamagedBytesError
+
 #: First element of every packed vector: a format tag, so that a stray payload is caught.
 _TAG = "bitprop.vector/1"
 
@@ -102,10 +104,19 @@ class Vector:
 
     @classmethod
     def unpack(cls, data):
-        tag, numerators, denominators, slots = pickle.loads(data)
+        """The vector of ``pack()``'s bytes; bytes that are not one (truncated, damaged, a
+        slot past the values, a denominator out of canonical form) raise DamagedBytesError."""
+        try:
+            tag, numerators, denominators, slots = pickle.loads(data)
+        except Exception as error:
+            raise _damaged(f"not a pickle of four fields ({error})") from None
         if tag != _TAG:
-            raise ValueError(f"not a packed bitprop vector (tag {tag!r})")
+            raise _damaged(f"not a packed bitprop vector (tag {str(tag)[:80]!r})")
+        _check_values(numerators, denominators)
         if slots is not None:
+            if type(slots) is not list or not all(
+                    type(s) is int and 0 <= s < len(numerators) for s in slots):
+                raise _damaged(f"a slot is not an index below {len(numerators)}")
             numerators = [numerators[s] for s in slots]
             denominators = [denominators[s] for s in slots]
         return cls(numerators, denominators)
@@ -159,6 +170,30 @@ class Vector:
         """The vector (self[index[0]], self[index[1]], ...), sharing the ints."""
         return Vector([self.numerators[i] for i in index],
                       [self.denominators[i] for i in index])
+
+
+def _damaged(problem):
+    return DamagedBytesError(f"damaged packed vector: {problem}")
+
+
+def _check_values(numerators, denominators):
+    """Refuses values that are not ints in canonical form (what the arithmetic relies on)."""
+    if type(numerators) is not list or type(denominators) is not list \
+            or len(numerators) != len(denominators):
+        raise _damaged("numerators and denominators are not two lists of one length")
+    for i, (p, q) in enumerate(zip(numerators, denominators)):
+        if type(p) is not int or type(q) is not int:
+            raise _damaged(f"value {i} is not a pair of ints")
+        if q <= 0:
+            raise _damaged(f"value {i} has a {'zero' if q == 0 else 'negative'} denominator")
+        if q != 1 and _gcd(p, q) != 1:
+            raise _damaged(f"value {i} is not in lowest terms")
+
+
+def _gcd(a, b):
+    if max(a.bit_length(), b.bit_length()) <= FLINT_BITS:
+        return gcd(a, b)
+    return int(fmpz.gcd(fmpz(a), fmpz(b)))
 
 
 def pack_fractions(values, repeats=False):

@@ -9,16 +9,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..files import write_atomically  # noqa: E402
+
 #: Times of 0.0 s cannot sit on a log axis; they are drawn at this floor.
 TIME_FLOOR_S = 1e-5
 
 
 def _save(figure, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.tmp.png"
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    os.replace(temporary, path)
+    try:
+        write_atomically(path, lambda handle: figure.savefig(handle, format="png", dpi=110,
+                                                             bbox_inches="tight"), binary=True)
+    finally:
+        plt.close(figure)
     return path
 
 

@@ -10,13 +10,12 @@ import json
 import math
 import os
 
+from ..files import write_atomically
+
 
 def _atomic_write(path, text):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    write_atomically(path, lambda handle: handle.write(text))
 
 
 def _cell(value):

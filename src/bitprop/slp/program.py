@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from ..documents import check_object
 from ..errors import BitpropInputError
+from ..files import write_atomically
 from ..jsonfiles import parse_json_text, read_text
 from ..numbers import rational, shown, to_str
 
@@ -122,8 +123,7 @@ class Program:
             text = self.to_text()
         else:
             text = json.dumps(self.to_json(), separators=(",", ":")) + "\n"
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_atomically(path, lambda handle: handle.write(text))
 
 
 def _checked_gate(gate, i, where):
