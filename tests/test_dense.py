@@ -168,3 +168,21 @@ def test_copies_of_an_evaluated_network_use_their_own_parameters():
         assert copy.grad(data).grad_weight == copy.grad(data, kernel="scalar").grad_weight, i
         del copy
         gc.collect()
+
+
+def test_matrix_edges_leaves_no_trace_between_calls():
+    """Plan.matrix_edges reuses one scratch array (a whole-network array per layer made
+    compiling a depth-10^6 chain quadratic): a call must see nothing of the one before,
+    including one that stopped early on an edge from outside its columns."""
+    net = bitprop.Network.mlp([2, 3, 2],
+                              weights=[[[1, 2], [3, 4], [5, 6]], [[1, 2, 3], [4, 5, 6]]])
+    plan = net.plan()
+    inputs, hidden, outputs = ([plan.position[net.names.index(v)] for v in names]
+                               for names in (["x0", "x1"], ["h1_0", "h1_1", "h1_2"],
+                                             ["out0", "out1"]))
+    assert plan.matrix_edges(outputs, inputs) is None          # their edges come from hidden
+    fresh = bitprop.Network.from_json(net.to_json()).plan()
+    assert plan.matrix_edges(hidden, inputs) == fresh.matrix_edges(hidden, inputs)
+    assert plan.matrix_edges(outputs, hidden) == fresh.matrix_edges(outputs, hidden)
+    assert plan.matrix_edges(hidden, hidden[:1]) is None        # x0, x1 are no longer columns
+    assert list(plan.matrix_edges(hidden, inputs)) == list(range(6))

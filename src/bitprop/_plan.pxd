@@ -36,4 +36,5 @@ cdef class Plan:
     cdef readonly list depth          # position -> depth (longest path from a source)
     cdef readonly list names          # position -> vertex name
     cdef readonly list activation_kinds   # position -> str(activation) or "source"
+    cdef slong *column_of             # matrix_edges' scratch, all 0 between its calls
     cdef void refresh_bias_sums(self) noexcept nogil

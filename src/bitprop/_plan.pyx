@@ -53,6 +53,7 @@ cdef class Plan:
         free(self.d.in_ptr); free(self.d.in_edge); free(self.d.edge_src); free(self.d.edge_dst)
         free(self.d.last_use); free(self.d.input_slot); free(self.d.output_pos); free(self.d.is_output)
         free(self.d.vertex_act); free(self.d.act_code); free(self.d.act_inner); free(self.d.act_flags)
+        free(self.column_of)
         free(self.d.act_off); free(self.d.act_len); free(self.d.act_bits)
         if self.d.weight != NULL:
             _fmpq_vec_clear(self.d.weight, self.d.n_edges + 1)
@@ -173,25 +174,27 @@ cdef class Plan:
     def matrix_edges(self, rows, columns):
         """Edge ids of the weight matrix from positions ``columns`` into positions ``rows``,
         row-major as an array('q') with -1 where there is no edge; None when a row vertex
-        has an in-edge from outside ``columns`` or two from one column (layers.py)."""
+        has an in-edge from outside ``columns`` or two from one column (layers.py). Costs
+        the rows' in-edges and the columns, not the network's size: the position -> column
+        scratch is allocated once and only the columns' entries are set and reset."""
         cdef slong n_cols = len(columns), i, j, k, e, p
-        cdef slong *column_of = <slong *>calloc(self.d.n + 1, sizeof(slong))
-        if column_of == NULL:
-            raise MemoryError()
+        if self.column_of == NULL:
+            self.column_of = _slongs(self.d.n)      # all 0 between calls: not a column
         ids = array("q", [-1]) * (len(rows) * n_cols)
         cdef long long[::1] out = ids
         try:
             for j, p in enumerate(columns):
-                column_of[p] = j + 1                # 0: not a column
+                self.column_of[p] = j + 1
             for i, p in enumerate(rows):
                 for k in range(self.d.in_ptr[p], self.d.in_ptr[p + 1]):
                     e = self.d.in_edge[k]
-                    j = column_of[self.d.edge_src[e]] - 1
+                    j = self.column_of[self.d.edge_src[e]] - 1
                     if j < 0 or out[i * n_cols + j] >= 0:
                         return None
                     out[i * n_cols + j] = e
         finally:
-            free(column_of)
+            for p in columns:
+                self.column_of[p] = 0
         return ids
 
     n = property(lambda self: self.d.n)
