@@ -160,6 +160,27 @@ def test_entry_point_as_a_process(tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("bitprop: error: ")
 
 
+@pytest.mark.parametrize("closed, data, status, message", [
+    (1, "d.json", 1, "bitprop: error: standard output is closed"),
+    (0, "-", 2, "bitprop: error: <stdin>: not valid JSON"),
+    (2, "d.json", 0, None),
+])
+def test_closed_standard_streams(tmp_path, closed, data, status, message):
+    """A standard stream closed by the shell (``>&-``, ``<&-``, ``2>&-``): Python leaves it
+    None, and the command used to fail on it with an AttributeError traceback."""
+    import os
+    data = _write(tmp_path, data, DATA) if data != "-" else data
+    done = subprocess.run([sys.executable, "-m", "bitprop", "grad",
+                           _write(tmp_path, "n.json", NET), data, "--json"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, preexec_fn=lambda: os.close(closed),
+                          timeout=120, text=True)
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr
+    if message:
+        assert done.stderr.startswith(message)
+
+
 def _wide_files(tmp_path):
     """A network and dataset whose grad --json is far longer than a pipe's buffer."""
     widths = [40, 40, 40, 40, 1]

@@ -80,7 +80,23 @@ def run(argv=None):
 
 def main():
     """The ``bitprop`` command."""
-    leave(run())
+    leave(run() if _standard_streams() else 1)
+
+
+def _standard_streams():
+    """Whether there is a standard output to print to. Python leaves a stream that was
+    closed (``>&-``) as None: a closed input reads as empty (a file ``-`` then says so), a
+    closed error output discards the error lines (the exit status still tells), and with no
+    standard output the command stops at once, saying so."""
+    import os
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+    if sys.stdout is None:
+        _fail("standard output is closed", 1)
+        return False
+    return True
 
 
 def leave(status):
@@ -94,8 +110,9 @@ def leave(status):
     import os
     atexit._run_exitfuncs()
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
     except OSError:                 # a closed pipe or a full disk: the output is incomplete
         status = status or 1
     os._exit(status)
