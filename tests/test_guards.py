@@ -80,6 +80,23 @@ def test_time_budget_stops_a_runaway_sweep():
     assert time.monotonic() - started < 10
 
 
+def test_a_step_reports_the_budget_it_was_given():
+    """step runs one pass per step on what is left of its budget; the error names the
+    budget the caller gave (it used to name the remainder, 0.00115 s of a budget of 3)."""
+    data = bitprop.Dataset([["3/2"]], [[0]])
+    with pytest.raises(bitprop.TimeBudgetError, match=r"time budget of 0\.3 s"):
+        _square_chain(40).step(data, "1/2", steps=3, time_budget=0.3)
+
+
+@pytest.mark.parametrize("budget", ["0", "-0", "-1"])
+def test_a_time_budget_is_positive(tmp_path, capsys, budget):
+    from bitprop.cli import run
+    path = tmp_path / "chain.json"
+    _square_chain(3).save(path)
+    assert run(["eval", str(path), "--input", '[["3/2"]]', "--time-budget", budget]) == 2
+    assert "--time-budget" in capsys.readouterr().err
+
+
 def test_keyboard_interrupt_leaves_the_network_usable():
     net = _square_chain(40)
     before = net.to_json()

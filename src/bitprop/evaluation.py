@@ -15,7 +15,7 @@ from fractions import Fraction
 from ._pass import STATUS_STOPPED, Pass
 from .compiled import Compiled
 from .dataset import Dataset
-from .errors import BitLimitError, BitpropInputError
+from .errors import BitLimitError, BitpropInputError, TimeBudgetError
 from .numbers import convert_out, rational
 from .workers import run_workers
 
@@ -244,7 +244,11 @@ def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, thre
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         run = _new_pass(compiled, network, dataset, backward=index < steps, keep_all=False,
                         threads=threads, max_bits=max_bits, kernel=kernel)
-        _run(run, compiled.plan, time_budget=remaining, progress=progress)
+        try:
+            _run(run, compiled.plan, time_budget=remaining, progress=progress)
+        except TimeBudgetError:     # report the budget the caller gave, not what was left
+            raise TimeBudgetError(f"stopped after the time budget of {time_budget:g} s") \
+                from None
         losses.append(run.total_loss())
         if index < steps:
             run.reduce_gradients()

@@ -109,7 +109,7 @@ def evaluation_options(command):
         click.option("--max-bits", type=click.IntRange(min=1, max=MAX_BITS_OPTION), default=None,
                      help="Stop with an error when any value, adjoint or gradient exceeds "
                           "this many bits."),
-        click.option("--time-budget", type=click.FloatRange(min=0), default=None,
+        click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
                      callback=not_nan,
                      help="Stop with an error after this many seconds."),
         click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,

@@ -42,8 +42,8 @@ def slp():
               show_default=True,
               help="Stop (exit status 1) at the first gate whose value has more than N bits "
                    "(the default keeps a gate under 128 MiB: a squaring doubles the bits).")
-@click.option("--time-budget", type=click.FloatRange(min=0), default=None, metavar="S",
-              callback=not_nan, help="Stop (exit status 1) after S seconds.")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="S", callback=not_nan, help="Stop (exit status 1) after S seconds.")
 @click.option("--no-value", is_flag=True,
               help="Do not print x_n itself (printing a huge value in decimal is optional; "
                    "sign, bits and bit length never need it).")
