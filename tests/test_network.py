@@ -88,3 +88,15 @@ def test_python_flint_parameters():
     net = bitprop.Network.from_json(_document(_edges([flint.fmpq(-3, 6), flint.fmpz(7)],
                                                      ["1/3", flint.fmpq(5, 1)])))
     assert net.weights == [Fraction(-1, 2), 7] and net.biases == [Fraction(1, 3), 5]
+
+
+def test_an_error_about_a_huge_key_stays_one_short_line():
+    """Issue 21: an unknown key of 10^6 characters made a 1 MB error line (the JSON path
+    holds the key as the file wrote it); paths are shown cut in the middle."""
+    doc = {"vertices": ["x"], "inputs": ["x"], "outputs": ["x"], "k" * 10 ** 6: 1}
+    with pytest.raises(bitprop.BitpropInputError) as err:
+        bitprop.Network.from_json(doc, file="big.json")
+    text = str(err.value)
+    assert len(text) < 600 and "\n" not in text
+    assert text.startswith("big.json: kkkk") and "(1000000 characters)" in text
+    assert "unknown key" in text

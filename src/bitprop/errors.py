@@ -19,7 +19,7 @@ class BitpropInputError(BitpropError, ValueError):
         super().__init__(self._text())
 
     def _text(self):
-        return ": ".join(part for part in (self.file, self.path, self.problem) if part)
+        return ": ".join(part for part in (self.file, _short(self.path), self.problem) if part)
 
     def at(self, file=None, path_prefix=None):
         """The same error, placed in ``file`` and below ``path_prefix`` (used while nesting)."""
@@ -30,6 +30,17 @@ class BitpropInputError(BitpropError, ValueError):
 
     def __reduce__(self):
         return (_rebuild_input_error, (self.problem, self.file, self.path))
+
+
+#: A JSON path longer than this (its keys come from the file) is shown cut in the middle, so
+#: that an error stays one readable line.
+PATH_SHOWN = 200
+
+
+def _short(path):
+    if path is None or len(path) <= PATH_SHOWN:
+        return path
+    return f"{path[:PATH_SHOWN // 2]}...({len(path)} characters)...{path[-PATH_SHOWN // 4:]}"
 
 
 def _rebuild_input_error(problem, file, path):
