@@ -23,10 +23,10 @@ cdef struct Factored:
     # it, which groups hold any of them, its power of 2, and its rough cofactor (its part
     # free of the base's primes; 0 where Euclid is taken).
     const Primes *base
-    ulong *exp                  # per base prime: 1 if it divides the denominator, else 0
+    char *divides               # per base prime: whether it divides the denominator
     char *group_used            # per group
     slong used_groups
-    ulong exp2
+    ulong twos                  # the denominator's power of 2
     fmpz rough
 
 

@@ -160,13 +160,13 @@ cdef class PrimeBase:
 # --- one worker's gcds ----------------------------------------------------------------------
 
 cdef void factored_init(Factored *f) noexcept nogil:
-    f.base, f.exp, f.group_used = NULL, NULL, NULL
+    f.base, f.divides, f.group_used = NULL, NULL, NULL
     fmpz_init(&f.rough)
 
 
 cdef void factored_clear(Factored *f) noexcept nogil:
-    free(f.exp); free(f.group_used)
-    f.base, f.exp, f.group_used = NULL, NULL, NULL
+    free(f.divides); free(f.group_used)
+    f.base, f.divides, f.group_used = NULL, NULL, NULL
     fmpz_clear(&f.rough)
 
 
@@ -175,9 +175,9 @@ cdef int factored_set_base(Factored *f, const Primes *base) except -1:
     factored_clear(f)
     fmpz_init(&f.rough)
     f.base = base
-    f.exp = <ulong *>calloc(base.count + 1, sizeof(ulong))
+    f.divides = <char *>calloc(base.count + 1, 1)
     f.group_used = <char *>calloc(base.groups + 1, 1)
-    if f.exp == NULL or f.group_used == NULL:
+    if f.divides == NULL or f.group_used == NULL:
         raise MemoryError()
     return 0
 
@@ -210,7 +210,7 @@ cdef ulong group_residue(const fmpz *x, const Primes *base, slong group) noexcep
 
 
 cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil:
-    """Ready f for gcds with den (> 0): which base primes divide den (f.exp[k] 1 or 0, and
+    """Ready f for gcds with den (> 0): which base primes divide den (f.divides, and
     which groups hold any), and, for an incomplete base, den's rough cofactor; nothing where
     the rule takes Euclid for numbers of den's size."""
     cdef const Primes *base = f.base
@@ -221,19 +221,19 @@ cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil:
     if by_euclid(f, den):
         fmpz_zero(&f.rough)
         return
-    f.exp2 = fmpz_val2(den)
+    f.twos = fmpz_val2(den)
     if base.complete:
         fmpz_one(&f.rough)
     else:
-        fmpz_tdiv_q_2exp(&f.rough, den, f.exp2)
+        fmpz_tdiv_q_2exp(&f.rough, den, f.twos)
     f.used_groups = 0
     for group in range(base.groups):
         f.group_used[group] = False
         r = group_residue(den, base, group)
         for k in range(base.start[group], base.start[group + 1]):
             p = base.prime[k]
-            f.exp[k] = r % p == 0
-            if f.exp[k]:
+            f.divides[k] = r % p == 0
+            if f.divides[k]:
                 f.group_used[group] = True
                 if not base.complete:
                     fmpz_set_ui(tmp, p)
@@ -323,9 +323,9 @@ cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
         fmpz_gcd(g, num, den)
         return
     fmpz_one(g)
-    if f.exp2:
+    if f.twos:
         v = fmpz_val2(num)
-        fmpz_mul_2exp(g, g, v if v < f.exp2 else f.exp2)
+        fmpz_mul_2exp(g, g, v if v < f.twos else f.twos)
     for group in range(base.groups):
         if not f.group_used[group]:
             continue
@@ -333,7 +333,7 @@ cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
         r = group_residue(num, base, group) if residue else 0
         for k in range(base.start[group], base.start[group + 1]):
             p = base.prime[k]
-            if not f.exp[k]:
+            if not f.divides[k]:
                 continue
             if residue:
                 if r % p:
