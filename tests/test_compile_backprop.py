@@ -1,13 +1,15 @@
 """Theorem 1.3: dL/dw = 2 x_n at theta* (2^(1-e) x_n through Lemma A.5), so its sign is
 PosSLP's answer and its bit k + 1 (k + 1 - e) is bit k of |x_n|; bounded values stay bounded."""
 
+import json
 from fractions import Fraction
 from math import factorial as fact
 
 import pytest
 
 from bitprop.errors import BitpropInputError
-from bitprop.instance import rational_bit, solve
+from bitprop.instance import Instance, rational_bit, solve
+from bitprop.powers import MAX_WRITTEN_EXPONENT, PowerOfTwo
 from bitprop.slp import (Program, bounded_norm, factorial, fibonacci, near_cancellation,
                          negated, random_program, tower, tower_minus_one, zero_through_huge)
 from bitprop.slp.compile_backprop import compile_backprop
@@ -170,6 +172,22 @@ def test_bounded_keeps_huge_programs_small():
     values = instance.network.forward(instance.dataset, keep_all=True).values[0]
     assert max(abs(q) for q in values["f"].values()) <= value_bound(instance.source.sigma)
     assert solve(instance).bit == 1
+
+
+def test_gap_past_written_powers_is_a_power_of_two(tmp_path):
+    """e > 2^20 (tower(22) has e = 2^23): the gap [0, 2^(1-e)] is kept as 2^(1-e), written
+    "2^K" and read back; a wider gap would need an e-bit multiplicity and is refused."""
+    program = tower(22)
+    e = bounded_norm(program).e
+    assert e > MAX_WRITTEN_EXPONENT
+    instance = compile_backprop(program, "z^2", bounded=True)
+    assert instance.gap == (0, PowerOfTwo(1 - e)) and isinstance(instance.gap[1], PowerOfTwo)
+    path = tmp_path / "inst.json"
+    instance.save(path)
+    assert json.loads(path.read_text())["gap"] == ["0", f"2^{1 - e}"]
+    assert Instance.load(path).gap == instance.gap
+    with pytest.raises(BitpropInputError, match=r"copies of the sample with e = \d+"):
+        compile_backprop(program, "z^2", bounded=True, gap=(0, 1))
 
 
 def test_errors():

@@ -49,6 +49,7 @@ from .errors import BitpropInputError
 from .files import write_atomically
 from .network import Network
 from .numbers import rational, rational_list, shown, to_str
+from .powers import parse_power
 
 FORMAT = "bitprop.instance/1"
 PROBLEMS = ("erm", "backprop-sign", "backprop-bit")
@@ -176,7 +177,7 @@ class Instance:
                "dataset": self.dataset.to_json(),
                "query": None if self.query is None else self.query.to_json(),
                "threshold": to_str(self.threshold),
-               "gap": None if self.gap is None else [to_str(q) for q in self.gap],
+               "gap": gap_to_json(self.gap),
                "source": self.source.to_json()}
         if self.forcing is not None:
             doc["forcing"] = self.forcing.to_json()
@@ -277,13 +278,27 @@ def _read_query(doc, problem, network):
     return Query(edge, coordinate, bit)
 
 
+def gap_to_json(gap):
+    """A promise gap as written in files and --json: two strings, "p/q" or "2^K"."""
+    return None if gap is None else [to_str(q) if isinstance(q, Fraction) else str(q)
+                                     for q in gap]
+
+
 def _read_gap(doc, allow_float):
+    """[a, b]: rationals, or powers "2^K" too long to write in digits (powers.py)."""
     if doc is None:
         return None
-    gap = rational_list(doc, "gap", allow_float=allow_float)
+    if not isinstance(doc, list):
+        return rational_list(doc, "gap")            # raises its "expected a list" error
+    gap = [_gap_bound(q, f"gap[{i}]", allow_float) for i, q in enumerate(doc)]
     if len(gap) != 2 or gap[0] > gap[1]:
         raise BitpropInputError("the gap is [a, b] with a <= b", path="gap")
     return tuple(gap)
+
+
+def _gap_bound(value, where, allow_float):
+    power = parse_power(value)
+    return rational(value, where, allow_float=allow_float) if power is None else power
 
 
 def _read_source(doc):

@@ -5,7 +5,7 @@ import time
 import click
 
 from ..errors import BitpropInputError
-from ..instance import Instance, read_theta, solve, verify
+from ..instance import Instance, gap_to_json, read_theta, solve, verify
 from ..jsonfiles import read_json
 from ..numbers import rational, to_str
 from ..slp.compile_backprop import compile_backprop
@@ -106,7 +106,7 @@ def erm_command(prog, bit, sign, sigma, gap, forcing, bounded, scalar, witness_b
         emit_json({"vertices": network.num_vertices, "edges": network.num_edges,
                    "samples": samples, "main_samples": len(instance.dataset),
                    "forcing_samples": aux, "problem": "erm", "threshold": instance.threshold,
-                   "gap": list(instance.gap),
+                   "gap": gap_to_json(instance.gap),
                    "regularizer_weight": None if regularizer is None else regularizer.weight,
                    "relation": instance.source.relation, "output": output})
         return
@@ -151,7 +151,7 @@ def backprop_command(prog, sign, bit, sigma, bounded, gap, output, as_json):
         emit_json({"vertices": network.num_vertices, "edges": network.num_edges,
                    "query": instance.query.to_json(), "problem": instance.problem,
                    "threshold": instance.threshold,
-                   "gap": None if instance.gap is None else list(instance.gap),
+                   "gap": gap_to_json(instance.gap),
                    "copies": int(instance.dataset.weights[0]),
                    "relation": instance.source.relation, "output": output})
         return

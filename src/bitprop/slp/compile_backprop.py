@@ -22,7 +22,9 @@ constant), so dL/dw <= 0 (NO) or dL/dw >= 2^(1-e) (YES): the gap [0, 2^(1-e)], e
 ``bounded``. A wider gap [a, b] (0 <= a < b) takes M = ceil(b 2^(e-1)) identical copies of the
 sample (an integer multiplicity, the sample's weight): dL/dw = 2^(1-e) M x_n, so NO has
 dL/dw <= 0 <= a and YES has dL/dw >= b; the threshold is a. Writing 2^(1-e) needs e + 1 bits,
-so the gap is given up to e = ``MAX_GAP_EXPONENT`` (beyond it, null; asking for one is an error).
+so beyond e = 2^20 the default gap's bound is a ``PowerOfTwo`` (written "2^K", compared without
+being built); a wider gap then needs M with about e bits, which no instance file can hold: an
+error.
 """
 
 from dataclasses import replace
@@ -33,6 +35,7 @@ from ..errors import BitpropInputError
 from ..instance import Instance, Query, Source
 from ..network import Edge, Network
 from ..numbers import to_str
+from ..powers import MAX_WRITTEN_EXPONENT, power_of_two
 from .bnslp import bounded_norm
 from .circuit import circuit_network
 from .compile_erm import promise_gap
@@ -41,8 +44,6 @@ from .compile_erm import promise_gap
 LABEL = Fraction(-1)
 SCALE = 1
 TARGET = "t"
-#: The largest Lemma A.5 exponent e for which the gap 2^(1-e) is written out (a million bits).
-MAX_GAP_EXPONENT = 1 << 20
 
 
 def compile_backprop(program, sigma, *, bit=None, bounded=False, gap=None, where="sigma"):
@@ -73,15 +74,18 @@ def _promise(program, bit, e, gap):
     """(copies M, threshold, gap or None) of the instance: see the module docstring."""
     integer = program.constant.denominator == 1
     if gap is None:
-        if bit is not None or not integer or e > MAX_GAP_EXPONENT:
+        if bit is not None or not integer:
             return 1, Fraction(0), None
-        return 1, Fraction(0), (Fraction(0), Fraction(2 ** SCALE, 2 ** e))
+        return 1, Fraction(0), (Fraction(0), power_of_two(SCALE - e))
     low, high = promise_gap(gap)
     if not integer:
         raise BitpropInputError(f"a promise gap needs integer values, but the constant is "
                                 f"{to_str(program.constant)}", path="gap")
-    if e > MAX_GAP_EXPONENT:
-        raise BitpropInputError(f"the gap needs 2^e with e = {e}, beyond 2^20", path="gap")
+    if e > MAX_WRITTEN_EXPONENT:
+        raise BitpropInputError(f"the gap [{to_str(low)}, {to_str(high)}] needs "
+                                f"M = ceil(B 2^(e-1)) copies of the sample with e = {e}: an "
+                                f"integer of about e bits; without --gap the gap is "
+                                f"[0, 2^{SCALE - e}]", path="gap")
     step = Fraction(2 ** SCALE, 2 ** e)            # dL/dw per copy when x_n = 1
     copies = max(1, -(-high // step))
     return int(copies), low, (low, high)
