@@ -150,6 +150,21 @@ def test_relu_on_a_ball_around_its_kink_covers_both_slopes():
     assert leaky.grad_weight[0].contains(Fraction(-4, 3))
 
 
+def test_piecewise_linear_on_a_ball_across_a_breakpoint_covers_both_pieces():
+    """z = 3 * (1/3) - 1 + 2^-30 lies just above the breakpoint 0, inside a 16-bit ball
+    around 0: the value ball holds piece 1's 2^-30 and piece 0's 5, the slope ball 1 and 0."""
+    act = bitprop.Activation.piecewise_linear([0], [0, 1], [5, 0])
+    net = bitprop.Network(["x", ("o", act)], [("x", "o", 3, Fraction(-1) + Fraction(1, 2**30))],
+                          ["x"], ["o"])
+    data = bitprop.Dataset([["1/3"]], [[0]])
+    result = ball_grad(net, data, 16)
+    exact = net.grad(data)
+    assert exact.outputs[0][0] == Fraction(1, 2**30)
+    assert result.outputs[0][0].contains(exact.outputs[0][0]) and result.outputs[0][0].contains(5)
+    assert result.grad_bias[0].contains(exact.grad_bias[0])
+    assert result.grad_bias[0].contains(0) and result.grad_bias[0].sign is None
+
+
 @pytest.mark.parametrize("x, expected", [("1/2", 0), ("3/2", 2), ("5/4", 1), ("-1/2", 0)])
 def test_rounding_nearest_on_exact_ties_is_to_even(x, expected):
     act = bitprop.Activation.rounded("identity", 0, mode="nearest")
