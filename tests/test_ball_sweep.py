@@ -100,7 +100,7 @@ def test_high_precision_relu_balls_are_tiny():
     data = _relu_data(widths, rng, 3)
     exact = net.grad(data, threads=1)
     result = ball_grad(net, data, 256, threads=1)
-    balls = [result.loss] + result.grad_weight + result.grad_bias
+    balls = [result.loss] + list(result.grad_weight) + list(result.grad_bias)
     for ball, value in zip(balls, [exact.loss] + exact.grad_weight.tolist() +
                            exact.grad_bias.tolist()):
         assert ball.contains(value)

@@ -550,12 +550,11 @@ cdef class BallPass:
             arb_clear(total)
 
     def gradients(self):
-        """(dL/dw, dL/db) per edge in edge order, as ball tuples (after the reduction); a
+        """(dL/dw, dL/db) per edge in edge order, as BallArrays (after the reduction); a
         bias's gradient is dL/dz of the edge's head."""
         cdef PlanData *d = &self.plan.d
-        cdef slong e
-        return ([ball_tuple(self.grad_w + e) for e in range(d.n_edges)],
-                [ball_tuple(self.grad_z + d.edge_dst[e]) for e in range(d.n_edges)])
+        return (ball_array(self.grad_w, d.n_edges, NULL),
+                ball_array(self.grad_z, d.n_edges, d.edge_dst))
 
     def vertex_values(self, slong s):
         """(z, f) of sample s by position as ball tuples (z is None for sources)."""
@@ -585,6 +584,38 @@ cdef void _arb_clear(arb_ptr vec, slong n) noexcept:
 
 
 # --- balls as Python integers, and back ----------------------------------------------------
+
+cdef class BallArray:
+    """A read-only array of balls kept in Arb, each read out as a ball tuple on access (a
+    pass's gradients: only what is read is converted)."""
+
+    cdef arb_ptr data
+    cdef readonly slong n
+
+    def __dealloc__(self):
+        if self.data != NULL:
+            _arb_vec_clear(self.data, self.n + 1)
+
+    def __len__(self):
+        return self.n
+
+    def tuple_at(self, slong i):
+        """Entry i as (m, e, r, f)."""
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return ball_tuple(self.data + i)
+
+
+cdef BallArray ball_array(arb_srcptr src, slong n, const slong *index):
+    """A BallArray of src[index[i]] (src[i] without an index), i < n: copies."""
+    cdef BallArray out = BallArray.__new__(BallArray)
+    cdef slong i
+    out.data = _arb_vec_init(n + 1)
+    out.n = n
+    for i in range(n):
+        arb_set(out.data + i, src + (i if index == NULL else index[i]))
+    return out
+
 
 cdef tuple ball_tuple(arb_srcptr x):
     """(m, e, r, f) with midpoint m 2^e and radius r 2^f exactly (m odd or 0, r < 2^30)."""

@@ -11,6 +11,7 @@ and reports; the arithmetic runs in worker threads with the GIL released (Ctrl-C
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -95,6 +96,30 @@ def _ball(parts):
     return BallValue(*parts)
 
 
+class BallVector(Sequence):
+    """A read-only sequence of BallValues kept in Arb until read (a BallGradResult's
+    gradients): equal to any sequence of the same balls."""
+
+    def __init__(self, array):
+        self._array = array
+
+    def __len__(self):
+        return len(self._array)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        return BallValue(*self._array.tuple_at(index))
+
+    def __eq__(self, other):
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self):
+        return f"BallVector({list(self)!r})"
+
+
 @dataclass
 class BallForwardResult:
     """Output balls of a ball forward pass, one list per sample; ``loss`` when the inputs
@@ -109,7 +134,8 @@ class BallForwardResult:
 
 @dataclass
 class BallGradResult:
-    """Balls of L(theta), dL/dw and dL/db per edge (edge order), and the outputs."""
+    """Balls of L(theta), dL/dw and dL/db per edge (edge order: BallVectors, converted as
+    they are read), and the outputs."""
 
     loss: BallValue
     grad_weight: list
@@ -212,6 +238,5 @@ def ball_grad(network, dataset, precision, *, threads=None, time_budget=None, pr
     run = _new_pass(network, dataset, precision, threads, backward=True)
     timing = _run(run, time_budget, progress)
     weights, biases = run.gradients()
-    return BallGradResult(_ball(run.total_loss()), [_ball(b) for b in weights],
-                          [_ball(b) for b in biases],
+    return BallGradResult(_ball(run.total_loss()), BallVector(weights), BallVector(biases),
                           [[_ball(b) for b in row] for row in run.outputs()], precision, timing)
