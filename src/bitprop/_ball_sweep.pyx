@@ -9,8 +9,9 @@ is inside it too (ReLU' on a ball around 0 is [0, 1]). Exponents are unbounded: 
 2^40 bits is a ball of a few words.
 
 Values are vertex-major like the exact sweep (entry ``p * S + s``) and all kept: a ball's size
-does not grow with its magnitude. G holds dL/df and, once the reverse sweep has passed a
-vertex, dL/dz.
+does not grow with its magnitude. G holds the outputs' seeds and, once the reverse sweep has
+passed a vertex, its dL/dz, which the reverse sweep pulls from a vertex's successors (one
+strided dot product when its edges form a run, as in a dense layer).
 
 Same balls for every thread count: workers never accumulate gradients. Each worker runs its
 samples forward and backward; then the reduction sums over samples in sample order (one dot
@@ -76,6 +77,31 @@ cdef void _workers_clear(BallWorker *workers, int threads, slong n_outputs) noex
         if w.seed != NULL:
             _arb_vec_clear(w.seed, n_outputs + 1)
     free(workers)
+
+
+# --- edge runs: a vertex's edges as one strided dot product ------------------------------
+
+cdef struct Run:
+    # Edges e0, e0 + de, ... whose other ends are positions v0, v0 + dv, ... (len of them):
+    # their sum is one arb_dot over strided weights and values. de = 0: not such a run.
+    slong e0, de, v0, dv, len
+
+
+cdef void _find_run(Run *run, const slong *edges, slong count, const slong *ends) noexcept:
+    """Whether edges[0:count] (with other ends ends[edge]) step by constant positive strides."""
+    cdef slong k
+    run.len = count
+    run.de = 0
+    if count < 2:
+        return
+    run.e0, run.v0 = edges[0], ends[edges[0]]
+    cdef slong de = edges[1] - edges[0], dv = ends[edges[1]] - ends[edges[0]]
+    if de <= 0 or dv <= 0:
+        return
+    for k in range(2, count):
+        if edges[k] - edges[k - 1] != de or ends[edges[k]] - ends[edges[k - 1]] != dv:
+            return
+    run.de, run.dv = de, dv
 
 
 # --- sound pieces: rounding, parity, indicators ------------------------------------------
@@ -171,6 +197,10 @@ cdef class BallPass:
     cdef arb_ptr grad_w             # n_edges
     cdef arb_ptr grad_z             # n
     cdef arb_ptr ones               # S
+    cdef slong *out_ptr             # n + 1: out-edges of position p, by edge id, are
+    cdef slong *out_edge            # out_edge[out_ptr[p]:out_ptr[p + 1]]
+    cdef Run *in_runs               # per position: its in-edges as a run, if they are one
+    cdef Run *out_runs              # per position: its out-edges as a run, if they are one
     cdef BallWorker *workers
     cdef public int stop
 
@@ -200,7 +230,33 @@ cdef class BallPass:
         self.grad_w = _arb_vec_init(plan.d.n_edges + 1)
         self.grad_z = _arb_vec_init(n + 1)
         self.ones = _arb_vec_init(S + 1)
+        self.out_ptr = <slong *>calloc(n + 2, sizeof(slong))
+        self.out_edge = <slong *>calloc(plan.d.n_edges + 1, sizeof(slong))
+        self.in_runs = <Run *>calloc(n + 1, sizeof(Run))
+        self.out_runs = <Run *>calloc(n + 1, sizeof(Run))
+        if (self.out_ptr == NULL or self.out_edge == NULL or self.in_runs == NULL or
+                self.out_runs == NULL):
+            raise MemoryError()
+        self._build_runs()
         self.workers = _workers_init(self.threads, S, plan.d.n_outputs)
+
+    cdef void _build_runs(self) noexcept:
+        """Out-edge lists (CSR by tail, in edge order) and every vertex's edge runs."""
+        cdef PlanData *d = &self.plan.d
+        cdef slong e, p, k
+        for e in range(d.n_edges):
+            self.out_ptr[d.edge_src[e] + 2] += 1
+        for p in range(d.n):
+            self.out_ptr[p + 2] += self.out_ptr[p + 1]
+        for e in range(d.n_edges):          # out_ptr[p + 1] fills p; ends at p + 1's start
+            k = self.out_ptr[d.edge_src[e] + 1]
+            self.out_edge[k] = e
+            self.out_ptr[d.edge_src[e] + 1] = k + 1
+        for p in range(d.n):
+            _find_run(self.in_runs + p, d.in_edge + d.in_ptr[p], d.in_ptr[p + 1] - d.in_ptr[p],
+                      d.edge_src)
+            _find_run(self.out_runs + p, self.out_edge + self.out_ptr[p],
+                      self.out_ptr[p + 1] - self.out_ptr[p], d.edge_dst)
 
     def __init__(self, Plan plan, inputs, labels=None, scales=None, loss=None, **options):
         cdef slong s, i
@@ -259,6 +315,7 @@ cdef class BallPass:
         _arb_clear(self.grad_w, d.n_edges + 1)
         _arb_clear(self.grad_z, n + 1)
         _arb_clear(self.ones, S + 1)
+        free(self.out_ptr); free(self.out_edge); free(self.in_runs); free(self.out_runs)
 
     # --- the workers (GIL released) ----------------------------------------------------
     def work(self, int t):
@@ -306,30 +363,45 @@ cdef class BallPass:
         if a < 0:
             arb_set(self.F + p * S + s, self.X + s * d.n_inputs + slot)
             return
+        cdef Run *run = self.in_runs + p
         arb_set(z, self.bias_sum + p)
         if slot >= 0:
             arb_add(z, z, self.X + s * d.n_inputs + slot, prec)
-        for k in range(d.in_ptr[p], d.in_ptr[p + 1]):
-            e = d.in_edge[k]
-            fu = self.F + d.edge_src[e] * S + s
-            if not arb_is_zero(fu) and not arb_is_zero(self.weight + e):
-                arb_addmul(z, self.weight + e, fu, prec)
+        if run.de:
+            arb_swap(&w.a, z)
+            arb_dot(z, &w.a, 0, self.weight + run.e0, run.de, self.F + run.v0 * S + s,
+                    run.dv * S, run.len, prec)
+        else:
+            for k in range(d.in_ptr[p], d.in_ptr[p + 1]):
+                e = d.in_edge[k]
+                fu = self.F + d.edge_src[e] * S + s
+                if not arb_is_zero(fu) and not arb_is_zero(self.weight + e):
+                    arb_addmul(z, self.weight + e, fu, prec)
         self._activate(a, self.F + p * S + s, z, w)
 
     cdef void _backward_vertex(self, BallWorker *w, slong p, slong s) noexcept nogil:
-        """G[p, s] := dL/dz_p = dL/df_p * sigma'(z_p), passed on to p's predecessors."""
+        """G[p, s] := dL/dz_p = dL/df_p * sigma'(z_p), where dL/df_p (its output seed, in G
+        already) is pulled from the dL/dz of p's successors, done before p in reverse order."""
         cdef PlanData *d = &self.plan.d
         cdef slong S = self.S, k, e
         cdef int a = d.vertex_act[p]
         cdef arb_ptr g = self.G + p * S + s
-        if a < 0 or arb_is_zero(g):
+        cdef Run *run = self.out_runs + p
+        if a < 0:                   # a source: nothing reads its adjoint
+            return
+        if run.de:
+            arb_swap(&w.a, g)
+            arb_dot(g, &w.a, 0, self.weight + run.e0, run.de, self.G + run.v0 * S + s,
+                    run.dv * S, run.len, self.prec)
+        else:
+            for k in range(self.out_ptr[p], self.out_ptr[p + 1]):
+                e = self.out_edge[k]
+                if not arb_is_zero(self.weight + e):
+                    arb_addmul(g, self.weight + e, self.G + d.edge_dst[e] * S + s, self.prec)
+        if arb_is_zero(g):
             return
         self._derivative(a, &w.d, self.Z + p * S + s, w)
         arb_mul(g, g, &w.d, self.prec)
-        for k in range(d.in_ptr[p], d.in_ptr[p + 1]):
-            e = d.in_edge[k]
-            if not arb_is_zero(self.weight + e):
-                arb_addmul(self.G + d.edge_src[e] * S + s, self.weight + e, g, self.prec)
 
     cdef int _reduce(self, int t, int parts) noexcept nogil:
         """dL/db and dL/dw of the positions whose in-edges are worker t's share."""
