@@ -17,6 +17,7 @@ cdef extern from "mag.h" nogil:
     int mag_is_zero(const mag_t x)
     double mag_get_d_log2_approx(const mag_t x)
     double mag_get_d(const mag_t x)
+    void mag_zero(mag_t x)
 
 cdef extern from "arf.h" nogil:
     ctypedef struct arf_struct:
@@ -34,6 +35,11 @@ cdef extern from "arf.h" nogil:
     void arf_abs_bound_lt_2exp_fmpz(fmpz_t b, const arf_t x)
     double arf_get_d(const arf_t x, arf_rnd_t rnd)
     void arf_set_mag(arf_t y, const mag_t x)
+    int arf_equal(const arf_t x, const arf_t y)
+    int arf_floor(arf_t y, const arf_t x)
+    int arf_ceil(arf_t y, const arf_t x)
+    void arf_set_fmpz_2exp(arf_t x, const fmpz_t m, const fmpz_t e)
+    void arf_get_mag(mag_t y, const arf_t x)
 
 cdef extern from "arb.h" nogil:
     ctypedef struct arb_struct:
@@ -103,6 +109,15 @@ cdef extern from "arb.h" nogil:
     int arb_get_unique_fmpz(fmpz_t z, const arb_t x)
     slong arb_rel_accuracy_bits(const arb_t x)
     slong arb_bits(const arb_t x)
+    int arb_le(const arb_t x, const arb_t y)
+    int arb_gt(const arb_t x, const arb_t y)
+    int arb_equal(const arb_t x, const arb_t y)
+    void arb_union(arb_t z, const arb_t x, const arb_t y, slong prec)
+    void arb_set_interval_arf(arb_t x, const arf_t a, const arf_t b, slong prec)
+    void arb_get_lbound_arf(arf_t u, const arb_t x, slong prec)
+    void arb_get_ubound_arf(arf_t u, const arb_t x, slong prec)
+    void arb_mul_2exp_fmpz(arb_t y, const arb_t x, const fmpz_t e)
+    void arb_ceil(arb_t z, const arb_t x, slong prec)
 
 cdef extern from "arb_mat.h" nogil:
     ctypedef struct arb_mat_struct:
