@@ -18,6 +18,10 @@ from .common import emit_json, json_option, not_nan, reporter
 #: of repeated squarings stops with an error instead of exhausting memory.
 DEFAULT_MAX_BITS = 1 << 30
 
+#: slp eval --certify without --max-bits: the exact fallback stops past this many times the
+#: maximum precision.
+EXACT_FALLBACK_FACTOR = 16
+
 
 def register(group):
     group.add_command(slp)
@@ -76,7 +80,9 @@ def eval_command(prog, sign, bit, max_bits, time_budget, no_value, via_network, 
     if certify:
         if via_network is not None:
             raise click.UsageError("--certify evaluates the SLP itself; drop --via-network")
-        _certified_eval(program, name, bit, digits, precision, max_precision, max_bits,
+        given = click.get_current_context().get_parameter_source("max_bits")
+        _certified_eval(program, name, bit, digits, precision, max_precision,
+                        None if given == click.core.ParameterSource.DEFAULT else max_bits,
                         time_budget, as_json)
         return
     for option, given in (("--precision", precision), ("--max-precision", max_precision),
@@ -116,13 +122,18 @@ def eval_command(prog, sign, bit, max_bits, time_budget, no_value, via_network, 
 def _certified_eval(program, name, bit, digits, precision, max_precision, max_bits,
                     time_budget, as_json):
     """slp eval --certify: the escalation of certify.certify_slp, printed. The sign is always
-    asked (--sign or not), so that "sign": null means undecided, never "not asked"."""
+    asked (--sign or not), so that "sign": null means undecided, never "not asked". The exact
+    fallback's limit is --max-bits when given, else EXACT_FALLBACK_FACTOR x the maximum
+    precision: an exact pass with N-bit values costs about a ball pass at N bits, so the
+    default keeps it a few ball passes long."""
     precision = precision or DEFAULT_PRECISION
     if max_precision is None:
         max_precision = max(DEFAULT_MAX_PRECISION, precision)
     elif precision > max_precision:
         raise click.UsageError(f"--precision {precision} is above --max-precision "
                                f"{max_precision}")
+    if max_bits is None:
+        max_bits = EXACT_FALLBACK_FACTOR * max_precision
     try:
         result = certify_slp(program, sign=True, bit=bit, digits=digits, precision=precision,
                              max_precision=max_precision, time_budget=time_budget,
