@@ -14,6 +14,7 @@ from .dataset import Dataset
 from .errors import (
     BitLimitError, BitpropError, BitpropInputError, DamagedBytesError, TimeBudgetError)
 from .api import forward, grad, step
+from .certify import Ball, certify_slp, escalate
 from .evaluation import BitStats, ForwardResult, GradResult
 from .losses import Loss
 from .network import Edge, Network
@@ -26,4 +27,5 @@ __all__ = [
     "DamagedBytesError", "Dataset",
     "Edge", "ForwardResult", "GradResult", "Loss", "Network", "TimeBudgetError", "bit_length",
     "forward", "grad", "rational", "step", "to_str",
+    "Ball", "certify_slp", "escalate",
 ]

@@ -412,9 +412,12 @@ def certify_slp(program, *, sign=True, bit=None, digits=None, precision=DEFAULT_
     exceeds every gate's bits, so exact runs rarely help it.
 
     >>> from bitprop.slp import tower_minus_one
-    >>> result = certify_slp(tower_minus_one(40), bit=2 ** 40)    # 2^(2^40) - 1 > 0
-    >>> result.sign, result.bit, result.precision
-    (1, 0, 64)
+    >>> result = certify_slp(tower_minus_one(40), bit=2 ** 40 - 1, max_precision=256)
+    >>> result.sign, result.bit, result.precisions, result.stopped    # x_n = 2^(2^40) - 1
+    (1, None, [64, 128, 256], 'max_precision')
+
+    The sign is certain at 64 bits; the top bit is not, as x_n lies within one unit of
+    2^(2^40), a cell edge of every bit, and the ball cannot tell the two apart.
     """
     check_precisions(precision, max_precision)
     integer = program.constant.denominator == 1
