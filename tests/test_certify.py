@@ -14,7 +14,8 @@ from bitprop.certify import Ball, certify_slp, escalate
 from bitprop.cli import run
 from bitprop.errors import BitpropInputError, TimeBudgetError
 from bitprop.slp import Program, evaluate, integer, negated, tower, zero_through_huge
-from bitprop.slp.program import _Builder
+from bitprop.slp.program import (_Builder, cancelling_towers, odd_tower_difference,
+                                 tower_sum)
 from reference.slp import random_ops, value
 
 
@@ -231,37 +232,20 @@ def test_decided_answers_are_the_exact_ones(seed, n, constant, top, k):
     assert result.method == "ball" and result.precisions[-1] <= top
 
 
-def tower_plus(n, terms):
-    """2^(2^n) + sum of sign * 2^(2^m) for (sign, m) in terms (m < n), from one tower."""
-    b = _Builder()
-    gates = [b.gate("+", 0, 0)]
-    for _ in range(n):
-        gates.append(b.gate("*", gates[-1], gates[-1]))
-    out = gates[n]
-    for term_sign, m in terms:
-        out = b.gate("+" if term_sign > 0 else "-", out, gates[m])
-    return b.program()
+def test_the_families_closed_forms():
+    assert value(tower_sum(4, [(-1, 3), (1, 0)]).ops) == 2 ** 16 - 2 ** 8 + 2
+    assert value(odd_tower_difference(3).ops) == 3 ** 8 - 3 ** 4
+    assert value(cancelling_towers(3, 5).ops) == 2 ** 8 - 1
 
 
 @pytest.mark.parametrize("n", [40, 60, 100])
 def test_towers_past_exact_reach_get_their_sign(n):
     """2^(2^n) - 2^(2^(n-1)) - 2^(2^(n-2)) + 1 > 0 (2^40 bits and more), and its negation."""
-    program = tower_plus(n, [(-1, n - 1), (-1, n - 2), (1, 0)])
+    program = tower_sum(n, [(-1, n - 1), (-1, n - 2), (1, 0)])
     result = certify_slp(program)
     assert (result.sign, result.precision, result.method) == (1, 64, "ball")
     assert certify_slp(negated(program)).sign == -1
     assert result.ball.log2_abs[0] <= 2 ** n <= result.ball.log2_abs[1]
-
-
-def three_towers(n):
-    """3^(2^n) - 3^(2^(n-1)): squarings of 3, whose bits look random (no cell boundary near)."""
-    b = _Builder()
-    g = b.gate("+", b.gate("+", 0, 0), 0)
-    gates = [g]
-    for _ in range(n):
-        gates.append(b.gate("*", gates[-1], gates[-1]))
-    b.gate("-", gates[n], gates[n - 1])
-    return b.program()
 
 
 @pytest.mark.parametrize("n", [8, 40, 100])
@@ -275,27 +259,16 @@ def test_top_bits_of_a_huge_integer(n):
         mpmath.mp.prec = 400
         man, exp = (mpmath.mpf(3) ** (2 ** n))._mpf_[1:3]
         top, bit_of = exp + man.bit_length(), lambda k: (man >> (k - exp)) & 1
-    program = three_towers(n)
+    program = odd_tower_difference(n)
     for k in range(top - 80, top + 2):
         result = certify_slp(program, bit=k, max_precision=256)
         assert result.sign == 1 and result.bit == bit_of(k), k
 
 
-def cancelling(n, k):
-    """(T - 1)(2^k + 1) - (T - 1) 2^k = T - 1 > 0 with T = 2^(2^n): two products equal in
-    their top k bits, so a ball needs about k bits of precision to see the difference."""
-    b = _Builder()
-    t = b.gate("-", b.tower(n), 0)
-    power = b.integer(2 ** k)
-    left = b.gate("*", t, b.gate("+", power, 0))
-    b.gate("-", left, b.gate("*", t, power))
-    return b.program()
-
-
 def test_the_precision_needed_grows_with_the_cancellation():
     needed = []
     for k in (30, 100, 300, 1000, 3000):
-        result = certify_slp(cancelling(40, k), max_precision=1 << 14)
+        result = certify_slp(cancelling_towers(40, k), max_precision=1 << 14)
         assert result.sign == 1
         needed.append(result.precision)
         assert result.precision > k                      # fewer bits cannot see the difference
@@ -303,7 +276,7 @@ def test_the_precision_needed_grows_with_the_cancellation():
 
 
 def test_too_little_precision_is_undecided_not_wrong():
-    for program in (cancelling(40, 500), negated(cancelling(40, 500))):
+    for program in (cancelling_towers(40, 500), negated(cancelling_towers(40, 500))):
         result = certify_slp(program, max_precision=256)
         assert result.sign is None and not result.decided
         assert result.stopped == "max_precision" and result.precision == 256
@@ -311,7 +284,7 @@ def test_too_little_precision_is_undecided_not_wrong():
 
 def test_cancelling_family_matches_exact_where_exact_reaches():
     for k in (10, 70):
-        program = cancelling(5, k)
+        program = cancelling_towers(5, k)
         assert certify_slp(program).sign == evaluate(program).sign == 1
 
 
@@ -365,7 +338,7 @@ def run_json(capsys, *args):
 
 def test_cli_certify_json(tmp_path, capsys):
     path = str(tmp_path / "t.slp")
-    tower_plus(60, [(-1, 59), (1, 0)]).save(path)
+    tower_sum(60, [(-1, 59), (1, 0)]).save(path)
     doc = run_json(capsys, "slp", "eval", path, "--certify", "--sign", "--bit", str(2 ** 60 + 5))
     assert doc["certified"] is True and doc["sign"] == 1 and doc["bit"] == 0
     assert doc["precision"] == 64 and doc["decided"] is True and doc["method"] == "ball"
@@ -377,7 +350,7 @@ def test_cli_certify_json(tmp_path, capsys):
 
 def test_cli_certify_undecided_exits_zero(tmp_path, capsys):
     path = str(tmp_path / "c.json")
-    cancelling(40, 500).save(path)
+    cancelling_towers(40, 500).save(path)
     doc = run_json(capsys, "slp", "eval", path, "--certify", "--max-precision", "256")
     assert doc["sign"] is None and doc["decided"] is False
     assert doc["precision"] == 256 and doc["stopped"] == "max_precision"

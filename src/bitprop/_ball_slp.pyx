@@ -130,17 +130,58 @@ def evaluate_ball(program, precision, *, time_budget=None):
     >>> ball.is_exact, ball.precision
     (False, 64)
     """
+    return ball_evaluator(program)(precision, time_budget)
+
+
+def ball_evaluator(program):
+    """``evaluate_at(precision, time_budget=None)`` -> SlpBall for ``program``, its gate
+    schedule built once: the form certify.escalate calls at each precision.
+
+    >>> from bitprop.slp import tower
+    >>> evaluate_at = ball_evaluator(tower(5))
+    >>> [evaluate_at(p).parts() for p in (8, 64)]
+    [(1, 32, 0, 0), (1, 32, 0, 0)]
+    """
+    cdef _Schedule schedule = _Schedule(program)
+    constant = program.constant
+
+    def evaluate_at(precision, time_budget=None):
+        _check_precision(precision)
+        return _evaluate(schedule, constant, precision, time_budget)
+    return evaluate_at
+
+
+def _check_precision(precision):
     if (isinstance(precision, bool) or not isinstance(precision, int)
             or not MIN_PRECISION <= precision <= MAX_PRECISION):
         raise BitpropInputError(f"precision {precision!r} must be an integer from "
                                 f"{MIN_PRECISION} to {MAX_PRECISION} (bits)", path="precision")
-    cdef _BallRun run = _BallRun(_Schedule(program), program.constant, precision)
+
+
+#: Below this many gate-bits (needed gates x precision: well under 10 ms of work) a pass runs
+#: in the calling thread, still without the GIL: starting a worker thread would cost more
+#: than the pass, and nothing that short needs to be interrupted.
+INLINE_WORK = 1 << 22
+
+
+cdef object _evaluate(_Schedule schedule, constant, slong precision, time_budget):
+    cdef _BallRun run = _BallRun(schedule, constant, precision)
 
     def stop():
         run.stop = 1
 
-    run_workers([run.work], stop, time_budget=time_budget)
+    if _needed_gates(&schedule.g) * precision < INLINE_WORK:
+        run.work_here()
+    else:
+        run_workers([run.work], stop, time_budget=time_budget)
     return run.result()
+
+
+cdef slong _needed_gates(const Gates *g) noexcept:
+    cdef slong i, count = 0
+    for i in range(1, g.n + 1):
+        count += g.needed[i]
+    return count
 
 
 cdef class _BallRun:
@@ -170,10 +211,17 @@ cdef class _BallRun:
             _arb_vec_clear(self.x, self.size)
 
     def work(self):
+        """The pass in a worker thread."""
+        self.work_here()
+        with nogil:
+            flint_cleanup()     # the thread's caches would otherwise outlive it
+
+    def work_here(self):
+        """The pass in the calling thread (which keeps its FLINT caches: refilling them after
+        a cleanup costs more than a small pass)."""
         with nogil:
             self.stopped = _run(&self.schedule.g, self.x, self.precision, &self.evaluated,
                                 &self.stop)
-            flint_cleanup()     # the thread's caches would otherwise outlive it
 
     def result(self):
         """Move x_n's ball into an SlpBall."""

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ._ball_slp import MAX_PRECISION, MIN_PRECISION, evaluate_ball
+from ._ball_slp import MAX_PRECISION, MIN_PRECISION, ball_evaluator
 from ._slp import evaluate
 from .errors import BitLimitError, BitpropInputError, TimeBudgetError
 from .numbers import to_str
@@ -433,8 +433,10 @@ def certify_slp(program, *, sign=True, bit=None, digits=None, precision=DEFAULT_
         raise BitpropInputError(f"{digits!r} must be an integer from 1 to {MAX_DIGITS} "
                                 "(log2 bounds are floats)", path="digits")
 
+    ball_at = ball_evaluator(program)
+
     def evaluate_at(p, seconds):
-        return Ball.from_parts(evaluate_ball(program, p, time_budget=seconds).parts(), integer)
+        return Ball.from_parts(ball_at(p, seconds).parts(), integer)
 
     def decide(ball):
         answers = {}
