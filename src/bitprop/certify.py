@@ -169,6 +169,8 @@ class Ball:
     @classmethod
     def from_parts(cls, parts, integer=False):
         """A ball from (mid mantissa, mid exponent, rad mantissa, rad exponent)."""
+        if parts is None:
+            raise ValueError("the kernel returned a non-finite ball")
         m, e, r, f = parts
         if r < 0:
             raise ValueError(f"a ball's radius is >= 0, got mantissa {r}")
