@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 import bitprop
-from bitprop import activations, api, balls, dataset, losses, network, numbers
+from bitprop import activations, api, balls, certify, dataset, losses, network, numbers
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = doctest.NORMALIZE_WHITESPACE
-MODULES = [network, dataset, api, numbers, activations, losses, balls]
+MODULES = [network, dataset, api, numbers, activations, losses, balls, certify]
 
 #: Every public name (bitprop.__all__) and method that must show an example, by the
 #: qualified name doctest gives its docstring.
@@ -33,6 +33,7 @@ MUST_HAVE_EXAMPLES = [
     "bitprop.numbers.rational", "bitprop.numbers.bit_length", "bitprop.numbers.to_str",
     "bitprop.activations.Activation", "bitprop.losses.Loss",
     "bitprop.balls.BallValue", "bitprop.balls.ball_forward", "bitprop.balls.ball_grad",
+    "bitprop.certify.Ball", "bitprop.certify.certify_slp", "bitprop.certify.escalate",
 ]
 
 

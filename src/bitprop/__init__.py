@@ -15,6 +15,7 @@ from .errors import (
     BitLimitError, BitpropError, BitpropInputError, DamagedBytesError, TimeBudgetError)
 from .api import forward, grad, step
 from .balls import BallForwardResult, BallGradResult, BallValue, ball_forward, ball_grad
+from .certify import Ball, certify_slp, escalate
 from .evaluation import BitStats, ForwardResult, GradResult
 from .losses import Loss
 from .network import Edge, Network
@@ -28,4 +29,5 @@ __all__ = [
     "Edge", "ForwardResult", "GradResult", "Loss", "Network", "TimeBudgetError", "bit_length",
     "forward", "grad", "rational", "step", "to_str",
     "BallForwardResult", "BallGradResult", "BallValue", "ball_forward", "ball_grad",
+    "Ball", "certify_slp", "escalate",
 ]

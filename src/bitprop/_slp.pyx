@@ -26,12 +26,6 @@ from bitprop._convert cimport fmpz_get_pyint, fmpz_set_pyint, fmpz_get_decimal
 from .errors import BitLimitError, BitpropInputError
 from .workers import run_workers
 
-cdef enum:
-    ADD = 0
-    SUB = 1
-    MUL = 2
-    STOPPED = -2
-
 _OP_CODES = {"+": ADD, "-": SUB, "*": MUL}
 
 # The gate operations by code, for each kind of value.
@@ -43,15 +37,6 @@ cdef fmpq_op[3] FMPQ_OPS = [<fmpq_op>fmpq_add, <fmpq_op>fmpq_sub, <fmpq_op>fmpq_
 
 # --- the program as flat arrays, with the liveness the kernel needs --------------------------
 
-cdef struct Gates:
-    slong n
-    unsigned char *code
-    slong *left
-    slong *right
-    slong *last_use          # the last evaluated gate reading x_i (0: nobody reads it)
-    unsigned char *needed    # 1 when the output depends on x_i
-
-
 cdef struct Stats:
     slong evaluated
     flint_bitcnt_t max_gate_bits
@@ -60,8 +45,8 @@ cdef struct Stats:
 
 
 cdef class _Schedule:
-    """Owns the Gates arrays of one program (allocated and freed here only)."""
-    cdef Gates g
+    """Owns the Gates arrays of one program (allocated and freed here only; Gates and the
+    gate codes are declared in _slp.pxd, shared with the ball kernel)."""
 
     def __cinit__(self, program):
         ops = program.ops

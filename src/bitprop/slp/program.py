@@ -306,3 +306,40 @@ def random_program(n, *, seed=0, mul_fraction=0.3, max_bits=4096):
         ops.append((op, j, k))
         values.append(value)
     return Program(ops)
+
+
+# --- families past exact reach (certified evaluation: bitprop.certify) ------------------------
+
+def tower_sum(n, terms):
+    """2^(2^n) + sum of s * 2^(2^m) over (s, m) in ``terms`` (s = 1 or -1, 0 <= m <= n): one
+    tower, its smaller gates added or subtracted (PosSLP instances with 2^n-bit values)."""
+    b = _Builder()
+    gates = [b.gate("+", 0, 0)]
+    for _ in range(n):
+        gates.append(b.gate("*", gates[-1], gates[-1]))
+    out = gates[n]
+    for s, m in terms:
+        out = b.gate("+" if s > 0 else "-", out, gates[m])
+    return b.program()
+
+
+def odd_tower_difference(n):
+    """3^(2^n) - 3^(2^(n-1)) for n >= 1: squarings of 3, whose bits look random, so no bit's
+    cell edge lies near the value (BitSLP instances whose top bits balls can settle)."""
+    b = _Builder()
+    gates = [b.gate("+", b.gate("+", 0, 0), 0)]
+    for _ in range(n):
+        gates.append(b.gate("*", gates[-1], gates[-1]))
+    b.gate("-", gates[n], gates[n - 1])
+    return b.program()
+
+
+def cancelling_towers(n, k):
+    """(T - 1)(2^k + 1) - (T - 1) 2^k = T - 1 with T = 2^(2^n): two products that agree in
+    their top k bits, so a ball needs more than k bits of precision to find the sign."""
+    b = _Builder()
+    t = b.gate("-", b.tower(n), 0)
+    power = b.integer(2 ** k)
+    left = b.gate("*", t, b.gate("+", power, 0))
+    b.gate("-", left, b.gate("*", t, power))
+    return b.program()
