@@ -274,6 +274,57 @@ class Ball:
             return (None, None)
         return _to_digits(self.log2_abs, digits)
 
+    def compare(self, q):
+        """Where the ball lies from the rational q: 1 above it, -1 below, 0 exactly at it,
+        None when it holds q and other numbers.
+
+        >>> Ball((1, 0), (1, -2)).compare(Fraction(1, 2)), Ball((1, 0), (1, -2)).compare(1)
+        (1, None)
+        """
+        q = Fraction(q)
+        low = _compare((self.lower[0] * q.denominator, self.lower[1]), (q.numerator, 0))
+        high = _compare((self.upper[0] * q.denominator, self.upper[1]), (q.numerator, 0))
+        if low > 0:
+            return 1
+        if high < 0:
+            return -1
+        return 0 if low == 0 and high == 0 else None
+
+    def floor_bit(self, k):
+        """Bit k of |x| for any real x, as bitprop reads bits of rationals: floor(|x| 2^-k)
+        mod 2 (k may be negative), or None when the ball's ends differ in floor(|x| 2^-k).
+
+        >>> Ball((3, -2)).floor_bit(-1), Ball((3, -2)).floor_bit(0)      # 3/4: 0.11 in binary
+        (1, 0)
+        """
+        a, b = self._magnitude_range()
+        high, low = _shift_down(b, k), _shift_down(a, k)
+        return _parity(low) if _compare(low, high) == 0 else None
+
+    @classmethod
+    def from_interval(cls, lower, upper):
+        """A ball holding [lower, upper] (two dyadics (mantissa, exponent), lower <= upper):
+        exactly that interval unless the ends are far apart in scale, then a little wider."""
+        total = _add(lower, upper, 0)              # exact, or truncated when far apart
+        mid = (total[0], total[1] - 1)
+        above, below = _add(upper, _negate(mid), 1), _add(mid, _negate(lower), 1)
+        return cls(mid, above if _compare(above, below) >= 0 else below)
+
+    @classmethod
+    def enclosing(cls, q, precision):
+        """A ball of radius at most 2^-precision holding the rational q (q itself when it is
+        dyadic with at most ``precision`` bits after the point)."""
+        q = Fraction(q)
+        scaled = q * 2 ** precision
+        low = scaled.numerator // scaled.denominator
+        high = -(-scaled.numerator // scaled.denominator)
+        return cls.from_interval((low, -precision), (high, -precision))
+
+    def plus(self, other):
+        """A ball holding the sum of any value of self and any of ``other``."""
+        return Ball.from_interval(_add(self.lower, other.lower, -1),
+                                  _add(self.upper, other.upper, 1))
+
     def approx(self):
         """'mid +/- rad' in short decimals, for people."""
         return f"{_approx(self.mid)} +/- {_approx(self.rad, 3)}"

@@ -4,6 +4,7 @@ import time
 
 import click
 
+from ..certify_network import certify_solve
 from ..errors import BitpropInputError
 from ..instance import Instance, gap_to_json, read_theta, solve, verify
 from ..jsonfiles import read_json
@@ -12,6 +13,7 @@ from ..slp.compile_backprop import compile_backprop
 from ..slp.compile_erm import SCHEMES, compile_erm
 from ..slp.compile_hinge import compile_hinge
 from ..slp.compile_scalar import WITNESS_BITS, compile_scalar
+from .certified import certify_options, certify_settings, emit_solve
 from .common import Progress, emit_json, evaluation_options, json_option, reporter
 from .slp_commands import read_program
 
@@ -164,14 +166,21 @@ def backprop_command(prog, sign, bit, sigma, bounded, gap, output, as_json):
 
 @click.command("solve")
 @click.argument("instance_path", metavar="INST")
+@certify_options
 @evaluation_options
-def solve_command(instance_path, max_bits, time_budget, threads, allow_float, progress,
-                  as_json):
+def solve_command(instance_path, certify, precision, max_precision, max_bits, time_budget,
+                  threads, allow_float, progress, as_json):
     """Evaluate a bitprop.instance/1 at its parameters theta*: L(theta*), and for backprop
-    problems the queried gradient coordinate, its sign and bit; then the answer."""
+    problems the queried gradient coordinate, its sign and bit; then the answer. With
+    --certify, the answers certified with ball arithmetic, past exact reach."""
     started = time.perf_counter()
+    settings = certify_settings(certify, precision, max_precision, max_bits)
     instance = Instance.load(instance_path, allow_float=allow_float)
     loaded = time.perf_counter()
+    if settings is not None:
+        emit_solve(instance, certify_solve(instance, time_budget=time_budget, threads=threads,
+                                           **settings), DECIDES, as_json)
+        return
     with Progress("solve", progress) as bar:
         solution = solve(instance, max_bits=max_bits, time_budget=time_budget,
                          threads=threads, progress=bar)

@@ -5,10 +5,12 @@ import time
 import click
 
 from .. import evaluation
+from ..certify_network import certify_forward, certify_grad
 from ..dataset import Dataset
 from ..jsonfiles import parse_json_text
 from ..network import Network
 from ..numbers import to_str
+from .certified import certify_options, certify_settings, emit_forward, emit_grad
 from .common import (
     Progress, dask_client, dask_option, emit_json, evaluation_options, reporter)
 
@@ -69,14 +71,23 @@ def _short(q, limit=60):
               help="A dataset file, or a JSON list of input vectors (a file or inline).")
 @click.option("--all", "keep_all", is_flag=True, help="Also report every vertex's z and f.")
 @per_vertex_option
+@certify_options
 @evaluation_options
-def eval_command(network, inputs, keep_all, per_vertex, max_bits, time_budget, threads,
-                 allow_float, progress, as_json):
-    """Exact forward pass of NET on every input vector of X."""
+def eval_command(network, inputs, keep_all, per_vertex, certify, precision, max_precision,
+                 max_bits, time_budget, threads, allow_float, progress, as_json):
+    """Exact forward pass of NET on every input vector of X (with --certify: the sign of every
+    output and of the loss, certified with ball arithmetic)."""
     started = time.perf_counter()
+    settings = certify_settings(certify, precision, max_precision, max_bits)
+    if settings is not None and keep_all:
+        raise click.UsageError("--all goes without --certify")
     net = _load_network(network, allow_float)
     data = _load_inputs(inputs, allow_float)
     loaded = time.perf_counter() - started
+    if settings is not None:
+        emit_forward(certify_forward(net, data, time_budget=time_budget, threads=threads,
+                                     **settings), net.outputs, as_json)
+        return
     with Progress("forward", progress) as bar:
         result = evaluation.forward(net, data, keep_all=keep_all, max_bits=max_bits,
                                     time_budget=time_budget, threads=threads, progress=bar)
@@ -108,14 +119,23 @@ def eval_command(network, inputs, keep_all, per_vertex, max_bits, time_budget, t
 @click.argument("data", metavar="DATA")
 @per_vertex_option
 @dask_options
+@certify_options
 @evaluation_options
-def grad_command(network, data, per_vertex, dask, shards, max_bits, time_budget, threads,
-                 allow_float, progress, as_json):
-    """Exact L(theta) and dL/dtheta for every edge's weight and bias of NET on DATA."""
+def grad_command(network, data, per_vertex, dask, shards, certify, precision, max_precision,
+                 max_bits, time_budget, threads, allow_float, progress, as_json):
+    """Exact L(theta) and dL/dtheta for every edge's weight and bias of NET on DATA (with
+    --certify: their signs, certified with ball arithmetic)."""
     started = time.perf_counter()
+    settings = certify_settings(certify, precision, max_precision, max_bits)
+    if settings is not None and dask is not None:
+        raise click.UsageError("--certify runs in this process; drop --dask")
     net = _load_network(network, allow_float)
     dataset = Dataset.load(data, allow_float=allow_float)
     loaded = time.perf_counter() - started
+    if settings is not None:
+        emit_grad(certify_grad(net, dataset, time_budget=time_budget, threads=threads,
+                               **settings), net, as_json)
+        return
     with Progress("grad", progress) as bar:
         result = _evaluate("grad", dask, shards, net, dataset, max_bits=max_bits,
                            time_budget=time_budget, threads=threads, progress=bar)

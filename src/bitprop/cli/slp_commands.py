@@ -4,23 +4,19 @@ from fractions import Fraction
 
 import click
 
-from ..certify import (DEFAULT_MAX_PRECISION, DEFAULT_PRECISION, MAX_DIGITS, MAX_PRECISION,
-                       MIN_PRECISION, certify_slp)
+from ..certify import MAX_DIGITS, certify_slp
 from ..errors import BitpropInputError
 from ..numbers import bit_length, to_str
 from ..slp import Program, bounded_norm, evaluate, gadget_coefficients, parse_polynomial
 from ..slp.circuit import evaluate_via_network
 from ..slp.polynomial import polynomial_text
 from ..jsonfiles import read_text
+from .certified import certify_options, certify_settings, how
 from .common import emit_json, json_option, not_nan, reporter
 
 #: slp eval's --max-bits when none is given: 2^30 bits (128 MiB) per gate, so that a program
 #: of repeated squarings stops with an error instead of exhausting memory.
 DEFAULT_MAX_BITS = 1 << 30
-
-#: slp eval --certify without --max-bits: the exact fallback stops past this many times the
-#: maximum precision.
-EXACT_FALLBACK_FACTOR = 16
 
 
 def register(group):
@@ -56,15 +52,7 @@ def slp():
 @click.option("--via-network", metavar="SIGMA",
               help="Compute x_n with the network evaluator instead, on the SLP's circuit "
                    "network (Lemma 3.2) for the polynomial activation SIGMA (POLY).")
-@click.option("--certify", is_flag=True,
-              help="Answer with ball arithmetic instead, past exact reach: double the working "
-                   "precision until the answers are certain, or report them undecided.")
-@click.option("--precision", type=click.IntRange(MIN_PRECISION, MAX_PRECISION), metavar="P",
-              default=None, help=f"With --certify: the first working precision in bits "
-                                 f"(default {DEFAULT_PRECISION}).")
-@click.option("--max-precision", type=click.IntRange(MIN_PRECISION, MAX_PRECISION),
-              metavar="P", default=None,
-              help=f"With --certify: stop doubling at P bits (default {DEFAULT_MAX_PRECISION}).")
+@certify_options
 @click.option("--digits", type=click.IntRange(1, MAX_DIGITS), metavar="D", default=None,
               help="With --certify: also certify log2 |x_n| to D significant digits.")
 @json_option
@@ -76,19 +64,17 @@ def eval_command(prog, sign, bit, max_bits, time_budget, no_value, via_network, 
     answers asked for. --json always has the keys value (null with --no-value), sign,
     bit (null without --bit) and bit_length. With --certify, see docs/formats.md.
     """
+    given = click.get_current_context().get_parameter_source("max_bits")
+    settings = certify_settings(certify, precision, max_precision,
+                                None if given == click.core.ParameterSource.DEFAULT else max_bits)
     program, name = read_program(prog)
-    if certify:
+    if settings is not None:
         if via_network is not None:
             raise click.UsageError("--certify evaluates the SLP itself; drop --via-network")
-        given = click.get_current_context().get_parameter_source("max_bits")
-        _certified_eval(program, name, bit, digits, precision, max_precision,
-                        None if given == click.core.ParameterSource.DEFAULT else max_bits,
-                        time_budget, as_json)
+        _certified_eval(program, name, bit, digits, settings, time_budget, as_json)
         return
-    for option, given in (("--precision", precision), ("--max-precision", max_precision),
-                          ("--digits", digits)):
-        if given is not None:
-            raise click.UsageError(f"{option} goes with --certify")
+    if digits is not None:
+        raise click.UsageError("--digits goes with --certify")
     if via_network is None:
         result = evaluate(program, max_bits=max_bits, time_budget=time_budget)
     else:
@@ -119,36 +105,18 @@ def eval_command(prog, sign, bit, max_bits, time_budget, no_value, via_network, 
         click.echo(f"bit_length: {result.bit_length}")
 
 
-def _certified_eval(program, name, bit, digits, precision, max_precision, max_bits,
-                    time_budget, as_json):
+def _certified_eval(program, name, bit, digits, settings, time_budget, as_json):
     """slp eval --certify: the escalation of certify.certify_slp, printed. The sign is always
-    asked (--sign or not), so that "sign": null means undecided, never "not asked". The exact
-    fallback's limit is --max-bits when given, else EXACT_FALLBACK_FACTOR x the maximum
-    precision: an exact pass with N-bit values costs about a ball pass at N bits, so the
-    default keeps it a few ball passes long."""
-    precision = precision or DEFAULT_PRECISION
-    if max_precision is None:
-        max_precision = max(DEFAULT_MAX_PRECISION, precision)
-    elif precision > max_precision:
-        raise click.UsageError(f"--precision {precision} is above --max-precision "
-                               f"{max_precision}")
-    if max_bits is None:
-        max_bits = EXACT_FALLBACK_FACTOR * max_precision
+    asked (--sign or not), so that "sign": null means undecided, never "not asked"."""
     try:
-        result = certify_slp(program, sign=True, bit=bit, digits=digits, precision=precision,
-                             max_precision=max_precision, time_budget=time_budget,
-                             max_bits=max_bits)
+        result = certify_slp(program, sign=True, bit=bit, digits=digits,
+                             time_budget=time_budget, **settings)
     except BitpropInputError as err:
         raise err.at(name) from None
     if as_json:
         emit_json(result.to_json() | {"gates": len(program)})
         return
-    how = ("by the exact evaluator" if result.method == "exact"
-           else f"at {result.precision} bits")
-    if result.decided:
-        click.echo(f"certified {how}")
-    else:
-        click.echo(f"undecided at {result.precision} bits (stopped: {result.stopped})")
+    click.echo(how(result))
     shown = {"sign": "sign", "bit": f"bit {bit}", "magnitude": "log2 |x_n|"}
     for key, answer in result.answers.items():
         click.echo(f"{shown[key]}: {'undecided' if answer is None else _shown_answer(answer)}")
