@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 import bitprop
-from bitprop import activations, api, balls, certify, dataset, losses, network, numbers
+from bitprop import (activations, api, balls, certify, certify_network, dataset, losses,
+                     network, numbers)
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = doctest.NORMALIZE_WHITESPACE
-MODULES = [network, dataset, api, numbers, activations, losses, balls, certify]
+MODULES = [network, dataset, api, numbers, activations, losses, balls, certify,
+           certify_network]
 
 #: Every public name (bitprop.__all__) and method that must show an example, by the
 #: qualified name doctest gives its docstring.
@@ -34,6 +36,8 @@ MUST_HAVE_EXAMPLES = [
     "bitprop.activations.Activation", "bitprop.losses.Loss",
     "bitprop.balls.BallValue", "bitprop.balls.ball_forward", "bitprop.balls.ball_grad",
     "bitprop.certify.Ball", "bitprop.certify.certify_slp", "bitprop.certify.escalate",
+    "bitprop.certify_network.certify_forward", "bitprop.certify_network.certify_grad",
+    "bitprop.certify_network.certify_solve",
 ]
 
 

@@ -16,6 +16,7 @@ from .errors import (
 from .api import forward, grad, step
 from .balls import BallForwardResult, BallGradResult, BallValue, ball_forward, ball_grad
 from .certify import Ball, certify_slp, escalate
+from .certify_network import certify_forward, certify_grad, certify_solve
 from .evaluation import BitStats, ForwardResult, GradResult
 from .losses import Loss
 from .network import Edge, Network
@@ -29,5 +30,5 @@ __all__ = [
     "Edge", "ForwardResult", "GradResult", "Loss", "Network", "TimeBudgetError", "bit_length",
     "forward", "grad", "rational", "step", "to_str",
     "BallForwardResult", "BallGradResult", "BallValue", "ball_forward", "ball_grad",
-    "Ball", "certify_slp", "escalate",
+    "Ball", "certify_slp", "escalate", "certify_forward", "certify_grad", "certify_solve",
 ]

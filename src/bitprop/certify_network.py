@@ -160,6 +160,13 @@ def certify_solve(instance, *, precision=DEFAULT_PRECISION, max_precision=DEFAUL
     instance (``--bounded``, Lemma A.5) is another matter: it keeps every value in [-1, 1],
     so dL/dw = 2^(1-e) x_n is tiny while each gadget loses absolute precision; its sign is
     decided only where the values stay exactly dyadic (towers of 2), else reported undecided.
+
+    >>> from bitprop.slp import negated, tower
+    >>> from bitprop.slp.compile_backprop import compile_backprop
+    >>> instance = compile_backprop(negated(tower(60)), "z^2")     # x_n = -2^(2^60)
+    >>> result = certify_solve(instance)
+    >>> result.answers, result.precisions
+    ({'sign': -1, 'answer': False}, [64])
     """
     if instance.problem == "erm":
         return _certify_erm(instance, precision, max_precision, time_budget, max_bits,
