@@ -16,8 +16,8 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
 from bitprop._flint cimport *
-from bitprop._convert cimport (RationalVector, vector_adopt, fmpz_get_pyint, put_count,
-                               integer_size, put_integer, get_count, get_integer)
+from bitprop._convert cimport (RationalVector, vector_adopt, fmpz_get_pyint, fmpz_set_pyint,
+                               put_count, integer_size, put_integer, get_count, get_integer)
 from bitprop._factored cimport (PrimeBase, Factored, factored_init, factored_clear,
                                 factored_set_base, factor, set_canonical)
 from bitprop.errors import DamagedBytesError
@@ -43,6 +43,39 @@ cdef class PartialSums:
 
     def __len__(self):
         return self.n
+
+    @staticmethod
+    def from_pairs(pairs, index=None):
+        """Sums of (numerator, denominator > 0) int pairs, entry i being pairs[index[i]]
+        (without ``index``, pairs[i]); runs of equal denominators share one.
+
+        >>> PartialSums.from_pairs([(2, 4), (6, 4)]).canonical().tolist()
+        [Fraction(1, 2), Fraction(3, 2)]
+        """
+        pairs = list(pairs)
+        cdef Py_ssize_t i, m = len(pairs)
+        cdef fmpq *values = _fmpq_vec_init(m + 1)
+        cdef long *slots = NULL
+        try:
+            for i, (numerator, denominator) in enumerate(pairs):
+                if denominator <= 0:
+                    raise ValueError(f"pair {i}: denominator {denominator} is not positive")
+                fmpz_set_pyint(fmpq_numref(values + i), numerator)
+                fmpz_set_pyint(fmpq_denref(values + i), denominator)
+            if index is None:
+                return sums_from(values, m, NULL, m)
+            index = list(index)
+            slots = <long *>malloc((len(index) + 1) * sizeof(long))
+            if slots == NULL:
+                raise MemoryError()
+            for i, j in enumerate(index):
+                if not 0 <= j < m:
+                    raise ValueError(f"index entry {i} is {j}, past the {m} pairs")
+                slots[i] = j
+            return sums_from(values, m, slots, len(index))
+        finally:
+            _fmpq_vec_clear(values, m + 1)
+            free(slots)
 
     def pairs(self):
         """The entries as (numerator, denominator) int pairs, as stored (for tests)."""
