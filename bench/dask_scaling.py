@@ -184,12 +184,12 @@ def machine_ceiling(net, data, rounds):
 
 def payload_sizes(net, data, result, trained):
     """Bytes of what travels: the network (scattered to every worker), one shard's partial
-    gradient (weights + bias adjoints, packed), and the parameters after one step."""
+    gradient (weights + biases, PartialSums bytes), and the parameters after one step."""
+    from bitprop import evaluation
     from bitprop.distributed import tasks
     from bitprop.distributed.wire import pack_fractions
-    heads = tasks.structure(net).heads
-    gradient = (len(pack_fractions(result.grad_weight))
-                + len(pack_fractions([result.grad_bias[e] for e in heads])))
+    sums = evaluation.grad(net, data, canonical=False)
+    gradient = len(sums.grad_weight.to_bytes()) + len(sums.grad_bias.to_bytes())
     parameters = (len(pack_fractions(trained.weights))
                   + len(pack_fractions(trained.biases, repeats=True)))
     shared = tasks.share(net)

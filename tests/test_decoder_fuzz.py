@@ -39,7 +39,7 @@ def _outcome(data):
     try:
         return list(_convert._from_bytes(bytes(data)))
     except bitprop.DamagedBytesError as error:
-        assert str(error).startswith("damaged RationalVector bytes, at byte ")
+        assert str(error).startswith("damaged bytes of an exact vector, at byte ")
         return None
 
 

@@ -12,6 +12,17 @@ cdef long fmpq_bit_length(const fmpq *value) noexcept nogil
 cdef bint set_ratio_chars(fmpq *out, const char *s, Py_ssize_t n) except -1
 cdef int set_digits(fmpz *out, const char *digits, Py_ssize_t n) except -1
 
+# The byte codec of RationalVector (and of _sums.PartialSums): counts as varints, integers as
+# small varints or two's-complement words; every read checked against the bytes left.
+from bitprop._flint cimport ulong
+cdef Py_ssize_t put_count(unsigned char *b, Py_ssize_t at, ulong u) noexcept
+cdef Py_ssize_t integer_size(const fmpz *x) noexcept
+cdef Py_ssize_t put_integer(unsigned char *b, Py_ssize_t at, const fmpz *x) noexcept
+cdef Py_ssize_t get_count(const unsigned char *b, Py_ssize_t at, Py_ssize_t n,
+                          ulong *u) except -1
+cdef Py_ssize_t get_integer(fmpz *x, const unsigned char *b, Py_ssize_t at,
+                            Py_ssize_t n) except -1
+
 
 cdef class RationalVector:
     cdef fmpq *data                 # the m stored values

@@ -292,18 +292,19 @@ cdef class RationalVector:
         no decimal text; a small rational such as 3/7 takes 2 bytes."""
         cdef Py_ssize_t i, size = 30 + (10 * self.n if self.index != NULL else 0), at = 0
         for i in range(self.m):
-            size += _size(fmpq_numref(&self.data[i])) + _size(fmpq_denref(&self.data[i]))
+            size += (integer_size(fmpq_numref(&self.data[i]))
+                     + integer_size(fmpq_denref(&self.data[i])))
         cdef bytearray out = bytearray(size)
         cdef unsigned char *b = <unsigned char *><char *>out
-        at = _put_varint(b, at, self.n)
-        at = _put_varint(b, at, self.m)
-        at = _put_varint(b, at, self.index != NULL)
+        at = put_count(b, at, self.n)
+        at = put_count(b, at, self.m)
+        at = put_count(b, at, self.index != NULL)
         if self.index != NULL:
             for i in range(self.n):
-                at = _put_varint(b, at, self.index[i])
+                at = put_count(b, at, self.index[i])
         for i in range(self.m):
-            at = _put(b, at, fmpq_numref(&self.data[i]))
-            at = _put(b, at, fmpq_denref(&self.data[i]))
+            at = put_integer(b, at, fmpq_numref(&self.data[i]))
+            at = put_integer(b, at, fmpq_denref(&self.data[i]))
         return bytes(out[:at])
 
 
@@ -311,7 +312,7 @@ cdef class RationalVector:
 cdef slong _SMALL_WORD = (<slong>1) << 62
 
 
-cdef inline Py_ssize_t _put_varint(unsigned char *b, Py_ssize_t at, ulong u) noexcept:
+cdef Py_ssize_t put_count(unsigned char *b, Py_ssize_t at, ulong u) noexcept:
     """u in 7-bit groups, low first, the high bit set on all but the last."""
     while u >= 128:
         b[at] = (u & 127) | 128
@@ -321,29 +322,29 @@ cdef inline Py_ssize_t _put_varint(unsigned char *b, Py_ssize_t at, ulong u) noe
     return at + 1
 
 
-cdef inline Py_ssize_t _size(const fmpz *x) noexcept:
+cdef Py_ssize_t integer_size(const fmpz *x) noexcept:
     """A bound on the bytes _put writes for x."""
     return 10 if fmpz_fits_si(x) else 10 + 8 * (fmpz_size(x) + 1)
 
 
-cdef Py_ssize_t _put(unsigned char *b, Py_ssize_t at, const fmpz *x) noexcept:
+cdef Py_ssize_t put_integer(unsigned char *b, Py_ssize_t at, const fmpz *x) noexcept:
     """x as a varint: a small value v as zigzag(v) * 2, a big one as k * 2 + 1 followed by
     its k words of two's complement (FLINT's signed ui array, little-endian)."""
     cdef slong v, k
     v = fmpz_get_si(x) if fmpz_fits_si(x) else 0
     if fmpz_fits_si(x) and -_SMALL_WORD < v < _SMALL_WORD:
-        return _put_varint(b, at, ((<ulong>v << 1) ^ <ulong>(v >> 63)) << 1)
+        return put_count(b, at, ((<ulong>v << 1) ^ <ulong>(v >> 63)) << 1)
     k = fmpz_size(x) + 1
-    at = _put_varint(b, at, (<ulong>k << 1) | 1)
+    at = put_count(b, at, (<ulong>k << 1) | 1)
     fmpz_get_signed_ui_array(<ulong *>(b + at), k, x)
     return at + 8 * k
 
 
 cdef object _damaged(Py_ssize_t at, str problem):
-    return DamagedBytesError(f"damaged RationalVector bytes, at byte {at}: {problem}")
+    return DamagedBytesError(f"damaged bytes of an exact vector, at byte {at}: {problem}")
 
 
-cdef Py_ssize_t _get_varint(const unsigned char *b, Py_ssize_t at, Py_ssize_t n,
+cdef Py_ssize_t get_count(const unsigned char *b, Py_ssize_t at, Py_ssize_t n,
                             ulong *u) except -1:
     """The varint at b[at:n] into u; a value past 64 bits or past the end is refused."""
     cdef int shift = 0
@@ -362,10 +363,11 @@ cdef Py_ssize_t _get_varint(const unsigned char *b, Py_ssize_t at, Py_ssize_t n,
             return at
 
 
-cdef Py_ssize_t _get(fmpz *x, const unsigned char *b, Py_ssize_t at, Py_ssize_t n) except -1:
+cdef Py_ssize_t get_integer(fmpz *x, const unsigned char *b, Py_ssize_t at,
+                            Py_ssize_t n) except -1:
     """The integer _put wrote at b[at:n] into x."""
     cdef ulong u, k
-    at = _get_varint(b, at, n, &u)
+    at = get_count(b, at, n, &u)
     if u & 1 == 0:
         u >>= 1
         fmpz_set_si(x, <slong>(u >> 1) ^ -<slong>(u & 1))
@@ -387,9 +389,9 @@ def _from_bytes(bytes data):
     cdef Py_ssize_t i, at = 0, size = len(data)
     cdef ulong n, m, indexed, u, room
     cdef RationalVector vector = RationalVector.__new__(RationalVector)
-    at = _get_varint(b, at, size, &n)
-    at = _get_varint(b, at, size, &m)
-    at = _get_varint(b, at, size, &indexed)
+    at = get_count(b, at, size, &n)
+    at = get_count(b, at, size, &m)
+    at = get_count(b, at, size, &indexed)
     room = size - at
     if indexed > 1:
         raise _damaged(at - 1, f"the index flag is {indexed}, not 0 or 1")
@@ -407,13 +409,13 @@ def _from_bytes(bytes data):
         if vector.index == NULL:
             raise MemoryError()
         for i in range(vector.n):
-            at = _get_varint(b, at, size, &u)
+            at = get_count(b, at, size, &u)
             if u >= m:
                 raise _damaged(at - 1, f"index entry {i} is {u}, past the {m} stored values")
             vector.index[i] = u
     for i in range(vector.m):
-        at = _get(fmpq_numref(&vector.data[i]), b, at, size)
-        at = _get(fmpq_denref(&vector.data[i]), b, at, size)
+        at = get_integer(fmpq_numref(&vector.data[i]), b, at, size)
+        at = get_integer(fmpq_denref(&vector.data[i]), b, at, size)
         _check_canonical(&vector.data[i], i, at)
     if at != size:
         raise _damaged(at, f"{size - at} bytes left over after the last value")

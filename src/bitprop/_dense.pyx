@@ -33,7 +33,7 @@ from bitprop._codes cimport (ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MO
 from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
                             WHAT_ADJOINT)
 from bitprop._convert cimport fmpq_set_fraction
-from bitprop._factored cimport (PrimeBase, factored_set_base, factor, canonical_bits,
+from bitprop._factored cimport (PrimeBase, Factored, factored_set_base, factor, canonical_bits,
                                set_canonical, divide_exact)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
@@ -473,7 +473,7 @@ cdef class DenseEngine:
             for j in range(n_in):
                 e = self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
                 if e >= 0:               # (-1: no such edge)
-                    set_canonical(run.grad_w + e, at(&M, i, j), den, &w.fac, g, True)
+                    _set_sum(run, run.grad_w + e, at(&M, i, j), den, &w.fac, g)
         fmpz_mat_clear(&M)
         # dL/db rows: sum over all samples of G[i, s] / gd[s]
         fmpz_one(den)
@@ -488,9 +488,19 @@ cdef class DenseEngine:
                     if not fmpz_is_zero(at(<fmpz_mat_struct *>&part.G, r0 + i, s)):
                         divide_exact(scale, den, part.gd + s)
                         fmpz_addmul(tmp, at(<fmpz_mat_struct *>&part.G, r0 + i, s), scale)
-            set_canonical(run.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, &w.fac,
-                          g, True)
+            _set_sum(run, run.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, &w.fac, g)
         fmpz_clear(den); fmpz_clear(scale)
+
+
+cdef inline void _set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const Factored *f,
+                          fmpz *g) noexcept nogil:
+    """q := num / den (num moved): in lowest terms, or as it is when the pass keeps its
+    gradient sums for a later canonical form (Pass.gradient_sums)."""
+    if run.canonical_gradients:
+        set_canonical(q, num, den, f, g, True)
+    else:
+        fmpz_swap(fmpq_numref(q), num)
+        fmpz_set(fmpq_denref(q), den)
 
 
 cdef PrimeBase _network_primes(const PlanData *plan):

@@ -112,6 +112,8 @@ cdef class Pass:
     cdef fmpq *grad_z               # regions * n: sum over samples of dL/dz_p
     cdef Worker *workers
     cdef public int stop
+    cdef public bint canonical_gradients   # False: dense gradient rows stay over their
+                                           # common denominator (see gradient_sums)
 
     cdef int guard(self, Worker *w, slong p, slong s, slong step, int what,
                    const fmpq *value, long *record) noexcept nogil

@@ -17,6 +17,7 @@ from bitprop._plan cimport PlanData
 from bitprop._codes cimport LOSS_SQUARE, LOSS_HINGE, LOSS_ZERO_ONE, LOSS_EXACT_FIT
 from bitprop._factored cimport factored_init, factored_clear
 from bitprop._columns cimport release, columns_clear
+from bitprop._sums cimport sums_from
 from bitprop._convert cimport (RationalVector, fmpz_set_pyint, fmpq_set_fraction,
                                fmpq_get_fraction, fmpq_bit_length, vector_adopt, vector_take,
                                vector_indexed)
@@ -99,6 +100,7 @@ cdef class Pass:
         self.keep_all = keep_all
         self.has_labels = labels is not None
         self.max_bits = max_bits or 0
+        self.canonical_gradients = True
         if loss is not None:
             self.loss_code = loss.code
             fmpz_set_pyint(&self.loss_index, loss.index)
@@ -284,6 +286,14 @@ cdef class Pass:
             return vector_take(weights, self.plan.d.n_edges), bias
         self.grad_w = NULL          # the one region's array becomes the vector's
         return vector_adopt(weights, self.plan.d.n_edges), bias
+
+    def gradient_sums(self):
+        """(dL/dw, dL/db) per edge as PartialSums (after reduce_gradients), for a pass run
+        with ``canonical_gradients`` False: the dense rows' integers over their common
+        denominator, moved out of the pass. Call this last, and once."""
+        return (sums_from(self.grad_w, self.plan.d.n_edges, NULL, self.plan.d.n_edges),
+                sums_from(self.grad_z, self.plan.d.n, <const long *>self.plan.d.edge_dst,
+                          self.plan.d.n_edges))
 
     def gradient_bits(self):
         """(max bits of dL/dw, max bits of dL/db) over all edges (after reduce_gradients)."""

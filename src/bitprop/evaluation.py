@@ -206,24 +206,33 @@ def forward(network, inputs, *, keep_all=False, max_bits=None, time_budget=None,
 
 
 def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, progress=None,
-         output="fraction", kernel="auto"):
-    """Exact L(theta) and dL/dw, dL/db for every edge (edge order), with bit statistics."""
+         output="fraction", kernel="auto", canonical=True):
+    """Exact L(theta) and dL/dw, dL/db for every edge (edge order), with bit statistics.
+
+    ``canonical=False`` (for partial sums that are added up before anything reads them, as
+    Dask's shards are): the gradients are bitprop._sums.PartialSums, not in lowest terms,
+    and the statistics leave out their bit lengths."""
     started = time.perf_counter()
     dataset = as_dataset(dataset, network, require_labels=True)
     compiled = network.compiled()
     run = _new_pass(compiled, network, dataset, backward=True, keep_all=False,
                     threads=threads, max_bits=max_bits, kernel=kernel)
+    run.canonical_gradients = canonical
     compile_seconds = time.perf_counter() - started
     _run(run, compiled.plan, time_budget=time_budget, progress=progress)
     result = _grad_result(run, compiled.plan, compile_seconds)
-    return result if output == "fraction" else result.converted(output)
+    return result if output == "fraction" or not canonical else result.converted(output)
 
 
 def _grad_result(run, plan, compile_seconds):
     forward_seconds, backward_seconds = run.timings()
     run.reduce_gradients()
-    bits = _bit_stats(run, plan, run.gradient_bits())
-    grad_weight, grad_bias = run.gradients()
+    if run.canonical_gradients:
+        bits = _bit_stats(run, plan, run.gradient_bits())
+        grad_weight, grad_bias = run.gradients()
+    else:
+        bits = _bit_stats(run, plan)
+        grad_weight, grad_bias = run.gradient_sums()
     timing = {"compile": compile_seconds, "forward": forward_seconds,
               "backward": backward_seconds}
     return GradResult(run.total_loss(), grad_weight, grad_bias, run.take_outputs(), bits,

@@ -17,13 +17,13 @@ import time
 import uuid
 import weakref
 
-from .._convert import RationalVector
 from ..dataset import Dataset
 from ..errors import BitpropError, BitpropInputError, TimeBudgetError
-from ..evaluation import BitStats, GradResult, as_dataset, check_step, loss_scales
+from ..evaluation import (BitStats, GradResult, as_dataset, check_step, default_threads,
+                          loss_scales)
 from . import tasks
 from .errors import DistributedError
-from .wire import Vector, unpack_fractions
+from .wire import unpack_fractions
 
 #: Reruns of a task that raised (an accident: bitprop's own errors come back as values).
 DEFAULT_RETRIES = 2
@@ -53,7 +53,7 @@ def grad(network, dataset, *, client, shards=None, threads=None, max_bits=None,
         root = run.reduce(partials, "sum")
         total = run.result(root, counted=partials)
     _check_complete(total, len(dataset))
-    result = _grad_result(network, total, time.perf_counter() - started)
+    result = _grad_result(network, dataset, total, time.perf_counter() - started)
     return result if output == "fraction" else result.converted(output)
 
 
@@ -187,11 +187,10 @@ def _check_complete(total, samples):
                                f"{total.first + total.count}) of {samples}; not reported")
 
 
-def _grad_result(network, total, seconds):
-    edges = tasks.structure(network)
-    adjoints = unpack_fractions(total.adjoints)
-    grad_weight = RationalVector.from_values(Vector.unpack(total.weight_gradient).fractions())
-    grad_bias = RationalVector.from_values([adjoints[slot] for slot in edges.slot_of_edge])
+def _grad_result(network, dataset, total, seconds):
+    threads = default_threads()
+    grad_weight = tasks.canonical(total.weight_gradient, network, dataset, threads)
+    grad_bias = tasks.canonical(total.bias_gradient, network, dataset, threads)
     width = network.num_outputs
     flat = [q for blob in total.outputs for q in unpack_fractions(blob)]
     outputs = [flat[s * width:(s + 1) * width] for s in range(total.count)]

@@ -12,6 +12,8 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from .. import evaluation
+from .._factored import base_of
+from .._sums import PartialSums
 from ..dataset import Dataset
 from ..errors import BitpropError
 from ..network import Network
@@ -32,8 +34,8 @@ class Partial(NamedTuple):
     first: int
     count: int
     loss: bytes                  # packed [L]
-    weight_gradient: bytes       # packed dL/dw per edge (or None: a forward-only partial)
-    adjoints: bytes              # packed dL/dz per head vertex, Structure.heads order (or None)
+    weight_gradient: bytes       # PartialSums bytes of dL/dw per edge (None: forward only)
+    bias_gradient: bytes         # PartialSums bytes of dL/db per edge, one value per head
     outputs: tuple               # packed output rows, one blob per shard, in sample order
     per_vertex: dict             # name -> {"z", "f", "adjoint"}: max bits over the samples
     per_depth: tuple             # ({"depth", "z", "f", "adjoint"}, ...)
@@ -70,35 +72,16 @@ def share(network):
                                               pack_fractions(network.biases, repeats=True)))
 
 
-class Structure(NamedTuple):
-    """The edge bookkeeping the wire needs: the bias gradient of edge e is dL/dz of its head,
-    so a partial carries one adjoint per head vertex and not one per edge."""
-
-    slot_of_edge: list           # edge -> slot of its head
-    heads: list                  # slot -> an edge into that head
-    trainable: list              # edge -> bool
-
-
-_structures = {}                 # id(network) -> (network, Structure); few networks per process
-
-
-def structure(network):
-    """The Structure of ``network``, computed once per network object in this process."""
-    cached = _structures.get(id(network))
-    if cached is not None and cached[0] is network:
-        return cached[1]
-    slots, slot_of_edge, heads = {}, [], []
-    for e, head in enumerate(network._targets):     # head vertex per edge (as layers.py reads)
-        slot = slots.get(head)
-        if slot is None:
-            slot = slots[head] = len(heads)
-            heads.append(e)
-        slot_of_edge.append(slot)
-    found = Structure(slot_of_edge, heads, list(network.trainable))
-    if len(_structures) >= 4:
-        _structures.clear()
-    _structures[id(network)] = (network, found)
-    return found
+def canonical(data, network, dataset=None, threads=1):
+    """The RationalVector of PartialSums bytes in lowest terms: one gcd per stored value,
+    over the primes of the network's (and the samples') denominators, on ``threads``."""
+    denominators = {q.denominator for q in network.weights}
+    denominators.update(q.denominator for q in network.biases)
+    if dataset is not None:
+        for rows in (dataset.inputs, dataset.labels or ()):
+            denominators.update(q.denominator for row in rows for q in row)
+    primes, _ = base_of(denominators)
+    return PartialSums.from_bytes(data).canonical(primes, threads)
 
 
 _built = [None, None]            # (Parameters, Network): the tasks of one step on one worker
@@ -127,23 +110,22 @@ def shard_partial(shared, parameters, shard, options, backward=True, outputs=Tru
         return parameters
     network = _network(shared, parameters)
     try:
-        if backward:
-            result = evaluation.grad(network, shard.dataset, **options)
+        if backward:      # sums over a common denominator: lowest terms once, at the end
+            result = evaluation.grad(network, shard.dataset, canonical=False, **options)
         else:
             result = evaluation.forward(network, shard.dataset, **options)
     except BitpropError as error:
         return Failure(error)
-    weight_gradient = adjoints = None
+    weight_gradient = bias_gradient = None
     if backward:
-        weight_gradient = pack_fractions(result.grad_weight)
-        bias = result.grad_bias
-        adjoints = pack_fractions([bias[e] for e in structure(shared.skeleton).heads])
+        weight_gradient = result.grad_weight.to_bytes()
+        bias_gradient = result.grad_bias.to_bytes()
     rows = ()
     if outputs:
         rows = (pack_fractions([q for row in result.outputs for q in row]),)
     timing = tuple(result.timing.get(key, 0.0) for key in ("compile", "forward", "backward"))
     return Partial(shard.first, len(shard.dataset), pack_fractions([result.loss]),
-                   weight_gradient, adjoints, rows, result.bits.per_vertex,
+                   weight_gradient, bias_gradient, rows, result.bits.per_vertex,
                    tuple(result.bits.per_depth), timing)
 
 
@@ -151,6 +133,12 @@ def _sum_packed(left, right):
     if left is None or right is None:
         return None
     return Vector.unpack(left).plus(Vector.unpack(right)).pack()
+
+
+def _sum_sums(left, right):
+    if left is None or right is None:
+        return None
+    return PartialSums.from_bytes(left).plus(PartialSums.from_bytes(right)).to_bytes()
 
 
 def _max_bits(left, right, key):
@@ -175,8 +163,8 @@ def add_partials(left, right):
     per_depth = tuple(_max_bits(left.per_depth, right.per_depth, "depth").values())
     return Partial(left.first, left.count + right.count,
                    _sum_packed(left.loss, right.loss),
-                   _sum_packed(left.weight_gradient, right.weight_gradient),
-                   _sum_packed(left.adjoints, right.adjoints),
+                   _sum_sums(left.weight_gradient, right.weight_gradient),
+                   _sum_sums(left.bias_gradient, right.bias_gradient),
                    left.outputs + right.outputs, per_vertex, per_depth,
                    tuple(map(max, left.timing, right.timing)))
 
@@ -193,14 +181,16 @@ def descend(shared, parameters, total, rate):
     for value in (parameters, total):
         if isinstance(value, Failure):
             return value
-    edges = structure(shared.skeleton)
+    network = _network(shared, parameters)
+    trainable = network.trainable
     parameters = shared.parameters if parameters is None else parameters
     weights, biases = Vector.unpack(parameters.weights), Vector.unpack(parameters.biases)
-    weight_step = Vector.unpack(total.weight_gradient).scaled(rate)
-    # One product per head vertex, shared by all the edges into it.
-    bias_step = Vector.unpack(total.adjoints).scaled(rate).gather(edges.slot_of_edge)
-    return Parameters(weights.minus(weight_step, edges.trainable).pack(),
-                      biases.minus(bias_step, edges.trainable).pack(repeats=True))
+    weight_step = Vector.from_fractions(
+        canonical(total.weight_gradient, network).tolist()).scaled(rate)
+    bias_step = Vector.from_fractions(
+        canonical(total.bias_gradient, network).tolist()).scaled(rate)
+    return Parameters(weights.minus(weight_step, trainable).pack(),
+                      biases.minus(bias_step, trainable).pack(repeats=True))
 
 
 def call_configuration(function, configuration):

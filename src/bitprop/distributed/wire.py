@@ -166,11 +166,6 @@ class Vector:
             denominators.append(q)
         return Vector(numerators, denominators)
 
-    def gather(self, index):
-        """The vector (self[index[0]], self[index[1]], ...), sharing the ints."""
-        return Vector([self.numerators[i] for i in index],
-                      [self.denominators[i] for i in index])
-
 
 def _damaged(problem):
     return DamagedBytesError(f"damaged packed vector: {problem}")
