@@ -122,13 +122,18 @@ def grad_command(network, data, per_vertex, dask, shards, max_bits, time_budget,
     timing = {"load": loaded, **result.timing}
     if as_json:
         bits = result.bits.to_json(per_vertex)
-        emit_json({"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing},
-                  threads)
+        out = {"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing}
+        if result.parameters:
+            out["parameters"] = result.parameters
+        emit_json(out, threads)
         return
     click.echo(f"loss: {_short(result.loss)}")
     rows = [[e, edge.source, edge.target, _short(gw), _short(gb)] for e, (edge, gw, gb) in
             enumerate(zip(net.edges, result.grad_weight, result.grad_bias))]
     click.echo(_table(rows, ["edge", "from", "to", "dL/dweight", "dL/dbias"]))
+    if result.parameters:
+        click.echo("\n" + _table([[name, _short(g)] for name, g in result.parameters.items()],
+                                 ["parameter", "dL/dparameter"]))
     click.echo(f"max bits: values {result.bits.max_value}, adjoints {result.bits.max_adjoint}, "
                f"gradients {result.bits.max_grad}   forward {timing['forward']:.3g} s, "
                f"backward {timing['backward']:.3g} s")
