@@ -10,6 +10,7 @@ The public API, re-exported here. Quick start::
 """
 
 from .activations import Activation
+from .builders import Builder
 from .dataset import Dataset
 from .errors import (
     BitLimitError, BitpropError, BitpropInputError, DamagedBytesError, TimeBudgetError)
@@ -22,7 +23,7 @@ from .numbers import bit_length, rational, to_str
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "BitLimitError", "BitStats", "BitpropError", "BitpropInputError",
+    "Activation", "BitLimitError", "Builder", "BitStats", "BitpropError", "BitpropInputError",
     "DamagedBytesError", "Dataset",
     "Edge", "ForwardResult", "GradResult", "Loss", "Network", "TimeBudgetError", "bit_length",
     "forward", "grad", "rational", "step", "to_str",

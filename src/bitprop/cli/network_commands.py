@@ -39,6 +39,31 @@ per_vertex_option = click.option(
     help="Add bits.per_vertex (max bits of z, f and dL/dz of every vertex) to --json.")
 
 
+def npz_options(command):
+    """--loss and --reduction: the loss of a .npz dataset (a JSON dataset names its own)."""
+    command = click.option(
+        "--reduction", type=click.Choice(["sum", "mean"]), default=None,
+        help="With a .npz DATA: sum (default) or mean over the samples.")(command)
+    return click.option(
+        "--loss", "loss", default=None, metavar="LOSS",
+        help="With a .npz DATA: the loss, a name (square, hinge, ...) or a JSON object "
+             "such as '{\"kind\": \"bit\", \"index\": 2}' (default square).")(command)
+
+
+def _load_dataset(path, allow_float, loss=None, reduction=None):
+    """DATA: a dataset file, JSON or .npz; --loss and --reduction apply to .npz only."""
+    if not str(path).lower().endswith(".npz"):
+        for option, value in (("--loss", loss), ("--reduction", reduction)):
+            if value is not None:
+                raise click.UsageError(f"{option} applies to a .npz DATA; {path} names its "
+                                       "own loss and reduction")
+        return Dataset.load(path, allow_float=allow_float)
+    if loss is not None and loss.lstrip().startswith("{"):
+        loss = parse_json_text(loss, "--loss")
+    return Dataset.load(path, loss="square" if loss is None else loss,
+                        reduction=reduction or "sum")
+
+
 def _load_network(path, allow_float):
     return Network.load(path, allow_float=allow_float)
 
@@ -107,14 +132,15 @@ def eval_command(network, inputs, keep_all, per_vertex, max_bits, time_budget, t
 @click.argument("network", metavar="NET")
 @click.argument("data", metavar="DATA")
 @per_vertex_option
+@npz_options
 @dask_options
 @evaluation_options
-def grad_command(network, data, per_vertex, dask, shards, max_bits, time_budget, threads,
-                 allow_float, progress, as_json):
+def grad_command(network, data, per_vertex, loss, reduction, dask, shards, max_bits,
+                 time_budget, threads, allow_float, progress, as_json):
     """Exact L(theta) and dL/dtheta for every edge's weight and bias of NET on DATA."""
     started = time.perf_counter()
     net = _load_network(network, allow_float)
-    dataset = Dataset.load(data, allow_float=allow_float)
+    dataset = _load_dataset(data, allow_float, loss, reduction)
     loaded = time.perf_counter() - started
     with Progress("grad", progress) as bar:
         result = _evaluate("grad", dask, shards, net, dataset, max_bits=max_bits,
@@ -147,14 +173,15 @@ def grad_command(network, data, per_vertex, dask, shards, max_bits, time_budget,
               help="Number of gradient-descent steps.")
 @click.option("-o", "--output", required=True, metavar="NET2",
               help="Where to write the trained network.")
+@npz_options
 @dask_options
 @evaluation_options
-def step_command(network, data, lr, steps, output, dask, shards, max_bits, time_budget, threads,
-                 allow_float, progress, as_json):
+def step_command(network, data, lr, steps, output, loss, reduction, dask, shards, max_bits,
+                 time_budget, threads, allow_float, progress, as_json):
     """T exact gradient-descent steps theta := theta - ETA dL/dtheta; writes NET2."""
     echo = reporter(output, as_json)
     net = _load_network(network, allow_float)
-    dataset = Dataset.load(data, allow_float=allow_float)
+    dataset = _load_dataset(data, allow_float, loss, reduction)
     report = None if as_json else (lambda i, loss: click.echo(
         f"step {i}: loss before {_short(loss)}", err=True))
     with Progress("step", progress) as bar:

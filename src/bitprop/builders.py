@@ -1,0 +1,282 @@
+"""Builder: networks layer by layer, shapes tracked, as a Sequential model is written.
+
+Every layer is made of the paper's vertices and edges, so that the exact evaluator runs it as
+any DAG: a convolution's kernel and bias, and an RNN's matrices and bias, are shared
+parameters (Network's ``parameters``) bound to every edge that uses them; an output unit's
+bias sits on its first in-edge, its other in-edges bound to the layer's frozen parameter
+``NAME.zero`` (so a step moves exactly the layer's own parameters); pooling edges are frozen;
+a max is built from ReLUs, max(a, b) = b + relu(a - b), a window as a tree of pairwise maxes.
+Weights not given are float32 values drawn uniformly from +-1/sqrt(fan_in) (seeded), taken
+exactly.
+"""
+
+import math
+from fractions import Fraction
+
+import numpy
+
+from .arrays import exact_array
+from .errors import BitpropInputError
+
+_FROZEN = False
+
+
+class Builder:
+    """A network under construction: its vertices, edges, shared parameters and the current
+    layer (an array of vertex names, of the layer's shape).
+
+    >>> b = bitprop.Builder((1, 4, 4), seed=1)
+    >>> b.conv2d(2, 3, activation="relu").shape
+    (2, 2, 2)
+    >>> b.max_pool(2).flatten().dense(3).shape
+    (3,)
+    >>> net = b.network()
+    >>> net.num_inputs, net.num_outputs, len(net.parameters)
+    (16, 3, 31)
+    """
+
+    def __init__(self, shape, *, name="x", seed=0):
+        """``shape``: the input's shape, (channels, height, width) for images, (steps,
+        features) for sequences, (n,) for vectors; input vertices are ``name[i,j,...]`` in
+        row-major order, which is the order of a sample's flattened x."""
+        shape = _shape(shape, "shape")
+        self._vertices, self._edges, self._parameters = [], [], {}
+        self._layer = self._new_layer(name, shape, None)
+        self._inputs = list(self._layer.ravel())
+        self._rng = numpy.random.default_rng(seed)
+        self._counts = {}
+
+    shape = property(lambda self: self._layer.shape, doc="The current layer's shape.")
+    layer = property(lambda self: self._layer.copy(), doc="The current layer's vertex names.")
+
+    def network(self):
+        """The Network: the current layer's vertices (row-major) are its outputs."""
+        from .network import Network
+        return Network(self._vertices, self._edges, self._inputs, list(self._layer.ravel()),
+                       parameters=self._parameters)
+
+    # --- layers --------------------------------------------------------------------------
+    def conv2d(self, out_channels, kernel, stride=1, padding=0, activation="relu", *,
+               weight=None, bias=None, name=None):
+        """A 2-d convolution (cross-correlation, as in PyTorch) on a (C, H, W) layer:
+        ``weight`` of shape (out_channels, C, kernel, kernel), ``bias`` (out_channels,),
+        zero padding, shared across positions as parameters ``NAME.weight[o,c,i,j]`` and
+        ``NAME.bias[o]``."""
+        channels, height, width = self._image("conv2d")
+        kernel, stride, padding = (_positive(kernel, "kernel"), _positive(stride, "stride"),
+                                   _count(padding, "padding"))
+        if padding >= kernel:
+            raise BitpropInputError(f"padding {padding} must be smaller than the kernel "
+                                    f"{kernel}", path="padding")
+        out_h, out_w = _out_size(height, kernel, stride, padding), _out_size(
+            width, kernel, stride, padding)
+        name = self._name(name, "conv")
+        weights = self._values(weight, (out_channels, channels, kernel, kernel),
+                               channels * kernel * kernel, f"{name}.weight")
+        biases = self._values(bias, (out_channels,), channels * kernel * kernel, f"{name}.bias")
+        zero = {"param": f"{name}.zero"}
+        first_edge = len(self._edges)
+        out = self._new_layer(name, (out_channels, out_h, out_w), activation)
+        for (o, i, j), target in numpy.ndenumerate(out):
+            first = True
+            for c in range(channels):
+                for di in range(kernel):
+                    for dj in range(kernel):
+                        row, col = i * stride + di - padding, j * stride + dj - padding
+                        if 0 <= row < height and 0 <= col < width:
+                            self._edges.append((self._layer[c, row, col], target,
+                                                weights[o, c, di, dj],
+                                                biases[o] if first else zero))
+                            first = False
+        self._add_zero(name, first_edge)
+        self._layer = out
+        return self
+
+    def avg_pool(self, kernel, stride=None, *, name=None):
+        """Average pooling of a (C, H, W) layer: frozen edges of weight 1/kernel^2 (no
+        padding; ``stride`` defaults to ``kernel``)."""
+        weight = Fraction(1, _positive(kernel, "kernel") ** 2)
+        return self._pool(kernel, stride, self._name(name, "avgpool"),
+                          lambda window, target: self._edges.extend(
+                              (source, target, weight, 0, _FROZEN) for source in window),
+                          "identity")
+
+    def max_pool(self, kernel, stride=None, *, name=None):
+        """Max pooling of a (C, H, W) layer, exactly, from ReLU vertices: max(a, b) =
+        b + relu(a - b), a window as a balanced tree of pairwise maxes (every edge frozen)."""
+        return self._pool(kernel, stride, self._name(name, "maxpool"), self._max_tree,
+                          "identity")
+
+    def flatten(self):
+        """The current layer as a vector (row-major)."""
+        self._layer = self._layer.ravel()
+        return self
+
+    def dense(self, width, activation="identity", *, weight=None, bias=None, name=None):
+        """A fully connected layer on a vector: ``weight`` (width, n), ``bias`` (width,), as
+        parameters ``NAME.weight[i,j]`` and ``NAME.bias[i]``."""
+        if self._layer.ndim != 1:
+            raise BitpropInputError(f"dense needs a vector, not a layer of shape "
+                                    f"{self.shape}: call flatten() first", path="dense")
+        n = len(self._layer)
+        name = self._name(name, "dense")
+        weights = self._values(weight, (width, n), n, f"{name}.weight")
+        biases = self._values(bias, (width,), n, f"{name}.bias")
+        zero, first_edge = {"param": f"{name}.zero"}, len(self._edges)
+        out = self._new_layer(name, (_positive(width, "width"),), activation)
+        for i, target in enumerate(out):
+            for j, source in enumerate(self._layer):
+                self._edges.append((source, target, weights[i, j], biases[i] if j == 0 else zero))
+        self._add_zero(name, first_edge)
+        self._layer = out
+        return self
+
+    def rnn(self, hidden, activation="relu", *, weight_ih=None, weight_hh=None, bias=None,
+            outputs="last", name=None):
+        """An Elman RNN on a (T, F) layer, unrolled: h_t = act(W_hh h_(t-1) + W_ih x_t + b)
+        for t = 1..T with h_0 = 0; ``weight_ih`` (hidden, F), ``weight_hh`` (hidden, hidden),
+        ``bias`` (hidden,), shared by every step. ``outputs``: "last" (h_T, shape (hidden,))
+        or "all" (h_1..h_T, shape (T, hidden))."""
+        if self._layer.ndim != 2:
+            raise BitpropInputError(f"rnn needs a (steps, features) layer, not {self.shape}",
+                                    path="rnn")
+        if outputs not in ("last", "all"):
+            raise BitpropInputError(f"outputs is 'last' or 'all', not {outputs!r}",
+                                    path="outputs")
+        steps, features = self.shape
+        hidden = _positive(hidden, "hidden")
+        name = self._name(name, "rnn")
+        w_ih = self._values(weight_ih, (hidden, features), hidden, f"{name}.weight_ih")
+        if steps > 1:       # h_0 = 0: one step has no recurrent edges to bind W_hh to
+            w_hh = self._values(weight_hh, (hidden, hidden), hidden, f"{name}.weight_hh")
+        elif weight_hh is not None:
+            exact_array(weight_hh, f"{name}.weight_hh", (hidden, hidden))
+        biases = self._values(bias, (hidden,), hidden, f"{name}.bias")
+        zero, first_edge = {"param": f"{name}.zero"}, len(self._edges)
+        states = []
+        for t in range(steps):
+            state = self._new_layer(f"{name}.h{t + 1}", (hidden,), activation)
+            for i, target in enumerate(state):
+                for k, source in enumerate(self._layer[t]):
+                    self._edges.append((source, target, w_ih[i, k], biases[i] if k == 0 else zero))
+                for j, source in enumerate(states[-1] if states else ()):
+                    self._edges.append((source, target, w_hh[i, j], zero))
+            states.append(state)
+        self._add_zero(name, first_edge)
+        self._layer = states[-1] if outputs == "last" else numpy.stack(states)
+        return self
+
+    # --- helpers -------------------------------------------------------------------------
+    def _new_layer(self, name, shape, activation):
+        """New vertices ``name[i,j,...]`` (sources when ``activation`` is None), as an array
+        of their names."""
+        layer = numpy.empty(shape, dtype=object)
+        for index in numpy.ndindex(*shape):
+            vertex = f"{name}[{','.join(map(str, index))}]"
+            layer[index] = vertex
+            self._vertices.append(vertex if activation is None else (vertex, activation))
+        return layer
+
+    def _name(self, name, kind):
+        if name is not None:
+            return name
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        return f"{kind}{self._counts[kind]}"
+
+    def _values(self, given, shape, fan_in, prefix):
+        """An array of ``shape`` whose entries are shared parameters named
+        ``prefix[i,j,...]``: references ``{"param": name}``, their values given (any numbers,
+        floats taken exactly) or drawn as float32 from +-1/sqrt(fan_in)."""
+        if given is None:
+            bound = 1 / math.sqrt(fan_in)
+            given = self._rng.uniform(-bound, bound, size=shape).astype(numpy.float32)
+        values = exact_array(given, prefix, shape)
+        references = numpy.empty(shape, dtype=object)
+        for index, value in numpy.ndenumerate(values):
+            parameter = f"{prefix}[{','.join(map(str, index))}]"
+            if parameter in self._parameters:
+                raise BitpropInputError(f"parameter {parameter!r} exists already: give the "
+                                        "layer another name", path="name")
+            self._parameters[parameter] = value
+            references[index] = {"param": parameter}
+        return references
+
+    def _add_zero(self, name, first_edge):
+        """The layer's frozen zero, the bias of every in-edge that carries no bias, when one
+        of the layer's edges (from ``first_edge`` on) uses it."""
+        zero = f"{name}.zero"
+        if any(type(edge[3]) is dict and edge[3]["param"] == zero
+               for edge in self._edges[first_edge:]):
+            self._parameters[zero] = {"value": 0, "trainable": False}
+
+    def _image(self, what):
+        if self._layer.ndim != 3:
+            raise BitpropInputError(f"{what} needs a (channels, height, width) layer, not "
+                                    f"{self.shape}", path=what)
+        return self.shape
+
+    def _pool(self, kernel, stride, name, connect, activation):
+        """A pooling layer: ``connect(window, target)`` adds a window's edges into the
+        output vertex ``target``."""
+        channels, height, width = self._image("pooling")
+        kernel = _positive(kernel, "kernel")
+        stride = kernel if stride is None else _positive(stride, "stride")
+        if kernel > min(height, width):
+            raise BitpropInputError(f"kernel {kernel} is larger than the layer "
+                                    f"{height} x {width}", path="kernel")
+        out = self._new_layer(name, (channels, _out_size(height, kernel, stride, 0),
+                                     _out_size(width, kernel, stride, 0)), activation)
+        for (c, i, j), target in numpy.ndenumerate(out):
+            window = self._layer[c, i * stride:i * stride + kernel,
+                                 j * stride:j * stride + kernel].ravel().tolist()
+            connect(window, target)
+        self._layer = out
+        return self
+
+    def _max_tree(self, window, target):
+        """``target`` = max of ``window``: pairs of the current level are reduced by
+        max(a, b) = b + relu(a - b) until one is left, the last pair's max being ``target``
+        (an identity vertex)."""
+        level, made = list(window), 0
+        if len(level) == 1:
+            self._edges.append((level[0], target, 1, 0, _FROZEN))
+        while len(level) > 1:
+            merged = []
+            for a, b in zip(level[::2], level[1::2]):
+                made += 1
+                gap = f"{target}.gap{made}"
+                top = target if len(level) == 2 else f"{target}.max{made}"
+                self._vertices.append((gap, "relu"))
+                if top != target:
+                    self._vertices.append((top, "identity"))
+                self._edges += [(a, gap, 1, 0, _FROZEN), (b, gap, -1, 0, _FROZEN),
+                                (b, top, 1, 0, _FROZEN), (gap, top, 1, 0, _FROZEN)]
+                merged.append(top)
+            level = merged + level[len(merged) * 2:]
+
+
+def _shape(shape, where):
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if not shape:
+        raise BitpropInputError("a shape needs at least one dimension", path=where)
+    return tuple(_positive(n, where) for n in shape)
+
+
+def _positive(n, where):
+    if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or n < 1:
+        raise BitpropInputError(f"must be a positive integer, not {n!r}", path=where)
+    return int(n)
+
+
+def _count(n, where):
+    if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or n < 0:
+        raise BitpropInputError(f"must be an integer >= 0, not {n!r}", path=where)
+    return int(n)
+
+
+def _out_size(size, kernel, stride, padding):
+    out = (size + 2 * padding - kernel) // stride + 1
+    if out < 1:
+        raise BitpropInputError(f"kernel {kernel} does not fit a side of {size} (padding "
+                                f"{padding})", path="kernel")
+    return out
