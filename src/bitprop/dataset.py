@@ -136,6 +136,7 @@ class Dataset:
         import numpy
         from .jsonfiles import read_bytes
         data, name = read_bytes(path)
+        name = str(name)
         if not data.startswith(b"PK"):
             raise BitpropInputError("not a .npz file (not a zip archive)", file=name)
         try:
