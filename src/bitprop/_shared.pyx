@@ -102,12 +102,31 @@ cdef class Sharing:
 
     cdef void _sum_into(self, fmpq *out, RationalVector grad_w,
                         RationalVector grad_b) noexcept nogil:
-        cdef Py_ssize_t p, k
+        """out[p] = the sum of parameter p's coordinates' gradients. A run of coordinates
+        that read one stored value (the biases of a vertex's in-edges all hold its dL/dz)
+        is added once, times its length: a convolution's frozen zero is bound to nearly
+        every bias, and this is most of its sum."""
+        cdef Py_ssize_t p, k, run
+        cdef const fmpq *value
+        cdef fmpq_t times
+        fmpq_init(times)
         for p in range(self.n_params):
             if self.stop:
-                return
-            for k in range(self.ptr[p], self.ptr[p + 1]):
-                fmpq_add(out + p, out + p, _coordinate(grad_w, grad_b, self.coords[k]))
+                break
+            k = self.ptr[p]
+            while k < self.ptr[p + 1]:
+                value = _coordinate(grad_w, grad_b, self.coords[k])
+                run = 1
+                while (k + run < self.ptr[p + 1] and
+                       _coordinate(grad_w, grad_b, self.coords[k + run]) == value):
+                    run += 1
+                if run == 1:
+                    fmpq_add(out + p, out + p, value)
+                else:
+                    fmpq_mul_si(times, value, run)
+                    fmpq_add(out + p, out + p, times)
+                k += run
+        fmpq_clear(times)
 
     def descend(self, RationalVector weights, RationalVector biases, RationalVector grad_w,
                 RationalVector grad_b, lr):
