@@ -10,7 +10,6 @@ The public API, re-exported here. Quick start::
 """
 
 from .activations import Activation
-from .builders import Builder
 from .dataset import Dataset
 from .errors import (
     BitLimitError, BitpropError, BitpropInputError, DamagedBytesError, TimeBudgetError)
@@ -28,3 +27,11 @@ __all__ = [
     "Edge", "ForwardResult", "GradResult", "Loss", "Network", "TimeBudgetError", "bit_length",
     "forward", "grad", "rational", "step", "to_str",
 ]
+
+
+def __getattr__(name):
+    """``Builder`` is imported on first use: it needs numpy, which a small grad does not."""
+    if name == "Builder":
+        from .builders import Builder
+        return Builder
+    raise AttributeError(f"module 'bitprop' has no attribute {name!r}")
