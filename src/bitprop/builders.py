@@ -41,6 +41,7 @@ class Builder:
         row-major order, which is the order of a sample's flattened x."""
         shape = _shape(shape, "shape")
         self._vertices, self._edges, self._parameters = [], [], {}
+        self._position = {}         # layer vertex -> its index in _vertices
         self._layer = self._new_layer(name, shape, None)
         self._inputs = list(self._layer.ravel())
         self._rng = numpy.random.default_rng(seed)
@@ -57,11 +58,12 @@ class Builder:
 
     # --- layers --------------------------------------------------------------------------
     def conv2d(self, out_channels, kernel, stride=1, padding=0, activation="relu", *,
-               weight=None, bias=None, name=None):
+               weight=None, bias=None, name=None, weight_name=None, bias_name=None):
         """A 2-d convolution (cross-correlation, as in PyTorch) on a (C, H, W) layer:
-        ``weight`` of shape (out_channels, C, kernel, kernel), ``bias`` (out_channels,),
-        zero padding, shared across positions as parameters ``NAME.weight[o,c,i,j]`` and
-        ``NAME.bias[o]``."""
+        ``weight`` of shape (out_channels, C, kernel, kernel), ``bias`` (out_channels,) or
+        False for none, zero padding, shared across positions as parameters
+        ``NAME.weight[o,c,i,j]`` and ``NAME.bias[o]`` (or ``weight_name[...]``,
+        ``bias_name[...]``)."""
         channels, height, width = self._image("conv2d")
         kernel, stride, padding = (_positive(kernel, "kernel"), _positive(stride, "stride"),
                                    _count(padding, "padding"))
@@ -72,9 +74,10 @@ class Builder:
             width, kernel, stride, padding)
         name = self._name(name, "conv")
         weights = self._values(weight, (out_channels, channels, kernel, kernel),
-                               channels * kernel * kernel, f"{name}.weight")
-        biases = self._values(bias, (out_channels,), channels * kernel * kernel, f"{name}.bias")
+                               channels * kernel * kernel, weight_name or f"{name}.weight")
         zero = {"param": f"{name}.zero"}
+        biases = [zero] * out_channels if bias is False else self._values(
+            bias, (out_channels,), channels * kernel * kernel, bias_name or f"{name}.bias")
         first_edge = len(self._edges)
         out = self._new_layer(name, (out_channels, out_h, out_w), activation)
         for (o, i, j), target in numpy.ndenumerate(out):
@@ -107,22 +110,63 @@ class Builder:
         return self._pool(kernel, stride, self._name(name, "maxpool"), self._max_tree,
                           "identity")
 
+    def at(self, layer):
+        """Continue from ``layer``, an array of this builder's vertex names (a ``layer``
+        property read earlier): for branches and skip connections."""
+        layer = numpy.asarray(layer, dtype=object)
+        known = self._known()
+        for index, vertex in numpy.ndenumerate(layer):
+            if vertex not in known:
+                raise BitpropInputError(f"{vertex!r} is not a vertex of this builder",
+                                        path=f"layer[{', '.join(map(str, index))}]")
+        self._layer = layer
+        return self
+
+    def add(self, layer, *, name=None):
+        """The elementwise sum of the current layer and ``layer`` (same shape): a skip
+        connection, identity vertices with two frozen edges of weight 1."""
+        other = numpy.asarray(layer, dtype=object)
+        if other.shape != self.shape:
+            raise BitpropInputError(f"adds a layer of shape {other.shape} to one of shape "
+                                    f"{self.shape}", path="add")
+        out = self._new_layer(self._name(name, "add"), self.shape, "identity")
+        for index, target in numpy.ndenumerate(out):
+            self._edges += [(self._layer[index], target, 1, 0, _FROZEN),
+                            (other[index], target, 1, 0, _FROZEN)]
+        self._layer = out
+        return self
+
+    def activate(self, activation, *, name=None):
+        """``activation`` applied to every vertex of the current layer (new vertices, each
+        with one frozen edge of weight 1)."""
+        out = self._new_layer(self._name(name, "act"), self.shape, activation)
+        for index, target in numpy.ndenumerate(out):
+            self._edges.append((self._layer[index], target, 1, 0, _FROZEN))
+        self._layer = out
+        return self
+
     def flatten(self):
         """The current layer as a vector (row-major)."""
         self._layer = self._layer.ravel()
         return self
 
-    def dense(self, width, activation="identity", *, weight=None, bias=None, name=None):
-        """A fully connected layer on a vector: ``weight`` (width, n), ``bias`` (width,), as
-        parameters ``NAME.weight[i,j]`` and ``NAME.bias[i]``."""
+    def dense(self, width, activation="identity", *, weight=None, bias=None, name=None,
+              weight_name=None, bias_name=None, transposed=False):
+        """A fully connected layer on a vector: ``weight`` (width, n), ``bias`` (width,) or
+        False for none, as parameters ``NAME.weight[i,j]`` and ``NAME.bias[i]`` (or
+        ``weight_name[...]``, ``bias_name[...]``). ``transposed``: ``weight`` is given as
+        (n, width), x W as in a MatMul, and its parameters are named in that layout."""
         if self._layer.ndim != 1:
             raise BitpropInputError(f"dense needs a vector, not a layer of shape "
                                     f"{self.shape}: call flatten() first", path="dense")
         n = len(self._layer)
         name = self._name(name, "dense")
-        weights = self._values(weight, (width, n), n, f"{name}.weight")
-        biases = self._values(bias, (width,), n, f"{name}.bias")
+        weights = self._values(weight, (n, width) if transposed else (width, n), n,
+                               weight_name or f"{name}.weight")
+        weights = weights.T if transposed else weights
         zero, first_edge = {"param": f"{name}.zero"}, len(self._edges)
+        biases = [zero] * width if bias is False else self._values(
+            bias, (width,), n, bias_name or f"{name}.bias")
         out = self._new_layer(name, (_positive(width, "width"),), activation)
         for i, target in enumerate(out):
             for j, source in enumerate(self._layer):
@@ -174,8 +218,24 @@ class Builder:
         for index in numpy.ndindex(*shape):
             vertex = f"{name}[{','.join(map(str, index))}]"
             layer[index] = vertex
+            self._position[vertex] = len(self._vertices)
             self._vertices.append(vertex if activation is None else (vertex, activation))
         return layer
+
+    def _known(self):
+        return {vertex if isinstance(vertex, str) else vertex[0] for vertex in self._vertices}
+
+    def _fuse(self, activation):
+        """Give the current layer's vertices ``activation`` in place of their identity (for
+        a caller that knows nothing else reads them: an ONNX Conv followed by its Relu);
+        False, changing nothing, when a vertex is a source or has another activation."""
+        positions = [self._position.get(vertex) for vertex in self._layer.ravel()]
+        if any(p is None or self._vertices[p] != (self._vertices[p][0], "identity")
+               for p in positions):
+            return False
+        for p in positions:
+            self._vertices[p] = (self._vertices[p][0], activation)
+        return True
 
     def _name(self, name, kind):
         if name is not None:

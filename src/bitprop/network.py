@@ -661,6 +661,13 @@ class Network:
         return mlp(cls, widths, activation, weights, biases, output_activation, allow_float)
 
     @classmethod
+    def from_onnx(cls, model, *, file=None):
+        """A Network from an ONNX model (a path, bytes or an onnx.ModelProto): see
+        bitprop.onnx_import for the ops read; float initializers are taken exactly."""
+        from .onnx_import import from_onnx
+        return from_onnx(model, file=file)
+
+    @classmethod
     def chain(cls, depth, activation="relu", weight=1, bias=0, output_activation=None):
         """x -> v1 -> ... -> v_depth, every edge with the same (or per-edge listed) weight and
         bias; the output is v_depth."""
