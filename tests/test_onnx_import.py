@@ -107,6 +107,36 @@ def test_relu_read_twice_is_a_layer_of_its_own():
         [[Fraction(v) for v in row] for row in expected]
 
 
+def test_elementwise_ops_prelu_reshape_and_batch_norm():
+    """Sub, Mul, Div and Add by constants, PRelu, Reshape and a BatchNormalization whose
+    sqrt(var + epsilon) is rational, against onnx's evaluator."""
+    rng = numpy.random.default_rng(5)
+    constants = {"c": _dyadic(rng, (1, 2, 1, 1)), "m": _dyadic(rng, (2, 1, 1)),
+                 "d": numpy.array([2.0, -4.0]).reshape(2, 1, 1), "a": _dyadic(rng, (2, 3, 3)),
+                 "slope": numpy.array([0.25, -0.5]).reshape(2, 1, 1),
+                 "scale": _dyadic(rng, (2,)), "bias": _dyadic(rng, (2,)),
+                 "mean": _dyadic(rng, (2,)), "var": numpy.array([0.25, 4.0]),
+                 "shape": numpy.array([-1, 18], numpy.int64), "w": _dyadic(rng, (18, 2))}
+    nodes = [helper.make_node("Sub", ["x", "c"], ["s1"]),
+             helper.make_node("Sub", ["c", "s1"], ["s2"]),
+             helper.make_node("Mul", ["m", "s2"], ["m1"]),
+             helper.make_node("Div", ["m1", "d"], ["d1"]),
+             helper.make_node("Add", ["d1", "a"], ["a1"]),
+             helper.make_node("PRelu", ["a1", "slope"], ["p1"]),
+             helper.make_node("BatchNormalization", ["p1", "scale", "bias", "mean", "var"],
+                              ["b1"], epsilon=0.0),
+             helper.make_node("Reshape", ["b1", "shape"], ["r"]),
+             helper.make_node("MatMul", ["r", "w"], ["y"])]
+    model = _model(nodes, constants, (2, 3, 3))
+    net = bitprop.Network.from_onnx(model)
+    x = _dyadic(rng, (3, 2, 3, 3))
+    (expected,) = ReferenceEvaluator(model).run(None, {"x": x})
+    assert [r.tolist() for r in net.forward(bitprop.Dataset.from_numpy(x)).outputs] == \
+        [[Fraction(v) for v in row] for row in expected]
+    assert "a[1,2,0]" in net.parameters and net.parameter_trainable["a[1,2,0]"]
+    assert not any(name.startswith(("c[", "m[", "d[")) for name in net.parameters)
+
+
 @pytest.mark.parametrize("node, initializers, message", [
     (helper.make_node("Softmax", ["x"], ["y"]), {},
      "node 0 (Softmax 'bad'): op Softmax is not supported"),
@@ -114,8 +144,13 @@ def test_relu_read_twice_is_a_layer_of_its_own():
      "node 0 (Gemm 'bad'): attribute alpha = 0.5 is not supported (only 1.0)"),
     (helper.make_node("Gemm", ["x", "x"], ["y"]), {},
      "node 0 (Gemm 'bad'): B 'x' must be an initializer"),
-    (helper.make_node("Add", ["x", "c"], ["y"]), {"c": numpy.ones(2)},
-     "node 0 (Add 'bad'): Add of the constant 'c' is read only as a Gemm's or MatMul's bias"),
+    (helper.make_node("Div", ["x", "c"], ["y"]), {"c": numpy.array([1.0, 0.0])},
+     "node 0 (Div 'bad'): division by zero in 'c'"),
+    (helper.make_node("Reshape", ["x", "s"], ["y"]), {"s": numpy.array([-1, 1, 2])},
+     "node 0 (Reshape 'bad'): a Reshape to [-1, 1, 2] is not read"),
+    (helper.make_node("BatchNormalization", ["x", "o", "o", "o", "o"], ["y"]),
+     {"o": numpy.ones(2)}, "node 0 (BatchNormalization 'bad'): sqrt(var + epsilon) of channel "
+                           "0 is irrational"),
 ])
 def test_unsupported_nodes_are_named(node, initializers, message):
     node.name = "bad"

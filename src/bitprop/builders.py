@@ -138,10 +138,44 @@ class Builder:
 
     def activate(self, activation, *, name=None):
         """``activation`` applied to every vertex of the current layer (new vertices, each
-        with one frozen edge of weight 1)."""
-        out = self._new_layer(self._name(name, "act"), self.shape, activation)
+        with one frozen edge of weight 1); an array of activations broadcasting to the
+        layer's shape gives each vertex its own (a PReLU's slope per channel)."""
+        per_vertex = isinstance(activation, numpy.ndarray)
+        out = self._new_layer(self._name(name, "act"), self.shape,
+                              "identity" if per_vertex else activation)
+        if per_vertex:
+            chosen = numpy.broadcast_to(activation, self.shape)
+            for index, target in numpy.ndenumerate(out):
+                self._vertices[self._position[target]] = (target, chosen[index])
         for index, target in numpy.ndenumerate(out):
             self._edges.append((self._layer[index], target, 1, 0, _FROZEN))
+        self._layer = out
+        return self
+
+    def affine(self, scale=1, shift=0, *, shift_name=None, name=None):
+        """Elementwise scale * x + shift, ``scale`` and ``shift`` numbers or arrays that
+        broadcast to the layer's shape (per channel: shape (C, 1, 1)); frozen constants,
+        or with ``shift_name`` the shift's entries are trainable parameters named
+        ``shift_name[...]`` in the shift's own shape (and ``scale`` must be 1)."""
+        name = self._name(name, "affine")
+        scales = self._broadcast(exact_array(scale, f"{name}.scale"), "scale")
+        given = exact_array(shift, f"{name}.shift")
+        if shift_name is None:
+            shifts = self._broadcast(given, "shift")
+            one = None
+        else:
+            if any(s != 1 for s in scales.ravel()):
+                raise BitpropInputError("a trainable shift needs scale 1", path="scale")
+            shifts = self._broadcast(self._values(given, given.shape, 1, shift_name), "shift")
+            one = {"param": f"{name}.one"}
+            self._parameters[f"{name}.one"] = {"value": 1, "trainable": False}
+        out = self._new_layer(name, self.shape, "identity")
+        for index, target in numpy.ndenumerate(out):
+            source = self._layer[index]
+            if one is None:
+                self._edges.append((source, target, scales[index], shifts[index], _FROZEN))
+            else:
+                self._edges.append((source, target, one, shifts[index]))
         self._layer = out
         return self
 
@@ -221,6 +255,17 @@ class Builder:
             self._position[vertex] = len(self._vertices)
             self._vertices.append(vertex if activation is None else (vertex, activation))
         return layer
+
+    def _broadcast(self, array, where):
+        """``array`` broadcast to the layer's shape; leading axes of size 1 beyond the
+        layer's (an ONNX constant's batch axis) are dropped."""
+        while array.ndim > self._layer.ndim and array.shape[0] == 1:
+            array = array[0]
+        try:
+            return numpy.broadcast_to(array, self.shape)
+        except ValueError:
+            raise BitpropInputError(f"shape {array.shape} does not broadcast to the layer's "
+                                    f"{self.shape}", path=where) from None
 
     def _known(self):
         return {vertex if isinstance(vertex, str) else vertex[0] for vertex in self._vertices}

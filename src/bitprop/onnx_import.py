@@ -8,19 +8,22 @@ that made its input, and read by nothing else, becomes that layer's activation; 
 is a layer of its own. Needs the optional ``onnx`` package (``pip install 'bitprop[onnx]'``).
 """
 
+import math
 import os
 from fractions import Fraction
 
 import numpy
 
 from .activations import Activation
+from .arrays import exact_array
 from .builders import Builder
 from .errors import BitpropInputError
 from .numbers import shown
 
 #: Ops read, and ops taken as the identity at inference.
-SUPPORTED = ("Conv", "Gemm", "MatMul", "Add", "Relu", "LeakyRelu", "MaxPool", "AveragePool",
-             "GlobalAveragePool", "Flatten", "Identity", "Dropout")
+SUPPORTED = ("Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "PRelu",
+             "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
+             "BatchNormalization", "Identity", "Dropout")
 
 
 def from_onnx(model, *, file=None):
@@ -64,7 +67,7 @@ class _Importer:
             for name in node.input:
                 self.readers[name] = self.readers.get(name, 0) + 1
         self.readers[graph.output[0].name] = self.readers.get(graph.output[0].name, 0) + 1
-        self.last = None            # the output tensor of the last layer made, for fusing
+        self.last = None            # the output of the last node that made new vertices
 
     def network(self):
         for index, node in enumerate(self.graph.node):
@@ -93,10 +96,11 @@ class _Importer:
             return
         if op in ("Relu", "LeakyRelu"):
             return self.activation(node, attributes)
-        self.builder.at(self.vertices(node.input[0]))
+        self.builder.at(self.vertices(self.tensor_input(node)))
         getattr(self, op.lower())(node, attributes)
         self.tensors[node.output[0]] = self.builder.layer
-        self.last = node.output[0]
+        # a flatten keeps its input's vertices, which another node may read: no fusing
+        self.last = None if op in ("Flatten", "Reshape") else node.output[0]
 
     def conv(self, node, attributes):
         weight = self.constant(node.input[1], "W")
@@ -139,12 +143,75 @@ class _Importer:
                            name=node.output[0], weight_name=node.input[1], transposed=True)
 
     def add(self, node, attributes):
-        other = node.input[1]
-        if other in self.tensors:
-            self.builder.add(self.vertices(other), name=node.output[0])
+        """A skip connection (two computed tensors), or a trainable bias (an initializer,
+        whose entries become parameters)."""
+        if all(name in self.tensors for name in node.input):
+            self.builder.add(self.vertices(node.input[1]), name=node.output[0])
             return
-        raise BitpropInputError(f"Add of the constant {other!r} is read only as a Gemm's "
-                                "or MatMul's bias: give the Gemm a C")
+        constant = self.other_input(node)
+        self.builder.affine(shift=self.constant(constant, "B"), shift_name=constant,
+                            name=node.output[0])
+
+    def sub(self, node, attributes):
+        """x - c or c - x by a constant c (frozen)."""
+        constant = self.other_input(node)
+        value = self.constant(constant, "B")
+        if node.input[0] == constant:
+            self.builder.affine(-1, value, name=node.output[0])
+        else:
+            self.builder.affine(1, -exact_array(value, constant), name=node.output[0])
+
+    def mul(self, node, attributes):
+        """x times a constant (frozen)."""
+        self.builder.affine(self.constant(self.other_input(node), "B"), name=node.output[0])
+
+    def div(self, node, attributes):
+        """x divided by a constant (frozen, non-zero)."""
+        constant = self.other_input(node)
+        if node.input[0] == constant:
+            raise BitpropInputError(f"division by the computed tensor {node.input[1]!r}")
+        divisor = exact_array(self.constant(constant, "B"), constant)
+        if any(d == 0 for d in divisor.ravel()):
+            raise BitpropInputError(f"division by zero in {constant!r}")
+        self.builder.affine(1 / divisor, name=node.output[0])
+
+    def prelu(self, node, attributes):
+        """A leaky ReLU with the slope constant per vertex (frozen: a PReLU's slope)."""
+        slopes = exact_array(self.constant(node.input[1], "slope"), node.input[1])
+        activations = numpy.empty(slopes.shape, dtype=object)
+        for index, slope in numpy.ndenumerate(slopes):
+            activations[index] = Activation.leaky_relu(slope)
+        self.builder.activate(self.builder._broadcast(activations, "slope"), name=node.output[0])
+
+    def batchnormalization(self, node, attributes):
+        """Inference: scale (x - mean) / sqrt(var + epsilon) + B per channel, folded into a
+        frozen affine layer when every sqrt(var + epsilon) is rational; else refused."""
+        _expect(attributes, {"training_mode": 0})
+        scale, bias, mean, var = (exact_array(self.constant(name, what), name) for name, what
+                                  in zip(node.input[1:5], ("scale", "B", "mean", "var")))
+        epsilon = Fraction(float(numpy.float32(attributes.get("epsilon", 1e-5))))
+        roots = numpy.empty(var.shape, dtype=object)
+        for index, v in numpy.ndenumerate(var):
+            roots[index] = _rational_sqrt(v + epsilon)
+            if roots[index] is None:
+                raise BitpropInputError(
+                    f"sqrt(var + epsilon) of channel {index[0]} is irrational, and bitprop "
+                    "never approximates: fold the normalization into the weights first")
+        factor = scale / roots
+        shape = (-1,) + (1,) * (self.builder.layer.ndim - 1)
+        self.builder.affine(factor.reshape(shape), (bias - factor * mean).reshape(shape),
+                            name=node.output[0])
+
+    def reshape(self, node, attributes):
+        """Only to (batch, n): a flatten, or to the shape the tensor has already."""
+        target = [int(d) for d in self.constant(node.input[1], "shape").ravel()]
+        size = self.builder.layer.size
+        keeps_batch = bool(target) and target[0] in (-1, 0, 1)
+        if len(target) == 2 and keeps_batch and target[1] in (-1, size) and target != [-1, -1]:
+            self.builder.flatten()
+        elif not (keeps_batch and target[1:] == list(self.builder.shape)):
+            raise BitpropInputError(f"a Reshape to {target} is not read (only to (batch, "
+                                    f"{size}), a flatten)")
 
     def maxpool(self, node, attributes):
         kernel, stride = self.pool_window(attributes)
@@ -188,6 +255,19 @@ class _Importer:
                                     f"not kernel {kernel}, strides {strides}")
         return kernel[0], strides[0]
 
+    def tensor_input(self, node):
+        """The computed tensor a node reads (its first such input)."""
+        for name in node.input:
+            if name in self.tensors:
+                return name
+        raise BitpropInputError("no input is computed from the model's input")
+
+    def other_input(self, node):
+        """The constant operand of a binary node with one computed operand."""
+        if len(node.input) != 2:
+            raise BitpropInputError(f"{len(node.input)} inputs, expected 2")
+        return node.input[1] if node.input[0] in self.tensors else node.input[0]
+
     def vertices(self, name):
         if name not in self.tensors:
             raise BitpropInputError(f"input {name!r} is a constant or unknown; bitprop reads "
@@ -207,6 +287,15 @@ class _Importer:
         if array.dtype.kind not in "fiu":
             raise BitpropInputError(f"{what} {name!r} has type {array.dtype}")
         return array
+
+
+def _rational_sqrt(q):
+    """The square root of a rational q >= 0 when it is rational, else None."""
+    q = Fraction(q)
+    if q < 0:
+        return None
+    p, r = math.isqrt(q.numerator), math.isqrt(q.denominator)
+    return Fraction(p, r) if p * p == q.numerator and r * r == q.denominator else None
 
 
 def _parse(load, source, file):
