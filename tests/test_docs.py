@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 import bitprop
-from bitprop import (activations, api, balls, certify, certify_network, dataset, losses,
-                     network, numbers)
+from bitprop import (activations, api, arrays, balls, builders, certify, certify_network,
+                     dataset, losses, network, numbers)
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = doctest.NORMALIZE_WHITESPACE
-MODULES = [network, dataset, api, numbers, activations, losses, balls, certify,
+MODULES = [network, dataset, api, numbers, activations, losses, builders, arrays, balls, certify,
            certify_network]
 
 #: Every public name (bitprop.__all__) and method that must show an example, by the
@@ -33,7 +33,8 @@ MUST_HAVE_EXAMPLES = [
     "bitprop.dataset.Dataset.load",
     "bitprop.api.forward", "bitprop.api.grad", "bitprop.api.step",
     "bitprop.numbers.rational", "bitprop.numbers.bit_length", "bitprop.numbers.to_str",
-    "bitprop.activations.Activation", "bitprop.losses.Loss",
+    "bitprop.activations.Activation", "bitprop.losses.Loss", "bitprop.builders.Builder",
+    "bitprop.arrays.exact_array", "bitprop.dataset.Dataset.from_numpy",
     "bitprop.balls.BallValue", "bitprop.balls.ball_forward", "bitprop.balls.ball_grad",
     "bitprop.certify.Ball", "bitprop.certify.certify_slp", "bitprop.certify.escalate",
     "bitprop.certify_network.certify_forward", "bitprop.certify_network.certify_grad",
@@ -90,7 +91,7 @@ def test_every_public_name_has_an_example():
     missing = [name for name in MUST_HAVE_EXAMPLES if not found.get(name)]
     assert not missing, f"no >>> example in the docstring of {', '.join(missing)}"
     public = {name for name in bitprop.__all__ if not name[0].isupper() or name in
-              ("Network", "Dataset", "Activation", "Loss")}
+              ("Network", "Dataset", "Activation", "Loss", "Builder")}
     covered = {name.rsplit(".", 1)[-1] for name in MUST_HAVE_EXAMPLES}
     assert public <= covered, f"public names without a required example: {public - covered}"
 

@@ -25,10 +25,18 @@ from .numbers import bit_length, rational, to_str
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "BitLimitError", "BitStats", "BitpropError", "BitpropInputError",
+    "Activation", "BitLimitError", "Builder", "BitStats", "BitpropError", "BitpropInputError",
     "DamagedBytesError", "Dataset",
     "Edge", "ForwardResult", "GradResult", "Loss", "Network", "TimeBudgetError", "bit_length",
     "forward", "grad", "rational", "step", "to_str",
     "BallForwardResult", "BallGradResult", "BallValue", "ball_forward", "ball_grad",
     "Ball", "certify_slp", "escalate", "certify_forward", "certify_grad", "certify_solve",
 ]
+
+
+def __getattr__(name):
+    """``Builder`` is imported on first use: it needs numpy, which a small grad does not."""
+    if name == "Builder":
+        from .builders import Builder
+        return Builder
+    raise AttributeError(f"module 'bitprop' has no attribute {name!r}")

@@ -3,6 +3,7 @@ given a dask.distributed ``client``, on its cluster (bitprop.distributed), with 
 result bit for bit. Dask is imported only when a client is given."""
 
 from . import evaluation
+from .errors import BitpropInputError
 
 
 def forward(network, inputs, **options):
@@ -40,7 +41,10 @@ def grad(network, dataset, *, client=None, **options):
     if client is None:
         return evaluation.grad(network, dataset, **options)
     from .distributed import grad as on_cluster
-    return on_cluster(network, dataset, client=client, **options)
+    output = options.pop("output", "fraction")
+    result = evaluation.with_parameter_gradients(
+        network, on_cluster(network, dataset, client=client, **options))
+    return result if output == "fraction" else result.converted(output)
 
 
 def step(network, dataset, lr, steps=1, *, client=None, **options):
@@ -58,5 +62,9 @@ def step(network, dataset, lr, steps=1, *, client=None, **options):
     """
     if client is None:
         return evaluation.step(network, dataset, lr, steps, **options)
+    if network._parameter_names:
+        raise BitpropInputError("a step of a network with shared parameters on a Dask "
+                                "cluster is not supported yet: run it without client= "
+                                "(--dask)", path="client")
     from .distributed import step as on_cluster
     return on_cluster(network, dataset, lr, steps, client=client, **options)

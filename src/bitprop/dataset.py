@@ -16,6 +16,7 @@ from .numbers import rational, rational_vector, shown, to_str
 FORMAT = "bitprop.dataset/1"
 _TOP_KEYS = ("format", "samples", "loss", "reduction")
 _SAMPLE_KEYS = ("x", "y", "weight", "kind")
+_NPZ_ARRAYS = ("x", "y", "weight")
 REDUCTIONS = ("sum", "mean")
 SAMPLE_KINDS = ("aux", "main")
 
@@ -107,16 +108,81 @@ class Dataset:
                    allow_float=allow_float, file=file)
 
     @classmethod
-    def load(cls, path, *, allow_float=False):
-        """Read a ``bitprop.dataset/1`` file (``-`` for standard input).
+    def load(cls, path, *, allow_float=False, loss="square", reduction="sum"):
+        """Read a ``bitprop.dataset/1`` file (``-`` for standard input), or a numpy ``.npz``
+        file of arrays ``x``, ``y`` and optionally ``weight`` (see from_numpy), whose loss
+        and reduction are ``loss`` and ``reduction`` (a JSON file names its own).
 
         >>> bitprop.Dataset([["3/2"]], [[1]]).save("data.json")
         >>> bitprop.Dataset.load("data.json").to_json()
         {'format': 'bitprop.dataset/1', 'samples': [{'x': ['3/2'], 'y': ['1']}], 'loss':
         {'kind': 'square'}, 'reduction': 'sum'}
+        >>> import numpy
+        >>> numpy.savez("data.npz", x=numpy.array([[0.5, 2]], numpy.float32), y=[[1]])
+        >>> bitprop.Dataset.load("data.npz").inputs
+        [RationalVector([1/2, 2], n=2)]
         """
+        if str(path).lower().endswith(".npz"):
+            return cls._from_npz(path, loss, reduction)
         from .jsonfiles import load
         return load(path, cls._from_plain_text, cls.from_json, allow_float)
+
+    @classmethod
+    def _from_npz(cls, path, loss, reduction):
+        """The dataset of a ``.npz`` file (arrays x, y, weight); errors name the file."""
+        import io
+        import zipfile
+
+        import numpy
+        from .jsonfiles import read_bytes
+        data, name = read_bytes(path)
+        name = str(name)
+        if not data.startswith(b"PK"):
+            raise BitpropInputError("not a .npz file (not a zip archive)", file=name)
+        try:
+            with numpy.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                for key in arrays.files:
+                    if key not in _NPZ_ARRAYS:
+                        raise BitpropInputError(f"unknown array {shown(key)} (expected "
+                                                f"{', '.join(_NPZ_ARRAYS)})", path=key)
+                if "x" not in arrays.files:
+                    raise BitpropInputError("missing array 'x'")
+                found = {key: arrays[key] for key in arrays.files}
+        except BitpropInputError as err:
+            raise err.at(file=name) from None
+        except (OSError, ValueError, zipfile.BadZipFile) as err:
+            raise BitpropInputError(f"not a readable .npz file ({err})", file=name) from None
+        return cls.from_numpy(found["x"], found.get("y"), loss=loss, reduction=reduction,
+                              weights=found.get("weight"), file=name)
+
+    @classmethod
+    def from_numpy(cls, x, y=None, *, loss="square", reduction="sum", weights=None,
+                   file=None):
+        """Samples from arrays: ``x`` of shape (S, ...), each sample flattened (row-major)
+        in the network's input order; ``y`` of shape (S, ...) or (S,) (one output), or
+        None; ``weights`` (S,). Floats are taken as their exact binary values, integers
+        as integers; NaN and infinities are refused with the array and the index.
+
+        >>> import numpy
+        >>> x = numpy.array([[[0.1, 1]], [[2, -3]]], numpy.float32)     # 2 samples of 1 x 2
+        >>> data = bitprop.Dataset.from_numpy(x, numpy.array([1, 0]), reduction="mean")
+        >>> data.inputs[0].tolist(), data.labels[1].tolist()
+        ([Fraction(13421773, 134217728), Fraction(1, 1)], [Fraction(0, 1)])
+        >>> bitprop.Dataset.from_numpy([[1, float("inf")]], file="data.npz")
+        Traceback (most recent call last):
+        ...
+        bitprop.errors.BitpropInputError: data.npz: x[0, 1]: inf is not a finite number
+        """
+        from .arrays import exact_array
+        try:
+            inputs = _rows(exact_array(x, "x"), "x")
+            labels = None if y is None else _rows(exact_array(y, "y"), "y", vector=True)
+            if weights is not None:
+                weights = exact_array(weights, "weight", (len(inputs),)).tolist()
+            return cls(inputs, labels, loss=loss, reduction=reduction, weights=weights,
+                       file=file)
+        except BitpropInputError as err:
+            raise err.at(file=file) from None
 
     @classmethod
     def _from_plain_text(cls, data, name, allow_float):
@@ -147,6 +213,15 @@ class Dataset:
     def save(self, path):
         text = json.dumps(self.to_json(), indent=1) + "\n"
         write_atomically(path, lambda handle: handle.write(text))
+
+
+def _rows(array, where, vector=False):
+    """The samples of an array whose first axis is the samples, each flattened; with
+    ``vector`` a 1-d array is one coordinate per sample."""
+    if array.ndim == 0 or array.ndim == 1 and not vector:
+        raise BitpropInputError(f"has shape {array.shape}; the first axis is the samples, "
+                                "then each sample's coordinates", path=where)
+    return array.reshape(len(array), -1).tolist()
 
 
 def _samples(samples):

@@ -65,6 +65,9 @@ class GradResult:
     outputs: list
     bits: BitStats
     timing: dict = field(default_factory=dict)
+    #: dL/dp of every shared parameter p of the network (name -> value): the exact sum of
+    #: the gradients of the edge coordinates bound to it; {} for a network without any.
+    parameters: dict = field(default_factory=dict)
 
     @property
     def grad(self):
@@ -76,7 +79,7 @@ class GradResult:
         return GradResult(conv(self.loss), self.grad_weight.tolist(kind),
                           self.grad_bias.tolist(kind),
                           [[conv(q) for q in row] for row in self.outputs], self.bits,
-                          self.timing)
+                          self.timing, {name: conv(q) for name, q in self.parameters.items()})
 
 
 def default_threads():
@@ -221,7 +224,30 @@ def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, pro
     compile_seconds = time.perf_counter() - started
     _run(run, compiled.plan, time_budget=time_budget, progress=progress)
     result = _grad_result(run, compiled.plan, compile_seconds)
-    return result if output == "fraction" or not canonical else result.converted(output)
+    if not canonical:             # partial sums: parameters are summed once they are whole
+        return result
+    result = with_parameter_gradients(network, result)
+    return result if output == "fraction" else result.converted(output)
+
+
+def _shared_work(network, method, *args):
+    """``network.sharing().<method>(*args)`` in a worker thread with the GIL released, so
+    that Ctrl-C stops it (bitprop.workers); the sharing's stop flag is reset first."""
+    sharing = network.sharing()
+    sharing.stop = 0
+    out = []
+    run_workers([lambda: out.append(getattr(sharing, method)(*args))], sharing.halt)
+    return out[0]
+
+
+def with_parameter_gradients(network, result):
+    """``result`` with the gradient of every shared parameter of ``network``: the exact sum,
+    in C, of its coordinates' gradients (bitprop._shared)."""
+    names = network._parameter_names
+    if names:
+        sums = _shared_work(network, "sums", result.grad_weight, result.grad_bias)
+        result.parameters = dict(zip(names, sums))
+    return result
 
 
 def _grad_result(run, plan, compile_seconds):
@@ -237,6 +263,16 @@ def _grad_result(run, plan, compile_seconds):
               "backward": backward_seconds}
     return GradResult(run.total_loss(), grad_weight, grad_bias, run.take_outputs(), bits,
                       timing)
+
+
+def _shared_step(network, plan, run, lr):
+    """One step of a network with shared parameters: each moves once, by lr times its summed
+    gradient, on every coordinate bound to it (bitprop._shared); the rest as run.apply_step."""
+    grad_weight, grad_bias = run.gradients()
+    weights, biases = plan.parameters()
+    weights, biases = _shared_work(network, "descend", weights, biases, grad_weight, grad_bias,
+                                   lr)
+    plan.set_parameters(weights, biases)
 
 
 def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, threads=None,
@@ -261,7 +297,10 @@ def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, thre
         losses.append(run.total_loss())
         if index < steps:
             run.reduce_gradients()
-            run.apply_step(lr, trainable)
+            if network._parameter_names:
+                _shared_step(network, compiled.plan, run, lr)
+            else:
+                run.apply_step(lr, trainable)
             compiled.parameters_changed()
             if on_step is not None:
                 on_step(index + 1, losses[-1])

@@ -5,6 +5,11 @@ bias b_uv; z_v = sum over in-edges of (w_uv f_u + b_uv), plus x_v when v is list
 ``inputs``; f_v = sigma_v(z_v); a source has f_v = x_v. The parameter vector is the edges'
 (weight, bias) pairs in edge order. Structure is immutable; ``with_parameters`` gives a copy
 with new parameters (sharing the structure and its compiled plan's topology).
+
+Shared parameters: a network may name parameters that several edge coordinates (weights or
+biases) are bound to, a convolution's kernel or an RNN's recurrent matrix. Every edge keeps
+its own value (all equal within a parameter), so the kernels run as on any network; the
+network keeps the map parameter -> coordinates, and bitprop._shared sums their gradients.
 """
 
 import json
@@ -17,12 +22,15 @@ from . import activations as _act
 from .documents import check_keys, check_list, check_object
 from .errors import BitpropInputError
 from .files import write_atomically
-from .numbers import rational, rational_vector, shown
+from .numbers import rational, rational_vector, shown, to_str
 
 FORMAT = "bitprop.network/1"
-_TOP_KEYS = ("format", "activations", "vertices", "edges", "inputs", "outputs")
+_TOP_KEYS = ("format", "activations", "parameters", "vertices", "edges", "inputs", "outputs")
 _VERTEX_KEYS = ("name", "activation")
 _EDGE_KEYS = ("from", "to", "weight", "bias", "trainable")
+_PARAMETER_KEYS = ("value", "trainable")
+_REFERENCE_KEYS = ("param",)
+_COORDINATES = ("weight", "bias")       # coordinate 2 e + k of edge e: its _COORDINATES[k]
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,12 @@ def _lines(texts):
     return f"[\n  {body}\n ]" if body else "[]"
 
 
+def _members(mapping):
+    """A JSON object of the given members, one a line."""
+    body = ",\n  ".join(f"{_dumps(key)}: {_dumps(value)}" for key, value in mapping.items())
+    return f"{{\n  {body}\n }}"
+
+
 class Network:
     """A validated computation DAG with exact rational parameters.
 
@@ -91,18 +105,31 @@ class Network:
     """
 
     def __init__(self, vertices, edges, inputs, outputs, activations=None, *,
-                 allow_float=False):
+                 parameters=None, allow_float=False):
         """``vertices``: names, ``(name, activation)`` pairs or ``{"name", "activation"}``
         dicts (sources have no activation); ``edges``: Edge objects, ``(u, v, w, b)`` tuples
         or dicts; ``inputs``/``outputs``: vertex names; ``activations``: a table of named
-        activations. Numbers may be anything :func:`bitprop.numbers.rational` accepts."""
+        activations; ``parameters``: shared parameters, name -> value or ``{"value": q,
+        "trainable": False}``, which an edge's weight or bias names as ``{"param": name}``.
+        Numbers may be anything :func:`bitprop.numbers.rational` accepts.
+
+        >>> net = bitprop.Network(["x", ("h", "relu"), ("o", "identity")],
+        ...                       [("x", "h", {"param": "k"}), ("h", "o", {"param": "k"})],
+        ...                       ["x"], ["o"], parameters={"k": "1/2"})
+        >>> net.parameters, net.parameter_edges
+        ({'k': Fraction(1, 2)}, {'k': [(0, 'weight'), (1, 'weight')]})
+        """
         self._table = dict(activations or {})
         self._names, self._activation_names, self._activations = [], [], []
         self._index = {}
         for i, vertex in enumerate(vertices):
             self._add_vertex(vertex, f"vertices[{i}]")
+        self._parameter_names, self._parameter_trainable, values = _read_parameters(
+            parameters, allow_float)
         self._sources, self._targets, self._trainable = [], [], []
-        self._weights, self._biases = self._add_edges(edges, allow_float)
+        self._weights, self._biases = self._add_edges(edges, allow_float, values)
+        self._check_bindings()
+        self._sharing = None
         self._fractions = None
         self._inputs = self._vertex_list(inputs, "inputs")
         self._outputs = self._vertex_list(outputs, "outputs", allow_repeats=True)
@@ -141,11 +168,13 @@ class Network:
             self._activation_names.append(activation if isinstance(activation, str) else None)
             self._activations.append(resolved)
 
-    def _add_edges(self, edges, allow_float):
+    def _add_edges(self, edges, allow_float, values):
         """Read every edge; (weights, biases) as RationalVectors. Edges given as columns
         (_EdgeColumns, from load) are taken as they are; otherwise the numbers are parsed
         together once every edge is read, a bad one reported first if no earlier edge is
-        bad."""
+        bad. A ``{"param": name}`` weight or bias is bound to that parameter and takes its
+        value (one of ``values``, in parameter order)."""
+        self._param_ptr, self._param_coords = array("q", [0] * (len(values) + 1)), array("q")
         if isinstance(edges, _EdgeColumns):
             self._sources, self._targets, weights, biases, self._trainable = edges
             return weights, biases
@@ -153,10 +182,42 @@ class Network:
         try:
             self._add_edge_values(edges, weights, biases)
         except BitpropInputError:
-            _parameters(weights, biases, allow_float)   # a bad number on an earlier edge first
+            _parameters(*(_unbound(column) for column in (weights, biases)), allow_float)
             raise
         self._sources, self._targets = array("l", self._sources), array("l", self._targets)
+        self._bind(weights, biases, values)
         return _parameters(weights, biases, allow_float)
+
+    def _bind(self, weights, biases, values):
+        """Replace each ``{"param": name}`` of the weight and bias columns by the parameter's
+        value, and record the coordinates of each parameter (CSR, in coordinate order)."""
+        numbers = {name: p for p, name in enumerate(self._parameter_names)}
+        bound = [[] for _ in numbers]
+        for kind, column in enumerate((weights, biases)):
+            for e in [e for e, value in enumerate(column) if type(value) is dict]:
+                p = _reference(column[e], numbers, f"edges[{e}].{_COORDINATES[kind]}")
+                column[e] = values[p]
+                bound[p].append(2 * e + kind)
+        for p, coords in enumerate(bound):
+            coords.sort()
+            self._param_coords.extend(coords)
+            self._param_ptr[p + 1] = len(self._param_coords)
+
+    def _check_bindings(self):
+        """Every parameter is used, and no frozen edge is bound to a trainable parameter."""
+        for p, name in enumerate(self._parameter_names):
+            first, end = self._param_ptr[p], self._param_ptr[p + 1]
+            if first == end:
+                raise BitpropInputError(f"parameter {shown(name)} is used by no edge",
+                                        path=f"parameters.{name}")
+            if not self._parameter_trainable[p]:
+                continue
+            for c in self._param_coords[first:end]:
+                if not self._trainable[c >> 1]:
+                    raise BitpropInputError(
+                        f"the edge is frozen (trainable: false) but parameter {shown(name)} is "
+                        "trainable (give the parameter \"trainable\": false, or unfreeze the "
+                        "edge)", path=f"edges[{c >> 1}].{_COORDINATES[c & 1]}")
 
     def _add_edge_values(self, edges, weights, biases):
         """Read every edge, appending its weight and bias as given. A list of plainly valid
@@ -279,7 +340,8 @@ class Network:
                      lists={"vertices": "vertices", "edges": "edges"})
         table = _act.parse_table(document.get("activations", {}))
         return cls(document["vertices"], document.get("edges", []) if edges is None else edges,
-                   document["inputs"], document["outputs"], table, allow_float=allow_float)
+                   document["inputs"], document["outputs"], table,
+                   parameters=document.get("parameters"), allow_float=allow_float)
 
     @classmethod
     def load(cls, path, *, allow_float=False):
@@ -315,7 +377,7 @@ class Network:
         'relu'}], 'edges': [{'from': 'x', 'to': 'v1', 'weight': '3/2', 'bias': '0'}], 'inputs':
         ['x'], 'outputs': ['v1']}
         """
-        weights, biases = self._weights.strings(), self._biases.strings()
+        weights, biases = self._coordinate_values(lambda name: {"param": name})
         edges = []
         for e in range(self.num_edges):
             edge = {"from": self._names[self._sources[e]], "to": self._names[self._targets[e]],
@@ -336,6 +398,8 @@ class Network:
         document = {"format": FORMAT}
         if self._table:
             document["activations"] = {name: act._spec() for name, act in self._table.items()}
+        if self._parameter_names:
+            document["parameters"] = self._parameters_json()
         document.update(vertices=vertices, edges=edges,
                         inputs=[self._names[v] for v in self._inputs],
                         outputs=[self._names[v] for v in self._outputs])
@@ -369,6 +433,7 @@ class Network:
         document = self._document(None)
         items = [f" {_dumps(key)}: " + (self._edges_text() if key == "edges" else
                                        _lines(map(_dumps, value)) if type(value) is list else
+                                       _members(value) if key == "parameters" else
                                        _dumps(value))
                  for key, value in document.items()]
         text = "{\n" + ",\n".join(items) + "\n}\n"
@@ -376,12 +441,34 @@ class Network:
 
     def _edges_text(self):
         names = [_dumps(name) for name in self._names]
-        weights, biases = self._weights.strings(), self._biases.strings()
+        weights, biases = self._coordinate_values(lambda name: _dumps({"param": name}),
+                                                  lambda text: f'"{text}"')
         frozen = ', "trainable": false'
-        return _lines(f'{{"from": {names[u]}, "to": {names[v]}, "weight": "{w}", "bias": "{b}"'
+        return _lines(f'{{"from": {names[u]}, "to": {names[v]}, "weight": {w}, "bias": {b}'
                       f'{"" if t else frozen}}}'
                       for u, v, w, b, t in zip(self._sources, self._targets, weights, biases,
                                                self._trainable))
+
+    def _coordinate_values(self, reference, literal=None):
+        """(weights, biases) as written: "p/q" strings (``literal`` of them if given), a
+        bound coordinate as ``reference(parameter name)``."""
+        columns = [self._weights.strings(), self._biases.strings()]
+        if literal is not None:
+            columns = [[literal(text) for text in column] for column in columns]
+        for p, name in enumerate(self._parameter_names):
+            written = reference(name)
+            for c in self._param_coords[self._param_ptr[p]:self._param_ptr[p + 1]]:
+                columns[c & 1][c >> 1] = written
+        return columns
+
+    def _parameters_json(self):
+        """The document's ``parameters``: name -> "p/q", or an object when frozen."""
+        out = {}
+        for p, name in enumerate(self._parameter_names):
+            value = _coordinate_string(self, self._param_coords[self._param_ptr[p]])
+            out[name] = value if self._parameter_trainable[p] else {"value": value,
+                                                                    "trainable": False}
+        return out
 
     # --- parameters --------------------------------------------------------------------
     def with_parameters(self, weights=None, biases=None):
@@ -394,7 +481,31 @@ class Network:
         if biases is not None:
             copy._biases = self._parameter_vector(biases, "biases")
         copy._compiled = copy._fractions = None     # made from this network's parameters
+        if self._parameter_names:
+            copy._check_shared_equal()
         return copy
+
+    def _check_shared_equal(self):
+        """Every coordinate of a shared parameter holds the same value."""
+        k = self.sharing().first_unequal(self._weights, self._biases)
+        if k < 0:
+            return
+        p = next(p for p in range(len(self._parameter_names)) if self._param_ptr[p + 1] > k)
+        c, first = self._param_coords[k], self._param_coords[self._param_ptr[p]]
+        kind = _COORDINATES[c & 1]
+        raise BitpropInputError(
+            f"edges[{c >> 1}].{kind} is {_coordinate_string(self, c)} but parameter "
+            f"{shown(self._parameter_names[p])} is {_coordinate_string(self, first)} "
+            f"(edges[{first >> 1}].{_COORDINATES[first & 1]}): the coordinates of a shared "
+            "parameter are equal", path=f"{kind}s")
+
+    def sharing(self):
+        """The sharing map in C (bitprop._shared.Sharing), built once and kept."""
+        if self._sharing is None:
+            from ._shared import Sharing
+            self._sharing = Sharing(self._param_ptr, self._param_coords,
+                                    self._parameter_trainable, self._trainable)
+        return self._sharing
 
     def _parameter_vector(self, values, where):
         values = rational_vector(values, where)   # a RationalVector is shared, not copied
@@ -426,6 +537,30 @@ class Network:
                      doc="Length of the longest path from a source.")
 
     @property
+    def parameters(self):
+        """Shared parameters: name -> value (a Fraction), in the order they were given.
+
+        >>> bitprop.Network.chain(2, weight="1/2").parameters
+        {}
+        """
+        columns = self._parameter_fractions()
+        firsts = (self._param_coords[self._param_ptr[p]]
+                  for p in range(len(self._parameter_names)))
+        return {name: columns[c & 1][c >> 1] for name, c in zip(self._parameter_names, firsts)}
+
+    @property
+    def parameter_edges(self):
+        """Shared parameters: name -> [(edge index, "weight" or "bias"), ...]."""
+        return {name: [(c >> 1, _COORDINATES[c & 1]) for c in
+                       self._param_coords[self._param_ptr[p]:self._param_ptr[p + 1]]]
+                for p, name in enumerate(self._parameter_names)}
+
+    @property
+    def parameter_trainable(self):
+        """Shared parameters: name -> whether step moves it."""
+        return dict(zip(self._parameter_names, self._parameter_trainable))
+
+    @property
     def edges(self):
         weights, biases = self._parameter_fractions()
         return [Edge(self._names[u], self._names[v], w, b, t) for u, v, w, b, t in
@@ -447,7 +582,7 @@ class Network:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_compiled"] = state["_fractions"] = None   # rebuilt where it is used
+        state["_compiled"] = state["_fractions"] = state["_sharing"] = None   # rebuilt on use
         return state
 
     # --- evaluation (the work is in bitprop.evaluation) --------------------------------
@@ -526,11 +661,69 @@ class Network:
         return mlp(cls, widths, activation, weights, biases, output_activation, allow_float)
 
     @classmethod
+    def from_onnx(cls, model, *, file=None):
+        """A Network from an ONNX model (a path, bytes or an onnx.ModelProto): see
+        bitprop.onnx_import for the ops read; float initializers are taken exactly."""
+        from .onnx_import import from_onnx
+        return from_onnx(model, file=file)
+
+    @classmethod
     def chain(cls, depth, activation="relu", weight=1, bias=0, output_activation=None):
         """x -> v1 -> ... -> v_depth, every edge with the same (or per-edge listed) weight and
         bias; the output is v_depth."""
         from .shapes import chain
         return chain(cls, depth, activation, weight, bias, output_activation)
+
+
+def _read_parameters(parameters, allow_float):
+    """(names, trainable flags, values) of a network's shared parameters: an object name ->
+    a rational or ``{"value": q, "trainable": false}``."""
+    if parameters is None:
+        return [], [], []
+    if not isinstance(parameters, dict):
+        raise BitpropInputError(f"expected an object of named parameters, got "
+                                f"{shown(parameters)}", path="parameters")
+    names, trainable, values = [], [], []
+    for name, spec in parameters.items():
+        where = f"parameters.{name}"
+        if not isinstance(name, str) or not name:
+            raise BitpropInputError(f"a parameter name is a non-empty string, not {shown(name)}",
+                                    path="parameters")
+        flag = True
+        if isinstance(spec, dict):
+            check_object(spec, _PARAMETER_KEYS, path=where, required=("value",))
+            flag = spec.get("trainable", True)
+            if not isinstance(flag, bool):
+                raise BitpropInputError(f"trainable is true or false, not {shown(flag)}",
+                                        path=f"{where}.trainable")
+            spec, where = spec["value"], f"{where}.value"
+        names.append(name)
+        trainable.append(flag)
+        values.append(rational(spec, where, allow_float=allow_float))
+    return names, trainable, values
+
+
+def _reference(value, numbers, where):
+    """The parameter number of a coordinate written ``{"param": name}``."""
+    check_object(value, _REFERENCE_KEYS, path=where, required=("param",))
+    name = value["param"]
+    if not isinstance(name, str):
+        raise BitpropInputError(f"a parameter name is a string, not {shown(name)}",
+                                path=f"{where}.param")
+    if name not in numbers:
+        raise BitpropInputError(f"unknown parameter {shown(name)}", path=f"{where}.param")
+    return numbers[name]
+
+
+def _unbound(column):
+    """A column of weights or biases with parameter references as 0: what the check for an
+    earlier bad number reads when a later edge is bad."""
+    return [0 if type(value) is dict else value for value in column]
+
+
+def _coordinate_string(network, c):
+    """Coordinate c's value as "p/q"."""
+    return to_str((network._biases if c & 1 else network._weights)[c >> 1])
 
 
 def _vertex_numbers(document):

@@ -30,6 +30,7 @@ __all__ = [
     "outputs",
     "total_loss",
     "loss_and_grad",
+    "parameter_gradients",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +334,8 @@ def _read_graph(network: dict) -> _Graph:
     names = [vertex["name"] for vertex in network["vertices"]]
     if len(set(names)) != len(names):
         raise ValueError("vertex names are not unique")
-    edges = [_read_edge(edge, set(names)) for edge in network["edges"]]
+    parameters = _read_parameters(network)
+    edges = [_read_edge(edge, set(names), parameters) for edge in network["edges"]]
     in_edges = {name: [] for name in names}
     for i, edge in enumerate(edges):
         in_edges[edge.target].append(i)
@@ -349,13 +351,28 @@ def _read_graph(network: dict) -> _Graph:
     return _Graph(edges, in_edges, activation, inputs, outputs, order)
 
 
-def _read_edge(edge: dict, names: set) -> _Edge:
+def _read_parameters(network: dict) -> dict:
+    """Shared parameters: name -> value; a value is a rational or {"value": q, ...}."""
+    parameters = {}
+    for name, spec in network.get("parameters", {}).items():
+        parameters[name] = parse_rational(spec["value"] if isinstance(spec, dict) else spec)
+    return parameters
+
+
+def _coordinate(value, parameters: dict) -> Fraction:
+    """An edge's weight or bias: a rational, or {"param": name} standing for that value."""
+    if isinstance(value, dict):
+        return parameters[value["param"]]
+    return parse_rational(value)
+
+
+def _read_edge(edge: dict, names: set, parameters: dict) -> _Edge:
     """One edge with weight 1 and bias 0 by default (`trainable` does not matter here)."""
     for end in ("from", "to"):
         if edge[end] not in names:
             raise ValueError(f"edge {end} unknown vertex {edge[end]!r}")
-    weight = parse_rational(edge.get("weight", 1))
-    bias = parse_rational(edge.get("bias", 0))
+    weight = _coordinate(edge.get("weight", 1), parameters)
+    bias = _coordinate(edge.get("bias", 0), parameters)
     return _Edge(edge["from"], edge["to"], weight, bias)
 
 
@@ -532,3 +549,16 @@ def loss_and_grad(network: dict, dataset: dict) -> tuple[Fraction, list[Fraction
         grad_bias = [a + b for a, b in zip(grad_bias, sample_bias)]
     scale = _normalizer(dataset, weights)
     return total * scale, [g * scale for g in grad_weight], [g * scale for g in grad_bias]
+
+
+def parameter_gradients(network: dict, dataset: dict) -> dict[str, Fraction]:
+    """dL/dp for every shared parameter p: the sum over the edge coordinates that name p of
+    their gradients (the chain rule, since each of them is p)."""
+    _, grad_weight, grad_bias = loss_and_grad(network, dataset)
+    sums = {name: Fraction(0) for name in network.get("parameters", {})}
+    for e, edge in enumerate(network["edges"]):
+        for key, grads in (("weight", grad_weight), ("bias", grad_bias)):
+            value = edge.get(key)
+            if isinstance(value, dict):
+                sums[value["param"]] += grads[e]
+    return sums

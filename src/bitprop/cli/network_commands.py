@@ -41,6 +41,31 @@ per_vertex_option = click.option(
     help="Add bits.per_vertex (max bits of z, f and dL/dz of every vertex) to --json.")
 
 
+def npz_options(command):
+    """--loss and --reduction: the loss of a .npz dataset (a JSON dataset names its own)."""
+    command = click.option(
+        "--reduction", type=click.Choice(["sum", "mean"]), default=None,
+        help="With a .npz DATA: sum (default) or mean over the samples.")(command)
+    return click.option(
+        "--loss", "loss", default=None, metavar="LOSS",
+        help="With a .npz DATA: the loss, a name (square, hinge, ...) or a JSON object "
+             "such as '{\"kind\": \"bit\", \"index\": 2}' (default square).")(command)
+
+
+def _load_dataset(path, allow_float, loss=None, reduction=None):
+    """DATA: a dataset file, JSON or .npz; --loss and --reduction apply to .npz only."""
+    if not str(path).lower().endswith(".npz"):
+        for option, value in (("--loss", loss), ("--reduction", reduction)):
+            if value is not None:
+                raise click.UsageError(f"{option} applies to a .npz DATA; {path} names its "
+                                       "own loss and reduction")
+        return Dataset.load(path, allow_float=allow_float)
+    if loss is not None and loss.lstrip().startswith("{"):
+        loss = parse_json_text(loss, "--loss")
+    return Dataset.load(path, loss="square" if loss is None else loss,
+                        reduction=reduction or "sum")
+
+
 def _load_network(path, allow_float):
     return Network.load(path, allow_float=allow_float)
 
@@ -118,11 +143,12 @@ def eval_command(network, inputs, keep_all, per_vertex, certify, precision, max_
 @click.argument("network", metavar="NET")
 @click.argument("data", metavar="DATA")
 @per_vertex_option
+@npz_options
 @dask_options
 @certify_options
 @evaluation_options
-def grad_command(network, data, per_vertex, dask, shards, certify, precision, max_precision,
-                 max_bits, time_budget, threads, allow_float, progress, as_json):
+def grad_command(network, data, per_vertex, loss, reduction, dask, shards, certify, precision,
+                 max_precision, max_bits, time_budget, threads, allow_float, progress, as_json):
     """Exact L(theta) and dL/dtheta for every edge's weight and bias of NET on DATA (with
     --certify: their signs, certified with ball arithmetic)."""
     started = time.perf_counter()
@@ -130,7 +156,7 @@ def grad_command(network, data, per_vertex, dask, shards, certify, precision, ma
     if settings is not None and dask is not None:
         raise click.UsageError("--certify runs in this process; drop --dask")
     net = _load_network(network, allow_float)
-    dataset = Dataset.load(data, allow_float=allow_float)
+    dataset = _load_dataset(data, allow_float, loss, reduction)
     loaded = time.perf_counter() - started
     if settings is not None:
         emit_grad(certify_grad(net, dataset, time_budget=time_budget, threads=threads,
@@ -142,13 +168,18 @@ def grad_command(network, data, per_vertex, dask, shards, certify, precision, ma
     timing = {"load": loaded, **result.timing}
     if as_json:
         bits = result.bits.to_json(per_vertex)
-        emit_json({"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing},
-                  threads)
+        out = {"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing}
+        if result.parameters:
+            out["parameters"] = result.parameters
+        emit_json(out, threads)
         return
     click.echo(f"loss: {_short(result.loss)}")
     rows = [[e, edge.source, edge.target, _short(gw), _short(gb)] for e, (edge, gw, gb) in
             enumerate(zip(net.edges, result.grad_weight, result.grad_bias))]
     click.echo(_table(rows, ["edge", "from", "to", "dL/dweight", "dL/dbias"]))
+    if result.parameters:
+        click.echo("\n" + _table([[name, _short(g)] for name, g in result.parameters.items()],
+                                 ["parameter", "dL/dparameter"]))
     click.echo(f"max bits: values {result.bits.max_value}, adjoints {result.bits.max_adjoint}, "
                f"gradients {result.bits.max_grad}   forward {timing['forward']:.3g} s, "
                f"backward {timing['backward']:.3g} s")
@@ -162,14 +193,15 @@ def grad_command(network, data, per_vertex, dask, shards, certify, precision, ma
               help="Number of gradient-descent steps.")
 @click.option("-o", "--output", required=True, metavar="NET2",
               help="Where to write the trained network.")
+@npz_options
 @dask_options
 @evaluation_options
-def step_command(network, data, lr, steps, output, dask, shards, max_bits, time_budget, threads,
-                 allow_float, progress, as_json):
+def step_command(network, data, lr, steps, output, loss, reduction, dask, shards, max_bits,
+                 time_budget, threads, allow_float, progress, as_json):
     """T exact gradient-descent steps theta := theta - ETA dL/dtheta; writes NET2."""
     echo = reporter(output, as_json)
     net = _load_network(network, allow_float)
-    dataset = Dataset.load(data, allow_float=allow_float)
+    dataset = _load_dataset(data, allow_float, loss, reduction)
     report = None if as_json else (lambda i, loss: click.echo(
         f"step {i}: loss before {_short(loss)}", err=True))
     with Progress("step", progress) as bar:
