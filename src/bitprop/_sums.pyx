@@ -23,6 +23,10 @@ from bitprop._factored cimport (PrimeBase, Factored, factored_init, factored_cle
 from bitprop.errors import DamagedBytesError
 from bitprop.workers import run_workers
 
+#: ``canonical`` also factors the denominators themselves (FLINT's word factoring, trial
+#: division for longer ones) when there are at most this many: a dense pass has one per layer;
+#: a scalar pass's canonical entries have one each, and rely on ``primes`` instead.
+cdef Py_ssize_t FACTORED_DENOMINATORS = 1024
 #: A table of every pair of the two sides' denominators is kept up to this many pairs (more
 #: and each run of equal pairs gets its own denominator).
 cdef slong PAIR_TABLE_LIMIT = 1 << 20
@@ -131,8 +135,9 @@ cdef class PartialSums:
         cdef Py_ssize_t j
         for p in primes:
             base.add_prime(p)
-        for j in range(self.k):
-            base.add(self.den + j)
+        if self.k <= FACTORED_DENOMINATORS:
+            for j in range(self.k):
+                base.add(self.den + j)
         base.finish()
         cdef fmpq *out = _fmpq_vec_init(self.m + 1)
         cdef RationalVector vector = vector_adopt(out, self.m)
