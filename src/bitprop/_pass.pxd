@@ -31,21 +31,17 @@ cdef enum:
     WHAT_F_PARTIAL = 4          # a Horner partial sum of f's polynomial
     WHAT_DERIVATIVE_PARTIAL = 5 # a Horner partial sum of sigma'(z), on the way to dL/dz
 
-#: The largest bit count a prediction reports (what max_bits can be).
-cdef enum:
-    MOST_BITS = 1 << 62
-
-
 cdef inline long power_bits_floor(long b, long d, long c_bits) noexcept nogil:
     """A lower bound of the bits of c z^d in lowest terms, from b = bits of z = p/q (lowest
     terms, p != 0) and c_bits = bits of c = u/v: |p|^d >= 2^(d (bits p - 1)) and q^d the
     same, and cancelling against c divides the numerator by at most v and the denominator
     by at most u. Every guard that speaks before a power uses it, so that it never stops a
     power whose value is within the limit."""
+    cdef long most = (<long>1) << 62     # the largest max_bits: reported when more
     if b <= 2:
         return 2
-    if d > (MOST_BITS - 2 + c_bits) // (b - 2):
-        return MOST_BITS
+    if d > (most - 2 + c_bits) // (b - 2):
+        return most
     return max(2, d * (b - 2) + 2 - c_bits)
 
 

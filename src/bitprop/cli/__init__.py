@@ -111,6 +111,8 @@ def _invoke(args):
 
 def main():
     """The ``bitprop`` command."""
+    from .._memory import install
+    install()                       # out of memory inside FLINT/GMP: one line, exit 1
     signal.signal(signal.SIGTERM, _terminate)
     leave(run() if _standard_streams() else 1)
 
