@@ -186,3 +186,103 @@ def test_network_and_results_pickle():
     result = net.grad(data)
     assert pickle.loads(pickle.dumps(result)).grad_weight == result.grad_weight
     assert again.grad(data).grad_weight == result.grad_weight
+
+
+# --- guards that speak first (issue 21) ------------------------------------------------------
+
+_HUGE_POWER = """
+import json, sys
+import bitprop
+
+def peak():     # KB; not ru_maxrss, which carries over the parent's peak across exec
+    return int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+
+doc = {"activations": {"big": {"kind": "polynomial", "coefficients": ["0"] * DEGREE + ["1"]}},
+       "vertices": [{"name": "x"}, {"name": "v", "activation": "big"}],
+       "edges": [{"from": "x", "to": "v"}], "inputs": ["x"], "outputs": ["v"]}
+net = bitprop.Network.from_json(doc)
+net.forward([["1"]], kernel="scalar")          # the plan, built once (its own memory)
+net.forward([["1"]], kernel="dense")
+before = peak()
+for kernel in ("scalar", "dense"):
+    try:
+        net.forward([[str(3 ** 700)]], max_bits=2000, kernel=kernel)
+    except bitprop.BitLimitError as err:
+        print(json.dumps([err.vertex, err.bits, str(err)]))
+print(peak() - before)
+"""
+
+
+def test_a_degree_million_power_is_stopped_before_it_is_built():
+    """f = z^(10^6) of a 1110-bit z has 1.1e9 bits (140 MB): predicted, never computed."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), "..", "src"))
+    out = subprocess.run([sys.executable, "-c", _HUGE_POWER.replace("DEGREE", "10 ** 6")],
+                         env=env, capture_output=True, text=True, check=True).stdout.splitlines()
+    z_bits = (3 ** 700).bit_length() + 1
+    for line in out[:2]:
+        vertex, bits, message = __import__("json").loads(line)
+        assert vertex == "v" and 10 ** 6 * (z_bits - 2) <= bits <= 10 ** 6 * z_bits
+        assert message == (f"vertex 'v' (depth 1): value f (a lower bound, predicted before "
+                           f"computing it) has {bits} bits, more than max_bits=2000")
+    assert len(out) == 3 and int(out[2]) < 50_000   # KB of peak growth: the value is 140 MB
+
+
+@pytest.mark.parametrize("kernel", ["scalar", "dense"])
+def test_a_predicted_power_never_stops_a_value_within_the_limit(kernel):
+    """c z^d with c cancelling most of z^d: the prediction is a lower bound, so a limit the
+    true value meets passes, and one it exceeds stops at the same vertex as before."""
+    net = bitprop.Network(["x", ("v", bitprop.Activation.polynomial([0] * 12 + [3 ** 24]))],
+                          [("x", "v")], ["x"], ["v"])
+    z = Fraction(1, 9)                                     # f = 3^24 / 9^12 = 1
+    assert net.forward([[str(z)]], max_bits=5, kernel=kernel).outputs[0][0] == 1   # z: 5 bits
+    with pytest.raises(bitprop.BitLimitError) as info:
+        net.forward([["1/5"]], max_bits=40, kernel=kernel)
+    assert info.value.vertex == "v" and 40 < info.value.bits <= bitprop.bit_length(
+        Fraction(3 ** 24, 5 ** 12))
+
+
+def test_horner_stops_at_a_partial_sum_over_the_limit():
+    coefficients = [1] * 400                               # 1 + z + ... + z^399
+    net = bitprop.Network(["x", ("v", bitprop.Activation.polynomial(coefficients))],
+                          [("x", "v")], ["x"], ["v"])
+    with pytest.raises(bitprop.BitLimitError, match="a partial sum of value f's polynomial"):
+        net.forward([["3"]], max_bits=100, kernel="scalar")
+    assert net.forward([["3"]], max_bits=700, kernel="scalar").outputs[0][0] == \
+        sum(3 ** k for k in range(400))
+
+
+def test_twenty_squarings_past_the_limit_stop_at_the_first_predicted_square():
+    from bitprop.slp import Program
+    from bitprop._slp import evaluate
+    program = Program([("*", i, i) for i in range(30)], 3)      # x_k = 3^(2^k)
+    with pytest.raises(bitprop.BitLimitError) as info:
+        evaluate(program, max_bits=1000)
+    first = next(k for k in range(31) if (3 ** 2 ** k).bit_length() + 1 > 1000)
+    assert info.value.vertex == f"x{first}"
+    assert 1000 < info.value.bits <= (3 ** 2 ** first).bit_length() + 1
+    assert "would have at least" in str(info.value)
+
+
+def test_printing_a_huge_slp_value_is_interruptible(monkeypatch):
+    """Ctrl-C returns while FLINT still converts (the worker is left to finish alone)."""
+    import _thread
+    from bitprop import workers
+    from bitprop.slp import Program
+    from bitprop._slp import evaluate
+    value = evaluate(Program([("*", i, i) for i in range(24)], 3))   # 26.6 Mbit
+    assert value.bit_length > 2 ** 24
+    start, seen = workers.start_workers, []
+
+    def then_interrupt(targets):
+        seen.extend(start(targets))
+        _thread.interrupt_main()
+        return seen
+
+    monkeypatch.setattr(workers, "start_workers", then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        value.to_str()
+    assert seen[0].is_alive()                   # still converting: nobody waited for it
+    seen[0].join()
+    monkeypatch.undo()
+    small = evaluate(Program([("*", i, i) for i in range(12)], Fraction(-3, 2)))
+    assert small.to_str() == f"{3 ** 4096}/{2 ** 4096}"       # (-3/2)^(2^12)

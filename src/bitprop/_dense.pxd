@@ -60,6 +60,11 @@ cdef class DenseEngine:
                              fmpz_mat_struct *G, fmpz **gd, bint to_input) noexcept nogil
     cdef void column_ready(self, Worker *w, const fmpz *den) noexcept nogil
     cdef int _forward_layer(self, Pass run, Worker *w, slong l, slong step) noexcept nogil
+    cdef int _predict_powers(self, Pass run, Worker *w, slong l, slong step,
+                             fmpz_mat_struct *z, const fmpz *zd) noexcept nogil
+    cdef int _first_power_over(self, Pass run, Worker *w, slong l, slong step,
+                               fmpz_mat_struct *z, const fmpz *zd, slong first,
+                               long lower) noexcept nogil
     cdef void _activate(self, slong l, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
                         fmpz *hd) noexcept nogil
     cdef void _derivative(self, slong l, fmpz_mat_struct *z, const fmpz *zd,

@@ -31,7 +31,8 @@ from bitprop._plan cimport Plan, PlanData
 from bitprop._codes cimport (ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MONO,
                              ACT_ROUNDED)
 from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
-                            WHAT_ADJOINT)
+                            WHAT_ADJOINT, WHAT_F_PREDICTED, power_bits_floor)
+from bitprop._convert cimport fmpq_bit_length
 from bitprop._convert cimport fmpq_set_fraction
 from bitprop._factored cimport (PrimeBase, Factored, factored_set_base, factor, canonical_bits,
                                set_canonical, divide_exact)
@@ -307,6 +308,9 @@ cdef class DenseEngine:
         normalize(Z, zd, &w.fac, &w.g, &w.tmp)
         if self.record(run, w, l, step, Z, zd, WHAT_Z, w.bits_z, f_rule, w.bits_f):
             return BIT_LIMIT
+        if self.code[l] == ACT_MONO and run.max_bits and self._predict_powers(
+                run, w, l, step + 1, Z, zd):
+            return BIT_LIMIT
         self._activate(l, Z, zd, c.H + l, c.hd[l])
         if f_rule != F_OWN:         # Z moved into H: free it now
             empty(Z)
@@ -315,6 +319,56 @@ cdef class DenseEngine:
                                            w.bits_f, F_OWN, NULL):
             return BIT_LIMIT
         return DONE
+
+    cdef int _predict_powers(self, Pass run, Worker *w, slong l, slong step,
+                             fmpz_mat_struct *z, const fmpz *zd) noexcept nogil:
+        """Before layer l's powers f = c z^d: BIT_LIMIT, the fault marked where recording
+        f would mark it, when some f is predicted over max_bits (power_bits_floor of its z);
+        DONE otherwise. Products and sums need no prediction: their inputs passed the guard,
+        so they cannot be much longer; a power can be d times longer."""
+        cdef slong i, s
+        cdef long d = self.degree[l], lower
+        cdef long c_bits = fmpz_bits(self.act_p + l) + fmpz_bits(self.act_q + l)
+        for s in range(z.c):
+            for i in range(z.r):
+                if fmpz_is_zero(at(z, i, s)) or power_bits_floor(
+                        fmpz_bits(at(z, i, s)) + fmpz_bits(zd + s), d, c_bits) <= run.max_bits:
+                    continue            # not over even from z's size before reducing
+                self.column_ready(w, zd + s)
+                lower = power_bits_floor(canonical_bits(at(z, i, s), zd + s, &w.fac, &w.g,
+                                                        &w.tmp), d, c_bits)
+                if lower > run.max_bits:
+                    return self._first_power_over(run, w, l, step, z, zd, s * z.r + i, lower)
+        return DONE
+
+    cdef int _first_power_over(self, Pass run, Worker *w, slong l, slong step,
+                               fmpz_mat_struct *z, const fmpz *zd, slong first,
+                               long lower) noexcept nogil:
+        """The fault of the first f over max_bits in record's order (by column, then row),
+        given that entry ``first`` (s * rows + i) is predicted over (``lower`` bits): an
+        earlier f may be over without being predicted, so each is computed (each within
+        about twice the limit, being predicted within it) and the first over is marked."""
+        cdef slong k, i, s
+        cdef long bits
+        cdef fmpq *f = &w.qtmp
+        cdef fmpq *c = &w.qacc
+        fmpz_set(fmpq_numref(c), self.act_p + l)
+        fmpz_set(fmpq_denref(c), self.act_q + l)
+        for k in range(first):
+            s, i = k // z.r, k % z.r
+            if fmpz_is_zero(at(z, i, s)):
+                continue
+            fmpq_set_fmpz_frac(f, at(z, i, s), zd + s)
+            fmpz_pow_ui(fmpq_numref(f), fmpq_numref(f), self.degree[l])
+            fmpz_pow_ui(fmpq_denref(f), fmpq_denref(f), self.degree[l])
+            fmpq_mul(f, f, c)
+            bits = fmpq_bit_length(f)
+            if bits > run.max_bits:
+                return run.mark_fault(w, self.pos[self.pos_off[l] + i], w.s0 + s, step, WHAT_F,
+                                      bits)
+        s, i = first // z.r, first % z.r
+        return run.mark_fault(w, self.pos[self.pos_off[l] + i], w.s0 + s, step,
+                              WHAT_F_PREDICTED, lower)
 
     cdef void _activate(self, slong l, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
                         fmpz *hd) noexcept nogil:

@@ -22,11 +22,27 @@ cdef enum:
     STOPPED = 1
     BIT_LIMIT = 2
 
-# Which value hit the bit limit.
+# Which value hit the bit limit (names: WHAT_NAMES in _pass.pyx).
 cdef enum:
     WHAT_Z = 0
     WHAT_F = 1
     WHAT_ADJOINT = 2
+    WHAT_F_PREDICTED = 3        # f of a power, stopped before it was computed
+    WHAT_F_PARTIAL = 4          # a Horner partial sum of f's polynomial
+    WHAT_DERIVATIVE_PARTIAL = 5 # a Horner partial sum of sigma'(z), on the way to dL/dz
+
+cdef inline long power_bits_floor(long b, long d, long c_bits) noexcept nogil:
+    """A lower bound of the bits of c z^d in lowest terms, from b = bits of z = p/q (lowest
+    terms, p != 0) and c_bits = bits of c = u/v: |p|^d >= 2^(d (bits p - 1)) and q^d the
+    same, and cancelling against c divides the numerator by at most v and the denominator
+    by at most u. Every guard that speaks before a power uses it, so that it never stops a
+    power whose value is within the limit."""
+    cdef long most = (<long>1) << 62     # the largest max_bits: reported when more
+    if b <= 2:
+        return 2
+    if d > (most - 2 + c_bits) // (b - 2):
+        return most
+    return max(2, d * (b - 2) + 2 - c_bits)
 
 
 cdef inline slong sweep_step(slong positions, slong p, bint backward, slong scale,
@@ -119,6 +135,8 @@ cdef class Pass:
                    const fmpq *value, long *record) noexcept nogil
     cdef int mark_fault(self, Worker *w, slong p, slong s, slong step, int what,
                         long bits) noexcept nogil
+    cdef int over(self, Worker *w, slong p, slong s, slong step, int what,
+                  long bits) noexcept nogil
     cdef void sample_loss(self, Worker *w, slong s) noexcept nogil
     cdef void _loss_entry(self, Worker *w, slong s, const fmpq *f, const fmpq *y,
                           fmpq *seed) noexcept nogil

@@ -22,7 +22,9 @@ from bitprop._convert cimport (RationalVector, fmpz_set_pyint, fmpq_set_fraction
                                fmpq_get_fraction, fmpq_bit_length, vector_adopt, vector_take,
                                vector_indexed)
 
-WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz")
+WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz",
+              "value f (a lower bound, predicted before computing it)",
+              "a partial sum of value f's polynomial", "a partial sum of sigma'(z)'s polynomial")
 #: The status of a worker that ended before finishing its sweep.
 STATUS_STOPPED = STOPPED
 
@@ -155,6 +157,14 @@ cdef class Pass:
         cdef long bits = fmpq_bit_length(value)
         if bits > record[0]:
             record[0] = bits
+        if self.max_bits and bits > self.max_bits:
+            return self.mark_fault(w, p, s, step, what, bits)
+        return DONE
+
+    cdef int over(self, Worker *w, slong p, slong s, slong step, int what,
+                  long bits) noexcept nogil:
+        """BIT_LIMIT (the fault marked) when ``bits`` (of a value about to be computed, or
+        on its way) exceed max_bits, else DONE; nothing is recorded in the statistics."""
         if self.max_bits and bits > self.max_bits:
             return self.mark_fault(w, p, s, step, what, bits)
         return DONE

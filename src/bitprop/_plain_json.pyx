@@ -448,6 +448,10 @@ cdef class _ArrayText:
         return i == n
 
 
+#: The fewest bytes an edge takes in the edges array: '{"from":"","to":""}' and a comma.
+cdef Py_ssize_t MIN_EDGE_BYTES = 20
+
+
 cdef class EdgesText(_ArrayText):
     """A network's edges array, read once the vertices are known."""
 
@@ -499,7 +503,9 @@ cdef class EdgesText(_ArrayText):
         ``index`` (the reader that checks edges then reads them, and names any problem)."""
         cdef _Columns out = _Columns()
         self.names, self.out = _Names(), out
-        out.grow(self.items)
+        # presized for the edges the array can hold, not for its commas: "[" and 10^8
+        # commas are 10^8 "items" but room for no edge (the columns would take 5 GB)
+        out.grow(min(self.items, (self.end - self.start) // MIN_EDGE_BYTES + 1))
         if not self.names.build(index) or not self._read():
             return None
         out.grow()

@@ -16,12 +16,12 @@ from libc.stdlib cimport calloc, free
 from bitprop._flint cimport (
     flint_bitcnt_t, flint_cleanup, flint_free, fmpq, fmpq_denref, fmpq_numref, fmpz, fmpz_abs, fmpz_add,
     fmpz_bits, fmpz_clear, fmpz_fits_si, fmpz_get_si, fmpz_get_signed_ui_array,
-    fmpz_get_str, fmpz_init, fmpz_is_one, fmpz_mul, fmpz_one, fmpz_set_si,
+    fmpz_get_str, fmpz_init, fmpz_is_one, fmpz_is_zero, fmpz_mul, fmpz_one, fmpz_set_si,
     fmpz_set_signed_ui_array, fmpz_sgn, fmpz_sub, fmpz_swap, fmpz_t, fmpz_tstbit, fmpz_zero,
     fmpq_add, fmpq_mul, fmpq_sub, fmpq_zero, _fmpq_vec_clear, _fmpq_vec_init,
     _fmpz_vec_clear, _fmpz_vec_init, slong, ulong)
 
-from bitprop._convert cimport fmpz_get_pyint, fmpz_set_pyint, fmpz_get_decimal
+from bitprop._convert cimport fmpz_get_pyint, fmpz_set_pyint
 
 from .errors import BitLimitError, BitpropInputError
 from .workers import run_workers
@@ -42,6 +42,8 @@ cdef struct Stats:
     flint_bitcnt_t max_gate_bits
     flint_bitcnt_t live_bits
     flint_bitcnt_t peak_live_bits
+    flint_bitcnt_t stop_bits     # the bits of the gate over the limit ...
+    bint predicted               # ... a lower bound, found before computing it
 
 
 cdef class _Schedule:
@@ -107,10 +109,38 @@ cdef inline void _release(number *x, slong g, Stats *stats) noexcept nogil:
         fmpq_zero(x + g)
 
 
+cdef inline flint_bitcnt_t _product_floor(number *a, number *b) noexcept nogil:
+    """A lower bound of the bit length of a * b (a, b != 0): for integers |a b| >= 2^(bits a
+    + bits b - 2); for rationals in lowest terms, a square has no common factor to cancel,
+    and a product's numerator loses at most the bits of the denominators it cancels with
+    (and the denominator the same)."""
+    cdef flint_bitcnt_t na, nb, da, db, num, den
+    if number is fmpz:
+        return fmpz_bits(a) + fmpz_bits(b)
+    else:
+        na, nb = fmpz_bits(fmpq_numref(a)), fmpz_bits(fmpq_numref(b))
+        da, db = fmpz_bits(fmpq_denref(a)), fmpz_bits(fmpq_denref(b))
+        if a == b:
+            return 2 * (na + da) - 2
+        num = na + nb - 1 - da - db if na + nb > da + db + 1 else 1
+        den = da + db - 1 - na - nb if da + db > na + nb + 1 else 1
+        return num + den
+
+
+cdef inline bint _is_zero(number *v) noexcept nogil:
+    if number is fmpz:
+        return fmpz_is_zero(v)
+    else:
+        return fmpz_is_zero(fmpq_numref(v))
+
+
 cdef slong _run(const Gates *g, number *x, slong limit, Stats *stats,
                const int *stop) noexcept nogil:
-    """Evaluate the needed gates into x[1..n]; the gate over ``limit`` bits, -1 when done,
-    STOPPED when ``*stop`` was set."""
+    """Evaluate the needed gates into x[1..n]; the gate over ``limit`` bits (its bits in
+    stats), -1 when done, STOPPED when ``*stop`` was set. A product is predicted first
+    (_product_floor): a chain of squarings stops before building the square over the
+    limit. A sum is at most one bit longer than its longer operand, which passed: no
+    prediction needed."""
     cdef slong i, j, k
     cdef flint_bitcnt_t bits
     for i in range(1, g.n + 1):
@@ -119,6 +149,11 @@ cdef slong _run(const Gates *g, number *x, slong limit, Stats *stats,
         if stop[0]:
             return STOPPED
         j, k = g.left[i], g.right[i]
+        if (limit >= 0 and g.code[i] == MUL and not _is_zero(x + j) and not _is_zero(x + k)):
+            bits = _product_floor(x + j, x + k)
+            if bits > <flint_bitcnt_t>limit:
+                stats.stop_bits, stats.predicted = bits, True
+                return i
         if number is fmpz:
             FMPZ_OPS[g.code[i]](x + i, x + j, x + k)
         else:
@@ -135,6 +170,7 @@ cdef slong _run(const Gates *g, number *x, slong limit, Stats *stats,
         if k != j and g.last_use[k] == i:
             _release(x, k, stats)
         if limit >= 0 and bits > <flint_bitcnt_t>limit:
+            stats.stop_bits, stats.predicted = bits, False
             return i
     return -1
 
@@ -203,14 +239,48 @@ cdef class SlpValue:
         return self._value
 
     def to_str(self):
-        """The canonical decimal ``"p/q"`` (or ``"p"``), printed by FLINT."""
-        text = fmpz_get_decimal(self.num)
+        """The canonical decimal ``"p/q"`` (or ``"p"``), printed by FLINT in a worker thread,
+        so that Ctrl-C (and SIGTERM) stop the wait at once: a 134-Mbit value takes seconds."""
+        text = _Decimal(self, False).text()
         if fmpz_is_one(self.den):
             return text
-        return text + "/" + fmpz_get_decimal(self.den)
+        return text + "/" + _Decimal(self, True).text()
 
     def __repr__(self):
         return f"SlpValue(sign={self.sign}, bit_length={self.bit_length})"
+
+
+cdef class _Decimal:
+    """The decimal text of a value's numerator or denominator. FLINT's conversion cannot be
+    stopped midway, so it runs in a worker thread that an interrupt abandons: the thread
+    keeps this object, and with it the value, alive until it is done (then the text is
+    freed); the process meanwhile goes on to exit."""
+    cdef SlpValue value
+    cdef bint denominator
+    cdef char *digits
+
+    def __cinit__(self, SlpValue value, bint denominator):
+        self.value, self.denominator = value, denominator
+
+    def __dealloc__(self):
+        if self.digits != NULL:
+            flint_free(self.digits)
+
+    def work(self):
+        cdef const fmpz *number = &self.value.num[0]
+        if self.denominator:
+            number = &self.value.den[0]
+        with nogil:
+            self.digits = fmpz_get_str(NULL, 10, number)
+            flint_cleanup()
+
+    def text(self):
+        run_workers([self.work], _nothing_to_stop)
+        return self.digits.decode("ascii")
+
+
+def _nothing_to_stop():
+    """An abandoned conversion ends on its own (see _Decimal)."""
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -279,9 +349,8 @@ cdef class _SlpRun:
         cdef SlpValue value = SlpValue()
         cdef slong n = self.schedule.g.n
         if self.stopped >= 0:
-            _raise_bit_limit(self.stopped, _bit_length(self.integers + self.stopped)
-                             if self.integers != NULL else
-                             _bit_length(self.rationals + self.stopped), self.limit)
+            _raise_bit_limit(self.stopped, self.stats.stop_bits, self.limit,
+                             self.stats.predicted)
         if self.integers != NULL:
             fmpz_swap(value.num, self.integers + n)
         else:
@@ -301,6 +370,8 @@ cdef int _start(Stats *stats, flint_bitcnt_t constant_bits, slong limit) except 
     return 0
 
 
-cdef int _raise_bit_limit(slong gate, flint_bitcnt_t bits, slong limit) except -1:
-    raise BitLimitError(f"gate x{gate} has {bits} bits, over the limit of {limit} (max_bits)",
+cdef int _raise_bit_limit(slong gate, flint_bitcnt_t bits, slong limit,
+                         bint predicted=False) except -1:
+    has = f"would have at least {bits} bits (predicted)" if predicted else f"has {bits} bits"
+    raise BitLimitError(f"gate x{gate} {has}, over the limit of {limit} (max_bits)",
                         vertex=f"x{gate}", bits=bits, limit=limit)

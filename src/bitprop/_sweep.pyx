@@ -29,14 +29,23 @@ from bitprop._flint cimport *
 from bitprop._plan cimport *
 from bitprop._codes cimport *
 from bitprop._pass cimport (Pass, Kernel, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
-                            WHAT_ADJOINT, monotonic_now, sweep_step)
+                            WHAT_ADJOINT, WHAT_F_PREDICTED, WHAT_F_PARTIAL,
+                            WHAT_DERIVATIVE_PARTIAL, monotonic_now, sweep_step,
+                            power_bits_floor)
 from bitprop._columns cimport Columns, at, empty, load_columns, columns_clear
 from bitprop._factored cimport set_canonical
 from bitprop._dense cimport DenseEngine, DenseWeights
-from bitprop._convert cimport fmpq_get_fraction
+from bitprop._convert cimport fmpq_get_fraction, fmpq_bit_length
 
 
 # --- activations: value and backprop rule ------------------------------------------------
+#
+# The max_bits guard speaks before the damage: a power c z^d is predicted before it is
+# computed (power_bits_floor, by the kernel), and Horner stops at the first partial sum over
+# the limit, so no step builds much more than the limit (each multiplies a partial sum within
+# it by a z that passed its own guard). Sums and products of guarded values are at most a
+# bit longer than the two together: bounded, so they are checked after. A rounded
+# activation's inner power is not predicted: rounding and clipping may make it small.
 
 cdef void _round_to_bits(fmpq *x, slong k, bint nearest, fmpz *q, fmpz *r) noexcept nogil:
     """x := x rounded to a multiple of 2^-k (floor, or nearest with ties to even)."""
@@ -56,8 +65,10 @@ cdef void _round_to_bits(fmpq *x, slong k, bint nearest, fmpz *q, fmpz *r) noexc
     fmpq_div_2exp(x, x, k)
 
 
-cdef void _activate(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmpz *q, fmpz *r) noexcept nogil:
-    """out := sigma_a(z)  (out and z never alias)."""
+cdef long _activate(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmpz *q, fmpz *r,
+                    long limit) noexcept nogil:
+    """out := sigma_a(z)  (out and z never alias); 0, or the bits of a Horner partial sum
+    over ``limit`` (> 0), where it stopped."""
     cdef slong off = plan.act_off[a], length = plan.act_len[a], i
     cdef int code = plan.act_code[a]
     cdef fmpq *c = plan.pool + off
@@ -83,18 +94,23 @@ cdef void _activate(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmpz 
         for i in range(length - 2, -1, -1):
             fmpq_mul(out, out, z)
             fmpq_add(out, out, c + i)
+            if limit and i and fmpq_bit_length(out) > limit:
+                return fmpq_bit_length(out)
     elif code == ACT_PWL:
         i = _piece(c, length, z)
         fmpq_mul(out, c + length + i, z)
         fmpq_add(out, out, c + 2 * length + 1 + i)
     else:                      # ACT_ROUNDED
-        _activate(plan, plan.act_inner[a], out, z, q, r)
+        i = _activate(plan, plan.act_inner[a], out, z, q, r, limit)
+        if i:
+            return i
         _round_to_bits(out, plan.act_bits[a], plan.act_flags[a] & ROUND_NEAREST, q, r)
         if plan.act_flags[a] & ROUND_CLIP:
             if fmpq_cmp(out, c) < 0:
                 fmpq_set(out, c)
             elif fmpq_cmp(out, c + 1) > 0:
                 fmpq_set(out, c + 1)
+    return 0
 
 
 cdef inline slong _piece(const fmpq *breakpoints, slong m, const fmpq *z) noexcept nogil:
@@ -109,8 +125,12 @@ cdef inline slong _piece(const fmpq *breakpoints, slong m, const fmpq *z) noexce
     return lo
 
 
-cdef void _derivative(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmpz *q, fmpz *r) noexcept nogil:
-    """out := the backprop rule sigma_a'(z) of docs/formats.md ("Activations")."""
+cdef long _derivative(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmpz *q, fmpz *r,
+                      long limit) noexcept nogil:
+    """out := the backprop rule sigma_a'(z) of docs/formats.md ("Activations"); 0, or the
+    bits of a Horner partial sum over ``limit`` (> 0), where it stopped. (A power's
+    derivative needs no prediction: f = c z^d passed its guard, and d c z^(d-1) is not
+    longer than f and z together.)"""
     cdef slong off = plan.act_off[a], length = plan.act_len[a], i
     cdef int code = plan.act_code[a]
     cdef fmpq *c = plan.pool + off
@@ -133,18 +153,23 @@ cdef void _derivative(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmp
     elif code == ACT_POLY:     # Horner over the stored i c_i
         if length == 1:
             fmpq_zero(out)
-            return
+            return 0
         fmpq_set(out, c + 2 * length - 2)
         for i in range(2 * length - 3, length - 1, -1):
             fmpq_mul(out, out, z)
             fmpq_add(out, out, c + i)
+            if limit and i > length and fmpq_bit_length(out) > limit:
+                return fmpq_bit_length(out)
     elif code == ACT_PWL:
         fmpq_set(out, c + length + _piece(c, length, z))
     elif plan.act_flags[a] & ROUND_BACKWARD_ZERO:
         fmpq_zero(out)
     else:                      # straight-through: inner'(z) rounded to k bits
-        _derivative(plan, plan.act_inner[a], out, z, q, r)
+        i = _derivative(plan, plan.act_inner[a], out, z, q, r, limit)
+        if i:
+            return i
         _round_to_bits(out, plan.act_bits[a], plan.act_flags[a] & ROUND_NEAREST, q, r)
+    return 0
 
 
 # --- the kernel --------------------------------------------------------------------------
@@ -304,6 +329,7 @@ cdef class SweepKernel(Kernel):
         cdef fmpq *z = self.Z + p * S + s
         cdef fmpq *f = self.F + p * S + s
         cdef fmpq *fu
+        cdef long partial
         if a < 0:           # a source: f = x
             fmpq_set(f, run.X + s * plan.n_inputs + slot)
         else:               # z = sum (w f_u + b) [+ x]; f = sigma(z)
@@ -317,7 +343,14 @@ cdef class SweepKernel(Kernel):
                     fmpq_addmul(z, plan.weight + e, fu)
             if run.guard(w, p, s, step, WHAT_Z, z, w.bits_z + p):
                 return BIT_LIMIT
-            _activate(plan, a, f, z, &w.q, &w.r)
+            if plan.act_code[a] == ACT_MONO and not fmpq_is_zero(z) and run.over(
+                    w, p, s, step, WHAT_F_PREDICTED, power_bits_floor(
+                        fmpq_bit_length(z), plan.act_bits[a],
+                        fmpq_bit_length(plan.pool + plan.act_off[a]))):
+                return BIT_LIMIT
+            partial = _activate(plan, a, f, z, &w.q, &w.r, run.max_bits)
+            if partial:
+                return run.mark_fault(w, p, s, step, WHAT_F_PARTIAL, partial)
         if run.guard(w, p, s, step, WHAT_F, f, w.bits_f + p):
             return BIT_LIMIT
         if not run.keep_all and not run.backward:
@@ -363,10 +396,13 @@ cdef class SweepKernel(Kernel):
         cdef fmpq *d = &w.qacc
         cdef fmpq *g = self.GF + p * S + s
         cdef fmpq *fu
+        cdef long partial
         if a >= 0 and fmpq_is_zero(g) and w.bits_adj[p] < 1:
             w.bits_adj[p] = 1                       # dL/dz_p = 0 has 1 bit
         if a >= 0 and not fmpq_is_zero(g):
-            _derivative(plan, a, d, self.Z + p * S + s, &w.q, &w.r)
+            partial = _derivative(plan, a, d, self.Z + p * S + s, &w.q, &w.r, run.max_bits)
+            if partial:
+                return run.mark_fault(w, p, s, step, WHAT_DERIVATIVE_PARTIAL, partial)
             fmpq_mul(gz, g, d)                       # dL/dz_p
             if run.guard(w, p, s, step, WHAT_ADJOINT, gz, w.bits_adj + p):
                 return BIT_LIMIT

@@ -69,3 +69,8 @@ class DamagedBytesError(BitpropError, ValueError):
 
 class TimeBudgetError(BitpropError):
     """A computation ran past its time budget and was stopped cleanly."""
+
+
+class TerminatedError(KeyboardInterrupt):
+    """SIGTERM asked the command line to stop: a KeyboardInterrupt, so that it stops every
+    computation as Ctrl-C does (exit status 143)."""

@@ -4,6 +4,7 @@ lone surrogate escape by its JSON path. The library's readers (Network, Dataset,
 SLPs) and the command line share it."""
 
 import json
+import os
 import re
 import sys
 
@@ -121,21 +122,75 @@ def decode(data, name):
                                 file=name) from None
 
 
+#: The most bytes a reader takes from one file or standard input (bitprop's --max-input-bytes;
+#: set this to change it in a program). 1 GiB: the largest networks and datasets bitprop is
+#: measured on are a few hundred MB, and the full JSON reader needs about ten times a file's
+#: size in Python objects, so a larger input is more likely /dev/zero or a wrong file than
+#: a network, and would exhaust memory before any message.
+MAX_INPUT_BYTES = 1 << 30
+_DEFAULT_MAX_INPUT_BYTES = MAX_INPUT_BYTES
+
+#: Non-regular files (pipes, /dev/zero, standard input) are read in chunks of this size.
+_CHUNK = 1 << 20
+
+
 def read_bytes(path):
     """(the bytes of ``path``, the name errors should show); ``-`` is standard input, whose
-    text is given as a str when a text stream stands in for it (tests)."""
+    text is given as a str when a text stream stands in for it (tests). More than
+    MAX_INPUT_BYTES is refused, naming the file, before it is all read."""
     if path == "-":
         stdin = getattr(sys.stdin, "buffer", None)
-        return (sys.stdin.read() if stdin is None else stdin.read()), "<stdin>"
+        return _bounded(sys.stdin if stdin is None else stdin, "<stdin>"), "<stdin>"
     try:
         with open(path, "rb") as handle:
-            return handle.read(), path
+            return _bounded(handle, path), path
     except FileNotFoundError:
         raise BitpropInputError("no such file", file=path) from None
     except IsADirectoryError:
         raise BitpropInputError("is a directory, not a file", file=path) from None
     except OSError as err:
         raise BitpropInputError(err.strerror or str(err), file=path) from None
+
+
+def _bounded(handle, name):
+    """All of ``handle``, read in chunks so that an endless one (/dev/zero, a pipe) stops at
+    the limit; a regular file larger than the limit is refused before it is read."""
+    limit = MAX_INPUT_BYTES
+    try:
+        size = os.fstat(handle.fileno()).st_size if _regular(handle) else -1
+    except (OSError, ValueError, AttributeError):
+        size = -1
+    if size > limit:
+        _too_large(name, limit, size)
+    chunks, total = [], 0
+    while True:
+        chunk = handle.read(min(_CHUNK, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            _too_large(name, limit)
+    if len(chunks) == 1:
+        return chunks[0]
+    return (handle.read(0) if not chunks else chunks[0][:0]).join(chunks)
+
+
+def _regular(handle):
+    import stat
+    return stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
+
+
+def _too_large(name, limit, size=None):
+    has = "has more" if size is None else f"has {size} bytes, more"
+    raise BitpropInputError(f"{has} than the input limit of {limit} bytes "
+                            "(--max-input-bytes)", file=name)
+
+
+def set_max_input_bytes(limit=None):
+    """Set the input limit (None: back to the default); the command line's --max-input-bytes."""
+    global MAX_INPUT_BYTES
+    MAX_INPUT_BYTES = _DEFAULT_MAX_INPUT_BYTES if limit is None else limit
 
 
 def read_text(path):

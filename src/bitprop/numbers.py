@@ -38,6 +38,18 @@ def _digits_to_int(digits):
     return int(flint.fmpz(digits))
 
 
+#: Powers of ten from this exponent on are made by FLINT: CPython takes 0.5 s for 10^1000000
+#: (FLINT 15 ms), so a file of sixty such weights took half a minute to read.
+_LONG_POWER = 20_000
+
+
+def _power_of_ten(k):
+    if k < _LONG_POWER:
+        return 10 ** k
+    import flint
+    return int(flint.fmpz(10) ** k)
+
+
 def integer_from_text(text):
     """A decimal integer ``"-123"`` of any length (CPython's int() refuses 4300+ digits)."""
     negative = text.startswith("-")
@@ -76,7 +88,9 @@ def _parse_string(text, where):
         mantissa = _digits_to_int((whole or "0") + frac)
         if sign == "-":
             mantissa = -mantissa
-        return Fraction(mantissa * 10 ** scale) if scale >= 0 else Fraction(mantissa, 10 ** -scale)
+        if scale >= 0:
+            return Fraction(mantissa * _power_of_ten(scale))
+        return Fraction(mantissa, _power_of_ten(-scale))
     raise BitpropInputError(
         f"{_show(text)} is not a rational (expected an integer, 'p/q', or an exact decimal "
         "such as '-0.125' or '1e-3')", path=where)
@@ -133,10 +147,13 @@ def _from_float(value, where, allow_float):
 
 
 #: Short strings already parsed: network files repeat their numbers ("0", "1", "-1/2") across
-#: hundreds of thousands of fields. Fractions are immutable, so sharing them is safe.
+#: hundreds of thousands of fields. Fractions are immutable, so sharing them is safe. Only
+#: small values are kept: a short string such as "9e1000000" stands for 3.3 Mbit, and the
+#: cache outlives the network that held it (its size stays below 2^16 entries of 512 bits).
 _PARSED = {}
 _PARSED_LIMIT = 1 << 16
 _PARSED_LENGTH = 32
+_PARSED_BITS = 512
 
 
 def rational(value, where="", *, allow_float=False):
@@ -155,7 +172,8 @@ def rational(value, where="", *, allow_float=False):
         parsed = _PARSED.get(value)
         if parsed is None:
             parsed = _parse_string(value, where)
-            if len(_PARSED) < _PARSED_LIMIT:
+            if len(_PARSED) < _PARSED_LIMIT and (parsed.numerator.bit_length() +
+                                                 parsed.denominator.bit_length() <= _PARSED_BITS):
                 _PARSED[value] = parsed
         return parsed
     if isinstance(value, bool):

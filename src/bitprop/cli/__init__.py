@@ -1,15 +1,17 @@
 """bitprop's command line: argument parsing and printing only; the work is the Python API's.
 
 Exit status: 0 success, 2 bad input or usage (one line ``bitprop: error: FILE: PATH: PROBLEM``
-on stderr), 1 any other failure (a bit-limit or time-budget stop among them), 130 on Ctrl-C.
+on stderr), 1 any other failure (a bit-limit or time-budget stop among them), 130 on Ctrl-C,
+143 on SIGTERM (handled as Ctrl-C is: the kernels stop at their next poll, Dask clusters close).
 """
 
 import importlib
+import signal
 import sys
 
 import click
 
-from ..errors import BitpropError, BitpropInputError
+from ..errors import BitpropError, BitpropInputError, TerminatedError
 
 #: The module of each command; it defines ``register(group)`` adding its commands. A module
 #: is imported when one of its commands runs (or for --help): ``bitprop grad`` does not load
@@ -33,7 +35,22 @@ class _Commands(click.Group):
     def get_command(self, ctx, name):
         if name in COMMAND_MODULES and name not in self.commands:
             importlib.import_module(f"{__name__}.{COMMAND_MODULES[name]}").register(self)
+            for command in list(self.commands.values()):
+                _give_input_limit(command)
         return self.commands.get(name)
+
+
+def _give_input_limit(command):
+    """--max-input-bytes on every command that reads files: those with arguments (every
+    argument of bitprop's commands is a file), in groups too; given here, once, so that no
+    command can miss it."""
+    from .common import max_input_bytes_option
+    for sub in getattr(command, "commands", {}).values():
+        _give_input_limit(sub)
+    params = command.params
+    if (any(isinstance(p, click.Argument) for p in params)
+            and max_input_bytes_option not in params):
+        params.append(max_input_bytes_option)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,8 +73,10 @@ def _fail(message, status):
 def run(argv=None):
     """Run the command line and return its exit status (the testable core of ``main``)."""
     try:
-        cli.main(args=argv, prog_name="bitprop", standalone_mode=False)
+        _invoke(sys.argv[1:] if argv is None else list(argv))
         return 0
+    except TerminatedError:
+        return _fail("terminated", 143)
     except BitpropInputError as err:
         return _fail(str(err), 2)
     except click.exceptions.Exit as err:
@@ -77,11 +96,33 @@ def run(argv=None):
     except OSError as err:          # an output file that cannot be written
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}cannot write: {err.strerror or err}", 1)
+    finally:
+        from .common import disarm_time_budget
+        from ..jsonfiles import set_max_input_bytes
+        disarm_time_budget()
+        set_max_input_bytes(None)
+
+
+def _invoke(args):
+    """Parse and run one command. Not click's ``main``, which answers Ctrl-C by printing a
+    blank line before ours."""
+    with cli.make_context("bitprop", args) as ctx:
+        cli.invoke(ctx)
 
 
 def main():
     """The ``bitprop`` command."""
+    from .._memory import install
+    install()                       # out of memory inside FLINT/GMP: one line, exit 1
+    signal.signal(signal.SIGTERM, _terminate)
     leave(run() if _standard_streams() else 1)
+
+
+def _terminate(signum, frame):
+    """SIGTERM: raised in the main thread as TerminatedError, a KeyboardInterrupt, so that
+    everything Ctrl-C stops cleanly stops the same way."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)      # a second SIGTERM ends it at once
+    raise TerminatedError()
 
 
 def _standard_streams():

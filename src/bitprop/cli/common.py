@@ -1,13 +1,17 @@
 """What every bitprop command shares: printing results, `--json`, progress, options."""
 
 import json
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from fractions import Fraction
 
 import click
 
+from ..errors import TimeBudgetError
 from ..files import STANDARD_OUTPUT
+from ..jsonfiles import set_max_input_bytes
 from ..numbers import to_str
 
 
@@ -103,6 +107,49 @@ def not_nan(ctx, param, value):
     return value
 
 
+def _time_budget(ctx, param, value):
+    value = not_nan(ctx, param, value)
+    if value is not None:
+        arm_time_budget(value)
+    return value
+
+
+def arm_time_budget(seconds):
+    """From now on the whole command, reading its files included, has ``seconds``: then
+    SIGALRM raises TimeBudgetError in the main thread, where the readers run and where the
+    kernels' threads are waited for (which then set their stop flag, as on Ctrl-C). The
+    kernels' own budget, counted from a later start, is only a second guard."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def expired(signum, frame):
+        disarm_time_budget()
+        raise TimeBudgetError(f"stopped after the time budget of {seconds:g} s")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def disarm_time_budget():
+    """No time budget any more (run's end, or the budget's own alarm)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+def _max_input_bytes(ctx, param, value):
+    set_max_input_bytes(value)
+    return value
+
+
+#: --max-input-bytes, which the command group gives every command that reads files.
+max_input_bytes_option = click.Option(
+    ["--max-input-bytes"], type=click.IntRange(min=1), default=None, metavar="N",
+    callback=_max_input_bytes, expose_value=False, is_eager=True,
+    help="Refuse any input file (or standard input) of more than N bytes (default 2^30 = "
+         "1 GiB); pipes and devices are read up to N.")
+
+
 def evaluation_options(command):
     """The options every evaluating command shares."""
     options = [
@@ -110,8 +157,9 @@ def evaluation_options(command):
                      help="Stop with an error when any value, adjoint or gradient exceeds "
                           "this many bits."),
         click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
-                     callback=not_nan,
-                     help="Stop with an error after this many seconds."),
+                     callback=_time_budget,
+                     help="Stop with an error after this many seconds (reading the files "
+                          "included)."),
         click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,
                      help="Worker threads (default: all cores); results are identical."),
         click.option("--allow-float", is_flag=True,
