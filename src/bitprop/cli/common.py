@@ -107,7 +107,8 @@ def not_nan(ctx, param, value):
     return value
 
 
-def _time_budget(ctx, param, value):
+def budget_whole_command(ctx, param, value):
+    """--time-budget's callback: the budget covers the command from here on."""
     value = not_nan(ctx, param, value)
     if value is not None:
         arm_time_budget(value)
@@ -128,6 +129,16 @@ def arm_time_budget(seconds):
 
     signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def take_time_budget(seconds):
+    """The whole-command budget's seconds left (``seconds`` when none is armed), disarmed:
+    for callers that stop on their own and report what they reached (--certify)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        return seconds
+    left = signal.getitimer(signal.ITIMER_REAL)[0]
+    disarm_time_budget()
+    return max(left, 1e-3) if left > 0 else seconds
 
 
 def disarm_time_budget():
@@ -157,7 +168,7 @@ def evaluation_options(command):
                      help="Stop with an error when any value, adjoint or gradient exceeds "
                           "this many bits."),
         click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
-                     callback=_time_budget,
+                     callback=budget_whole_command,
                      help="Stop with an error after this many seconds (reading the files "
                           "included)."),
         click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,

@@ -14,7 +14,8 @@ from ..slp.compile_erm import SCHEMES, compile_erm
 from ..slp.compile_hinge import compile_hinge
 from ..slp.compile_scalar import WITNESS_BITS, compile_scalar
 from .certified import certify_options, certify_settings, emit_solve
-from .common import Progress, emit_json, evaluation_options, json_option, reporter
+from .common import (Progress, emit_json, evaluation_options, json_option, reporter,
+                     take_time_budget)
 from .slp_commands import read_program
 
 
@@ -178,8 +179,8 @@ def solve_command(instance_path, certify, precision, max_precision, max_bits, ti
     instance = Instance.load(instance_path, allow_float=allow_float)
     loaded = time.perf_counter()
     if settings is not None:
-        emit_solve(instance, certify_solve(instance, time_budget=time_budget, threads=threads,
-                                           **settings), DECIDES, as_json)
+        emit_solve(instance, certify_solve(instance, time_budget=take_time_budget(time_budget),
+                                           threads=threads, **settings), DECIDES, as_json)
         return
     with Progress("solve", progress) as bar:
         solution = solve(instance, max_bits=max_bits, time_budget=time_budget,

@@ -12,7 +12,8 @@ from ..network import Network
 from ..numbers import to_str
 from .certified import certify_options, certify_settings, emit_forward, emit_grad
 from .common import (
-    Progress, dask_client, dask_option, emit_json, evaluation_options, reporter)
+    Progress, dask_client, dask_option, emit_json, evaluation_options, reporter,
+    take_time_budget)
 
 
 def dask_options(command):
@@ -110,8 +111,8 @@ def eval_command(network, inputs, keep_all, per_vertex, certify, precision, max_
     data = _load_inputs(inputs, allow_float)
     loaded = time.perf_counter() - started
     if settings is not None:
-        emit_forward(certify_forward(net, data, time_budget=time_budget, threads=threads,
-                                     **settings), net.outputs, as_json)
+        emit_forward(certify_forward(net, data, time_budget=take_time_budget(time_budget),
+                                     threads=threads, **settings), net.outputs, as_json)
         return
     with Progress("forward", progress) as bar:
         result = evaluation.forward(net, data, keep_all=keep_all, max_bits=max_bits,
@@ -159,8 +160,8 @@ def grad_command(network, data, per_vertex, loss, reduction, dask, shards, certi
     dataset = _load_dataset(data, allow_float, loss, reduction)
     loaded = time.perf_counter() - started
     if settings is not None:
-        emit_grad(certify_grad(net, dataset, time_budget=time_budget, threads=threads,
-                               **settings), net, as_json)
+        emit_grad(certify_grad(net, dataset, time_budget=take_time_budget(time_budget),
+                               threads=threads, **settings), net, as_json)
         return
     with Progress("grad", progress) as bar:
         result = _evaluate("grad", dask, shards, net, dataset, max_bits=max_bits,

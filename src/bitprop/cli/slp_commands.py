@@ -12,7 +12,7 @@ from ..slp.circuit import evaluate_via_network
 from ..slp.polynomial import polynomial_text
 from ..jsonfiles import read_text
 from .certified import certify_options, certify_settings, how
-from .common import emit_json, json_option, not_nan, reporter
+from .common import budget_whole_command, emit_json, json_option, reporter, take_time_budget
 
 #: slp eval's --max-bits when none is given: 2^30 bits (128 MiB) per gate, so that a program
 #: of repeated squarings stops with an error instead of exhausting memory.
@@ -45,7 +45,8 @@ def slp():
               help="Stop (exit status 1) at the first gate whose value has more than N bits "
                    "(the default keeps a gate under 128 MiB: a squaring doubles the bits).")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
-              metavar="S", callback=not_nan, help="Stop (exit status 1) after S seconds.")
+              metavar="S", callback=budget_whole_command,
+              help="Stop (exit status 1) after S seconds, reading PROG included.")
 @click.option("--no-value", is_flag=True,
               help="Do not print x_n itself (printing a huge value in decimal is optional; "
                    "sign, bits and bit length never need it).")
@@ -71,7 +72,8 @@ def eval_command(prog, sign, bit, max_bits, time_budget, no_value, via_network, 
     if settings is not None:
         if via_network is not None:
             raise click.UsageError("--certify evaluates the SLP itself; drop --via-network")
-        _certified_eval(program, name, bit, digits, settings, time_budget, as_json)
+        _certified_eval(program, name, bit, digits, settings, take_time_budget(time_budget),
+                        as_json)
         return
     if digits is not None:
         raise click.UsageError("--digits goes with --certify")
