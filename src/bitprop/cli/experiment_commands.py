@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from ..balls import MAX_PRECISION
 from ..errors import BitpropInputError
 from ..experiments import figure1 as figure1_module
 from ..experiments import growth as growth_module
@@ -195,7 +196,7 @@ def _print_growth(result, fits):
 
 # --- figure1 ---------------------------------------------------------------------------------
 @click.command("figure1", help=figure1_module.HELP)
-@click.option("--depths", default="1-30", show_default=True,
+@click.option("--depths", default="1-40,44-128*1.1", show_default=True,
               help="Depths (hidden layers): N, A-B, A-B*R, comma-separated.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Seeds, e.g. 0,1,2.")
 @click.option("--width", type=click.IntRange(min=1), default=8, show_default=True,
@@ -211,13 +212,23 @@ def _print_growth(result, fits):
               help="Stop the exact line of an activation at the first depth over this many bits.")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=30.0,
               show_default=True, help="... or over this many seconds per network.")
+@click.option("--certify-budget", type=click.FloatRange(min=0), default=60.0,
+              show_default=True,
+              help="Seconds in total for the certified points past exact reach (ball "
+                   "arithmetic); 0: no certified part.")
+@click.option("--max-precision", type=click.IntRange(min=figure1_module.FIRST_PRECISION,
+                                                     max=MAX_PRECISION),
+              default=1 << 14, show_default=True,
+              help="Bits: a certified point not 0.01 wide at this precision is undecided.")
 @output_options("figure1")
 def figure1_command(depths, seeds, width, inputs, samples, scale, max_bits, time_budget,
-                    out_dir, prefix, plots, progress, as_json, threads):
+                    certify_budget, max_precision, out_dir, prefix, plots, progress, as_json,
+                    threads):
     config = figure1_module.Figure1Config(
         depths=tuple(growth_module.parse_depths(depths)), inputs=inputs, width=width,
         samples=samples, seeds=tuple(_integers(seeds, "--seeds")), scale=scale,
-        max_bits=max_bits, time_budget=time_budget, threads=threads)
+        max_bits=max_bits, time_budget=time_budget, threads=threads,
+        certify_budget=certify_budget, max_precision=max_precision)
     with SweepBar("figure1", progress) as bar:
         rows, interrupted = figure1_module.figure1_rows(config, bar)
     files = figure1_module.write_outputs(rows, config, out_dir, prefix, interrupted, plots)
@@ -242,7 +253,27 @@ def _print_figure1_summary(summary):
                          f"{facts['exact_log10_norm_at_deepest']:.6g})")
         if difference is not None:
             parts.append(f"max |float64 - exact| where finite {difference:.1e}")
-        click.echo(f"  {activation:<8}" + "; ".join(parts))
+        parts.append(_certified_summary(facts))
+        click.echo(f"  {activation:<8}" + "; ".join(part for part in parts if part))
+
+
+def _certified_summary(facts):
+    """How far the certified part went, or '' when it had nothing to do."""
+    tried = facts.get("certified_points", 0) + facts.get("undecided_points", 0)
+    missed = facts.get("out_of_time_points", 0)
+    if not tried and not missed:
+        return ""
+    text = "certified to depth "
+    if facts["certified_deepest_depth"] is None:
+        text = "certified: no depth with every seed"
+    else:
+        lower, upper = facts["certified_log10_norm_at_deepest"]
+        text += (f"{facts['certified_deepest_depth']} (median log10 norm in [{lower}, "
+                 f"{upper}])")
+    text += (f" ({facts['certified_points']} points certified, {facts['undecided_points']} "
+             f"undecided, {missed} out of time; up to {facts['max_precision_used']} bits, "
+             f"{facts['certified_s']:.1f} s)")
+    return text
 
 
 # --- pac -------------------------------------------------------------------------------------
