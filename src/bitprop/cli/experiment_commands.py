@@ -123,9 +123,10 @@ def output_options(prefix, threads=True):
               default=("relu", "square", "rounded-8"), show_default=True,
               help="Activations to sweep (repeat the option or separate by commas): "
                    + growth_module.ACTIVATION_HELP)
-@click.option("--depths", default="1-12,16-128*1.5", show_default=True,
+@click.option("--depths", default=None,
               help="Depths (hidden layers): N, A-B (every integer), A-B*R (times R), "
-                   "comma-separated.")
+                   f"comma-separated [default: {growth_module.DEFAULT_DEPTHS['bits']}; with "
+                   f"--measure magnitude {growth_module.DEFAULT_DEPTHS['magnitude']}].")
 @click.option("--widths", default="8", show_default=True,
               help="Hidden widths to sweep, e.g. 4,8,16 (each is also the input size).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Seeds, e.g. 0,1,2 or 0-4.")
@@ -145,11 +146,17 @@ def output_options(prefix, threads=True):
               show_default=True,
               help="End a series at the first depth whose exact evaluation takes longer "
                    "than this many seconds.")
+@click.option("--measure", type=click.Choice(["bits", "magnitude"]), default="bits",
+              show_default=True,
+              help="bits: exact bit lengths (net.grad); magnitude: certified log2 |value|, the "
+                   "max over vertices of log2 |f| from one ball forward pass (no exact run, "
+                   "no --max-bits: z^2 goes on past exact reach).")
 @dask_option("each run is a task, a series' next depth sent when its last one is done; "
              "--threads is per run (default 1)")
 @output_options("growth")
 def growth_command(activation_specs, depths, widths, seeds, samples, weights, scale, max_bits,
-                   time_budget, dask, out_dir, prefix, plots, progress, as_json, threads):
+                   time_budget, measure, dask, out_dir, prefix, plots, progress, as_json,
+                   threads):
     """Bit lengths of exact forward and backward passes of random MLPs as depth grows.
 
     Each run is the MLP [width] + [width]*depth + [1] (depth hidden layers with the
@@ -166,12 +173,16 @@ def growth_command(activation_specs, depths, widths, seeds, samples, weights, sc
     bits stop growing and ReLU's polynomial law is hidden. A series ends cleanly at the
     first depth over --max-bits or --time-budget; Ctrl-C writes the finished rows and
     exits 130. With --dask the runs go to a Dask cluster; the rows are the same.
+
+    With --measure magnitude each run is a ball forward pass instead, and the rows are
+    certified bounds of max log2 |f| over vertices (fitted the same way).
     """
     config = growth_module.GrowthConfig(
-        _activations(activation_specs), tuple(growth_module.parse_depths(depths)),
+        _activations(activation_specs),
+        tuple(growth_module.parse_depths(depths or growth_module.DEFAULT_DEPTHS[measure])),
         widths=tuple(_integers(widths, "--widths", 1)), seeds=tuple(_integers(seeds, "--seeds")),
         samples=samples, weights=weights, scale=scale, max_bits=max_bits,
-        time_budget=time_budget, threads=threads)
+        time_budget=time_budget, threads=threads, measure=measure)
     with dask_client(dask) as client, SweepBar("growth", progress) as bar:
         result = growth_module.sweep(config, bar, client=client)
     fits = growth_module.fit_sweep(result)
@@ -183,14 +194,16 @@ def growth_command(activation_specs, depths, widths, seeds, samples, weights, sc
 
 def _print_growth(result, fits):
     config = result.config
-    click.echo(f"bitprop growth: {len(result.rows)} exact runs ({config.weights} weights, "
+    runs = "exact" if config.measure == "bits" else "ball (magnitude)"
+    click.echo(f"bitprop growth: {len(result.rows)} {runs} runs ({config.weights} weights, "
                f"widths {', '.join(map(str, config.widths))}, seeds "
                f"{', '.join(map(str, config.seeds))}, depths {config.depths[0]}.."
                f"{config.depths[-1]})")
     for stop in result.stops:
         click.echo(f"  stopped: {stop.describe()}")
-    click.echo("\ngrowth law of bits_max (max bits of values, adjoints, gradients) vs depth, "
-               f"median over seeds; {CRITERION}:\n")
+    what = ("bits_max (max bits of values, adjoints, gradients)" if config.measure == "bits"
+            else "log2_magnitude_max (certified max log2 |f| over vertices)")
+    click.echo(f"\ngrowth law of {what} vs depth, median over seeds; {CRITERION}:\n")
     click.echo(verdict_table(fits))
 
 

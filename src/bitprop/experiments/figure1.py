@@ -33,6 +33,7 @@ import numpy as np
 from ..balls import ball_grad
 from ..errors import BitLimitError, TimeBudgetError
 from ..network import Network
+from .ball_bounds import as_arb
 from .random_networks import random_dataset, random_parameters
 from .tables import write_results
 
@@ -201,13 +202,6 @@ def float64_log10_norm(gradient):
 
 
 # --- certified log10 of norms (ball arithmetic) --------------------------------------------
-def _arb(ball):
-    """python-flint's arb of a BallValue, built from its four integers (no C struct crosses
-    between our FLINT and python-flint's)."""
-    return flint.arb(flint.arf((ball.mantissa, ball.exponent)),
-                     flint.arf((ball.radius_mantissa, ball.radius_exponent)))
-
-
 def _fraction(bound):
     """An exact arb (an endpoint) as a Fraction."""
     m, e = (int(part) for part in bound.man_exp())
@@ -240,7 +234,7 @@ def certified_log10_norm(balls):
     exponents = max(max(abs(b.exponent), abs(b.radius_exponent)) for b in balls)
     # log(m 2^e) = log m + e log 2 needs e's bits on top of the digits wanted
     with flint.ctx.workprec(2 * exponents.bit_length() + 96):
-        parts = [_arb(b) for b in balls]
+        parts = [as_arb(b) for b in balls]
         low = sum((x.abs_lower() ** 2 for x in parts), flint.arb(0))
         high = sum((x.abs_upper() ** 2 for x in parts), flint.arb(0))
         return _log10_root_bound(low, upper=False), _log10_root_bound(high, upper=True)

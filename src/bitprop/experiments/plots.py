@@ -120,6 +120,21 @@ def growth_time(rows, labels, key, path, title):
     return _save(figure, path)
 
 
+def growth_magnitude(rows, labels, key, path, title):
+    """Certified max log2 |value| vs depth (log y) and the ball forward seconds, median over
+    seeds with min..max band."""
+    colors = _series_colors(labels)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 5.2), sharex=True, layout="constrained")
+    _band_panel(axes[0], _bands(rows, key, "log2_magnitude_max"), labels, colors,
+                "max over vertices of log2 |f| (upper bound)", "log2 |value| (log scale)")
+    floored = [dict(r, forward_s=max(r["forward_s"], TIME_FLOOR_S)) for r in rows]
+    _band_panel(axes[1], _bands(floored, key, "forward_s"), labels, colors,
+                "ball forward passes", "wall time (seconds, log scale)")
+    _legend_below(figure, axes)
+    figure.suptitle(title + "\nmedian over seeds, shaded min..max")
+    return _save(figure, path)
+
+
 def figure1(rows, path, title):
     """log10 ||dL/dW_1||_2 vs depth: exact (solid) and float64 (dashed) per activation, the
     float64 overflow marked, certified intervals (error bars) past exact reach; linear y
