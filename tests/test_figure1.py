@@ -113,3 +113,91 @@ def test_summary_reports_the_plotted_median(capsys):
         assert facts[activation]["exact_log10_norm_at_deepest"] == statistics.median(values)
     square = [r for r in rows if r["activation"] == "square"]
     assert {r["exact_status"] for r in square} != {"ok"}      # the limit cut some seeds short
+
+
+# --- the certified part (ball arithmetic past exact reach) ------------------------------------
+def _exact_log10_norm(network, data, config):
+    """log10 ||dL/dW_1||_2 to 80 digits (mpmath) from the exact gradient's sum of squares."""
+    import mpmath
+    gradient = network.grad(data).grad_weight
+    square = sum(gradient[e] ** 2 for e in range(config.inputs * config.width))
+    with mpmath.workdps(80):
+        return mpmath.log10(mpmath.mpf(square.numerator) / square.denominator) / 2
+
+
+def _network(activation, depth, seed, config):
+    widths, weights, biases, data = figure1.draw(depth, seed, config)
+    return Network.mlp(widths, activation, weights, biases), data
+
+
+@pytest.mark.parametrize("activation", ["relu", "square"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_certified_interval_holds_the_exact_log10_norm(activation, seed):
+    """At every precision, wide or narrow, the certified interval holds the exact value
+    (compared to 80 digits); at 128 bits it is decided for these depths."""
+    import mpmath
+    from bitprop.balls import ball_grad
+    config = figure1.Figure1Config(width=4, inputs=3)
+    for depth in range(1, 9):
+        network, data = _network(activation, depth, seed, config)
+        exact = _exact_log10_norm(network, data, config)
+        for precision in (8, 24, 128):
+            balls = ball_grad(network, data, precision).grad_weight[:12]
+            lower, upper = figure1.certified_log10_norm(balls)
+            with mpmath.workdps(80):
+                assert lower == -math.inf or mpmath.mpf(lower.numerator) / lower.denominator \
+                    <= exact, (depth, precision, lower, exact)
+                assert upper == math.inf or exact <= \
+                    mpmath.mpf(upper.numerator) / upper.denominator, (depth, precision)
+            if precision == 128:
+                assert figure1.decided(lower, upper), (depth, lower, upper)
+
+
+def test_square_at_depth_40_gets_a_narrow_certified_point():
+    """Values of ~2^40 bits: the certified interval is at most 0.01 wide, and the interval at
+    a far higher precision lies inside it (both hold the exact value)."""
+    config = figure1.Figure1Config()
+    network, data = _network("square", 40, 0, config)
+    part = figure1.CertifiedPart(config)
+    row = {"activation": "square", "seed": 0}
+    part.fill(row, network, data)
+    assert row["certified"] is True and row["certified_status"] == "certified"
+    lower, upper = Fraction(row["log10_norm_lower"]), Fraction(row["log10_norm_upper"])
+    assert 0 < upper - lower <= Fraction(1, 100)
+    assert 10 ** 12 < lower                               # the norm has ~2^41 bits
+    assert part.start[("square", 0)] == row["precision"] <= 256
+    from bitprop.balls import ball_grad
+    finer = figure1.certified_log10_norm(ball_grad(network, data, 1024).grad_weight[:32])
+    assert lower <= finer[0] <= finer[1] <= upper
+
+
+def test_the_cli_continues_square_past_the_bit_limit(tmp_path, capsys):
+    status = run(["figure1", "--depths", "1-6,40", "--seeds", "0", "--max-bits", "3000",
+                  "-o", str(tmp_path)])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "square" in out and "certified to depth 40" in out
+    _, rows = read_csv(tmp_path / "figure1.csv")
+    assert list(rows[0]) == list(figure1.COLUMNS)
+    square = [r for r in rows if r["activation"] == "square"]
+    past = [r for r in square if r["exact_status"] != "ok"]
+    assert past and past[-1]["depth"] == "40"
+    for r in past:
+        assert r["certified"] == "True" and r["certified_status"] == "certified"
+        assert Fraction(r["log10_norm_upper"]) - Fraction(r["log10_norm_lower"]) <= 0.01
+        assert int(r["precision"]) >= figure1.FIRST_PRECISION
+    for r in square:
+        if r["exact_status"] == "ok":
+            assert r["log10_norm_lower"] == "" and r["certified"] == ""
+    document = json.loads((tmp_path / "figure1.json").read_text())
+    facts = document["summary"]["square"]
+    assert facts["certified_deepest_depth"] == 40 and facts["undecided_points"] == 0
+    assert (tmp_path / "figure1.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_certified_part_with_a_zero_budget(capsys):
+    config = figure1.Figure1Config(depths=(1, 2, 3, 4, 5, 6), seeds=(0,), max_bits=3000,
+                                   certify_budget=0)
+    rows, _ = figure1.figure1_rows(config)
+    assert any(r["exact_status"] != "ok" for r in rows)
+    assert not any("certified" in r for r in rows)

@@ -207,3 +207,58 @@ def test_bad_options_exit_2(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("bitprop: error: --activation: unknown activation")
     assert run(["growth", "--depths", "0-3", "-o", str(tmp_path)]) == 2
     assert run(["growth", "--seeds", "a", "-o", str(tmp_path)]) == 2
+
+
+# --- --measure magnitude (certified log2 |value| from ball arithmetic) -------------------------
+@pytest.mark.parametrize("activation", ["relu", "square", "rounded-8"])
+def test_magnitude_bounds_hold_the_exact_max_log2_value(activation):
+    """Where exact values exist, 2^lower <= max over non-input vertices of |f| <= 2^upper
+    (compared to 60 digits), and the bounds are within a bit."""
+    import mpmath
+    config = _config((activation,), measure="magnitude")
+    for depth in (1, 3, 6):
+        for seed in (0, 1, 2):
+            network, data = growth.build(growth.parse_activation(activation)[1], 3, depth,
+                                         seed, config)
+            exact = bitprop.forward(network, data.inputs, keep_all=True)
+            largest = max(abs(value) for sample in exact.values
+                          for name, value in sample["f"].items() if name not in network.inputs)
+            columns = growth.magnitude_columns(network, data, config)
+            assert columns["magnitude_decided"] is True
+            assert columns["log2_magnitude_max"] - columns["log2_magnitude_lower"] <= 1
+            with mpmath.workdps(60):
+                log2 = mpmath.log(mpmath.mpf(largest.numerator) / largest.denominator, 2)
+                assert columns["log2_magnitude_lower"] <= log2 <= columns["log2_magnitude_max"]
+
+
+def test_magnitude_sweep_goes_on_past_the_exact_limit():
+    """With a bit limit that ends the exact z^2 series at a small depth, the magnitude sweep
+    has every depth, its log2 magnitudes increasing, doubling per layer (an exponential law
+    of base 2 in the fit)."""
+    depths = tuple(growth.parse_depths("1-12,16-48*1.25"))
+    bits = growth.sweep(_config(("square",), depths=depths[:12], seeds=(0,), max_bits=4000))
+    assert bits.stops and bits.stops[0].depth <= 8
+    result = growth.sweep(_config(("square",), depths=depths, seeds=(0,), max_bits=4000,
+                                  measure="magnitude"))
+    assert not result.stops and [r["depth"] for r in result.rows] == list(depths)
+    magnitudes = [r["log2_magnitude_max"] for r in result.rows]
+    assert all(a < b for a, b in zip(magnitudes, magnitudes[1:]))
+    assert magnitudes[-1] > 2.0 ** 40                       # values of ~2^40 bits at depth 48
+    (label, fit), = growth.fit_sweep(result)
+    base = fit.parameters["base"]
+    assert fit.law == "exponential" and base["low"] <= 2 <= base["high"]
+    assert abs(base["value"] - 2) < 0.02
+
+
+def test_magnitude_cli_writes_its_columns_and_png(tmp_path, capsys):
+    status = run(["growth", "--measure", "magnitude", "-a", "square", "--depths", "1-6,20",
+                  "--widths", "3", "--seeds", "0", "-o", str(tmp_path)])
+    assert status == 0
+    assert "log2_magnitude_max" in capsys.readouterr().out
+    comments, rows = read_csv(tmp_path / "growth.csv")
+    assert list(rows[0]) == list(growth.MAGNITUDE_COLUMNS)
+    assert rows[-1]["depth"] == "20" and float(rows[-1]["log2_magnitude_max"]) > 2 ** 19
+    document = json.loads((tmp_path / "growth.json").read_text())
+    assert document["fitted_column"] == "log2_magnitude_max"
+    assert document["setup"]["measure"] == "magnitude"
+    assert (tmp_path / "growth-magnitude.png").read_bytes()[:8] == PNG_MAGIC

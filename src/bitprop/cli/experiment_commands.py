@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from ..balls import MAX_PRECISION
 from ..errors import BitpropInputError
 from ..experiments import figure1 as figure1_module
 from ..experiments import growth as growth_module
@@ -122,9 +123,10 @@ def output_options(prefix, threads=True):
               default=("relu", "square", "rounded-8"), show_default=True,
               help="Activations to sweep (repeat the option or separate by commas): "
                    + growth_module.ACTIVATION_HELP)
-@click.option("--depths", default="1-12,16-128*1.5", show_default=True,
+@click.option("--depths", default=None,
               help="Depths (hidden layers): N, A-B (every integer), A-B*R (times R), "
-                   "comma-separated.")
+                   f"comma-separated [default: {growth_module.DEFAULT_DEPTHS['bits']}; with "
+                   f"--measure magnitude {growth_module.DEFAULT_DEPTHS['magnitude']}].")
 @click.option("--widths", default="8", show_default=True,
               help="Hidden widths to sweep, e.g. 4,8,16 (each is also the input size).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Seeds, e.g. 0,1,2 or 0-4.")
@@ -144,11 +146,17 @@ def output_options(prefix, threads=True):
               show_default=True,
               help="End a series at the first depth whose exact evaluation takes longer "
                    "than this many seconds.")
+@click.option("--measure", type=click.Choice(["bits", "magnitude"]), default="bits",
+              show_default=True,
+              help="bits: exact bit lengths (net.grad); magnitude: certified log2 |value|, the "
+                   "max over vertices of log2 |f| from one ball forward pass (no exact run, "
+                   "no --max-bits: z^2 goes on past exact reach).")
 @dask_option("each run is a task, a series' next depth sent when its last one is done; "
              "--threads is per run (default 1)")
 @output_options("growth")
 def growth_command(activation_specs, depths, widths, seeds, samples, weights, scale, max_bits,
-                   time_budget, dask, out_dir, prefix, plots, progress, as_json, threads):
+                   time_budget, measure, dask, out_dir, prefix, plots, progress, as_json,
+                   threads):
     """Bit lengths of exact forward and backward passes of random MLPs as depth grows.
 
     Each run is the MLP [width] + [width]*depth + [1] (depth hidden layers with the
@@ -165,12 +173,16 @@ def growth_command(activation_specs, depths, widths, seeds, samples, weights, sc
     bits stop growing and ReLU's polynomial law is hidden. A series ends cleanly at the
     first depth over --max-bits or --time-budget; Ctrl-C writes the finished rows and
     exits 130. With --dask the runs go to a Dask cluster; the rows are the same.
+
+    With --measure magnitude each run is a ball forward pass instead, and the rows are
+    certified bounds of max log2 |f| over vertices (fitted the same way).
     """
     config = growth_module.GrowthConfig(
-        _activations(activation_specs), tuple(growth_module.parse_depths(depths)),
+        _activations(activation_specs),
+        tuple(growth_module.parse_depths(depths or growth_module.DEFAULT_DEPTHS[measure])),
         widths=tuple(_integers(widths, "--widths", 1)), seeds=tuple(_integers(seeds, "--seeds")),
         samples=samples, weights=weights, scale=scale, max_bits=max_bits,
-        time_budget=time_budget, threads=threads)
+        time_budget=time_budget, threads=threads, measure=measure)
     with dask_client(dask) as client, SweepBar("growth", progress) as bar:
         result = growth_module.sweep(config, bar, client=client)
     fits = growth_module.fit_sweep(result)
@@ -182,20 +194,22 @@ def growth_command(activation_specs, depths, widths, seeds, samples, weights, sc
 
 def _print_growth(result, fits):
     config = result.config
-    click.echo(f"bitprop growth: {len(result.rows)} exact runs ({config.weights} weights, "
+    runs = "exact" if config.measure == "bits" else "ball (magnitude)"
+    click.echo(f"bitprop growth: {len(result.rows)} {runs} runs ({config.weights} weights, "
                f"widths {', '.join(map(str, config.widths))}, seeds "
                f"{', '.join(map(str, config.seeds))}, depths {config.depths[0]}.."
                f"{config.depths[-1]})")
     for stop in result.stops:
         click.echo(f"  stopped: {stop.describe()}")
-    click.echo("\ngrowth law of bits_max (max bits of values, adjoints, gradients) vs depth, "
-               f"median over seeds; {CRITERION}:\n")
+    what = ("bits_max (max bits of values, adjoints, gradients)" if config.measure == "bits"
+            else "log2_magnitude_max (certified max log2 |f| over vertices)")
+    click.echo(f"\ngrowth law of {what} vs depth, median over seeds; {CRITERION}:\n")
     click.echo(verdict_table(fits))
 
 
 # --- figure1 ---------------------------------------------------------------------------------
 @click.command("figure1", help=figure1_module.HELP)
-@click.option("--depths", default="1-30", show_default=True,
+@click.option("--depths", default="1-40,44-128*1.1", show_default=True,
               help="Depths (hidden layers): N, A-B, A-B*R, comma-separated.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Seeds, e.g. 0,1,2.")
 @click.option("--width", type=click.IntRange(min=1), default=8, show_default=True,
@@ -211,13 +225,23 @@ def _print_growth(result, fits):
               help="Stop the exact line of an activation at the first depth over this many bits.")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=30.0,
               show_default=True, help="... or over this many seconds per network.")
+@click.option("--certify-budget", type=click.FloatRange(min=0), default=60.0,
+              show_default=True,
+              help="Seconds in total for the certified points past exact reach (ball "
+                   "arithmetic); 0: no certified part.")
+@click.option("--max-precision", type=click.IntRange(min=figure1_module.FIRST_PRECISION,
+                                                     max=MAX_PRECISION),
+              default=1 << 14, show_default=True,
+              help="Bits: a certified point not 0.01 wide at this precision is undecided.")
 @output_options("figure1")
 def figure1_command(depths, seeds, width, inputs, samples, scale, max_bits, time_budget,
-                    out_dir, prefix, plots, progress, as_json, threads):
+                    certify_budget, max_precision, out_dir, prefix, plots, progress, as_json,
+                    threads):
     config = figure1_module.Figure1Config(
         depths=tuple(growth_module.parse_depths(depths)), inputs=inputs, width=width,
         samples=samples, seeds=tuple(_integers(seeds, "--seeds")), scale=scale,
-        max_bits=max_bits, time_budget=time_budget, threads=threads)
+        max_bits=max_bits, time_budget=time_budget, threads=threads,
+        certify_budget=certify_budget, max_precision=max_precision)
     with SweepBar("figure1", progress) as bar:
         rows, interrupted = figure1_module.figure1_rows(config, bar)
     files = figure1_module.write_outputs(rows, config, out_dir, prefix, interrupted, plots)
@@ -242,7 +266,27 @@ def _print_figure1_summary(summary):
                          f"{facts['exact_log10_norm_at_deepest']:.6g})")
         if difference is not None:
             parts.append(f"max |float64 - exact| where finite {difference:.1e}")
-        click.echo(f"  {activation:<8}" + "; ".join(parts))
+        parts.append(_certified_summary(facts))
+        click.echo(f"  {activation:<8}" + "; ".join(part for part in parts if part))
+
+
+def _certified_summary(facts):
+    """How far the certified part went, or '' when it had nothing to do."""
+    tried = facts.get("certified_points", 0) + facts.get("undecided_points", 0)
+    missed = facts.get("out_of_time_points", 0)
+    if not tried and not missed:
+        return ""
+    text = "certified to depth "
+    if facts["certified_deepest_depth"] is None:
+        text = "certified: no depth with every seed"
+    else:
+        lower, upper = facts["certified_log10_norm_at_deepest"]
+        text += (f"{facts['certified_deepest_depth']} (median log10 norm in [{lower}, "
+                 f"{upper}])")
+    text += (f" ({facts['certified_points']} points certified, {facts['undecided_points']} "
+             f"undecided, {missed} out of time; up to {facts['max_precision_used']} bits, "
+             f"{facts['certified_s']:.1f} s)")
+    return text
 
 
 # --- pac -------------------------------------------------------------------------------------

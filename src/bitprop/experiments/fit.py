@@ -474,11 +474,12 @@ class _Verdict:
         if law == BOUNDED and (self.level_fits or not fits):
             return _Level(float(np.median(self.level[len(self.level) // 2:])))
         preferred = [fit for fit in fits if fit.family == _FAMILY_OF.get(law)]
-        return min(preferred or fits, key=lambda fit: fit.rss)
+        return min(preferred or fits, key=lambda fit: fit.rss, default=None)
 
     def rivals(self, laws):
-        """The two best-fitting laws among ``laws`` (one when only one fits)."""
-        fits = [self.representative(law) for law in laws]
+        """The two best-fitting laws among ``laws`` (one when only one fits; a law no kept
+        family can take is left out)."""
+        fits = [fit for fit in map(self.representative, laws) if fit is not None]
         return sorted(fits, key=lambda fit: fit.rss)[:2]
 
     def gap(self):

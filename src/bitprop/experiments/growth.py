@@ -18,6 +18,13 @@ whose run exceeds ``max_bits`` or ``time_budget`` (a ``Stop`` records where and 
 other series go on. Ctrl-C ends the whole sweep, keeping every finished row. With a Dask
 client (``sweep(config, client=...)``, ``bitprop growth --dask``) the runs are tasks on its
 cluster, a series' next depth submitted when its previous one finished; the rows are the same.
+
+``measure="magnitude"`` (``--measure magnitude``) sweeps log2 |value| instead of bit length:
+each run is one ball forward pass (``ball_forward``, certified balls, no exact values), the
+row the max over non-input vertices and samples of log2 |f_v|, as a certified upper and lower
+bound (the precision doubled from MAGNITUDE_PRECISION until they are within a bit), so that a
+z^2 sweep goes on far past exact reach (log2 |value| grows like 2^depth there); only
+``time_budget`` ends a series. The growth law is then fitted to ``log2_magnitude_max``.
 """
 
 import math
@@ -27,8 +34,10 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from ..activations import Activation, BUILTINS
+from ..balls import ball_forward
 from ..errors import BitLimitError, BitpropInputError, TimeBudgetError
 from ..network import Network
+from .ball_bounds import log2_abs_bounds
 from .fit import fit_growth
 from .random_networks import random_dataset, random_parameters
 from .tables import write_results
@@ -52,6 +61,27 @@ COLUMNS = {
     "forward_s": "seconds: forward pass (GradResult.timing['forward'])",
     "backward_s": "seconds: backward pass (GradResult.timing['backward'])",
 }
+
+#: The columns of a ``measure="magnitude"`` sweep, in CSV order.
+MAGNITUDE_COLUMNS = {
+    **{name: COLUMNS[name] for name in ("activation", "width", "depth", "seed", "weights",
+                                        "samples", "parameters")},
+    "log2_magnitude_max": "certified upper bound of the max over non-input vertices v and "
+                          "samples of log2 |f_v| (fitted)",
+    "log2_magnitude_lower": "certified lower bound of the same max",
+    "precision": "bits: working precision of the ball forward pass reported",
+    "magnitude_decided": "True when the bounds are within MAGNITUDE_SLACK (a bit, or 2^-40 "
+                         "of the value); False: MAX_MAGNITUDE_PRECISION reached first",
+    "forward_s": "seconds: ball forward passes, every precision tried",
+}
+#: The fitted column of each measure.
+FITTED = {"bits": "bits_max", "magnitude": "log2_magnitude_max"}
+#: ``bitprop growth``'s depths per measure: magnitudes of z^2 go far past exact reach (depth
+#: ~12), to log2 |value| ~ 2^49 at depth 48; fit_growth loses the exponential law past ~50.
+DEFAULT_DEPTHS = {"bits": "1-12,16-128*1.5", "magnitude": "1-12,16-48*1.25"}
+#: A magnitude run's first and largest working precision (bits).
+MAGNITUDE_PRECISION = 64
+MAX_MAGNITUDE_PRECISION = 1 << 12
 
 #: piecewise_linear without arguments: a continuous hard-tanh with leaky tails.
 DEFAULT_PIECEWISE = Activation.piecewise_linear(
@@ -129,6 +159,15 @@ class GrowthConfig:
     max_bits: int = 10 ** 6
     time_budget: float = 60.0           # seconds per network
     threads: int = None
+    measure: str = "bits"               # or "magnitude": certified log2 |value|, no exact run
+
+    @property
+    def columns(self):
+        return MAGNITUDE_COLUMNS if self.measure == "magnitude" else COLUMNS
+
+    @property
+    def fitted_column(self):
+        return FITTED[self.measure]
 
     @property
     def weight_scale(self):
@@ -138,8 +177,13 @@ class GrowthConfig:
 
     def describe(self):
         """The setup in lines, for the CSV header and the JSON file."""
+        first = ("bitprop growth: exact forward + backward (net.grad) of random MLPs, one run "
+                 "per row" if self.measure == "bits" else
+                 "bitprop growth --measure magnitude: certified log2 |value| from one ball "
+                 f"forward pass (ball_forward, precision {MAGNITUDE_PRECISION} doubled up to "
+                 f"{MAX_MAGNITUDE_PRECISION} bits) of random MLPs, one run per row")
         return [
-            "bitprop growth: exact forward + backward (net.grad) of random MLPs, one run per row",
+            first,
             f"network: widths [width] + [width] * depth + [1], hidden activation per row, "
             f"identity output; widths {list(self.widths)}, depths {list(self.depths)}",
             f"weights and biases: {self.weights}, scale {self.weight_scale:g} "
@@ -147,7 +191,8 @@ class GrowthConfig:
             f"data: {self.samples} samples, inputs and labels drawn like the weights "
             "(random_dataset), square loss summed over samples",
             f"seeds {list(self.seeds)}; a series stops at the first depth over max_bits "
-            f"{self.max_bits} or over {self.time_budget:g} s per network",
+            f"{self.max_bits} or over {self.time_budget:g} s per network" +
+            (" (magnitude: the time only)" if self.measure == "magnitude" else ""),
             "bits of p/q in lowest terms = bitlen(|p|) + bitlen(q); seconds are wall time",
         ]
 
@@ -157,7 +202,8 @@ class GrowthConfig:
                 "depths": list(self.depths), "widths": list(self.widths),
                 "seeds": list(self.seeds), "samples": self.samples, "weights": self.weights,
                 "scale": self.weight_scale, "bias": "positive", "max_bits": self.max_bits,
-                "time_budget_s": self.time_budget, "loss": "square, summed"}
+                "time_budget_s": self.time_budget, "loss": "square, summed",
+                "measure": self.measure}
 
 
 @dataclass(frozen=True)
@@ -219,6 +265,12 @@ def run_one(label, activation, width, depth, seed, config, parameters=None):
     """One row: build, evaluate exactly, read the statistics. Raises the evaluator's
     BitLimitError / TimeBudgetError / KeyboardInterrupt."""
     network, data = build(activation, width, depth, seed, config, parameters)
+    if config.measure == "magnitude":
+        row = {"activation": label, "width": width, "depth": depth, "seed": seed,
+               "weights": config.weights, "samples": config.samples,
+               "parameters": 2 * network.num_edges}
+        row.update(magnitude_columns(network, data, config))
+        return row
     result = network.grad(data, max_bits=config.max_bits, time_budget=config.time_budget,
                           threads=config.threads)
     row = {"activation": label, "width": width, "depth": depth, "seed": seed,
@@ -227,6 +279,34 @@ def run_one(label, activation, width, depth, seed, config, parameters=None):
     row.update(bit_columns(result, network))
     row.update(forward_s=result.timing["forward"], backward_s=result.timing["backward"])
     return row
+
+
+def magnitude_columns(network, data, config):
+    """Certified bounds of max over non-input vertices and samples of log2 |f_v|: ball
+    forward passes, the precision doubled until the bounds are within MAGNITUDE_SLACK."""
+    sources = set(network.inputs)
+    precision, seconds = MAGNITUDE_PRECISION, 0.0
+    while True:
+        result = ball_forward(network, data.inputs, precision, keep_all=True,
+                              threads=config.threads,
+                              time_budget=max(config.time_budget - seconds, 1e-9))
+        seconds += result.timing["sweep"] + result.timing["reduce"]
+        bounds = [log2_abs_bounds(ball) for sample in result.values
+                  for name, ball in sample["f"].items() if name not in sources]
+        lower = max(low for low, _ in bounds)           # max_v |f_v| >= each |f_v|
+        upper = max(high for _, high in bounds)
+        decided = upper - lower <= magnitude_slack(upper)
+        if decided or 2 * precision > MAX_MAGNITUDE_PRECISION:
+            return {"log2_magnitude_max": upper, "log2_magnitude_lower": lower,
+                    "precision": precision, "magnitude_decided": decided,
+                    "forward_s": seconds}
+        precision *= 2
+
+
+def magnitude_slack(log2_value):
+    """How far apart the bounds of a log2 magnitude may be: a bit, or 2^-40 of it (the
+    floats holding log2 of 2^(2^60) are 2^8 apart)."""
+    return max(1.0, abs(log2_value) * 2.0 ** -40)
 
 
 _STOPS = ((BitLimitError, "max_bits"), (TimeBudgetError, "time_budget"), (MemoryError, "memory"))
@@ -322,14 +402,18 @@ def series_label(activation, width, widths):
     return activation if len(widths) == 1 else f"{activation} w{width}"
 
 
-def fit_sweep(result, column="bits_max"):
+def fit_sweep(result, column=None):
     """(label, GrowthFit) per activation (and width): the growth law of every finished row's
-    ``column`` against depth, all seeds together (fit_growth takes their median per depth)."""
+    ``column`` (default: the measure's, bits_max or log2_magnitude_max) against depth, all
+    seeds together (fit_growth takes their median per depth); magnitudes of at most 1 (log2
+    <= 0) are left out, the fit taking positive values only."""
+    column = column or result.config.fitted_column
     fits = []
     widths = result.config.widths
     for label, _ in result.config.activations:
         for width in widths:
-            rows = [r for r in result.rows if r["activation"] == label and r["width"] == width]
+            rows = [r for r in result.rows if r["activation"] == label and r["width"] == width
+                    and r[column] > 0]
             fits.append((series_label(label, width, widths),
                          fit_growth([r["depth"] for r in rows], [r[column] for r in rows])))
     return fits
@@ -340,12 +424,13 @@ def _summary(result, fits):
     return {"format": "bitprop.growth/1", "setup": result.config.to_json(),
             "description": result.config.describe(),
             "stops": [asdict(stop) for stop in result.stops],
-            "fits": {label: fit.to_json() for label, fit in fits}, "fitted_column": "bits_max"}
+            "fits": {label: fit.to_json() for label, fit in fits},
+            "fitted_column": result.config.fitted_column}
 
 
 def to_json(result, fits, files=None):
     """The JSON document of a sweep (the file's content, and what ``--json`` prints)."""
-    return dict(_summary(result, fits), columns=COLUMNS, rows=result.rows,
+    return dict(_summary(result, fits), columns=result.config.columns, rows=result.rows,
                 interrupted=result.interrupted, files=files or {})
 
 
@@ -362,6 +447,12 @@ def write_outputs(result, fits, directory, prefix="growth", plots=True):
                     result.rows, result.stops, labels, key, path, title, config.max_bits)),
                 ("time_png", f"{prefix}-time.png", lambda path: figures.growth_time(
                     result.rows, labels, key, path, "Exact forward / backward time vs depth"))]
+    if config.measure == "magnitude":
+        title = (f"Certified log2 |value| vs depth ({config.weights} weights, "
+                 f"seeds {', '.join(map(str, config.seeds))})")
+        pictures = [("magnitude_png", f"{prefix}-magnitude.png",
+                     lambda path: figures.growth_magnitude(result.rows, labels, key, path,
+                                                           title))]
     comments = config.describe() + [f"stopped: {stop.describe()}" for stop in result.stops]
-    return write_results(directory, prefix, COLUMNS, result.rows, comments,
+    return write_results(directory, prefix, config.columns, result.rows, comments,
                          _summary(result, fits), pictures if plots else [], result.interrupted)

@@ -120,9 +120,25 @@ def growth_time(rows, labels, key, path, title):
     return _save(figure, path)
 
 
+def growth_magnitude(rows, labels, key, path, title):
+    """Certified max log2 |value| vs depth (log y) and the ball forward seconds, median over
+    seeds with min..max band."""
+    colors = _series_colors(labels)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 5.2), sharex=True, layout="constrained")
+    _band_panel(axes[0], _bands(rows, key, "log2_magnitude_max"), labels, colors,
+                "max over vertices of log2 |f| (upper bound)", "log2 |value| (log scale)")
+    floored = [dict(r, forward_s=max(r["forward_s"], TIME_FLOOR_S)) for r in rows]
+    _band_panel(axes[1], _bands(floored, key, "forward_s"), labels, colors,
+                "ball forward passes", "wall time (seconds, log scale)")
+    _legend_below(figure, axes)
+    figure.suptitle(title + "\nmedian over seeds, shaded min..max")
+    return _save(figure, path)
+
+
 def figure1(rows, path, title):
     """log10 ||dL/dW_1||_2 vs depth: exact (solid) and float64 (dashed) per activation, the
-    float64 overflow marked; linear y (left) and symlog y (right) to see both scales."""
+    float64 overflow marked, certified intervals (error bars) past exact reach; linear y
+    (left, clipped to the exact and float64 values) and symlog y (right, everything)."""
     activations = list(dict.fromkeys(r["activation"] for r in rows))
     colors = _series_colors(activations)
     figure, axes = plt.subplots(1, 2, figsize=(13, 5.8), layout="constrained")
@@ -134,15 +150,32 @@ def figure1(rows, path, title):
             axis.set_yscale("symlog", linthresh=10)
             low = min((r["log10_norm_exact"] for r in rows if r.get("log10_norm_exact")
                        is not None and np.isfinite(r["log10_norm_exact"])), default=0.0)
-            axis.set_ylim(bottom=min(low, 0.0) - 1)
+            high = max((float(r["log10_norm_upper"]) for r in rows if r.get("certified")),
+                       default=None)
+            axis.set_ylim(bottom=min(low, 0.0) - 1,
+                          top=10 * high if high is not None and 10 < high < np.inf else None)
+        else:
+            _clip_to_uncertified(axis, rows)
         axis.set_xlabel("depth (hidden layers)")
         axis.set_ylabel("log10 ||dL/dW_1||_2" + (" (symlog axis)" if scale == "symlog" else ""))
         axis.grid(True, which="both", alpha=0.3)
     _legend_below(figure, axes[1:])
-    axes[0].set_title("linear axis")
+    certified = any(r.get("certified") for r in rows)
+    axes[0].set_title("linear axis" + (" (exact and float64 range)" if certified else ""))
     axes[1].set_title("symlog axis (linear within ±10)")
     figure.suptitle(title)
     return _save(figure, path)
+
+
+def _clip_to_uncertified(axis, rows):
+    """The linear panel's y range: the exact and float64 values (certified values of deep
+    z^2 networks would flatten them all)."""
+    values = [r[column] for r in rows for column in ("log10_norm_exact", "log10_norm_float64")
+              if r.get(column) is not None and np.isfinite(r[column])]
+    if values and any(r.get("certified") for r in rows):
+        low, high = min(values), max(values)
+        margin = 0.05 * (high - low) + 1
+        axis.set_ylim(low - margin, high + margin)
 
 
 def _where_every_seed(rows, good):
@@ -160,6 +193,7 @@ def _figure1_series(axis, rows, activation, color):
         axis.plot(depths, median, color=color, marker="o", markersize=3,
                   label=f"{activation}: exact (bitprop)")
         axis.fill_between(depths, low, high, color=color, alpha=0.2, linewidth=0)
+    _figure1_certified(axis, rows, activation, color)
     floats = _bands(_where_every_seed(rows, lambda r: r["float64_status"] == "finite"),
                     lambda r: 0, "log10_norm_float64").get(0)
     if floats is not None:
@@ -174,6 +208,40 @@ def _figure1_series(axis, rows, activation, color):
     if stopped:
         axis.axvline(stopped[0], color=color, linestyle="-.", linewidth=1,
                      label=f"{activation}: exact stopped at depth {stopped[0]} (limit)")
+
+
+def _known(row):
+    """(lower, upper) floats of a row's log10 norm: the exact value twice, a certified
+    interval, or None."""
+    if row["exact_status"] == "ok":
+        return row["log10_norm_exact"], row["log10_norm_exact"]
+    if row.get("certified"):
+        return float(row["log10_norm_lower"]), float(row["log10_norm_upper"])
+    return None
+
+
+def _figure1_certified(axis, rows, activation, color):
+    """Past exact reach, at depths where every seed is exact or certified: the median over
+    seeds of the lower bounds up to that of the upper bounds (an interval that holds the
+    median of the exact values, the median being monotone), as error bars."""
+    by_depth = {}
+    for r in rows:
+        by_depth.setdefault(r["depth"], []).append(r)
+    depths, low, high = [], [], []
+    for depth in sorted(by_depth):
+        group = by_depth[depth]
+        known = [_known(r) for r in group]
+        if (all(r["exact_status"] == "ok" for r in group) or None in known
+                or not np.isfinite(known).all()):
+            continue
+        depths.append(depth)
+        low.append(float(np.median([k[0] for k in known])))
+        high.append(float(np.median([k[1] for k in known])))
+    if depths:
+        middle = (np.array(low) + np.array(high)) / 2
+        axis.errorbar(depths, middle, yerr=[middle - np.array(low), np.array(high) - middle],
+                      color=color, marker="D", markersize=4, linestyle="none", capsize=3,
+                      label=f"{activation}: certified (ball arithmetic)")
 
 
 def pac(rows, path, title):
