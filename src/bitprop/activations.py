@@ -10,7 +10,7 @@ multiple of 2^-k (nearest: ties to even), then clipped; its derivative is inner'
 to k bits in the same mode (``ste``; clipping is ignored there, as docs/formats.md states) or 0.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 
 from .errors import BitpropInputError
@@ -174,9 +174,27 @@ class Activation:
     def __str__(self):
         if self.kind == "rounded":
             return f"rounded{self.bits}({self.inner})"
+        if len(self.coefficients) > _LONGEST_BUILTIN:    # no builtin: skip writing them out
+            return self.kind
         name = self.to_json()
         return name if isinstance(name, str) else self.kind
 
+    def __hash__(self):
+        """A hash of the fields with long tuples (a polynomial's coefficients, a PWL's
+        breakpoints) represented by their length and ends: equal activations still hash
+        equal, and a degree-10^6 polynomial does not hash 10^6 Fractions at each lookup."""
+        return hash(tuple(_ends(getattr(self, f.name)) for f in fields(self)))
+
+
+def _ends(value):
+    """A long tuple's length and first and last 8 items; anything else itself."""
+    if isinstance(value, tuple) and len(value) > 16:
+        return len(value), value[:8], value[-8:]
+    return value
+
+
+#: The most coefficients a builtin activation has (cube: 4).
+_LONGEST_BUILTIN = 4
 
 BUILTINS = {
     "identity": Activation.identity(),

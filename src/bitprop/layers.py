@@ -59,7 +59,7 @@ def _dense_code(activation):
         return _DENSE_CODES[activation.kind]
     if activation.kind == "polynomial":
         c = activation.coefficients
-        if len(c) >= 3 and all(x == 0 for x in c[:-1]):
+        if len(c) >= 3 and not any(c[:-1]):
             return _DENSE_CODES["monomial"]
     return None
 
