@@ -35,7 +35,7 @@ MUST_HAVE_EXAMPLES = [
     "bitprop.numbers.rational", "bitprop.numbers.bit_length", "bitprop.numbers.to_str",
     "bitprop.activations.Activation", "bitprop.losses.Loss", "bitprop.builders.Builder",
     "bitprop.arrays.exact_array", "bitprop.dataset.Dataset.from_numpy",
-    "bitprop.balls.BallValue", "bitprop.balls.ball_forward", "bitprop.balls.ball_grad",
+    "bitprop.balls.ball_forward", "bitprop.balls.ball_grad",
     "bitprop.certify.Ball", "bitprop.certify.certify_slp", "bitprop.certify.escalate",
     "bitprop.certify_network.certify_forward", "bitprop.certify_network.certify_grad",
     "bitprop.certify_network.certify_solve",

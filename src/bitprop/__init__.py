@@ -14,7 +14,7 @@ from .dataset import Dataset
 from .errors import (
     BitLimitError, BitpropError, BitpropInputError, DamagedBytesError, TimeBudgetError)
 from .api import forward, grad, step
-from .balls import BallForwardResult, BallGradResult, BallValue, ball_forward, ball_grad
+from .balls import BallForwardResult, BallGradResult, ball_forward, ball_grad
 from .certify import Ball, certify_slp, escalate
 from .certify_network import certify_forward, certify_grad, certify_solve
 from .evaluation import BitStats, ForwardResult, GradResult
@@ -29,7 +29,7 @@ __all__ = [
     "DamagedBytesError", "Dataset",
     "Edge", "ForwardResult", "GradResult", "Loss", "Network", "TimeBudgetError", "bit_length",
     "forward", "grad", "rational", "step", "to_str",
-    "BallForwardResult", "BallGradResult", "BallValue", "ball_forward", "ball_grad",
+    "BallForwardResult", "BallGradResult", "ball_forward", "ball_grad",
     "Ball", "certify_slp", "escalate", "certify_forward", "certify_grad", "certify_solve",
 ]
 

@@ -1,7 +1,7 @@
-"""Certified values past exact reach: forward and reverse mode over Arb balls (issue 20).
+"""Certified values past exact reach: forward and reverse mode over Arb balls.
 
 ``ball_forward`` and ``ball_grad`` run the ball sweep (``bitprop._ball_sweep``) at a working
-precision of ``precision`` bits. Every number they return is a :class:`BallValue`, a
+precision of ``precision`` bits. Every number they return is a :class:`bitprop.certify.Ball`, a
 midpoint and a radius held exactly as integers, that provably contains the value the exact
 ``forward`` and ``grad`` would return, however many bits that value has: a z^2 chain of depth
 40 (values of 2^40 bits) takes a fraction of a second. Python here only converts, validates
@@ -9,17 +9,14 @@ and reports; the arithmetic runs in worker threads with the GIL released (Ctrl-C
 ``time_budget`` stop it at once), and every thread count gives the same balls.
 """
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 
-from ._ball_sweep import (STATUS_STOPPED, BallPass, ball_abs_bounds, ball_contains,
-                          ball_sign, ball_str)
+from ._ball_sweep import STATUS_STOPPED, BallPass
+from .certify import Ball
 from .errors import BitpropInputError
 from .evaluation import MAX_THREADS, as_dataset, default_threads, loss_scales
-from .numbers import rational
 from .workers import run_workers
 
 #: Working precisions accepted, in bits of the balls' midpoints.
@@ -27,77 +24,12 @@ MIN_PRECISION = 2
 MAX_PRECISION = 1 << 24
 
 
-@dataclass(frozen=True)
-class BallValue:
-    """The real ball [m 2^e - r 2^f, m 2^e + r 2^f], kept as the four integers (m, e, r, f):
-    exact, and never 2^e itself (e may be 2^40).
-
-    >>> b = BallValue(3, -1, 1, -3)                  # 3/2 +/- 1/8
-    >>> b.contains(Fraction(13, 8)), b.contains(Fraction(2)), b.sign
-    (True, False, 1)
-    >>> BallValue(1, 0, 1, 1).sign is None           # [-1, 3] contains 0
-    True
-    >>> BallValue(1, 10**12, 0, 0).log2_abs          # 2^(10^12), exactly
-    (1000000000000.0, 1000000000000.0)
-    """
-
-    mantissa: int
-    exponent: int
-    radius_mantissa: int = 0
-    radius_exponent: int = 0
-
-    def _tuple(self):
-        return (self.mantissa, self.exponent, self.radius_mantissa, self.radius_exponent)
-
-    def contains(self, value):
-        """Whether the exact rational ``value`` lies in the ball."""
-        return ball_contains(self._tuple(), Fraction(rational(value, "value")))
-
-    @property
-    def is_exact(self):
-        """True when the radius is 0: the ball is one dyadic number."""
-        return self.radius_mantissa == 0
-
-    @property
-    def sign(self):
-        """1 or -1 when the ball excludes 0, 0 when it is exactly 0, None when it contains 0
-        and other numbers (not decided at this precision)."""
-        return ball_sign(self._tuple())
-
-    @property
-    def log2_abs(self):
-        """(lower, upper) floats with lower <= log2 |x| <= upper for every x in the ball
-        (lower is -inf when the ball contains 0), widened by a few units in the last place
-        so that float rounding never makes them wrong."""
-        if self.is_exact:
-            m = abs(self.mantissa)
-            if m == 0:
-                return -math.inf, -math.inf
-            if m == 1:                                      # m is odd: 2^e exactly
-                return float(self.exponent), float(self.exponent)
-            value = self.exponent + math.log2(m)
-            return _widen(value, -math.inf), _widen(value, math.inf)
-        (lm, le), (um, ue) = ball_abs_bounds(self._tuple())
-        lower = -math.inf if lm == 0 else _widen(le + math.log2(lm), -math.inf)
-        return lower, _widen(ue + math.log2(um), math.inf)
-
-    def __str__(self):
-        return ball_str(self._tuple())
-
-
-def _widen(value, direction):
-    """value moved 4 floats toward ``direction``: log2 and the sum round at most 2 ulps."""
-    for _ in range(4):
-        value = math.nextafter(value, direction)
-    return value
-
-
 def _ball(parts):
-    return BallValue(*parts)
+    return Ball.from_parts(parts)
 
 
 class BallVector(Sequence):
-    """A read-only sequence of BallValues kept in Arb until read (a BallGradResult's
+    """A read-only sequence of Balls kept in Arb until read (a BallGradResult's
     gradients): equal to any sequence of the same balls."""
 
     def __init__(self, array):
@@ -111,7 +43,7 @@ class BallVector(Sequence):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self)
-        return BallValue(*self._array.tuple_at(index))
+        return _ball(self._array.tuple_at(index))
 
     def __eq__(self, other):
         return isinstance(other, Sequence) and list(self) == list(other)
@@ -127,7 +59,7 @@ class BallForwardResult:
 
     outputs: list
     precision: int
-    loss: BallValue = None
+    loss: Ball = None
     values: list = None
     timing: dict = field(default_factory=dict)
 
@@ -137,7 +69,7 @@ class BallGradResult:
     """Balls of L(theta), dL/dw and dL/db per edge (edge order: BallVectors, converted as
     they are read), and the outputs."""
 
-    loss: BallValue
+    loss: Ball
     grad_weight: list
     grad_bias: list
     outputs: list
@@ -231,8 +163,8 @@ def ball_grad(network, dataset, precision, *, threads=None, time_budget=None, pr
     >>> result = bitprop.ball_grad(net, bitprop.Dataset([["3/2"]], [[1]]), 64)
     >>> result.loss.contains(25), [g.contains(45) for g in result.grad_weight[:1]]
     (True, [True])
-    >>> [str(g) for g in result.grad_bias]
-    ['30.0000000000', '10.0000000000']
+    >>> [g.approx() for g in result.grad_bias]
+    ['30 +/- 0', '10 +/- 0']
     """
     dataset = as_dataset(dataset, network, require_labels=True)
     run = _new_pass(network, dataset, precision, threads, backward=True)

@@ -177,6 +177,11 @@ class Ball:
         return cls((m, e), (r, f), integer)
 
     @property
+    def is_exact(self):
+        """True when the radius is 0: the ball is one dyadic number."""
+        return self.rad[0] == 0
+
+    @property
     def lower(self):
         """mid - rad (rounded down when the two are over 64 bits apart in scale)."""
         return _add(self.mid, _negate(self.rad), -1)
@@ -328,6 +333,8 @@ class Ball:
     def approx(self):
         """'mid +/- rad' in short decimals, for people."""
         return f"{_approx(self.mid)} +/- {_approx(self.rad, 3)}"
+
+    __str__ = approx
 
     def to_json(self):
         """{"mid": {"mantissa", "exponent"}, "rad": {...}, "approx"}: decimal strings, exact."""

@@ -51,11 +51,6 @@ class Certified:
                 "stopped": self.stopped}
 
 
-def _ball(value):
-    return Ball((value.mantissa, value.exponent),
-                (value.radius_mantissa, value.radius_exponent))
-
-
 def _sign(q):
     return (q > 0) - (q < 0)
 
@@ -98,10 +93,10 @@ def certify_forward(network, inputs, *, precision=DEFAULT_PRECISION,
 
     def evaluate_at(p, seconds):
         result = ball_forward(network, dataset, p, threads=threads, time_budget=seconds)
-        balls = {("output", s, i): _ball(b) for s, row in enumerate(result.outputs)
+        balls = {("output", s, i): b for s, row in enumerate(result.outputs)
                  for i, b in enumerate(row)}
         if result.loss is not None:
-            balls[("loss",)] = _ball(result.loss)
+            balls[("loss",)] = result.loss
         return balls
 
     def exactly(bits, seconds):
@@ -132,9 +127,9 @@ def certify_grad(network, dataset, *, precision=DEFAULT_PRECISION,
 
     def evaluate_at(p, seconds):
         result = ball_grad(network, dataset, p, threads=threads, time_budget=seconds)
-        balls = {("loss",): _ball(result.loss)}
+        balls = {("loss",): result.loss}
         for kind, values in (("weight", result.grad_weight), ("bias", result.grad_bias)):
-            balls.update(((kind, e), _ball(b)) for e, b in enumerate(values))
+            balls.update(((kind, e), b) for e, b in enumerate(values))
         return balls
 
     def exactly(bits, seconds):
@@ -177,7 +172,7 @@ def certify_solve(instance, *, precision=DEFAULT_PRECISION, max_precision=DEFAUL
         result = ball_grad(instance.network, instance.dataset, p, threads=threads,
                            time_budget=seconds)
         values = result.grad_weight if query.coordinate == "weight" else result.grad_bias
-        return {"gradient": _ball(values[query.edge]), "loss": _ball(result.loss)}
+        return {"gradient": values[query.edge], "loss": result.loss}
 
     def decide(balls):
         gradient = balls["gradient"]
@@ -205,12 +200,12 @@ def _certify_erm(instance, precision, max_precision, time_budget, max_bits, thre
     """L(theta*) = main + forcing + regularizer <= threshold, the loss as one ball."""
 
     def evaluate_at(p, seconds):
-        loss = _ball(ball_forward(instance.network, instance.dataset, p, threads=threads,
-                                  time_budget=seconds).loss)
+        loss = ball_forward(instance.network, instance.dataset, p, threads=threads,
+                            time_budget=seconds).loss
         if instance.forcing is not None:
             view = instance.forcing.network(instance.network)
-            loss = loss.plus(_ball(ball_forward(view, instance.forcing.dataset, p,
-                                                threads=threads, time_budget=seconds).loss))
+            loss = loss.plus(ball_forward(view, instance.forcing.dataset, p, threads=threads,
+                                          time_budget=seconds).loss)
         if instance.regularizer is not None:
             loss = loss.plus(Ball.enclosing(instance.regularizer.value(instance.network), p))
         return {"loss": loss}

@@ -223,15 +223,15 @@ def _log10_root_bound(total, upper):
 
 def certified_log10_norm(balls):
     """(lower, upper), Fractions with PLACES decimals or -inf / inf, with lower <= log10 ||x||_2
-    <= upper for every vector x whose entries lie in ``balls`` (BallValues): the sum of the
+    <= upper for every vector x whose entries lie in ``balls`` (certify.Balls): the sum of the
     squares of the entries' lower (upper) bounds in |x|, then log10 of its lower (upper)
     endpoint, rounded outward; exponents of any size.
 
-    >>> from bitprop.balls import BallValue
-    >>> certified_log10_norm([BallValue(3, 0), BallValue(-1, 2)])          # ||(3, -4)|| = 5
+    >>> from bitprop.certify import Ball
+    >>> certified_log10_norm([Ball((3, 0)), Ball((-1, 2))])          # ||(3, -4)|| = 5
     (Fraction(6989, 10000), Fraction(699, 1000))
     """
-    exponents = max(max(abs(b.exponent), abs(b.radius_exponent)) for b in balls)
+    exponents = max(max(abs(b.mid[1]), abs(b.rad[1])) for b in balls)
     # log(m 2^e) = log m + e log 2 needs e's bits on top of the digits wanted
     with flint.ctx.workprec(2 * exponents.bit_length() + 96):
         parts = [as_arb(b) for b in balls]
