@@ -302,6 +302,30 @@ def test_cli_local_cluster_starts_and_stops(tmp_path):
     assert not left, f"processes of the local cluster left running: {left}"
 
 
+def test_sigterm_closes_the_local_cluster_like_ctrl_c(tmp_path):
+    """SIGTERM during a --dask local:1 run: exit 143 with one line, the cluster's processes
+    gone and no semaphore leaked (the workers' multiprocessing would warn of it)."""
+    net = tmp_path / "chain.json"
+    bitprop.Network.chain(36, "square", weight=1, bias="1/3").save(net)
+    bitprop.Dataset([["3/2"]], [[0]]).save(tmp_path / "d.json")
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from bitprop.cli import main; import sys; sys.argv = "
+         "['bitprop', 'grad', 'chain.json', 'd.json', '--dask', 'local:1']; main()"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + PATIENCE
+    while len(psutil.Process(child.pid).children(recursive=True)) < 2:   # nanny and worker
+        assert time.monotonic() < deadline and child.poll() is None, child.communicate()
+        time.sleep(0.2)
+    time.sleep(2)                                       # the shard's task is running
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=PATIENCE)
+    assert child.returncode == 143, err
+    assert err.endswith("bitprop: error: terminated\n") and "leaked" not in err, err
+    left = [p.pid for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == str(tmp_path)]
+    assert not left, f"processes of the local cluster left running: {left}"
+
+
 # --- the API's client= and growth sweeps as tasks --------------------------------------------
 def test_api_client_keyword_delegates_bit_for_bit(client):
     net, data = random_mlp([4, 5, 5, 2], seed=13), random_dataset(4, 2, 7, seed=14)
