@@ -6,13 +6,16 @@ LocalCluster of 1 and of 2 single-threaded worker processes, with the bytes that
     python3 bench/dask_scaling.py                    # batch 64, as in the issue (~3 minutes)
     python3 bench/dask_scaling.py --batches 64,256   # and a bigger batch, for the model below
     python3 bench/dask_scaling.py --repeats 5 --out bench/results
+    python3 bench/dask_scaling.py --network relu-w32-d48-q8 --batches 128 --repeats 1 \
+        --out bench/results/dask_general    # compute-bound: general rationals, ~10 minutes
 
 Writes dask_scaling.md (also printed) and dask_scaling.json into --out. Every distributed
 result is checked bit for bit against the single process first.
 
 Columns: **grad s** best wall seconds of ``bitprop.distributed.grad`` (scatter of the network,
 shards, reduction, conversion on the client); **speed-up** grad s of 1 worker / this row's;
-**efficiency** speed-up / workers; **kernel s** the slowest shard's forward + backward inside
+**efficiency** speed-up / workers; **vs 1 thread** the in-process 1-thread grad s / (this
+row's grad s * workers), the issue's measure; **kernel s** the slowest shard's forward + backward inside
 its task; **bytes/grad** what Dask moved per grad (worker to worker and worker to driver,
 Dask's own counters; the network's scatter from the driver is not in them, see Payloads);
 **step s** wall seconds of ``step(..., steps=1)``: the grad at theta_0, the update, and the loss
@@ -92,9 +95,15 @@ LR = "1/1024"
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--network", default="relu-w64-d16",
+                        help="a bench/instances.py network id without its batch (e.g. "
+                             "relu-w32-d48-q8: general rationals, compute-bound)")
     parser.add_argument("--batches", default="64", help="comma-separated batch sizes")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--repeats", type=int, default=3, help="grad runs per row (best taken)")
+    parser.add_argument("--no-step", action="store_true",
+                        help="time grad only (a step of a deep general-rational network "
+                             "evaluates theta_1, whose bits are the gradient's: minutes)")
     parser.add_argument("--out", default=str(BENCH / "results"))
     return parser.parse_args(argv)
 
@@ -130,6 +139,11 @@ def measure_cluster(workers, net, data, reference, args):
         before = bytes_sent(client)
         seconds, result = best(lambda: distributed.grad(net, data, client=client), args.repeats)
         grad_bytes = (bytes_sent(client) - before) / args.repeats
+        row = {"workers": workers, "grad_s": seconds,
+               "kernel_s": result.timing["forward"] + result.timing["backward"],
+               "grad_bytes": grad_bytes}
+        if args.no_step:
+            return row
         moved = {}
         for steps in (0, 1):
             before = bytes_sent(client)
@@ -139,10 +153,7 @@ def measure_cluster(workers, net, data, reference, args):
             moved[steps] = bytes_sent(client) - before
         if losses != reference["losses"] or trained.to_json() != reference["trained"]:
             raise SystemExit(f"MISMATCH: distributed step on {workers} workers")
-    return {"workers": workers, "grad_s": seconds,
-            "kernel_s": result.timing["forward"] + result.timing["backward"],
-            "grad_bytes": grad_bytes, "step_s": step_seconds,
-            "step_bytes": moved[1] - moved[0]}
+    return row | {"step_s": step_seconds, "step_bytes": moved[1] - moved[0]}
 
 
 def _half_grads(blob, first, end, rounds, barrier, times):
@@ -188,10 +199,10 @@ def payload_sizes(net, data, result, trained):
     from bitprop import evaluation
     from bitprop.distributed import tasks
     from bitprop.distributed.wire import pack_fractions
-    sums = evaluation.grad(net, data, canonical=False)
+    sums = evaluation.grad(net, data, canonical=False, threads=2)
     gradient = len(sums.grad_weight.to_bytes()) + len(sums.grad_bias.to_bytes())
-    parameters = (len(pack_fractions(trained.weights))
-                  + len(pack_fractions(trained.biases, repeats=True)))
+    parameters = None if trained is None else (
+        len(pack_fractions(trained.weights)) + len(pack_fractions(trained.biases, repeats=True)))
     shared = tasks.share(net)
     return {"network": len(pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)),
             "gradient": gradient, "parameters_after_1_step": parameters,
@@ -201,40 +212,47 @@ def payload_sizes(net, data, result, trained):
 
 
 def run_batch(batch, args):
-    instance_id = f"relu-w64-d16-b{batch}"
+    instance_id = f"{args.network}-b{batch}"
     network_doc, dataset_doc = instances.to_bitprop_json(instances.generate(instance_id))
     net = bitprop.Network.from_json(network_doc)
     data = bitprop.Dataset.from_json(dataset_doc)
     rows = []
+    trained = losses = None
     for threads in (1, 2):
         seconds, result = best(lambda: bitprop.grad(net, data, threads=threads), args.repeats)
-        started = time.perf_counter()
-        trained, losses = bitprop.step(net, data, LR, 1, threads=threads)
         rows.append({"workers": f"in-process, {threads} thread(s)", "grad_s": seconds,
-                     "kernel_s": result.timing["forward"] + result.timing["backward"],
-                     "step_s": time.perf_counter() - started})
-    reference = {"grad": result, "losses": losses, "trained": trained.to_json()}
+                     "kernel_s": result.timing["forward"] + result.timing["backward"]})
+        if not args.no_step:
+            started = time.perf_counter()
+            trained, losses = bitprop.step(net, data, LR, 1, threads=threads)
+            rows[-1]["step_s"] = time.perf_counter() - started
+    reference = {"grad": result, "losses": losses,
+                 "trained": None if trained is None else trained.to_json()}
     sizes = payload_sizes(net, data, result, trained)
     alone, together = machine_ceiling(net, data, args.repeats)
     for workers in [int(w) for w in args.workers.split(",")]:
         rows.append(measure_cluster(workers, net, data, reference, args))
     single = next((r for r in rows if r["workers"] == 1), None)
+    thread = rows[0]                                    # in-process, 1 thread
     for row in rows:
         if isinstance(row["workers"], int) and single is not None:
             row["speed_up"] = single["grad_s"] / row["grad_s"]
             row["efficiency"] = row["speed_up"] / row["workers"]
-            row["step_speed_up"] = single["step_s"] / row["step_s"]
+            if "step_s" in row:
+                row["step_speed_up"] = single["step_s"] / row["step_s"]
+        if isinstance(row["workers"], int):
+            row["thread_efficiency"] = thread["grad_s"] / row["grad_s"] / row["workers"]
     return {"instance": instance_id, "edges": net.num_edges, "sizes": sizes, "rows": rows,
             "ceiling": {"alone_s": alone, "two_halves_s": together,
                         "speed_up": alone / together}}
 
 
 def _cell(row, key, form):
-    return form.format(row[key]) if key in row else "-"
+    return "-" if row.get(key) is None else form.format(row[key])
 
 
 def markdown(results, machine):
-    lines = ["# Dask scaling (issue 10): relu-w64-d16, exact grad and step", "",
+    lines = ["# Dask scaling: exact grad and step on a LocalCluster", "",
              f"Machine: {machine['cores']} cores, {machine['platform']}, Python "
              f"{machine['python']}, dask {machine['dask']}; load average before/after "
              f"{machine['load_before']} / {machine['load_after']} (the machine is shared). "
@@ -242,19 +260,22 @@ def markdown(results, machine):
     for result in results:
         sizes = result["sizes"]
         lines += [f"## {result['instance']} ({result['edges']} edges)", "",
-                  "| workers | grad s | speed-up | efficiency | kernel s | bytes/grad | step s | "
-                  "step speed-up | bytes/step |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| workers | grad s | speed-up | efficiency | vs 1 thread | kernel s | "
+                  "bytes/grad | step s | step speed-up | bytes/step |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for row in result["rows"]:
             lines.append(
                 f"| {row['workers']} | {row['grad_s']:.2f} | {_cell(row, 'speed_up', '{:.2f}')} "
-                f"| {_cell(row, 'efficiency', '{:.2f}')} | {row['kernel_s']:.2f} "
-                f"| {_cell(row, 'grad_bytes', '{:,.0f}')} | {row['step_s']:.2f} "
+                f"| {_cell(row, 'efficiency', '{:.2f}')} "
+                f"| {_cell(row, 'thread_efficiency', '{:.2f}')} | {row['kernel_s']:.2f} "
+                f"| {_cell(row, 'grad_bytes', '{:,.0f}')} | {_cell(row, 'step_s', '{:.2f}')} "
                 f"| {_cell(row, 'step_speed_up', '{:.2f}')} "
                 f"| {_cell(row, 'step_bytes', '{:,.0f}')} |")
         lines += ["", f"Payloads: network {sizes['network']:,} bytes (scattered once to every "
                   f"worker); one shard's packed gradient {sizes['gradient']:,} bytes (mean "
                   f"{sizes['gradient_mean_bits']:.0f}, max {sizes['gradient_max_bits']} bits a "
-                  f"coordinate); parameters after one step {sizes['parameters_after_1_step']:,} "
+                  f"coordinate); parameters after one step "
+                  f"{_cell(sizes, 'parameters_after_1_step', '{:,}')} "
                   f"bytes; the samples {sizes['shard_data']:,} bytes.", "",
                   f"Machine ceiling: one process's grad of the whole batch "
                   f"{result['ceiling']['alone_s']:.2f} s; two processes each on half of it at "
