@@ -215,7 +215,8 @@ print(peak() - before)
 
 def test_a_degree_million_power_is_stopped_before_it_is_built():
     """f = z^(10^6) of a 1110-bit z has 1.1e9 bits (140 MB): predicted, never computed."""
-    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), "..", "src"))
+    env = dict(os.environ,         # the bitprop under test, built in place or installed
+               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(bitprop.__file__))))
     out = subprocess.run([sys.executable, "-c", _HUGE_POWER.replace("DEGREE", "10 ** 6")],
                          env=env, capture_output=True, text=True, check=True).stdout.splitlines()
     z_bits = (3 ** 700).bit_length() + 1

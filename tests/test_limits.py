@@ -18,7 +18,9 @@ from bitprop import numbers
 from bitprop.cli import run
 from bitprop.jsonfiles import read_bytes, set_max_input_bytes
 
-SRC = os.path.join(os.path.dirname(__file__), "..", "src")
+#: Where the bitprop under test lives (the source tree built in place, or the installed
+#: package): the child processes import the same one.
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(bitprop.__file__)))
 
 
 def _bitprop(args, *, script=None, limit_bytes=None, **options):
@@ -30,7 +32,7 @@ def _bitprop(args, *, script=None, limit_bytes=None, **options):
         if limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    env = dict(os.environ, PYTHONPATH=SRC)
     return subprocess.Popen([sys.executable, "-c", code], env=env, preexec_fn=limit,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             **options)
@@ -141,7 +143,7 @@ def test_a_million_commas_in_the_edges_are_not_presized_for(tmp_path, capsys):
              "except Exception as err:\n    print(err)\n"
              # this process's peak (ru_maxrss would carry over pytest's across exec)
              "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n")
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    env = dict(os.environ, PYTHONPATH=SRC)
     out = subprocess.run([sys.executable, "-c", probe, str(path)], env=env, text=True,
                          capture_output=True, check=True).stdout.splitlines()
     assert out[0].startswith(f"{path}: not valid JSON")

@@ -127,3 +127,21 @@ def test_kernel_sums_equal_the_canonical_gradient(threads, denominator_bits):
         assert got.canonical(threads=threads) == want
         assert got.canonical([2, 3], threads).tolist() == want.tolist()
     assert sums.loss == exact_result.loss
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from([3, 5, 7, 251, 65521]), st.integers(0, 200),
+                          st.integers(0, 200)), min_size=1, max_size=4),
+       st.integers(-(1 << 70), 1 << 70).filter(bool), st.integers(1, 1 << 20),
+       st.integers(1, 4))
+def test_lowest_terms_with_high_prime_powers_on_both_sides(powers, unit, cofactor, copies):
+    """Numerators and denominators sharing primes to powers past a word (3^40 > 2^62), as
+    deep general-rational layers make them: each valuation is found whichever side is
+    smaller, and what one gcd learns of the denominator serves the next exactly."""
+    num = unit * math.prod(p ** a for p, a, _ in powers)
+    den = cofactor * math.prod(p ** c for p, _, c in powers)
+    entries = [(num * k, den) for k in range(1, copies + 1)] + [(num, den)]
+    primes = sorted({p for p, _, _ in powers})
+    sums = PartialSums.from_pairs(entries)
+    assert sums.canonical(primes).tolist() == exact(entries)
+    assert sums.canonical().tolist() == exact(entries)

@@ -24,6 +24,8 @@ cdef struct Factored:
     # free of the base's primes; 0 where Euclid is taken).
     const Primes *base
     char *divides               # per base prime: whether it divides the denominator
+    ulong *exponent             # per base prime that divides it: what is known of its
+    char *exact                 # exponent in it (a lower bound, or exact where exact[k])
     char *group_used            # per group
     slong used_groups
     ulong twos                  # the denominator's power of 2

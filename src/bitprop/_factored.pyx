@@ -160,13 +160,13 @@ cdef class PrimeBase:
 # --- one worker's gcds ----------------------------------------------------------------------
 
 cdef void factored_init(Factored *f) noexcept nogil:
-    f.base, f.divides, f.group_used = NULL, NULL, NULL
+    f.base, f.divides, f.group_used, f.exponent, f.exact = NULL, NULL, NULL, NULL, NULL
     fmpz_init(&f.rough)
 
 
 cdef void factored_clear(Factored *f) noexcept nogil:
-    free(f.divides); free(f.group_used)
-    f.base, f.divides, f.group_used = NULL, NULL, NULL
+    free(f.divides); free(f.group_used); free(f.exponent); free(f.exact)
+    f.base, f.divides, f.group_used, f.exponent, f.exact = NULL, NULL, NULL, NULL, NULL
     fmpz_clear(&f.rough)
 
 
@@ -177,7 +177,10 @@ cdef int factored_set_base(Factored *f, const Primes *base) except -1:
     f.base = base
     f.divides = <char *>calloc(base.count + 1, 1)
     f.group_used = <char *>calloc(base.groups + 1, 1)
-    if f.divides == NULL or f.group_used == NULL:
+    f.exponent = <ulong *>calloc(base.count + 1, sizeof(ulong))
+    f.exact = <char *>calloc(base.count + 1, 1)
+    if (f.divides == NULL or f.group_used == NULL or f.exponent == NULL
+            or f.exact == NULL):
         raise MemoryError()
     return 0
 
@@ -212,7 +215,8 @@ cdef ulong group_residue(const fmpz *x, const Primes *base, slong group) noexcep
 cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil:
     """Ready f for gcds with den (> 0): which base primes divide den (f.divides, and
     which groups hold any), and, for an incomplete base, den's rough cofactor; nothing where
-    the rule takes Euclid for numbers of den's size."""
+    the rule takes Euclid for numbers of den's size. The primes' exponents in den are
+    learnt by the gcds themselves (``gcd_with``), as far as they need them."""
     cdef const Primes *base = f.base
     cdef slong group, k
     cdef ulong r, p
@@ -235,6 +239,7 @@ cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil:
             f.divides[k] = r % p == 0
             if f.divides[k]:
                 f.group_used[group] = True
+                f.exponent[k], f.exact[k] = 1, False
                 if not base.complete:
                     fmpz_set_ui(tmp, p)
                     fmpz_remove(&f.rough, &f.rough, tmp)
@@ -242,49 +247,32 @@ cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil:
 
 
 cdef ulong valuation_from(const fmpz *x, ulong p, ulong bound, fmpz *tmp) noexcept nogil:
-    """min(v_p(x), bound) for an odd prime p known to divide x != 0, bound >= 1. Galloping
-    over the powers of p that fit a word, p^2, p^4, ..., then a binary search: a few tests
-    for any valuation; beyond a word's powers, p is removed from a copy."""
-    cdef ulong v = 1, step = 1, low, high, middle
-    cdef ulong power = p, jump = p         # p^v and p^step
-    cdef fmpz_t pz
-    while v < bound:
-        if step > bound - v:
-            step, jump = bound - v, _power(p, bound - v)
-        if jump == 0 or power > POWER_LIMIT // jump:     # beyond a word: remove p
-            fmpz_init(pz)
-            fmpz_set_ui(pz, p)
-            v = fmpz_remove(tmp, x, pz)
-            fmpz_clear(pz)
-            return min_ulong(v, bound)
-        if not fmpz_divisible_si(x, <slong>(power * jump)):
-            low, high = v, v + step     # p^low divides x, p^high does not
-            while high - low > 1:
-                middle = (low + high) // 2
-                if fmpz_divisible_si(x, <slong>(power * _power(p, middle - v))):
-                    low = middle
-                else:
-                    high = middle
-            return low
-        v, power = v + step, power * jump
-        if jump <= POWER_LIMIT // jump:
-            step, jump = 2 * step, jump * jump
-    return bound
+    """min(v_p(x), bound) for an odd prime p dividing x != 0, bound >= 1. One remainder by
+    the largest power p^e (e <= bound) that fits a word settles any valuation below e: the
+    remainder, a word, has x's valuation then. Only past it is p^e divided out (into tmp,
+    which must not alias x) and the search repeated."""
+    cdef ulong v = 0, e, q, r
+    cdef const fmpz *y = x
+    while True:
+        e, q = 0, 1
+        while e < bound - v and q <= POWER_LIMIT // p:
+            q *= p
+            e += 1
+        r = fmpz_fdiv_ui(y, q)
+        if r != 0:
+            while r % p == 0:
+                r //= p
+                v += 1
+            return v
+        v += e
+        if v >= bound:
+            return bound
+        fmpz_divexact_ui(tmp, y, q)
+        y = tmp
 
 
 cdef inline ulong min_ulong(ulong a, ulong b) noexcept nogil:
     return a if a < b else b
-
-
-cdef inline ulong _power(ulong p, ulong e) noexcept nogil:
-    """p^e when it stays below POWER_LIMIT, else 0."""
-    cdef ulong result = 1
-    while e:
-        if result > POWER_LIMIT // p:
-            return 0
-        result *= p
-        e -= 1
-    return result
 
 
 cdef void mul_prime_power(fmpz *g, ulong p, ulong v, fmpz *tmp) noexcept nogil:
@@ -304,6 +292,25 @@ cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil:
         fmpz_tdiv_q_2exp(out, x, twos)
     else:
         fmpz_divexact(out, x, d)
+
+
+cdef inline ulong _common_exponent(const fmpz *num, const fmpz *den, ulong p,
+                                   const Factored *f, slong k, fmpz *tmp) noexcept nogil:
+    """min(v_p(num), v_p(den)) for the k-th base prime p, dividing both. What a gcd learns of
+    v_p(den) is kept in f (a lower bound, exact once seen below num's), so that the gcds
+    of a column's or a row's entries with one denominator seldom read it again."""
+    cdef ulong v, d
+    cdef ulong *known = <ulong *>f.exponent
+    cdef char *exact = <char *>f.exact
+    if exact[k]:
+        return valuation_from(num, p, known[k], tmp)
+    v = valuation_from(num, p, <ulong>-1, tmp)
+    if v <= known[k]:
+        return v
+    d = valuation_from(den, p, v, tmp)
+    known[k] = d
+    exact[k] = d < v
+    return d
 
 
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
@@ -340,7 +347,7 @@ cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
                     continue
             elif not fmpz_divisible_si(num, <slong>p):
                 continue
-            v = valuation_from(den, p, valuation_from(num, p, <ulong>-1, tmp), tmp)
+            v = _common_exponent(num, den, p, f, k, tmp)
             mul_prime_power(g, p, v, tmp)
     if not fmpz_is_one(&f.rough):
         fmpz_gcd(tmp, num, &f.rough)

@@ -148,8 +148,9 @@ cdef class PartialSums:
             memcpy(vector.index, self.index, self.n * sizeof(long))
             vector.n = self.n
         threads = max(1, min(threads, self.m // 64 + 1))
-        jobs = [_canonical_job(self, base, vector, out, self.m * t // threads,
-                               self.m * (t + 1) // threads) for t in range(threads)]
+        # Thread t takes stored values t, t + threads, ...: a layer of dead ReLUs (zeros,
+        # free) or of long numerators lands on every thread alike.
+        jobs = [_canonical_job(self, base, vector, out, t, threads) for t in range(threads)]
 
         def stop():
             for job in jobs:
@@ -306,14 +307,14 @@ cdef void _add(PartialSums out, PartialSums a, PartialSums b, slong *table) noex
 
 
 cdef class _Canonical:
-    """One thread's share of ``canonical``: stored values [start, end) into out. Holds the
-    sums, the base and the result vector, so that a thread abandoned after Ctrl-C never reads
-    freed memory."""
+    """One thread's share of ``canonical``: stored values start, start + step, ... into out.
+    Holds the sums, the base and the result vector, so that a thread abandoned after Ctrl-C
+    never reads freed memory."""
     cdef PartialSums sums
     cdef PrimeBase base
     cdef object owner               # the RationalVector that owns out
     cdef fmpq *out
-    cdef Py_ssize_t start, end
+    cdef Py_ssize_t start, step
     cdef public int stop
 
     def work(self):
@@ -326,7 +327,9 @@ cdef class _Canonical:
         factored_set_base(&f, &self.base.d)
         fmpz_init(g); fmpz_init(tmp)
         with nogil:
-            for i in range(self.start, self.end):
+            i = self.start - self.step
+            while i + self.step < sums.m:
+                i += self.step
                 if self.stop:
                     break
                 if sums.slot[i] != last:
@@ -339,8 +342,8 @@ cdef class _Canonical:
 
 
 cdef _Canonical _canonical_job(PartialSums sums, PrimeBase base, RationalVector owner,
-                               fmpq *out, Py_ssize_t start, Py_ssize_t end):
+                               fmpq *out, Py_ssize_t start, Py_ssize_t step):
     cdef _Canonical job = _Canonical.__new__(_Canonical)
     job.sums, job.base, job.owner, job.out = sums, base, owner, out
-    job.start, job.end = start, end
+    job.start, job.step = start, step
     return job
