@@ -9,7 +9,7 @@ coordinate's sign and bit and the YES/NO answer. An undecided answer is None, ne
 a z^2 network of depth 40, whose exact values have 2^40 bits, gets its signs at 64 bits.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import evaluation
 from .balls import ball_forward, ball_grad
@@ -30,7 +30,6 @@ class Certified:
     method: str
     stopped: object
     seconds: float = 0.0
-    exact: dict = field(default_factory=dict)     # name -> exact value (method "exact")
 
     @property
     def decided(self):
