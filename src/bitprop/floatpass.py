@@ -260,7 +260,7 @@ def float_grad(network, dataset, dtype="float64"):
     ...                       [("x", "h", "1/3", 0), ("h", "o", 1, 0)], ["x"], ["o"])
     >>> data = bitprop.Dataset([[1]], [[0]])
     >>> float(bitprop.float_grad(net, data, "float32").loss), float(net.grad(data).loss)
-    (0.012345679104328156, 0.012345679012345678)
+    (0.012345680966973305, 0.012345679012345678)
     """
     dataset = as_dataset(dataset, network, require_labels=True)
     return FloatGraph(network).grad(dataset, DTYPES.get(dtype, dtype))

@@ -49,6 +49,14 @@ def _number(value):
     return "-" if value is None else value if isinstance(value, str) else f"{value:.3g}"
 
 
+def _approx(q):
+    """An exact value rounded for reading (the JSON keeps it exact)."""
+    try:
+        return f"{float(q):.9g}"
+    except OverflowError:
+        return _short(q, 30)
+
+
 def _text(value):
     """A float in full (repr), or the name of a non-finite one."""
     return value if isinstance(value, str) else repr(value)
@@ -67,9 +75,9 @@ def _print(document):
     shown = ", ".join(signs["names"][:10]) + (" ..." if signs["count"] > 10 else "")
     click.echo(f"sign disagreements: {signs['count']}" + (f" ({shown})" if shown else ""))
     if document["worst"]:
-        click.echo("\n" + _table([[w["name"], _short(w["exact"], 30), _text(w["float"]),
+        click.echo("\n" + _table([[w["name"], _approx(w["exact"]), _text(w["float"]),
                                    _number(w["relative_error"])] for w in document["worst"]],
-                                 ["worst coordinate", "exact", "float", "rel. error"]))
+                                 ["worst coordinate", "exact (rounded)", "float", "rel. error"]))
     click.echo("\n" + _table([[t["name"], "x".join(map(str, t["shape"])) or "()", t["count"],
                                _number(t["median"]), _number(t["p90"]), _number(t["max"]),
                                t["sign_disagreements"]] for t in document["tensors"]],

@@ -81,7 +81,8 @@ def float_values(float_result, group_list):
 
 def read_against(path, group_list):
     """Per group, the float gradients an ``.npz`` file holds (an array per group, named and
-    shaped like it), and its ``loss`` (None when the file has none)."""
+    shaped like it, axes of length 1 aside), and its ``loss`` (None when the file has
+    none)."""
     import zipfile
 
     import numpy
@@ -99,7 +100,7 @@ def read_against(path, group_list):
                 raise BitpropInputError(f"no array for tensor {group.name!r} (arrays: {known})",
                                         file=path, path=group.name)
             array = archive[group.name]
-            if array.dtype.kind not in "fiu" or tuple(array.shape) != tuple(group.shape):
+            if array.dtype.kind not in "fiu" or not _same_shape(array.shape, group.shape):
                 raise BitpropInputError(f"array of {array.dtype} {tuple(array.shape)}; the "
                                         f"model's tensor is a float array of shape "
                                         f"{tuple(group.shape)}", file=path, path=group.name)
@@ -111,6 +112,12 @@ def read_against(path, group_list):
                 raise BitpropInputError("the loss must be one number", file=path, path="loss")
             loss = float(archive["loss"].reshape(-1)[0])
         return out, loss
+
+
+def _same_shape(shape, expected):
+    """Equal shapes, axes of length 1 aside (an ONNX Gemm's bias of shape (1, n) is the
+    tensor of shape (n,))."""
+    return [n for n in shape if n != 1] == [n for n in expected if n != 1]
 
 
 def relative_error(approx, exact):
@@ -242,14 +249,14 @@ def draw(comparison, path):
                            for e in errors]
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     left.hist(logs(comparison.errors), bins=40, color="tab:blue")
-    left.set_xlabel("log10 relative error (exact 0: absolute error; inf drawn at 20)")
+    left.set_xlabel("log10 relative error (0 drawn at -20, inf at 20; exact 0: absolute error)")
     left.set_ylabel("coordinates")
     left.set_title(f"{comparison.source} vs exact: {len(comparison.entries)} coordinates")
     names = [t["name"] for t in comparison.tensors]
     per = [logs([e[4] for e in comparison.entries if e[1] == name]) for name in names]
-    right.boxplot(per, vert=False, showfliers=True)
-    right.set_yticks(range(1, len(names) + 1), names, fontsize=7)
-    right.set_xlabel("log10 relative error")
+    right.boxplot(per, showfliers=True)
+    right.set_xticks(range(1, len(names) + 1), names, fontsize=7, rotation=45, ha="right")
+    right.set_ylabel("log10 relative error")
     right.set_title("per tensor")
     figure.tight_layout()
     try:
