@@ -24,7 +24,18 @@ def _dyadic(q):
     return q.denominator & (q.denominator - 1) == 0
 
 
-@settings(max_examples=150, deadline=None,
+def _activation_numbers(act):
+    """Every rational an activation holds (slopes, coefficients, breakpoints, clips, inner)."""
+    if act is None:
+        return []
+    numbers = [act.slope] if act.slope is not None else []
+    for values in (act.coefficients, act.breakpoints, act.slopes, act.intercepts,
+                   act.clip or ()):
+        numbers += list(values)
+    return numbers + _activation_numbers(act.inner)
+
+
+@settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(network_and_dataset())
 def test_dyadic_networks_are_exact_in_float64(case):
@@ -35,7 +46,8 @@ def test_dyadic_networks_are_exact_in_float64(case):
     network = bitprop.Network.from_json(document)
     data = bitprop.Dataset.from_json(data_document)
     numbers = network.weights + network.biases + [q for row in data.inputs for q in row] + \
-        [q for row in data.labels for q in row] + loss_scales(data)
+        [q for row in data.labels for q in row] + loss_scales(data) + \
+        [q for name in network.names for q in _activation_numbers(network.activation(name))]
     assume(all(_dyadic(q) for q in numbers))
     exact = network.grad(data)
     assume(max(exact.bits.max_value, exact.bits.max_adjoint, exact.bits.max_grad) <= SMALL_BITS)

@@ -45,13 +45,13 @@ class FloatGraph:
     sorted by target (for the forward sums) and by source (for the backward sums)."""
 
     def __init__(self, network):
+        # the network's edge columns (vertex indices, in edge order), read as they are
         names = network.names
         index = {name: v for v, name in enumerate(names)}
-        edges = network.edges
-        self.n, self.n_edges = len(names), len(edges)
+        self.n, self.n_edges = len(names), network.num_edges
         depth = numpy.array([network.vertex_depth(name) for name in names], dtype=numpy.int64)
-        source = numpy.array([index[e.source] for e in edges], dtype=numpy.int64)
-        target = numpy.array([index[e.target] for e in edges], dtype=numpy.int64)
+        source = numpy.asarray(network._sources, dtype=numpy.int64)
+        target = numpy.asarray(network._targets, dtype=numpy.int64)
         self.weights = [_float(w) for w in network.weights]
         self.biases = [_float(b) for b in network.biases]
         self.inputs = numpy.array([index[name] for name in network.inputs], dtype=numpy.int64)
@@ -119,10 +119,13 @@ class _Level:
         self.source_starts = numpy.flatnonzero(
             numpy.r_[True, sorted_sources[1:] != sorted_sources[:-1]])
         self.sources = sorted_sources[self.source_starts]
-        groups = {}
+        by_object = {}                  # grouped by object first: an Activation hashes slowly
         for position, v in enumerate(vertices):
-            groups.setdefault(activations[v], []).append(position)
-        self.groups = [(act, numpy.array(positions)) for act, positions in groups.items()]
+            by_object.setdefault(id(activations[v]), []).append(position)
+        groups = {}
+        for positions in by_object.values():
+            groups.setdefault(activations[vertices[positions[0]]], []).extend(positions)
+        self.groups = [(act, numpy.array(sorted(positions))) for act, positions in groups.items()]
 
     def forward(self, f, z, weights, biases, x, injected):
         terms = f[:, self.source] * weights[self.edges] + biases[self.edges]
@@ -149,9 +152,10 @@ class _Level:
 
 
 def _float(q):
-    """The double nearest the rational ``q``, +-inf past the largest."""
+    """The double nearest the rational ``q`` (int / int rounds correctly), +-inf past the
+    largest."""
     try:
-        return float(q)
+        return q.numerator / q.denominator
     except OverflowError:
         return float("inf") if q > 0 else float("-inf")
 
