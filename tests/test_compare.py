@@ -156,3 +156,37 @@ def test_against_and_float32_exclude_each_other(tmp_path, capsys):
     _files(tmp_path)
     assert run(["compare", str(tmp_path / "net.json"), str(tmp_path / "data.npz"),
                 "--against", "g.npz", "--float32"]) == 2
+
+
+def test_against_an_onnx_models_initializers(tmp_path, capsys):
+    """An imported model's tensors are its initializers: a framework's arrays under the same
+    names are read, a Gemm bias of shape (1, n) included."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    rng = numpy.random.default_rng(2)
+    weights = {"fc.weight": rng.standard_normal((3, 4)).astype(numpy.float32),
+               "fc.bias": rng.standard_normal((1, 3)).astype(numpy.float32)}
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "fc.weight", "fc.bias"], ["g"], transB=1),
+         helper.make_node("Relu", ["g"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(value, name) for name, value in weights.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
+    assert run(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "net.json")]) == 0
+    network = bitprop.Network.load(tmp_path / "net.json")
+    x = rng.standard_normal((4, 4)).astype(numpy.float32)
+    y = rng.standard_normal((4, 3)).astype(numpy.float32)
+    numpy.savez(tmp_path / "data.npz", x=x, y=y)
+    exact = network.grad(bitprop.Dataset.from_numpy(x, y))
+    framework = {name: numpy.array(value, dtype=object).astype(numpy.float32)
+                 for name, value in exact.tensors.items()}
+    framework["fc.bias"] = framework["fc.bias"].reshape(1, 3)
+    numpy.savez(tmp_path / "grads.npz", **framework)
+    capsys.readouterr()
+    document = _compare(tmp_path, capsys, "--against", str(tmp_path / "grads.npz"))
+    assert [(t["name"], t["shape"]) for t in document["tensors"]] == [
+        ("fc.weight", [3, 4]), ("fc.bias", [3])]
+    assert document["loss"]["float"] is None and document["loss"]["relative_error"] is None
+    assert 0 < document["relative_error"]["max"] <= 2 ** -24     # float32 rounding only
