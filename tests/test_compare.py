@@ -190,3 +190,20 @@ def test_against_an_onnx_models_initializers(tmp_path, capsys):
         ("fc.weight", [3, 4]), ("fc.bias", [3])]
     assert document["loss"]["float"] is None and document["loss"]["relative_error"] is None
     assert 0 < document["relative_error"]["max"] <= 2 ** -24     # float32 rounding only
+
+
+def test_parameters_outside_tensors_are_compared_on_their_own():
+    """a[0], a[2] form no tensor (a[1] is missing): each is compared under its own name; the
+    frozen zero is not; the float64 pass is exact on these small integers."""
+    parameters = {"a[0]": 1, "a[2]": 2, "m[0]": 3, "m[1]": -1,
+                  "zero": {"value": 0, "trainable": False}}
+    edges = [("x", "o", {"param": name}, {"param": "zero"}) for name in parameters
+             if name != "zero"] + [("x", "o", 5, 1)]
+    network = bitprop.Network(["x", ("o", "square")], edges, ["x"], ["o"], parameters=parameters)
+    result = compare_module.compare(network, bitprop.Dataset([[1], [2]], [[3], [-1]]))
+    document = result.to_json()
+    assert [(t["name"], t["shape"]) for t in document["tensors"]] == [
+        ("m", [2]), ("a[0]", []), ("a[2]", []), ("edges.weight", [5]), ("edges.bias", [5])]
+    assert [name for name, *_ in result.entries] == [
+        "m[0]", "m[1]", "a[0]", "a[2]", "edges[4].weight", "edges[4].bias"]
+    assert document["relative_error"]["max"] == 0.0

@@ -3,9 +3,10 @@
 The float gradient is bitprop's own float32 or float64 pass over the same DAG
 (``bitprop.floatpass``) or one a framework wrote into an ``.npz`` file. The coordinates
 compared are the model's (``bitprop.tensors``): every tensor of shared parameters (frozen
-constants such as the builder's ``NAME.zero`` left out), then every trainable edge
-coordinate bound to no parameter, as the tensors ``edges.weight`` and ``edges.bias`` (one
-entry per edge, in edge order; the other entries of those are not compared).
+constants such as the builder's ``NAME.zero`` left out), each trainable shared parameter in
+no tensor (shape (), its own name), then every trainable edge coordinate bound to no
+parameter, as the tensors ``edges.weight`` and ``edges.bias`` (one entry per edge, in edge
+order; the other entries of those are not compared).
 
 Relative error |float - exact| / |exact| is computed exactly (the float taken as its binary
 value) and then rounded to a float; where the exact value is 0 it is the absolute error
