@@ -15,12 +15,12 @@ import pytest
 
 import bitprop
 from bitprop import (activations, api, arrays, balls, builders, certify, certify_network,
-                     dataset, losses, network, numbers)
+                     dataset, floatpass, losses, network, numbers, tensors)
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = doctest.NORMALIZE_WHITESPACE
 MODULES = [network, dataset, api, numbers, activations, losses, builders, arrays, balls, certify,
-           certify_network]
+           certify_network, floatpass, tensors]
 
 #: Every public name (bitprop.__all__) and method that must show an example, by the
 #: qualified name doctest gives its docstring.
@@ -38,7 +38,8 @@ MUST_HAVE_EXAMPLES = [
     "bitprop.balls.ball_forward", "bitprop.balls.ball_grad",
     "bitprop.certify.Ball", "bitprop.certify.certify_slp", "bitprop.certify.escalate",
     "bitprop.certify_network.certify_forward", "bitprop.certify_network.certify_grad",
-    "bitprop.certify_network.certify_solve",
+    "bitprop.certify_network.certify_solve", "bitprop.floatpass.float_grad",
+    "bitprop.tensors.Tensor",
 ]
 
 

@@ -262,3 +262,55 @@ def test_magnitude_cli_writes_its_columns_and_png(tmp_path, capsys):
     assert document["fitted_column"] == "log2_magnitude_max"
     assert document["setup"]["measure"] == "magnitude"
     assert (tmp_path / "growth-magnitude.png").read_bytes()[:8] == PNG_MAGIC
+
+
+# --- RNN sweeps (--family rnn) ---------------------------------------------------------------
+def test_rnn_runs_the_same_model_one_step_longer():
+    """Row T and row T + 1 share every parameter and the first T steps of every sequence; the
+    unrolled network is h_t = relu(W_hh h_(t-1) + W_ih x_t + b), checked by hand."""
+    config = _config(("relu",), (2, 3), family="rnn")
+    short, short_data = growth.build(dict(config.activations)["relu"], 3, 2, 0, config)
+    long, long_data = growth.build(dict(config.activations)["relu"], 3, 3, 0, config)
+    assert short.parameters == {name: q for name, q in long.parameters.items()
+                                if name in short.parameters}
+    assert set(long.parameters) - set(short.parameters) == set()
+    assert [list(row) for row in short_data.inputs] == [list(row)[:6] for row in long_data.inputs]
+    assert short.depth == 3 and long.depth == 4 and long.num_inputs == 9
+    p = long.parameters
+    w_ih = [[p[f"rnn.weight_ih[{i},{k}]"] for k in range(3)] for i in range(3)]
+    w_hh = [[p[f"rnn.weight_hh[{i},{j}]"] for j in range(3)] for i in range(3)]
+    bias = [p[f"rnn.bias[{i}]"] for i in range(3)]
+    x = list(long_data.inputs[0])
+    h = [0, 0, 0]
+    for t in range(3):
+        h = [max(0, sum(w_hh[i][j] * h[j] for j in range(3)) +
+                 sum(w_ih[i][k] * x[3 * t + k] for k in range(3)) + bias[i]) for i in range(3)]
+    out = sum(p[f"head.weight[0,{j}]"] * h[j] for j in range(3)) + p["head.bias[0]"]
+    assert long.forward([x]).outputs[0].tolist() == [out]
+
+
+def test_rnn_sweep_z2_grows_exponentially_in_t_and_relu_polynomially():
+    """The paper's remark on recurrent networks: unrolled for T steps, z^2's bits grow like
+    2^T and ReLU's polynomially (like T), with the verdicts of depth sweeps."""
+    config = _config(("relu", "square"), growth.parse_depths("1-10,12-60*1.3"), widths=(4,),
+                     seeds=(0, 1), max_bits=30_000, family="rnn")
+    result = growth.sweep(config)
+    fits = dict(growth.fit_sweep(result))
+    assert {label: fit.law for label, fit in fits.items()} == {"relu": "polynomial",
+                                                               "square": "exponential"}
+    assert fits["square"].base == pytest.approx(2.0, abs=0.25)
+    assert 0.8 < fits["relu"].degree < 1.2                  # ~100 bits more per step
+    assert max(r["depth"] for r in result.rows if r["activation"] == "relu") == 49
+    assert {stop.activation for stop in result.stops} == {"square"}
+    assert result.config.to_json()["family"] == "rnn"
+
+
+def test_rnn_family_on_the_command_line(tmp_path, capsys):
+    status = run(["growth", "--family", "rnn", "-a", "relu", "--depths", "1-3", "--widths", "2",
+                  "--seeds", "0", "-o", str(tmp_path), "--no-plots", "--json"])
+    assert status == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["setup"]["family"] == "rnn"
+    assert [row["depth"] for row in document["rows"]] == [1, 2, 3]
+    assert any("Elman RNN" in line for line in document["description"])
+    assert run(["growth", "--family", "cnn", "-o", str(tmp_path)]) == 2

@@ -31,12 +31,17 @@ __all__ = [
     "forward", "grad", "rational", "step", "to_str",
     "BallForwardResult", "BallGradResult", "ball_forward", "ball_grad",
     "Ball", "certify_slp", "escalate", "certify_forward", "certify_grad", "certify_solve",
+    "float_grad",
 ]
 
 
 def __getattr__(name):
-    """``Builder`` is imported on first use: it needs numpy, which a small grad does not."""
+    """``Builder`` and ``float_grad`` are imported on first use: they need numpy, which a
+    small grad does not."""
     if name == "Builder":
         from .builders import Builder
         return Builder
+    if name == "float_grad":
+        from .floatpass import float_grad
+        return float_grad
     raise AttributeError(f"module 'bitprop' has no attribute {name!r}")

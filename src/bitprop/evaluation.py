@@ -17,6 +17,7 @@ from .compiled import Compiled
 from .dataset import Dataset
 from .errors import BitLimitError, BitpropInputError, TimeBudgetError
 from .numbers import convert_out, rational
+from .tensors import tensor_values, tensors as model_tensors
 from .workers import run_workers
 
 
@@ -68,6 +69,10 @@ class GradResult:
     #: dL/dp of every shared parameter p of the network (name -> value): the exact sum of
     #: the gradients of the edge coordinates bound to it; {} for a network without any.
     parameters: dict = field(default_factory=dict)
+    #: The gradients of the model's tensors (name -> nested lists of its shape): the shared
+    #: parameters ``NAME[i,j,...]`` read back as ``NAME`` (bitprop.tensors), as a model's
+    #: ``conv1.weight`` reads in PyTorch; {} for a network without any.
+    tensors: dict = field(default_factory=dict)
 
     @property
     def grad(self):
@@ -79,7 +84,13 @@ class GradResult:
         return GradResult(conv(self.loss), self.grad_weight.tolist(kind),
                           self.grad_bias.tolist(kind),
                           [[conv(q) for q in row] for row in self.outputs], self.bits,
-                          self.timing, {name: conv(q) for name, q in self.parameters.items()})
+                          self.timing, {name: conv(q) for name, q in self.parameters.items()},
+                          {name: _convert_nested(value, conv)
+                           for name, value in self.tensors.items()})
+
+
+def _convert_nested(value, conv):
+    return [_convert_nested(v, conv) for v in value] if isinstance(value, list) else conv(value)
 
 
 def default_threads():
@@ -247,6 +258,7 @@ def with_parameter_gradients(network, result):
     if names:
         sums = _shared_work(network, "sums", result.grad_weight, result.grad_bias)
         result.parameters = dict(zip(names, sums))
+        result.tensors = tensor_values(model_tensors(network), result.parameters)
     return result
 
 

@@ -22,7 +22,7 @@ COMMAND_MODULES = {
     "compile": "compile_commands", "solve": "compile_commands", "verify": "compile_commands",
     "growth": "experiment_commands", "figure1": "experiment_commands",
     "pac": "experiment_commands", "demo": "experiment_commands", "fit": "fit_command",
-    "import": "import_command",
+    "import": "import_command", "compare": "compare_command",
 }
 
 

@@ -151,11 +151,16 @@ def output_options(prefix, threads=True):
               help="bits: exact bit lengths (net.grad); magnitude: certified log2 |value|, the "
                    "max over vertices of log2 |f| from one ball forward pass (no exact run, "
                    "no --max-bits: z^2 goes on past exact reach).")
+@click.option("--family", type=click.Choice(growth_module.FAMILIES), default="mlp",
+              show_default=True,
+              help="mlp: depth hidden layers; rnn: an Elman RNN (width features and hidden "
+                   "units, shared weights) unrolled for T = depth steps, the paper's remark "
+                   "on recurrent networks.")
 @dask_option("each run is a task, a series' next depth sent when its last one is done; "
              "--threads is per run (default 1)")
 @output_options("growth")
 def growth_command(activation_specs, depths, widths, seeds, samples, weights, scale, max_bits,
-                   time_budget, measure, dask, out_dir, prefix, plots, progress, as_json,
+                   time_budget, measure, family, dask, out_dir, prefix, plots, progress, as_json,
                    threads):
     """Bit lengths of exact forward and backward passes of random MLPs as depth grows.
 
@@ -176,13 +181,16 @@ def growth_command(activation_specs, depths, widths, seeds, samples, weights, sc
 
     With --measure magnitude each run is a ball forward pass instead, and the rows are
     certified bounds of max log2 |f| over vertices (fitted the same way).
+
+    With --family rnn the depth axis is the number of steps T of an unrolled Elman RNN
+    (the same seeded model and sequences for every T), with the same verdicts.
     """
     config = growth_module.GrowthConfig(
         _activations(activation_specs),
         tuple(growth_module.parse_depths(depths or growth_module.DEFAULT_DEPTHS[measure])),
         widths=tuple(_integers(widths, "--widths", 1)), seeds=tuple(_integers(seeds, "--seeds")),
         samples=samples, weights=weights, scale=scale, max_bits=max_bits,
-        time_budget=time_budget, threads=threads, measure=measure)
+        time_budget=time_budget, threads=threads, measure=measure, family=family)
     with dask_client(dask) as client, SweepBar("growth", progress) as bar:
         result = growth_module.sweep(config, bar, client=client)
     fits = growth_module.fit_sweep(result)
@@ -195,15 +203,17 @@ def growth_command(activation_specs, depths, widths, seeds, samples, weights, sc
 def _print_growth(result, fits):
     config = result.config
     runs = "exact" if config.measure == "bits" else "ball (magnitude)"
+    axis = "RNN steps T" if config.family == "rnn" else "depths"
     click.echo(f"bitprop growth: {len(result.rows)} {runs} runs ({config.weights} weights, "
                f"widths {', '.join(map(str, config.widths))}, seeds "
-               f"{', '.join(map(str, config.seeds))}, depths {config.depths[0]}.."
+               f"{', '.join(map(str, config.seeds))}, {axis} {config.depths[0]}.."
                f"{config.depths[-1]})")
     for stop in result.stops:
         click.echo(f"  stopped: {stop.describe()}")
     what = ("bits_max (max bits of values, adjoints, gradients)" if config.measure == "bits"
             else "log2_magnitude_max (certified max log2 |f| over vertices)")
-    click.echo(f"\ngrowth law of {what} vs depth, median over seeds; {CRITERION}:\n")
+    click.echo(f"\ngrowth law of {what} vs {'T' if config.family == 'rnn' else 'depth'}, "
+               f"median over seeds; {CRITERION}:\n")
     click.echo(verdict_table(fits))
 
 

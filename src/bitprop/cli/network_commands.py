@@ -172,6 +172,8 @@ def grad_command(network, data, per_vertex, loss, reduction, dask, shards, certi
         out = {"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing}
         if result.parameters:
             out["parameters"] = result.parameters
+        if result.tensors:
+            out["tensors"] = result.tensors
         emit_json(out, threads)
         return
     click.echo(f"loss: {_short(result.loss)}")

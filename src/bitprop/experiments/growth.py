@@ -19,6 +19,14 @@ other series go on. Ctrl-C ends the whole sweep, keeping every finished row. Wit
 client (``sweep(config, client=...)``, ``bitprop growth --dask``) the runs are tasks on its
 cluster, a series' next depth submitted when its previous one finished; the rows are the same.
 
+``family="rnn"`` (``--family rnn``) sweeps the paper's remark on recurrent networks instead:
+the depth axis is the number of steps T of an Elman RNN h_t = sigma(W_hh h_(t-1) + W_ih x_t +
+b), h_0 = 0, unrolled by ``Builder.rnn`` (W_ih, W_hh, b shared by every step), read out by an
+identity unit from h_T. Its parameters are the MLP draw of widths [width, width, width, 1]
+(W_ih, W_hh and the head; b the first layer's positive biases), the same for every T, and
+each sample's sequence is the first T steps of one seeded sequence: a row at T + 1 runs the
+same model as the row at T, one step longer.
+
 ``measure="magnitude"`` (``--measure magnitude``) sweeps log2 |value| instead of bit length:
 each run is one ball forward pass (``ball_forward``, certified balls, no exact values), the
 row the max over non-input vertices and samples of log2 |f_v|, as a certified upper and lower
@@ -36,6 +44,8 @@ from typing import NamedTuple
 from ..activations import Activation, BUILTINS
 from ..balls import ball_forward
 from ..errors import BitLimitError, BitpropInputError, TimeBudgetError
+from ..builders import Builder
+from ..dataset import Dataset
 from ..network import Network
 from .ball_bounds import log2_abs_bounds
 from .fit import fit_growth
@@ -46,7 +56,8 @@ from .tables import write_results
 COLUMNS = {
     "activation": "label of the activation spec (see ACTIVATION_HELP)",
     "width": "units per hidden layer (also the number of inputs)",
-    "depth": "hidden layers with the activation (the MLP has depth + 1 weight layers)",
+    "depth": "hidden layers with the activation (the MLP has depth + 1 weight layers); for "
+             "--family rnn the steps T the RNN is unrolled for",
     "seed": "seed of the weights, biases and data",
     "weights": "initialisation: dyadic (exact float32, He scale) or rational (n/d)",
     "samples": "samples in the batch",
@@ -160,6 +171,7 @@ class GrowthConfig:
     time_budget: float = 60.0           # seconds per network
     threads: int = None
     measure: str = "bits"               # or "magnitude": certified log2 |value|, no exact run
+    family: str = "mlp"                 # or "rnn": an Elman RNN unrolled for depth = T steps
 
     @property
     def columns(self):
@@ -182,10 +194,18 @@ class GrowthConfig:
                  "bitprop growth --measure magnitude: certified log2 |value| from one ball "
                  f"forward pass (ball_forward, precision {MAGNITUDE_PRECISION} doubled up to "
                  f"{MAX_MAGNITUDE_PRECISION} bits) of random MLPs, one run per row")
+        network = (f"network: widths [width] + [width] * depth + [1], hidden activation per "
+                   f"row, identity output; widths {list(self.widths)}, depths "
+                   f"{list(self.depths)}")
+        if self.family == "rnn":
+            first = first.replace("random MLPs", "random Elman RNNs")
+            network = (f"network: Elman RNN h_t = act(W_hh h_(t-1) + W_ih x_t + b), h_0 = 0, "
+                       f"width features and hidden units, unrolled for depth = T steps, "
+                       f"identity readout of h_T; widths {list(self.widths)}, steps "
+                       f"{list(self.depths)}")
         return [
             first,
-            f"network: widths [width] + [width] * depth + [1], hidden activation per row, "
-            f"identity output; widths {list(self.widths)}, depths {list(self.depths)}",
+            network,
             f"weights and biases: {self.weights}, scale {self.weight_scale:g} "
             f"({_INIT[self.weights]}); biases positive (|draw|) so that ReLU layers cannot all die",
             f"data: {self.samples} samples, inputs and labels drawn like the weights "
@@ -203,7 +223,7 @@ class GrowthConfig:
                 "seeds": list(self.seeds), "samples": self.samples, "weights": self.weights,
                 "scale": self.weight_scale, "bias": "positive", "max_bits": self.max_bits,
                 "time_budget_s": self.time_budget, "loss": "square, summed",
-                "measure": self.measure}
+                "measure": self.measure, "family": self.family}
 
 
 @dataclass(frozen=True)
@@ -230,9 +250,14 @@ class SweepResult:
     interrupted: bool = False
 
 
+FAMILIES = ("mlp", "rnn")
+
+
 def draw(width, depth, seed, config):
-    """(widths, (weights, biases)) of the run's MLP: one draw serves every activation."""
-    widths = [width] + [width] * depth + [1]
+    """(widths, (weights, biases)) of the run's MLP (for an RNN: of the MLP [width, width,
+    width, 1] whose layers are W_ih, W_hh and the head, whatever T): one draw serves every
+    activation."""
+    widths = [width] * 3 + [1] if config.family == "rnn" else [width] + [width] * depth + [1]
     return widths, random_parameters(widths, seed=seed, kind=config.weights,
                                      scale=config.weight_scale, bias="positive")
 
@@ -241,9 +266,24 @@ def build(activation, width, depth, seed, config, parameters=None):
     """The network and data of one run (the same for every call with the same arguments);
     ``parameters``: this run's :func:`draw`, when already drawn."""
     widths, (weights, biases) = parameters or draw(width, depth, seed, config)
+    if config.family == "rnn":
+        return build_rnn(activation, width, depth, seed, config, weights, biases)
     network = Network.mlp(widths, activation, weights, biases)
     data = random_dataset(width, 1, config.samples, seed=seed, kind=config.weights)
     return network, data
+
+
+def build_rnn(activation, width, steps, seed, config, weights, biases):
+    """The Elman RNN of one run unrolled for ``steps``, and its data: each sample the first
+    ``steps`` steps of its sequence of the longest T swept."""
+    builder = Builder((steps, width), seed=seed)
+    builder.rnn(width, activation, weight_ih=weights[0], weight_hh=weights[1], bias=biases[0],
+                name="rnn")
+    builder.dense(1, "identity", weight=weights[2], bias=biases[2], name="head")
+    longest = random_dataset(max(config.depths) * width, 1, config.samples, seed=seed,
+                             kind=config.weights)
+    inputs = [list(row)[:steps * width] for row in longest.inputs]
+    return builder.network(), Dataset(inputs, [list(y) for y in longest.labels])
 
 
 def bit_columns(result, network):
