@@ -5,7 +5,8 @@
  * floor: the same computation once (untimed) to record the 3L - 1 products it makes
  *        (W_l H_(l-1), D_l H_(l-1)^T, W_l^T D_l); their operands cleared of denominators, the
  *        left one row by row and the right one column by column; then only the fmpz_mat_mul
- *        calls on those integer matrices are timed. No result is printed.
+ *        calls on those integer matrices are timed (also the first L, the forward ones,
+ *        alone: forward_time). No result is printed.
  *
  * usage: bench_mat mat|floor INSTANCE_FILE MAX_REPS BUDGET_SECONDS
  */
@@ -226,6 +227,18 @@ static void run_floor(const instance_t *inst, int max_reps, double budget)
     }
     flint_free(keep.left);
     flint_free(keep.right);
+
+    /* The forward products alone (the first depth of them), best of their own repeats:
+       printed before the header's other keys, for bench/backward_floor.py. */
+    repeat_t forward;
+    repeat_init(&forward, max_reps, budget);
+    while (repeat_more(&forward)) {
+        double start = now_seconds();
+        for (slong k = 0; k < inst->depth && k < keep.count; k++)
+            fmpz_mat_mul(c + k, a + k, b + k);
+        repeat_record(&forward, now_seconds() - start);
+    }
+    printf("forward_time %.9f\n", forward.best);
 
     repeat_t rep;
     repeat_init(&rep, max_reps, budget);
