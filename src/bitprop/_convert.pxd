@@ -22,6 +22,12 @@ cdef Py_ssize_t get_count(const unsigned char *b, Py_ssize_t at, Py_ssize_t n,
                           ulong *u) except -1
 cdef Py_ssize_t get_integer(fmpz *x, const unsigned char *b, Py_ssize_t at,
                             Py_ssize_t n) except -1
+cdef Py_ssize_t put_index(unsigned char *b, Py_ssize_t at, const long *index,
+                          Py_ssize_t n) noexcept
+cdef Py_ssize_t get_index_flag(const unsigned char *b, Py_ssize_t at, Py_ssize_t size,
+                               ulong n, ulong m, ulong *indexed) except -1
+cdef Py_ssize_t get_index(long *index, ulong n, ulong m, const unsigned char *b,
+                          Py_ssize_t at, Py_ssize_t size) except -1
 
 
 cdef class RationalVector:

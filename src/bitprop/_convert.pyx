@@ -298,10 +298,7 @@ cdef class RationalVector:
         cdef unsigned char *b = <unsigned char *><char *>out
         at = put_count(b, at, self.n)
         at = put_count(b, at, self.m)
-        at = put_count(b, at, self.index != NULL)
-        if self.index != NULL:
-            for i in range(self.n):
-                at = put_count(b, at, self.index[i])
+        at = put_index(b, at, self.index, self.n)
         for i in range(self.m):
             at = put_integer(b, at, fmpq_numref(&self.data[i]))
             at = put_integer(b, at, fmpq_denref(&self.data[i]))
@@ -338,6 +335,40 @@ cdef Py_ssize_t put_integer(unsigned char *b, Py_ssize_t at, const fmpz *x) noex
     at = put_count(b, at, (<ulong>k << 1) | 1)
     fmpz_get_signed_ui_array(<ulong *>(b + at), k, x)
     return at + 8 * k
+
+
+cdef Py_ssize_t put_index(unsigned char *b, Py_ssize_t at, const long *index,
+                          Py_ssize_t n) noexcept:
+    """Whether the vector is indexed, then (if it is) its n index entries."""
+    cdef Py_ssize_t i
+    at = put_count(b, at, index != NULL)
+    if index != NULL:
+        for i in range(n):
+            at = put_count(b, at, index[i])
+    return at
+
+
+cdef Py_ssize_t get_index_flag(const unsigned char *b, Py_ssize_t at, Py_ssize_t size,
+                               ulong n, ulong m, ulong *indexed) except -1:
+    """The index flag put_index wrote, checked: 0 or 1, and n = m without an index."""
+    at = get_count(b, at, size, indexed)
+    if indexed[0] > 1:
+        raise _damaged(at - 1, f"the index flag is {indexed[0]}, not 0 or 1")
+    if not indexed[0] and n != m:
+        raise _damaged(at, f"{n} entries but {m} stored values, and no index")
+    return at
+
+
+cdef Py_ssize_t get_index(long *index, ulong n, ulong m, const unsigned char *b,
+                          Py_ssize_t at, Py_ssize_t size) except -1:
+    """The n index entries put_index wrote, each checked below the m stored values."""
+    cdef ulong i, u
+    for i in range(n):
+        at = get_count(b, at, size, &u)
+        if u >= m:
+            raise _damaged(at - 1, f"index entry {i} is {u}, past the {m} stored values")
+        index[i] = u
+    return at
 
 
 cdef object _damaged(Py_ssize_t at, str problem):
@@ -387,16 +418,12 @@ def _from_bytes(bytes data):
     DamagedBytesError, never a crash or a value out of canonical form."""
     cdef const unsigned char *b = <const unsigned char *><const char *>data
     cdef Py_ssize_t i, at = 0, size = len(data)
-    cdef ulong n, m, indexed, u, room
+    cdef ulong n, m, indexed, room
     cdef RationalVector vector = RationalVector.__new__(RationalVector)
     at = get_count(b, at, size, &n)
     at = get_count(b, at, size, &m)
-    at = get_count(b, at, size, &indexed)
+    at = get_index_flag(b, at, size, n, m, &indexed)
     room = size - at
-    if indexed > 1:
-        raise _damaged(at - 1, f"the index flag is {indexed}, not 0 or 1")
-    if not indexed and n != m:
-        raise _damaged(at, f"{n} entries but {m} stored values, and no index")
     if indexed and n > room:        # each index entry takes a byte at least
         raise _damaged(at, f"{n} index entries, past the {room} bytes left")
     room -= n if indexed else 0
@@ -408,11 +435,7 @@ def _from_bytes(bytes data):
         vector.index = <long *>malloc((vector.n + 1) * sizeof(long))
         if vector.index == NULL:
             raise MemoryError()
-        for i in range(vector.n):
-            at = get_count(b, at, size, &u)
-            if u >= m:
-                raise _damaged(at - 1, f"index entry {i} is {u}, past the {m} stored values")
-            vector.index[i] = u
+        at = get_index(vector.index, n, m, b, at, size)
     for i in range(vector.m):
         at = get_integer(fmpq_numref(&vector.data[i]), b, at, size)
         at = get_integer(fmpq_denref(&vector.data[i]), b, at, size)

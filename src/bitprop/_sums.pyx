@@ -17,7 +17,8 @@ from libc.string cimport memcpy
 
 from bitprop._flint cimport *
 from bitprop._convert cimport (RationalVector, vector_adopt, fmpz_get_pyint, fmpz_set_pyint,
-                               put_count, integer_size, put_integer, get_count, get_integer)
+                               put_count, integer_size, put_integer, get_count, get_integer,
+                               put_index, get_index_flag, get_index)
 from bitprop._factored cimport (PrimeBase, Factored, factored_init, factored_clear,
                                 factored_set_base, factor, set_canonical)
 from bitprop.errors import DamagedBytesError
@@ -173,10 +174,7 @@ cdef class PartialSums:
         at = put_count(b, at, self.n)
         at = put_count(b, at, self.m)
         at = put_count(b, at, self.k)
-        at = put_count(b, at, self.index != NULL)
-        if self.index != NULL:
-            for i in range(self.n):
-                at = put_count(b, at, self.index[i])
+        at = put_index(b, at, self.index, self.n)
         for i in range(self.k):
             at = put_integer(b, at, self.den + i)
         for i in range(self.m):
@@ -194,12 +192,8 @@ cdef class PartialSums:
         at = get_count(b, at, size, &n)
         at = get_count(b, at, size, &m)
         at = get_count(b, at, size, &k)
-        at = get_count(b, at, size, &indexed)
+        at = get_index_flag(b, at, size, n, m, &indexed)
         room = size - at
-        if indexed > 1:
-            raise _damaged(at - 1, f"the index flag is {indexed}, not 0 or 1")
-        if not indexed and n != m:
-            raise _damaged(at, f"{n} entries but {m} stored values, and no index")
         if (indexed and n > room) or k > room or m > room // 2:
             raise _damaged(at, f"{n} entries, {m} stored values and {k} denominators, past "
                                f"the {room} bytes left")       # each takes a byte at least
@@ -207,11 +201,7 @@ cdef class PartialSums:
             raise _damaged(at, f"{m} stored values but no denominator")
         cdef PartialSums sums = _empty(n, m, k, indexed)
         if indexed:
-            for i in range(sums.n):
-                at = get_count(b, at, size, &u)
-                if u >= m:
-                    raise _damaged(at - 1, f"index entry {i} is {u}, past the {m} stored values")
-                sums.index[i] = u
+            at = get_index(sums.index, n, m, b, at, size)
         for i in range(sums.k):
             at = get_integer(sums.den + i, b, at, size)
             if fmpz_sgn(sums.den + i) <= 0:
