@@ -179,24 +179,15 @@ _ANNOUNCE_WORKERS = textwrap.dedent("""
 """)
 
 
-def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
+@pytest.mark.parametrize("sent, status, message", [
+    (signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_sigterm_and_ctrl_c_stop_a_run_with_one_line(tmp_path, sent, status, message):
+    """SIGTERM stops a run as Ctrl-C does; neither message has a blank line before it."""
     net = tmp_path / "chain.json"
     bitprop.Network.chain(40, "square", weight=1, bias="1/3").save(net)
     child = _bitprop(["eval", str(net), "--input", '[["3/2"]]', "--threads", "1"],
                      script=_ANNOUNCE_WORKERS)
     assert child.stderr.readline() == "started\n"
-    child.send_signal(signal.SIGTERM)
+    child.send_signal(sent)
     out, err = child.communicate(timeout=60)
-    assert child.returncode == 143
-    assert err == "bitprop: error: terminated\n"       # no blank line before it
-
-
-def test_ctrl_c_message_has_no_blank_line_before_it(tmp_path):
-    net = tmp_path / "chain.json"
-    bitprop.Network.chain(40, "square", weight=1, bias="1/3").save(net)
-    child = _bitprop(["eval", str(net), "--input", '[["3/2"]]', "--threads", "1"],
-                     script=_ANNOUNCE_WORKERS)
-    assert child.stderr.readline() == "started\n"
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=60)
-    assert (child.returncode, err) == (130, "bitprop: error: interrupted\n")
+    assert (child.returncode, err) == (status, f"bitprop: error: {message}\n")

@@ -12,6 +12,7 @@ from bitprop import evaluation
 from bitprop._sums import PartialSums
 from bitprop.errors import DamagedBytesError
 from bitprop.experiments.random_networks import random_dataset, random_mlp
+from reference.vector_bytes import varint
 
 SMALL_PRIMES = [2, 3, 5, 7, 11, 13, 251, 65521]
 
@@ -91,18 +92,9 @@ def test_damaged_bytes_raise_or_decode_never_crash(data):
 
 def test_huge_counts_are_refused_before_allocating():
     for counts in ([1 << 40, 1 << 40, 1, 0], [5, 5, 1 << 62, 0], [2, 2, 0, 0]):
-        data = b"".join(_varint(c) for c in counts) + b"\x02\x02"
+        data = b"".join(varint(c) for c in counts) + b"\x02\x02"
         with pytest.raises(DamagedBytesError):
             PartialSums.from_bytes(data)
-
-
-def _varint(u):
-    out = bytearray()
-    while u >= 128:
-        out.append(u & 127 | 128)
-        u >>= 7
-    out.append(u)
-    return bytes(out)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
