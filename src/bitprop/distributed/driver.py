@@ -188,9 +188,9 @@ def _check_complete(total, samples):
 
 
 def _grad_result(network, dataset, total, seconds):
-    threads = default_threads()
-    grad_weight = tasks.canonical(total.weight_gradient, network, dataset, threads)
-    grad_bias = tasks.canonical(total.bias_gradient, network, dataset, threads)
+    threads, primes = default_threads(), tasks.denominator_primes(network, dataset)
+    grad_weight = tasks.canonical(total.weight_gradient, primes, threads)
+    grad_bias = tasks.canonical(total.bias_gradient, primes, threads)
     width = network.num_outputs
     flat = [q for blob in total.outputs for q in unpack_fractions(blob)]
     outputs = [flat[s * width:(s + 1) * width] for s in range(total.count)]

@@ -72,15 +72,20 @@ def share(network):
                                               pack_fractions(network.biases, repeats=True)))
 
 
-def canonical(data, network, dataset=None, threads=1):
-    """The RationalVector of PartialSums bytes in lowest terms: one gcd per stored value,
-    over the primes of the network's (and the samples') denominators, on ``threads``."""
+def denominator_primes(network, dataset=None):
+    """The primes of the network's (and the samples') denominators: those of a gradient's
+    denominators, over which ``canonical`` takes its gcds."""
     denominators = {q.denominator for q in network.weights}
     denominators.update(q.denominator for q in network.biases)
     if dataset is not None:
         for rows in (dataset.inputs, dataset.labels or ()):
             denominators.update(q.denominator for row in rows for q in row)
-    primes, _ = base_of(denominators)
+    return base_of(denominators)[0]
+
+
+def canonical(data, primes, threads=1):
+    """The RationalVector of PartialSums bytes in lowest terms: one gcd per stored value,
+    over ``primes`` (denominator_primes), on ``threads``."""
     return PartialSums.from_bytes(data).canonical(primes, threads)
 
 
@@ -185,10 +190,11 @@ def descend(shared, parameters, total, rate):
     trainable = network.trainable
     parameters = shared.parameters if parameters is None else parameters
     weights, biases = Vector.unpack(parameters.weights), Vector.unpack(parameters.biases)
+    primes = denominator_primes(network)
     weight_step = Vector.from_fractions(
-        canonical(total.weight_gradient, network).tolist()).scaled(rate)
+        canonical(total.weight_gradient, primes).tolist()).scaled(rate)
     bias_step = Vector.from_fractions(
-        canonical(total.bias_gradient, network).tolist()).scaled(rate)
+        canonical(total.bias_gradient, primes).tolist()).scaled(rate)
     return Parameters(weights.minus(weight_step, trainable).pack(),
                       biases.minus(bias_step, trainable).pack(repeats=True))
 
