@@ -508,23 +508,38 @@ def certify_slp(program, *, sign=True, bit=None, digits=None, precision=DEFAULT_
             answers["magnitude"] = ball.magnitude(digits)
         return answers
 
-    run = escalate(evaluate_at, decide, precision=precision, max_precision=max_precision,
-                   time_budget=time_budget)
-    method = "ball"
-    if not run.decided and run.stopped == "max_precision" and max_bits is not None:
-        left = None if time_budget is None else max(time_budget - run.seconds, 1e-3)
-        if _answer_exactly(program, run.answers, bit, digits, max_bits, left):
-            method = "exact"
+    def exactly(answers, bits, seconds):
+        return _answer_exactly(program, answers, bit, digits, bits, seconds)
+
+    run, method = balls_then_exact(evaluate_at, decide, exactly, precision=precision,
+                                   max_precision=max_precision, time_budget=time_budget,
+                                   max_bits=max_bits)
     return CertifiedSlp(run.result, run.answers, run.precision, run.precisions, method,
                         None if method == "exact" else run.stopped, bit, run.seconds)
 
 
+def balls_then_exact(evaluate_at, decide, exactly, *, precision, max_precision, time_budget,
+                     max_bits):
+    """``escalate``; then, only when it stops undecided at ``max_precision`` and ``max_bits``
+    is given, one exact pass: ``exactly(answers, max_bits, seconds left)`` fills the answers
+    in place and says whether all are decided (it may raise BitLimitError or TimeBudgetError:
+    it could not). Returns (the Escalation, method "exact" when that pass decided it all,
+    else "ball")."""
+    run = escalate(evaluate_at, decide, precision=precision, max_precision=max_precision,
+                   time_budget=time_budget)
+    if not run.decided and run.stopped == "max_precision" and max_bits is not None:
+        left = None if time_budget is None else max(time_budget - run.seconds, 1e-3)
+        try:
+            if exactly(run.answers, max_bits, left):
+                return run, "exact"
+        except (BitLimitError, TimeBudgetError):
+            pass
+    return run, "ball"
+
+
 def _answer_exactly(program, answers, bit, digits, max_bits, seconds):
-    """Fill the undecided ``answers`` from the exact evaluator; False when it stops."""
-    try:
-        value = evaluate(program, max_bits=max_bits, time_budget=seconds)
-    except (BitLimitError, TimeBudgetError):
-        return False
+    """Fill the undecided ``answers`` from the exact evaluator; whether all are decided."""
+    value = evaluate(program, max_bits=max_bits, time_budget=seconds)
     if "sign" in answers:
         answers["sign"] = value.sign
     if "bit" in answers:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from . import evaluation
 from .balls import ball_forward, ball_grad
-from .certify import DEFAULT_MAX_PRECISION, DEFAULT_PRECISION, Ball, escalate
-from .errors import BitLimitError, TimeBudgetError
+from .certify import DEFAULT_MAX_PRECISION, DEFAULT_PRECISION, Ball, balls_then_exact
 from .instance import rational_bit, solve
 
 
@@ -54,23 +53,17 @@ def _sign(q):
     return (q > 0) - (q < 0)
 
 
-def _certify(evaluate_at, decide, exactly, *, precision, max_precision, time_budget,
-             max_bits):
-    """Balls first, exact last (see the module docstring): ``evaluate_at(p, seconds)`` gives
+def _certify(evaluate_at, decide, exactly, **settings):
+    """Balls first, exact last (certify.balls_then_exact): ``evaluate_at(p, seconds)`` gives
     name -> Ball, ``decide(balls)`` name -> answer, ``exactly(max_bits, seconds)`` name ->
     exact answer (or raises BitLimitError / TimeBudgetError)."""
-    run = escalate(evaluate_at, decide, precision=precision, max_precision=max_precision,
-                   time_budget=time_budget)
-    answers, method, stopped = run.answers, "ball", run.stopped
-    if not run.decided and run.stopped == "max_precision" and max_bits is not None:
-        left = None if time_budget is None else max(time_budget - run.seconds, 1e-3)
-        try:
-            answers = exactly(max_bits, left)
-            method, stopped = "exact", None
-        except (BitLimitError, TimeBudgetError):
-            pass
-    return Certified(run.result, answers, run.precision, run.precisions, method, stopped,
-                     run.seconds)
+    def fill(answers, bits, seconds):
+        answers.update(exactly(bits, seconds))
+        return True
+
+    run, method = balls_then_exact(evaluate_at, decide, fill, **settings)
+    return Certified(run.result, run.answers, run.precision, run.precisions, method,
+                     None if method == "exact" else run.stopped, run.seconds)
 
 
 def _signs(balls):
