@@ -53,7 +53,9 @@ def _check_grad(network, dataset, kernel, threads):
     result = net.grad(data, kernel=kernel, threads=threads)
     assert (result.loss, result.grad_weight, result.grad_bias) == (loss, grad_weight, grad_bias)
     assert result.parameters == reference.parameter_gradients(network, dataset)
-    assert list(result.parameters) == list(network.get("parameters", {}))
+    trainable = [name for name, spec in network.get("parameters", {}).items()
+                 if not (isinstance(spec, dict) and spec.get("trainable", True) is False)]
+    assert list(result.parameters) == trainable         # a frozen parameter is a constant
 
 
 @SETTINGS
@@ -129,7 +131,7 @@ def test_tied_weight_by_hand():
     net = bitprop.Network.from_json(_tied())
     result = net.grad(bitprop.Dataset([[3]], [[1]]), output="str")
     assert result.loss == "1/16"
-    assert result.parameters == {"k": "-3/2", "z": "-1/2"}
+    assert result.parameters == {"k": "-3/2"}          # z is frozen: not reported
     trained, _ = net.step(bitprop.Dataset([[3]], [[1]]), "1/10")
     assert trained.parameters == {"k": Fraction(13, 20), "z": 0}
     assert trained.weights == [Fraction(13, 20)] * 2
@@ -153,7 +155,7 @@ def test_cli_grad_reports_each_parameter_once(tmp_path, capsys):
     bitprop.Dataset([[3]], [[1]]).save(tmp_path / "data.json")
     assert run(["grad", str(tmp_path / "net.json"), str(tmp_path / "data.json"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["parameters"] == {"k": "-3/2", "z": "-1/2"}
+    assert out["parameters"] == {"k": "-3/2"}
     assert out["grad"]["weight"] == ["-3/4", "-3/4"]
 
 

@@ -6,6 +6,7 @@ from bitprop._flint cimport fmpz, fmpq, slong, fmpz_mat_struct
 from bitprop._plan cimport Plan
 from bitprop._pass cimport Pass, Worker
 from bitprop._factored cimport PrimeBase
+from bitprop._rules cimport ColumnRule
 
 # How a layer's values f relate to its pre-activations z, for bit statistics (record).
 cdef enum:
@@ -70,6 +71,7 @@ cdef class DenseEngine:
     cdef void _derivative(self, slong l, fmpz_mat_struct *z, const fmpz *zd,
                           const fmpz_mat_struct *h, bint h_transposed, fmpz_mat_struct *gm,
                           fmpz *gd, fmpz *tmp) noexcept nogil
+    cdef ColumnRule _rule(self, slong l) noexcept nogil
     cdef int _adjoint(self, Pass run, Worker *w, slong l, slong step,
                       const fmpz_mat_struct *h, bint h_transposed, fmpz_mat_struct *G,
                       fmpz *gd) noexcept nogil

@@ -38,6 +38,7 @@ from bitprop._factored cimport (PrimeBase, Factored, factored_set_base, factor, 
                                set_canonical, divide_exact)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
+from bitprop._rules cimport ColumnRule, activate, derivative
 
 
 cdef extern from *:
@@ -372,61 +373,22 @@ cdef class DenseEngine:
 
     cdef void _activate(self, slong l, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
                         fmpz *hd) noexcept nogil:
-        """H = sigma(Z / zd) as integers over hd. Identity and ReLU move Z's entries into H
-        (Z is not read again: backward takes ReLU's signs from H)."""
-        cdef slong i, s
-        cdef int code = self.code[l]
-        for s in range(z.c):
-            if code == ACT_MONO:           # (p/q) (z/zd)^d = p z^d / (q zd^d)
-                fmpz_pow_ui(hd + s, zd + s, self.degree[l])
-                fmpz_mul(hd + s, hd + s, self.act_q + l)
-            elif code == ACT_LEAKY:        # z > 0: q z / (q zd); else p z / (q zd)
-                fmpz_mul(hd + s, zd + s, self.act_q + l)
-            else:
-                fmpz_set(hd + s, zd + s)
-            for i in range(z.r):
-                if code == ACT_IDENTITY:
-                    fmpz_swap(at(h, i, s), at(z, i, s))
-                elif code == ACT_RELU:
-                    if fmpz_sgn(at(z, i, s)) > 0:
-                        fmpz_swap(at(h, i, s), at(z, i, s))
-                    else:
-                        fmpz_zero(at(h, i, s))
-                elif code == ACT_LEAKY:
-                    fmpz_mul(at(h, i, s), at(z, i, s),
-                             self.act_q + l if fmpz_sgn(at(z, i, s)) > 0 else self.act_p + l)
-                else:
-                    fmpz_pow_ui(at(h, i, s), at(z, i, s), self.degree[l])
-                    fmpz_mul(at(h, i, s), at(h, i, s), self.act_p + l)
+        """H = sigma(Z / zd) as integers over hd (bitprop._rules)."""
+        cdef ColumnRule rule = self._rule(l)
+        activate(&rule, z, zd, h, hd)
 
     cdef void _derivative(self, slong l, fmpz_mat_struct *z, const fmpz *zd,
                           const fmpz_mat_struct *h, bint h_transposed, fmpz_mat_struct *gm,
                           fmpz *gd, fmpz *tmp) noexcept nogil:
-        """G := G * sigma'(Z / zd) entrywise, in place (integers over gd). ReLU reads the
-        sign of z off h = relu(z) (h > 0 exactly where z > 0), kept as H or, once shared,
-        as H^T."""
-        cdef slong i, s, d = self.degree[l]
-        cdef int code = self.code[l]
-        for s in range(gm.c):
-            if code == ACT_MONO:           # sigma' = d p z^(d-1) / (q zd^(d-1))
-                fmpz_pow_ui(tmp, zd + s, d - 1)
-                fmpz_mul(tmp, tmp, self.act_q + l)
-                fmpz_mul(gd + s, gd + s, tmp)
-            elif code == ACT_LEAKY:
-                fmpz_mul(gd + s, gd + s, self.act_q + l)
-            for i in range(gm.r):
-                if code == ACT_RELU:
-                    if fmpz_sgn(at(<fmpz_mat_struct *>h, s, i) if h_transposed
-                                else at(<fmpz_mat_struct *>h, i, s)) <= 0:
-                        fmpz_zero(at(gm, i, s))
-                elif code == ACT_LEAKY:
-                    fmpz_mul(at(gm, i, s), at(gm, i, s),
-                             self.act_q + l if fmpz_sgn(at(z, i, s)) > 0 else self.act_p + l)
-                elif code == ACT_MONO and not fmpz_is_zero(at(gm, i, s)):
-                    fmpz_pow_ui(tmp, at(z, i, s), d - 1)
-                    fmpz_mul_si(tmp, tmp, d)
-                    fmpz_mul(tmp, tmp, self.act_p + l)
-                    fmpz_mul(at(gm, i, s), at(gm, i, s), tmp)
+        """G := G * sigma'(Z / zd) entrywise, in place (bitprop._rules)."""
+        cdef ColumnRule rule = self._rule(l)
+        derivative(&rule, z, zd, h, h_transposed, gm, gd, tmp)
+
+    cdef ColumnRule _rule(self, slong l) noexcept nogil:
+        cdef ColumnRule rule
+        rule.code, rule.degree = self.code[l], self.degree[l]
+        rule.p, rule.q = self.act_p + l, self.act_q + l
+        return rule
 
     # --- backward ----------------------------------------------------------------------
     cdef int backward_layers(self, Pass run, Worker *w, slong l0, slong last, slong step,

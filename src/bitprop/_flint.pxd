@@ -131,6 +131,7 @@ cdef extern from "flint/fmpq.h" nogil:
 
 cdef extern from "flint/fmpz_vec.h" nogil:
     fmpz *_fmpz_vec_init(slong n)
+    void _fmpz_vec_zero(fmpz *vec, slong len)
     void _fmpz_vec_clear(fmpz *vec, slong n)
 
 cdef extern from "flint/fmpz_mat.h" nogil:

@@ -5,8 +5,8 @@
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from bitprop._flint cimport fmpq, fmpz, slong
-from bitprop._plan cimport Plan
-from bitprop._factored cimport Factored
+from bitprop._plan cimport Plan, PlanData
+from bitprop._factored cimport Factored, PrimeBase
 from bitprop._columns cimport Shared, Columns
 
 
@@ -130,6 +130,9 @@ cdef class Pass:
     cdef public int stop
     cdef public bint canonical_gradients   # False: dense gradient rows stay over their
                                            # common denominator (see gradient_sums)
+    cdef PrimeBase primes           # the base the workers take gcds over (use_primes)
+
+    cdef void use_primes(self, PrimeBase network) except *
 
     cdef int guard(self, Worker *w, slong p, slong s, slong step, int what,
                    const fmpq *value, long *record) noexcept nogil
@@ -140,3 +143,6 @@ cdef class Pass:
     cdef void sample_loss(self, Worker *w, slong s) noexcept nogil
     cdef void _loss_entry(self, Worker *w, slong s, const fmpq *f, const fmpq *y,
                           fmpq *seed) noexcept nogil
+
+
+cdef PrimeBase plan_primes(const PlanData *plan)

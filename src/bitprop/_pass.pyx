@@ -14,8 +14,8 @@ from libc.stdlib cimport calloc, free
 
 from bitprop._flint cimport *
 from bitprop._plan cimport PlanData
-from bitprop._codes cimport LOSS_SQUARE, LOSS_HINGE, LOSS_ZERO_ONE, LOSS_EXACT_FIT
-from bitprop._factored cimport factored_init, factored_clear
+from bitprop._codes cimport ACT_ROUNDED, LOSS_SQUARE, LOSS_HINGE, LOSS_ZERO_ONE, LOSS_EXACT_FIT
+from bitprop._factored cimport factored_init, factored_clear, factored_set_base
 from bitprop._columns cimport release, columns_clear
 from bitprop._sums cimport sums_from
 from bitprop._convert cimport (RationalVector, fmpz_set_pyint, fmpq_set_fraction,
@@ -145,6 +145,20 @@ cdef class Pass:
         _clear(self.grad_z, self.regions * plan.n + 1)
 
     # --- what kernels call ---------------------------------------------------------------
+    cdef void use_primes(self, PrimeBase network) except *:
+        """Every worker takes gcds over the primes of ``network`` (plan_primes) and of the
+        samples' denominators: every denominator of the pass divides a product of them."""
+        cdef PrimeBase primes = network.copy()
+        cdef int t
+        primes.add_denominators(self.X, self.S * self.plan.d.n_inputs)
+        if self.has_labels:
+            primes.add_denominators(self.Y, self.S * self.plan.d.n_outputs)
+        primes.add_denominators(self.scale, self.S)
+        primes.finish()
+        self.primes = primes
+        for t in range(self.threads):
+            factored_set_base(&self.workers[t].fac, &primes.d)
+
     def work(self, int t):
         """Run worker ``t`` on its slice of samples (called in its own thread; GIL released)."""
         with nogil:
@@ -471,3 +485,17 @@ cdef int _bit_of(const fmpq *f, const fmpz *index, const fmpz *shift, fmpz *q, f
     fmpz_fdiv_q_2exp(q, q, fmpz_get_ui(m))
     fmpz_fdiv_q(q, q, fmpq_denref(f))
     return fmpz_tstbit(q, 0)
+
+
+cdef PrimeBase plan_primes(const PlanData *plan):
+    """The primes of a network's own denominators: every weight, bias sum and activation
+    parameter of the plan, and 2 for rounding to k bits."""
+    cdef PrimeBase primes = PrimeBase()
+    cdef slong i
+    primes.add_denominators(plan.weight, plan.n_edges)
+    primes.add_denominators(plan.bias_sum, plan.n)
+    primes.add_denominators(plan.pool, plan.pool_len)
+    for i in range(plan.n_acts):
+        if plan.act_code[i] == ACT_ROUNDED:
+            primes.add_prime(2)
+    return primes

@@ -162,6 +162,11 @@ cdef class Plan:
                              for k in range(self.d.in_ptr[p], self.d.in_ptr[p + 1])))
                 for p in range(self.d.n)]
 
+    def last_uses(self):
+        """Per position: the last position that reads its f (-1: none)."""
+        cdef slong p
+        return [self.d.last_use[p] for p in range(self.d.n)]
+
     def out_degrees(self):
         """Per position: how many edges leave it, as an array('q')."""
         cdef slong e
@@ -197,10 +202,21 @@ cdef class Plan:
                 self.column_of[p] = 0
         return ids
 
-    n = property(lambda self: self.d.n)
-    n_edges = property(lambda self: self.d.n_edges)
-    n_inputs = property(lambda self: self.d.n_inputs)
-    n_outputs = property(lambda self: self.d.n_outputs)
+    @property
+    def n(self):
+        return self.d.n
+
+    @property
+    def n_edges(self):
+        return self.d.n_edges
+
+    @property
+    def n_inputs(self):
+        return self.d.n_inputs
+
+    @property
+    def n_outputs(self):
+        return self.d.n_outputs
 
 
 def _encode(act):

@@ -90,7 +90,7 @@ cdef class Sharing:
 
     def sums(self, RationalVector grad_w, RationalVector grad_b):
         """Per parameter, the exact sum of its coordinates' gradients (a RationalVector in
-        parameter order); None when stopped."""
+        parameter order; 0 for a frozen parameter, which nothing reports); None when stopped."""
         self._check(grad_w, grad_b)
         cdef fmpq *out = _fmpq_vec_init(self.n_params + 1)
         with nogil:
@@ -102,17 +102,22 @@ cdef class Sharing:
 
     cdef void _sum_into(self, fmpq *out, RationalVector grad_w,
                         RationalVector grad_b) noexcept nogil:
-        """out[p] = the sum of parameter p's coordinates' gradients. A run of coordinates
-        that read one stored value (the biases of a vertex's in-edges all hold its dL/dz)
-        is added once, times its length: a convolution's frozen zero is bound to nearly
-        every bias, and this is most of its sum."""
+        """out[p] = the sum of trainable parameter p's coordinates' gradients, over one
+        common denominator and put in lowest terms once (float data: every denominator a
+        power of 2 dividing the next, so a shift, not a gcd, per term). A run of coordinates
+        that read one stored value (the biases of a vertex's in-edges all hold its dL/dz) is
+        added once, times its length."""
         cdef Py_ssize_t p, k, run
         cdef const fmpq *value
-        cdef fmpq_t times
-        fmpq_init(times)
+        cdef fmpz_t num, den, g, scale
+        fmpz_init(num); fmpz_init(den); fmpz_init(g); fmpz_init(scale)
         for p in range(self.n_params):
             if self.stop:
                 break
+            if not self.param_trainable[p]:
+                continue
+            fmpz_zero(num)
+            fmpz_one(den)
             k = self.ptr[p]
             while k < self.ptr[p + 1]:
                 value = _coordinate(grad_w, grad_b, self.coords[k])
@@ -120,13 +125,12 @@ cdef class Sharing:
                 while (k + run < self.ptr[p + 1] and
                        _coordinate(grad_w, grad_b, self.coords[k + run]) == value):
                     run += 1
-                if run == 1:
-                    fmpq_add(out + p, out + p, value)
-                else:
-                    fmpq_mul_si(times, value, run)
-                    fmpq_add(out + p, out + p, times)
                 k += run
-        fmpq_clear(times)
+                if fmpq_is_zero(value):
+                    continue
+                _add_term(num, den, value, run, g, scale)
+            fmpq_set_fmpz_frac(out + p, num, den)
+        fmpz_clear(num); fmpz_clear(den); fmpz_clear(g); fmpz_clear(scale)
 
     def descend(self, RationalVector weights, RationalVector biases, RationalVector grad_w,
                 RationalVector grad_b, lr):
@@ -184,3 +188,33 @@ cdef RationalVector _vector_from(fmpq *src, Py_ssize_t first, Py_ssize_t n):
     for i in range(n):
         fmpq_swap(data + i, src + first + i)
     return vector_adopt(data, n)
+
+
+cdef void _add_term(fmpz *num, fmpz *den, const fmpq *value, Py_ssize_t times, fmpz *g,
+                    fmpz *scale) noexcept nogil:
+    """num / den += times * value, over lcm(den, value's denominator) (not reduced)."""
+    cdef const fmpz *d = fmpq_denref(value)
+    cdef ulong a, b
+    if fmpz_equal(den, d):
+        fmpz_set_si(scale, times)
+    elif _power_of_two(den, &a) and _power_of_two(d, &b):     # float data: shifts
+        if b > a:
+            fmpz_mul_2exp(num, num, b - a)
+            fmpz_mul_2exp(den, den, b - a)
+            a = b
+        fmpz_set_si(scale, times)
+        fmpz_mul_2exp(scale, scale, a - b)
+    else:
+        fmpz_gcd(g, den, d)
+        if not fmpz_equal(g, d):            # den grows to the lcm: num scales with it
+            fmpz_divexact(scale, d, g)
+            fmpz_mul(num, num, scale)
+            fmpz_mul(den, den, scale)
+        fmpz_divexact(scale, den, d)
+        fmpz_mul_si(scale, scale, times)
+    fmpz_addmul(num, fmpq_numref(value), scale)
+
+
+cdef inline bint _power_of_two(const fmpz *x, ulong *exponent) noexcept nogil:
+    exponent[0] = fmpz_val2(x)
+    return fmpz_bits(x) - 1 == exponent[0]

@@ -35,6 +35,7 @@ from bitprop._pass cimport (Pass, Kernel, Worker, DONE, STOPPED, BIT_LIMIT, WHAT
 from bitprop._columns cimport Columns, at, empty, load_columns, columns_clear
 from bitprop._factored cimport set_canonical
 from bitprop._dense cimport DenseEngine, DenseWeights
+from bitprop._sparse cimport SparseBlocks, BlockState
 from bitprop._convert cimport fmpq_get_fraction, fmpq_bit_length
 
 
@@ -176,8 +177,9 @@ cdef long _derivative(const PlanData *plan, int a, fmpq *out, const fmpq *z, fmp
 
 cdef class SweepKernel(Kernel):
     """A Kernel over any plan; ``layout``: a DenseLayout of dense blocks to run as matrix
-    products (several ``starts``), or None for one vertex at a time everywhere; ``weights``:
-    the blocks' DenseWeights from an earlier pass over the same plan."""
+    products (several ``starts``), or None; ``weights``: the blocks' DenseWeights from an
+    earlier pass over the same plan; ``sparse``: SparseBlocks to run level by level, or None.
+    Without either, one vertex at a time everywhere."""
 
     cdef Plan plan
     cdef DenseEngine blocks
@@ -185,25 +187,50 @@ cdef class SweepKernel(Kernel):
     cdef slong *block_of             # per position: its block, or -1 (block layer 0: -1)
     cdef slong *trigger              # per block: the position where it runs
     cdef slong *first                # per block + 1: its layer 0 (the next block's is the end)
+    cdef SparseBlocks sparse
+    cdef slong *sparse_of            # per position: its sparse block, or -1
+    cdef slong *sparse_trigger       # per sparse block: the position where it runs
+    cdef BlockState *states          # per worker and sparse block (prepare)
+    cdef int n_states
     cdef slong step_scale
     cdef fmpq *Z
     cdef fmpq *F
     cdef fmpq *GF
     cdef slong n_values, n_adjoints
 
-    def __cinit__(self, Plan plan, layout=None, DenseWeights weights=None):
+    def __cinit__(self, Plan plan, layout=None, DenseWeights weights=None,
+                  SparseBlocks sparse=None):
         cdef slong p
         self.plan = plan
         self.step_scale = 1
         self.block_of = <slong *>calloc(plan.d.n + 1, sizeof(slong))
-        if self.block_of == NULL:
+        self.sparse_of = <slong *>calloc(plan.d.n + 1, sizeof(slong))
+        if self.block_of == NULL or self.sparse_of == NULL:
             raise MemoryError()
         for p in range(plan.d.n):
             self.block_of[p] = -1
+            self.sparse_of[p] = -1
 
-    def __init__(self, Plan plan, layout=None, DenseWeights weights=None):
+    def __init__(self, Plan plan, layout=None, DenseWeights weights=None,
+                 SparseBlocks sparse=None):
         if layout is not None:
             self._add_blocks(layout, weights)
+        if sparse is not None:
+            self._add_sparse(sparse)
+
+    def _add_sparse(self, SparseBlocks sparse):
+        cdef slong b
+        self.sparse = sparse
+        self.sparse_trigger = <slong *>calloc(sparse.n_blocks + 1, sizeof(slong))
+        if self.sparse_trigger == NULL:
+            raise MemoryError()
+        for b in range(sparse.n_blocks):
+            self.sparse_trigger[b] = sparse.trigger(b)
+            for p in sparse.members(b):
+                if self.block_of[p] >= 0:
+                    raise ValueError(f"position {p} is in a dense and a sparse block")
+                self.sparse_of[p] = b
+        self.step_scale = max(self.step_scale, 2 * sparse.most_levels - 1)
 
     def _add_blocks(self, layout, DenseWeights weights):
         cdef slong b, l, p
@@ -238,8 +265,19 @@ cdef class SweepKernel(Kernel):
             _fmpq_vec_clear(self.Z, self.n_values + 1)
             _fmpq_vec_clear(self.F, self.n_values + 1)
             _fmpq_vec_clear(self.GF, self.n_adjoints + 1)
+        self._clear_states()
         free(self.block_of); free(self.trigger); free(self.first)
         free(self.edge_set_once); free(self.vertex_set_once)
+        free(self.sparse_of); free(self.sparse_trigger)
+
+    cdef void _clear_states(self) noexcept nogil:
+        cdef int k
+        for k in range(self.n_states):
+            columns_clear(&self.states[k].values)
+            columns_clear(&self.states[k].adjoint)
+        free(self.states)
+        self.states = NULL
+        self.n_states = 0
 
     @property
     def weights(self):
@@ -254,6 +292,14 @@ cdef class SweepKernel(Kernel):
         self.GF = _fmpq_vec_init(self.n_adjoints + 1)
         if self.blocks is not None:
             self.blocks.prepare(run)
+        elif self.sparse is not None:
+            run.use_primes(self.sparse.primes)
+        if self.sparse is not None:
+            self._clear_states()
+            self.n_states = run.threads * self.sparse.n_blocks
+            self.states = <BlockState *>calloc(self.n_states + 1, sizeof(BlockState))
+            if self.states == NULL:
+                raise MemoryError()
 
     cdef int work(self, Pass run, Worker *w) noexcept nogil:
         """Forward over every position, outputs and loss, backward over every position in
@@ -279,30 +325,43 @@ cdef class SweepKernel(Kernel):
         if self.n_blocks:
             self.blocks.leave(run, w, result)   # frees w's shared slots once nobody reads them
             columns_clear(&w.columns)
+        if self.sparse is not None:
+            for p in range(self.sparse.n_blocks):
+                columns_clear(&self._state(w, p).values)
+                columns_clear(&self._state(w, p).adjoint)
         return result
 
+    cdef inline BlockState *_state(self, Worker *w, slong b) noexcept nogil:
+        return self.states + w.index * self.sparse.n_blocks + b
+
     cdef int _forward_position(self, Pass run, Worker *w, slong p) noexcept nogil:
-        cdef slong b = self.block_of[p], s
+        cdef slong b = self.block_of[p], sb = self.sparse_of[p], s
         cdef int result = DONE
-        if b < 0:
+        if b < 0 and sb < 0:
             result = self._each_sample(run, w, p, False)
             w.done += result == DONE
             return result
-        if p == self.trigger[b]:
+        if b >= 0 and p == self.trigger[b]:
             result = self._block_forward(run, w, b)
+        elif sb >= 0 and p == self.sparse_trigger[sb]:
+            result = self.sparse.forward(run, w, sb, self._state(w, sb), self.F, sweep_step(
+                self.plan.d.n, p, False, self.step_scale, 0))
         if result == DONE and not run.backward:
             for s in range(w.s0, w.s1):
                 self._forget(run, p, s)
         return result
 
     cdef int _backward_position(self, Pass run, Worker *w, slong p) noexcept nogil:
-        cdef slong b = self.block_of[p]
+        cdef slong b = self.block_of[p], sb = self.sparse_of[p]
         cdef int result = DONE
-        if b < 0:
+        if b < 0 and sb < 0:
             result = self._each_sample(run, w, p, True)
             w.done += result == DONE
-        elif p == self.trigger[b]:
+        elif b >= 0 and p == self.trigger[b]:
             result = self._block_backward(run, w, b)
+        elif sb >= 0 and p == self.sparse_trigger[sb]:
+            result = self.sparse.backward(run, w, sb, self._state(w, sb), self.F, self.GF,
+                                          sweep_step(self.plan.d.n, p, True, self.step_scale, 0))
         return result
 
     cdef int _each_sample(self, Pass run, Worker *w, slong p, bint backward) noexcept nogil:

@@ -182,8 +182,19 @@ class Activation:
     def __hash__(self):
         """A hash of the fields with long tuples (a polynomial's coefficients, a PWL's
         breakpoints) represented by their length and ends: equal activations still hash
-        equal, and a degree-10^6 polynomial does not hash 10^6 Fractions at each lookup."""
-        return hash(tuple(_ends(getattr(self, f.name)) for f in fields(self)))
+        equal, and a degree-10^6 polynomial does not hash 10^6 Fractions at each lookup.
+        Computed once (every vertex of a network looks its activation up by it); a pickle
+        leaves it out, since string hashes differ between processes."""
+        known = self.__dict__.get("_hash")
+        if known is None:
+            known = hash(tuple(_ends(getattr(self, f.name)) for f in fields(self)))
+            object.__setattr__(self, "_hash", known)
+        return known
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_hash", None)
+        return state
 
 
 def _ends(value):

@@ -17,7 +17,7 @@ from .compiled import Compiled
 from .dataset import Dataset
 from .errors import BitLimitError, BitpropInputError, TimeBudgetError
 from .numbers import convert_out, rational
-from .tensors import tensor_values, tensors as model_tensors
+from .tensors import tensor_values
 from .workers import run_workers
 
 
@@ -66,8 +66,8 @@ class GradResult:
     outputs: list
     bits: BitStats
     timing: dict = field(default_factory=dict)
-    #: dL/dp of every shared parameter p of the network (name -> value): the exact sum of
-    #: the gradients of the edge coordinates bound to it; {} for a network without any.
+    #: dL/dp of every trainable shared parameter p of the network (name -> value): the exact
+    #: sum of the gradients of the edge coordinates bound to it; {} for a network without any.
     parameters: dict = field(default_factory=dict)
     #: The gradients of the model's tensors (name -> nested lists of its shape): the shared
     #: parameters ``NAME[i,j,...]`` read back as ``NAME`` (bitprop.tensors), as a model's
@@ -252,13 +252,15 @@ def _shared_work(network, method, *args):
 
 
 def with_parameter_gradients(network, result):
-    """``result`` with the gradient of every shared parameter of ``network``: the exact sum,
-    in C, of its coordinates' gradients (bitprop._shared)."""
+    """``result`` with the gradient of every trainable shared parameter of ``network``: the
+    exact sum, in C, of its coordinates' gradients (bitprop._shared). Frozen parameters
+    (a builder's ``.zero``: constants of the model, which step never moves) are left out."""
     names = network._parameter_names
     if names:
         sums = _shared_work(network, "sums", result.grad_weight, result.grad_bias)
-        result.parameters = dict(zip(names, sums))
-        result.tensors = tensor_values(model_tensors(network), result.parameters)
+        result.parameters = {name: sums[p] for p, name in enumerate(names)
+                             if network._parameter_trainable[p]}
+        result.tensors = tensor_values(network.tensors(), result.parameters)
     return result
 
 

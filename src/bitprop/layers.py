@@ -12,7 +12,12 @@ each vertex of the same predecessor set (or, merged, the vertices of one depth a
 with zero weights for their missing edges, while at least half the matrix is edges);
 consecutive layers chain into one block while every vertex of a layer is read only by the
 next layer and is no output. Blocks run as matrix products inside the scalar kernel's sweep
-(bitprop._sweep, on the dense-block engine of bitprop._dense); everything else stays scalar.
+(bitprop._sweep, on the dense-block engine of bitprop._dense).
+
+What is left may still hold *sparse blocks* (``find_sparse_blocks``): runs of consecutive
+positions whose vertices have one of those activations and no injected input, however they
+are wired (convolutions, pooling trees, skip connections, unrolled recurrences). They run
+level by level on integer columns (bitprop._sparse); everything else stays scalar.
 """
 
 from array import array
@@ -154,12 +159,67 @@ def find_dense_blocks(network, plan, min_edges=MIN_BLOCK_EDGES):
                        tuple(starts))
 
 
+#: Sparse blocks with fewer in-edges stay scalar (the same trade as MIN_BLOCK_EDGES).
+MIN_SPARSE_EDGES = 32
+
+
+@dataclass(frozen=True)
+class SparseLayout:
+    """Sparse blocks in the order they run: each a tuple of levels (tuples of positions),
+    level 0 the positions it reads from outside, then its vertices by depth and
+    activation; ``exported``: the positions read outside their block, or outputs."""
+
+    blocks: tuple
+    exported: frozenset
+
+
+def find_sparse_blocks(network, plan, taken=(), min_edges=MIN_SPARSE_EDGES):
+    """The sparse blocks of ``network`` (compiled as ``plan``) outside the positions
+    ``taken`` (dense blocks' vertices), as a SparseLayout; None if there is none. A block is
+    a maximal run of consecutive positions that qualify, so that everything it reads from
+    outside comes before it in the sweep and everything else that reads it after."""
+    taken = set(taken)
+    injected = {plan.position[v] for v in network._inputs}
+    in_sources = plan.in_sources()
+    last_use = plan.last_uses()
+    outputs = {plan.position[v] for v in network._outputs}
+
+    def qualifies(p):
+        return (p not in taken and p not in injected and in_sources[p]
+                and _dense_code(network._activations[plan.order[p]]) is not None)
+
+    runs, run = [], []
+    for p in range(plan.n + 1):
+        if p < plan.n and qualifies(p):
+            run.append(p)
+            continue
+        if run and sum(len(in_sources[q]) for q in run) >= min_edges:
+            runs.append(run)
+        run = []
+    if not runs:
+        return None
+    blocks, exported = [], set()
+    for run in runs:
+        members, end = set(run), run[-1]
+        reads = sorted({u for p in run for u in in_sources[p] if u not in members})
+        levels = {}
+        for p in run:
+            key = (plan.depth[p], network._activations[plan.order[p]])
+            levels.setdefault(key, []).append(p)
+        ordered = sorted(levels.values(), key=lambda level: (plan.depth[level[0]], level[0]))
+        blocks.append((tuple(reads),) + tuple(tuple(level) for level in ordered))
+        exported.update(p for p in run if last_use[p] > end or p in outputs)
+    return SparseLayout(tuple(blocks), frozenset(exported))
+
+
 def _dense_layers(network, plan):
     """Every maximal layer: (member positions, predecessor positions, number of edges,
     (code, activation)); members and predecessors in topological order. Vertices fed by the
     same predecessors make one layer; the layers of one depth and activation merge into one
     whose missing edges are zero weights, while that keeps at least MIN_LAYER_DENSITY of its
-    matrix (a residual layer: every vertex adds a skip edge)."""
+    matrix (a residual layer: every vertex adds a skip edge); when they do not merge, they are
+    slices of one sparse layer (a convolution: one small dense layer per position) and are
+    left to the sparse blocks, which run the whole layer at once."""
     injected = {plan.position[v] for v in network._inputs}
     groups = {}
     for p, sources in enumerate(plan.in_sources()):
@@ -179,8 +239,9 @@ def _dense_layers(network, plan):
         # merged only when every predecessor comes before every member in the sweep: a
         # block runs at its first member and reads all of its layer 0 there
         dense = edges >= MIN_LAYER_DENSITY * len(union) * len(members)
-        merged = [(union, members, edges)] if dense and union[-1] < members[0] \
-            else [(sources, tuple(part), len(sources) * len(part)) for sources, part in parts]
-        for sources, part, count in merged:
-            layers.append((part, sources, count, (_dense_code(activation), activation)))
+        if len(parts) > 1 and not (dense and union[-1] < members[0]):
+            continue        # slices of a sparse layer (a convolution's positions): sparse
+        if len(parts) == 1:
+            union, members = parts[0]
+        layers.append((tuple(members), union, edges, (_dense_code(activation), activation)))
     return layers

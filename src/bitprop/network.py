@@ -130,6 +130,7 @@ class Network:
         self._weights, self._biases = self._add_edges(edges, allow_float, values)
         self._check_bindings()
         self._sharing = None
+        self._tensors = None
         self._fractions = None
         self._inputs = self._vertex_list(inputs, "inputs")
         self._outputs = self._vertex_list(outputs, "outputs", allow_repeats=True)
@@ -499,6 +500,17 @@ class Network:
             f"(edges[{first >> 1}].{_COORDINATES[first & 1]}): the coordinates of a shared "
             "parameter are equal", path=f"{kind}s")
 
+    def tensors(self):
+        """The model's tensors of shared parameters (bitprop.tensors.tensors), found once.
+
+        >>> [t.name for t in bitprop.Builder((2,)).dense(1, name="fc").network().tensors()]
+        ['fc.weight', 'fc.bias']
+        """
+        if self._tensors is None:
+            from .tensors import tensors
+            self._tensors = tensors(self)
+        return self._tensors
+
     def sharing(self):
         """The sharing map in C (bitprop._shared.Sharing), built once and kept."""
         if self._sharing is None:
@@ -583,6 +595,7 @@ class Network:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_compiled"] = state["_fractions"] = state["_sharing"] = None   # rebuilt on use
+        state["_tensors"] = None
         return state
 
     # --- evaluation (the work is in bitprop.evaluation) --------------------------------

@@ -552,13 +552,15 @@ def loss_and_grad(network: dict, dataset: dict) -> tuple[Fraction, list[Fraction
 
 
 def parameter_gradients(network: dict, dataset: dict) -> dict[str, Fraction]:
-    """dL/dp for every shared parameter p: the sum over the edge coordinates that name p of
-    their gradients (the chain rule, since each of them is p)."""
+    """dL/dp for every trainable shared parameter p: the sum over the edge coordinates that
+    name p of their gradients (the chain rule, since each of them is p). A frozen parameter
+    (``{"value": q, "trainable": false}``) is a constant of the model: not reported."""
     _, grad_weight, grad_bias = loss_and_grad(network, dataset)
-    sums = {name: Fraction(0) for name in network.get("parameters", {})}
+    sums = {name: Fraction(0) for name, spec in network.get("parameters", {}).items()
+            if not (isinstance(spec, dict) and spec.get("trainable", True) is False)}
     for e, edge in enumerate(network["edges"]):
         for key, grads in (("weight", grad_weight), ("bias", grad_bias)):
             value = edge.get(key)
-            if isinstance(value, dict):
+            if isinstance(value, dict) and value["param"] in sums:
                 sums[value["param"]] += grads[e]
     return sums

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..errors import BitpropInputError
-from ..tensors import parse_name, tensors as model_tensors
+from ..tensors import parse_name
 
 FORMAT = "bitprop.compare/1"
 #: The tensors that hold the edges' own (unbound) coordinates.
@@ -44,7 +44,7 @@ class Group:
 def groups(network, exact):
     """The Groups of ``network`` with the exact gradients of ``exact`` (a GradResult)."""
     out = []
-    for tensor in model_tensors(network):
+    for tensor in network.tensors():
         out.append(Group(tensor.name, tensor.shape, list(tensor.entries),
                          list(range(tensor.size)),
                          [exact.parameters[p] for p in tensor.entries]))

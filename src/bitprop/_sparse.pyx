@@ -1,0 +1,608 @@
+# cython: language_level=3, cdivision=True
+"""Sparse blocks: convolutions, pooling trees, unrolled recurrences, any sparse wiring, run
+level by level on integer columns, the fraction-free form the dense engine gives dense layers,
+with each row's own in-edges in place of a matrix product.
+
+A block (bitprop.layers.find_sparse_blocks) is a run of consecutive positions of the sweep;
+its levels are its vertices grouped by depth and activation, in depth order, and level 0 is
+what it reads from outside (all of it earlier in the sweep). A level's rows may read any
+earlier level of the block. Values are integers over one denominator per sample column, the
+weights integers over one denominator D_L per level:
+
+    z_i = (sum over read levels m of cof_m sum_(e: u -> i, u in m) wn_e H_m[u] + bn_i c)
+          / (D_L c),        c = lcm of the read levels' column denominators, cof_m = c / hd_m
+
+Backward, a level's dL/df collects what every reading level sends it (integers over
+D_L gd, merged over the lcm of the column denominators) and what scalar readers left in the
+sweep's adjoints. Each worker sets its edge and bias gradients over its own samples once, in
+lowest terms, in its accumulators; the pass sums the workers as it sums scalar edges. Only
+values that leave the block (read outside, or outputs) are written back as rationals.
+"""
+
+from libc.stdlib cimport calloc, free, qsort
+
+from bitprop._flint cimport *
+from bitprop._plan cimport Plan, PlanData
+from bitprop._codes cimport ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MONO
+from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
+                            WHAT_ADJOINT, WHAT_F_PREDICTED, power_bits_floor, plan_primes)
+from bitprop._factored cimport factor, canonical_bits, set_canonical, divide_exact
+from bitprop._columns cimport (Columns, at, empty, columns_init, columns_clear, normalize,
+                               load_columns)
+from bitprop._rules cimport activate, derivative
+
+
+cdef extern from *:
+    """
+    #include <flint/fmpz.h>
+    /* f += g h, in registers when all three are small (the common case on float data:
+       what a call to fmpz_addmul spends in dispatch is most of such a product's cost). */
+    static inline void bitprop_addmul(fmpz_t f, const fmpz_t g, const fmpz_t h)
+    {
+        fmpz a = *f, b = *g, c = *h;
+        if (!COEFF_IS_MPZ(a) && !COEFF_IS_MPZ(b) && !COEFF_IS_MPZ(c)) {
+            __int128 v = (__int128) b * c + a;
+            if (v >= -COEFF_MAX && v <= COEFF_MAX)
+                *f = (fmpz) v;
+            else
+                fmpz_set_signed_uiui(f, (ulong) ((unsigned __int128) v >> 64), (ulong) v);
+            return;
+        }
+        fmpz_addmul(f, g, h);
+    }
+    """
+    void bitprop_addmul(fmpz *f, const fmpz *g, const fmpz *h) nogil
+
+
+cdef struct InEdge:
+    slong level, row, edge
+
+
+cdef int _by_source(const void *a, const void *b) noexcept nogil:
+    cdef const InEdge *x = <const InEdge *>a
+    cdef const InEdge *y = <const InEdge *>b
+    if x.level != y.level:
+        return -1 if x.level < y.level else 1
+    if x.row != y.row:
+        return -1 if x.row < y.row else 1
+    return -1 if x.edge < y.edge else (1 if x.edge > y.edge else 0)
+
+
+cdef void *_alloc(Py_ssize_t n, Py_ssize_t size) except NULL:
+    cdef void *p = calloc(n + 1, size)
+    if p == NULL:
+        raise MemoryError()
+    return p
+
+
+cdef class SparseBlocks:
+    """The sparse blocks of a plan (a bitprop.layers.SparseLayout) with their integer
+    weights, built once per compiled network and read-only while passes run."""
+
+    def __init__(self, Plan plan, layout):
+        cdef PlanData *d = &plan.d
+        cdef slong b, L, r, k, e, a, n_levels, n_rows
+        self.plan = plan
+        self.n_blocks = len(layout.blocks)
+        n_levels = sum(len(block) for block in layout.blocks)
+        n_rows = sum(len(level) for block in layout.blocks for level in block)
+        self.level_off = <slong *>_alloc(self.n_blocks + 1, sizeof(slong))
+        self.row_off = <slong *>_alloc(n_levels + 1, sizeof(slong))
+        self.width = <slong *>_alloc(n_levels, sizeof(slong))
+        self.read_off = <slong *>_alloc(n_levels + 1, sizeof(slong))
+        self.reads = <slong *>_alloc(n_levels * n_levels, sizeof(slong))
+        self.rule = <ColumnRule *>_alloc(n_levels, sizeof(ColumnRule))
+        self.pos = <slong *>_alloc(n_rows, sizeof(slong))
+        self.exported = <char *>_alloc(n_rows, 1)
+        self.edge_off = <slong *>_alloc(n_rows + 1, sizeof(slong))
+        self.act_p = _fmpz_vec_init(n_levels + 1)
+        self.act_q = _fmpz_vec_init(n_levels + 1)
+        self.D = _fmpz_vec_init(n_levels + 1)
+        self.bn = _fmpz_vec_init(n_rows + 1)
+        self.n_edges = sum(d.in_ptr[p + 1] - d.in_ptr[p] for block in layout.blocks
+                           for level in block[1:] for p in level)
+        self.edge_id = <slong *>_alloc(self.n_edges, sizeof(slong))
+        self.src_level = <slong *>_alloc(self.n_edges, sizeof(slong))
+        self.src_row = <slong *>_alloc(self.n_edges, sizeof(slong))
+        self.wn = _fmpz_vec_init(self.n_edges + 1)
+        L = r = 0
+        for b, block in enumerate(layout.blocks):
+            self.level_off[b] = L
+            self.most_levels = max(self.most_levels, len(block))
+            for k, level in enumerate(block):
+                self.row_off[L] = r
+                self.width[L] = len(level)
+                self.rule[L].code = ACT_NONE
+                self.rule[L].p, self.rule[L].q = self.act_p + L, self.act_q + L
+                if k:
+                    a = d.vertex_act[level[0]]
+                    self.rule[L].code = d.act_code[a]
+                    if d.act_code[a] in (ACT_LEAKY, ACT_MONO):
+                        fmpz_set(self.act_p + L, fmpq_numref(d.pool + d.act_off[a]))
+                        fmpz_set(self.act_q + L, fmpq_denref(d.pool + d.act_off[a]))
+                        self.rule[L].degree = d.act_bits[a] if d.act_code[a] == ACT_MONO else 1
+                for p in level:
+                    self.pos[r] = p
+                    self.exported[r] = p in layout.exported
+                    r += 1
+                L += 1
+        self.level_off[self.n_blocks] = L
+        self.row_off[L] = r
+        self._connect()
+        self._scale_weights()
+        self.primes = plan_primes(d)
+
+    def __dealloc__(self):
+        cdef slong levels = self.level_off[self.n_blocks] if self.level_off != NULL else 0
+        cdef slong rows = self.row_off[levels] if self.row_off != NULL else 0
+        if self.act_p != NULL:
+            _fmpz_vec_clear(self.act_p, levels + 1)
+            _fmpz_vec_clear(self.act_q, levels + 1)
+            _fmpz_vec_clear(self.D, levels + 1)
+            _fmpz_vec_clear(self.bn, rows + 1)
+        if self.wn != NULL:
+            _fmpz_vec_clear(self.wn, self.n_edges + 1)
+        free(self.level_off); free(self.row_off); free(self.width); free(self.read_off)
+        free(self.reads); free(self.rule); free(self.pos); free(self.exported)
+        free(self.edge_off); free(self.edge_id); free(self.src_level); free(self.src_row)
+
+    cdef void _connect(self) except *:
+        """Every row's in-edges as (source level, source row), grouped by level, and the
+        levels each level reads."""
+        cdef PlanData *d = &self.plan.d
+        cdef slong b, L, k, r, i, j, p, e, m, out = 0, most = 1, count = 0
+        cdef slong *level_of = <slong *>_alloc(d.n, sizeof(slong))
+        cdef slong *row_of = <slong *>_alloc(d.n, sizeof(slong))
+        cdef InEdge *edges = NULL
+        cdef char *seen = NULL
+        try:
+            for p in range(d.n):
+                most = max(most, d.in_ptr[p + 1] - d.in_ptr[p])
+                level_of[p] = -1
+            edges = <InEdge *>_alloc(most, sizeof(InEdge))
+            for b in range(self.n_blocks):
+                seen = <char *>_alloc(self.level_off[b + 1] - self.level_off[b], 1)
+                for L in range(self.level_off[b], self.level_off[b + 1]):
+                    for r in range(self.row_off[L], self.row_off[L + 1]):
+                        level_of[self.pos[r]] = L - self.level_off[b]
+                        row_of[self.pos[r]] = r - self.row_off[L]
+                for L in range(self.level_off[b], self.level_off[b + 1]):
+                    self.read_off[L] = count
+                    for k in range(self.level_off[b + 1] - self.level_off[b]):
+                        seen[k] = 0
+                    for r in range(self.row_off[L], self.row_off[L + 1]):
+                        self.edge_off[r] = out
+                        if L == self.level_off[b]:
+                            continue
+                        p = self.pos[r]
+                        for i in range(d.in_ptr[p + 1] - d.in_ptr[p]):
+                            e = d.in_edge[d.in_ptr[p] + i]
+                            edges[i].edge = e
+                            edges[i].level = level_of[d.edge_src[e]]
+                            edges[i].row = row_of[d.edge_src[e]]
+                            if edges[i].level < 0:
+                                raise ValueError(f"sparse block {b} reads position "
+                                                 f"{d.edge_src[e]}, which it does not hold")
+                        qsort(edges, d.in_ptr[p + 1] - d.in_ptr[p], sizeof(InEdge), _by_source)
+                        for i in range(d.in_ptr[p + 1] - d.in_ptr[p]):
+                            self.edge_id[out] = edges[i].edge
+                            self.src_level[out] = edges[i].level
+                            self.src_row[out] = edges[i].row
+                            seen[edges[i].level] = 1
+                            out += 1
+                    for m in range(self.level_off[b + 1] - self.level_off[b]):
+                        if seen[m]:
+                            self.reads[count] = m
+                            count += 1
+                for L in range(self.level_off[b], self.level_off[b + 1]):
+                    for r in range(self.row_off[L], self.row_off[L + 1]):
+                        level_of[self.pos[r]] = -1
+                free(seen)
+                seen = NULL
+            self.edge_off[self.row_off[self.level_off[self.n_blocks]]] = out
+            self.read_off[self.level_off[self.n_blocks]] = count
+        finally:
+            free(level_of); free(row_of); free(edges); free(seen)
+
+    cdef void _scale_weights(self) noexcept:
+        """D_L, and every weight and bias sum of level L times D_L (integers)."""
+        cdef PlanData *d = &self.plan.d
+        cdef slong L, r, k
+        cdef fmpz_t factor
+        fmpz_init(factor)
+        for L in range(self.level_off[self.n_blocks]):
+            fmpz_one(self.D + L)
+            for r in range(self.row_off[L], self.row_off[L + 1]):
+                if self.rule[L].code == ACT_NONE:
+                    continue
+                fmpz_lcm(self.D + L, self.D + L, fmpq_denref(d.bias_sum + self.pos[r]))
+                for k in range(self.edge_off[r], self.edge_off[r + 1]):
+                    fmpz_lcm(self.D + L, self.D + L, fmpq_denref(d.weight + self.edge_id[k]))
+            for r in range(self.row_off[L], self.row_off[L + 1]):
+                if self.rule[L].code == ACT_NONE:
+                    continue
+                _scaled(self.bn + r, d.bias_sum + self.pos[r], self.D + L, factor)
+                for k in range(self.edge_off[r], self.edge_off[r + 1]):
+                    _scaled(self.wn + k, d.weight + self.edge_id[k], self.D + L, factor)
+        fmpz_clear(factor)
+
+    def block_sizes(self):
+        """Per block: (levels without its input level, rows of those levels, in-edges)."""
+        cdef slong b, L0, L1
+        sizes = []
+        for b in range(self.n_blocks):
+            L0, L1 = self.level_off[b], self.level_off[b + 1]
+            sizes.append((L1 - L0 - 1, self.row_off[L1] - self.row_off[L0 + 1],
+                          self.edge_off[self.row_off[L1]] - self.edge_off[self.row_off[L0]]))
+        return sizes
+
+    def trigger(self, slong b):
+        """The position where block b runs: its first row after its input level."""
+        return self.pos[self.row_off[self.level_off[b] + 1]]
+
+    def members(self, slong b):
+        """The positions block b computes."""
+        cdef slong r
+        return [self.pos[r] for r in range(self.row_off[self.level_off[b] + 1],
+                                           self.row_off[self.level_off[b + 1]])]
+
+    # --- forward -------------------------------------------------------------------------
+    cdef int forward(self, Pass run, Worker *w, slong b, BlockState *state, fmpq *F,
+                     slong step) noexcept nogil:
+        """Block b on w's samples: level 0 gathered from the sweep's f, then each level;
+        level k records z at ``step`` + 2k - 1 and f at + 2k. The values that leave the
+        block are written to F in lowest terms."""
+        cdef Columns *c = &state.values
+        cdef slong L0 = self.level_off[b], levels = self.level_off[b + 1] - L0, k, r, i, s
+        if not columns_init(c, self.width + L0, levels, w.s1 - w.s0):
+            return STOPPED
+        load_columns(c.H, c.hd[0], F + w.s0, self.pos + self.row_off[L0], run.S, 1, &w.tmp)
+        for k in range(1, levels):
+            if run.stop:
+                return STOPPED
+            if self._forward_level(run, w, c, L0, k, step + 2 * k - 1):
+                return BIT_LIMIT
+            w.done += self.width[L0 + k]
+        for k in range(1, levels):
+            for s in range(c.cols):
+                factor(&w.fac, c.hd[k] + s, &w.tmp)
+                for i in range(self.width[L0 + k]):
+                    r = self.row_off[L0 + k] + i
+                    if self.exported[r]:
+                        set_canonical(F + self.pos[r] * run.S + w.s0 + s, at(c.H + k, i, s),
+                                      c.hd[k] + s, &w.fac, &w.g, False)
+        if not run.backward:
+            columns_clear(c)
+        return DONE
+
+    cdef int _forward_level(self, Pass run, Worker *w, Columns *c, slong L0, slong k,
+                            slong step) noexcept nogil:
+        """Level k's Z and H from the levels it reads, canonical per column and recorded
+        at ``step`` (z) and ``step + 1`` (f)."""
+        cdef slong L = L0 + k, cols = c.cols, n_reads = self.read_off[L + 1] - self.read_off[L]
+        cdef slong i, j, s, r, e, m, end
+        cdef ColumnRule *rule = self.rule + L
+        cdef fmpz_mat_struct *Z = c.Z + k
+        cdef fmpz *zd = c.zd[k]
+        cdef fmpz *common = _fmpz_vec_init(cols + 1)
+        cdef fmpz *cof = _fmpz_vec_init(n_reads * cols + 1)
+        cdef fmpz *acc = _fmpz_vec_init(cols + 1)
+        cdef const fmpz *u
+        cdef int result = DONE
+        cdef int f_rule = (F_SAME if rule.code == ACT_IDENTITY else
+                           F_RELU if rule.code == ACT_RELU else F_OWN)
+        # the common denominator of the levels read, and each one's cofactor
+        for s in range(cols):
+            fmpz_one(common + s)
+            for j in range(n_reads):
+                fmpz_lcm(common + s, common + s, c.hd[self.reads[self.read_off[L] + j]] + s)
+            for j in range(n_reads):
+                divide_exact(cof + j * cols + s, common + s,
+                             c.hd[self.reads[self.read_off[L] + j]] + s)
+        for i in range(self.width[L]):
+            r = self.row_off[L] + i
+            e = self.edge_off[r]
+            while e < self.edge_off[r + 1]:
+                m = self.src_level[e]
+                end = e
+                while end < self.edge_off[r + 1] and self.src_level[end] == m:
+                    end += 1
+                j = _slot(self.reads + self.read_off[L], n_reads, m)
+                if _all_one(cof + j * cols, cols):        # one level read, or no scaling
+                    _row_sum(Z.rows[i], self.wn, c.H + m, self.src_row, e, end, cols)
+                else:
+                    _fmpz_vec_zero(acc, cols)
+                    _row_sum(acc, self.wn, c.H + m, self.src_row, e, end, cols)
+                    for s in range(cols):
+                        bitprop_addmul(at(Z, i, s), acc + s, cof + j * cols + s)
+                e = end
+            if not fmpz_is_zero(self.bn + r):
+                for s in range(cols):
+                    bitprop_addmul(at(Z, i, s), self.bn + r, common + s)
+        for s in range(cols):
+            fmpz_mul(zd + s, self.D + L, common + s)
+        _fmpz_vec_clear(common, cols + 1)
+        _fmpz_vec_clear(cof, n_reads * cols + 1)
+        _fmpz_vec_clear(acc, cols + 1)
+        normalize(Z, zd, &w.fac, &w.g, &w.tmp)
+        if self._record(run, w, L, step, Z, zd, WHAT_Z, w.bits_z, f_rule, w.bits_f):
+            return BIT_LIMIT
+        if rule.code == ACT_MONO and run.max_bits and self._predict_powers(
+                run, w, L, step + 1, Z, zd):
+            return BIT_LIMIT
+        activate(rule, Z, zd, c.H + k, c.hd[k])
+        if f_rule != F_OWN:         # Z moved into H: free it now
+            empty(Z)
+        normalize(c.H + k, c.hd[k], &w.fac, &w.g, &w.tmp)
+        if f_rule == F_OWN and self._record(run, w, L, step + 1, c.H + k, c.hd[k], WHAT_F,
+                                            w.bits_f, F_OWN, NULL):
+            return BIT_LIMIT
+        return result
+
+    cdef int _record(self, Pass run, Worker *w, slong L, slong step, fmpz_mat_struct *m,
+                     const fmpz *den, int what, long *bits, int f_rule,
+                     long *f_bits) noexcept nogil:
+        """Bit statistics (canonical sizes) of level L's matrix, by column then row;
+        BIT_LIMIT at the first over max_bits. ``f_rule`` F_SAME or F_RELU also records
+        f = sigma(z)'s sizes read off z's."""
+        cdef slong i, s, p
+        cdef long bz, bf
+        for s in range(m.c):
+            factor(&w.fac, den + s, &w.tmp)
+            for i in range(m.r):
+                p = self.pos[self.row_off[L] + i]
+                bz = canonical_bits(at(m, i, s), den + s, &w.fac, &w.g, &w.tmp)
+                if bz > bits[p]:
+                    bits[p] = bz
+                if f_rule != F_OWN:
+                    bf = 1 if f_rule == F_RELU and fmpz_sgn(at(m, i, s)) <= 0 else bz
+                    if bf > f_bits[p]:
+                        f_bits[p] = bf
+                if run.max_bits and bz > run.max_bits:
+                    return run.mark_fault(w, p, w.s0 + s, step, what, bz)
+        return DONE
+
+    cdef int _predict_powers(self, Pass run, Worker *w, slong L, slong step,
+                             fmpz_mat_struct *z, const fmpz *zd) noexcept nogil:
+        """Before level L's powers f = c z^d: BIT_LIMIT when some f is predicted over
+        max_bits (power_bits_floor of its z in lowest terms), marked at the first such
+        entry in record order; the guard never stops a power that fits."""
+        cdef slong i, s
+        cdef long d = self.rule[L].degree, lower
+        cdef long c_bits = fmpz_bits(self.act_p + L) + fmpz_bits(self.act_q + L)
+        for s in range(z.c):
+            for i in range(z.r):
+                if fmpz_is_zero(at(z, i, s)) or power_bits_floor(
+                        fmpz_bits(at(z, i, s)) + fmpz_bits(zd + s), d, c_bits) <= run.max_bits:
+                    continue
+                factor(&w.fac, zd + s, &w.tmp)
+                lower = power_bits_floor(canonical_bits(at(z, i, s), zd + s, &w.fac, &w.g,
+                                                        &w.tmp), d, c_bits)
+                if lower > run.max_bits:
+                    return run.mark_fault(w, self.pos[self.row_off[L] + i], w.s0 + s, step,
+                                          WHAT_F_PREDICTED, lower)
+        return DONE
+
+    # --- backward ------------------------------------------------------------------------
+    cdef int backward(self, Pass run, Worker *w, slong b, BlockState *state, fmpq *F,
+                      fmpq *GF, slong step) noexcept nogil:
+        """Block b backward on w's samples: dL/df of its exported rows gathered from the
+        sweep's adjoints, then each level from the last (its adjoints recorded at ``step``
+        + levels - 1 - k), its gradients set in w's accumulators and its dL/df sent to the
+        levels it reads; level 0's dL/df is added to the sweep's adjoints."""
+        cdef Columns *c = &state.values
+        cdef Columns *a = &state.adjoint
+        cdef slong L0 = self.level_off[b], levels = self.level_off[b + 1] - L0, k, i, s, r
+        cdef fmpq *q
+        if not columns_init(a, self.width + L0, levels, c.cols):
+            return STOPPED
+        for k in range(levels):
+            empty(a.Z + k)                  # adjoints only
+            for s in range(c.cols):
+                fmpz_one(a.hd[k] + s)
+        for k in range(1, levels):
+            self._gather_adjoints(run, w, L0 + k, a.H + k, a.hd[k], F, GF)
+        for k in range(levels - 1, 0, -1):
+            if run.stop:
+                return STOPPED
+            if self._backward_level(run, w, c, a, L0, k, step + levels - 1 - k):
+                return BIT_LIMIT
+            w.done += self.width[L0 + k]
+        for s in range(c.cols):             # dL/df of level 0 into the sweep's adjoints
+            factor(&w.fac, a.hd[0] + s, &w.tmp)
+            for i in range(self.width[L0]):
+                if fmpz_is_zero(at(a.H, i, s)):
+                    continue
+                set_canonical(&w.qtmp, at(a.H, i, s), a.hd[0] + s, &w.fac, &w.g, False)
+                q = GF + self.pos[self.row_off[L0] + i] * run.S + w.s0 + s
+                fmpq_add(q, q, &w.qtmp)
+        columns_clear(a)
+        columns_clear(c)
+        return DONE
+
+    cdef void _gather_adjoints(self, Pass run, Worker *w, slong L, fmpz_mat_struct *G,
+                               fmpz *gd, fmpq *F, fmpq *GF) noexcept nogil:
+        """G, gd := dL/df of level L's exported rows, as scalar readers left them in GF
+        (other rows 0), over one denominator per column; their F and GF are freed."""
+        cdef slong i, s, r
+        cdef fmpq *x
+        for s in range(G.c):
+            for i in range(self.width[L]):
+                r = self.row_off[L] + i
+                if self.exported[r]:
+                    fmpz_lcm(gd + s, gd + s, fmpq_denref(GF + self.pos[r] * run.S + w.s0 + s))
+            for i in range(self.width[L]):
+                r = self.row_off[L] + i
+                if not self.exported[r]:
+                    continue
+                x = GF + self.pos[r] * run.S + w.s0 + s
+                if not fmpq_is_zero(x):
+                    fmpz_divexact(&w.tmp, gd + s, fmpq_denref(x))
+                    fmpz_mul(at(G, i, s), fmpq_numref(x), &w.tmp)
+                fmpq_zero(x)
+                fmpq_zero(F + self.pos[r] * run.S + w.s0 + s)
+
+    cdef int _backward_level(self, Pass run, Worker *w, Columns *c, Columns *a, slong L0,
+                             slong k, slong step) noexcept nogil:
+        """Level k: dL/dz from dL/df (recorded at ``step``), w's share of its bias and edge
+        gradients, and dL/df sent to every level it reads."""
+        cdef slong L = L0 + k, cols = c.cols, i, j, m, s, r, e, n_reads
+        cdef fmpz_mat_struct *G = a.H + k
+        cdef fmpz *gd = a.hd[k]
+        cdef fmpz_t den
+        cdef fmpz *part
+        n_reads = self.read_off[L + 1] - self.read_off[L]
+        derivative(self.rule + L, c.Z + k, c.zd[k], c.H + k, False, G, gd, &w.tmp)
+        normalize(G, gd, &w.fac, &w.g, &w.tmp)
+        if self._record(run, w, L, step, G, gd, WHAT_ADJOINT, w.bits_adj, F_OWN, NULL):
+            return BIT_LIMIT
+        fmpz_init(den)
+        part = _fmpz_vec_init(cols + 1)
+        # dL/db: sum over w's samples of G[i, s] / gd[s]
+        _lcm_of(den, gd, cols)
+        for s in range(cols):
+            divide_exact(part + s, den, gd + s)
+        factor(&w.fac, den, &w.tmp)
+        for i in range(self.width[L]):
+            fmpz_zero(&w.tmp)
+            for s in range(cols):
+                bitprop_addmul(&w.tmp, at(G, i, s), part + s)
+            set_canonical(w.grad_z + self.pos[self.row_off[L] + i], &w.tmp, den, &w.fac, &w.g,
+                          True)
+        for j in range(n_reads):
+            m = self.reads[self.read_off[L] + j]
+            self._edge_gradients(w, c, L, k, m, G, gd, den, part)
+            self._send(w, a, L, k, m, G, gd)
+        fmpz_clear(den)
+        _fmpz_vec_clear(part, cols + 1)
+        empty(c.Z + k)                      # nothing reads level k again
+        empty(c.H + k)
+        empty(G)
+        return DONE
+
+    cdef void _edge_gradients(self, Worker *w, Columns *c, slong L, slong k, slong m,
+                              fmpz_mat_struct *G, const fmpz *gd, fmpz *den,
+                              fmpz *scale) noexcept nogil:
+        """dL/dw of level L's in-edges from level m over w's samples: sum over s of
+        G[i, s] H_m[u, s] / (gd[s] hd_m[s]), over one common denominator, set once."""
+        cdef slong cols = c.cols, i, s, r, e
+        cdef fmpz_mat_struct A
+        cdef fmpz *hd = c.hd[m]
+        cdef fmpz_mat_struct *H = c.H + m
+        cdef fmpz *row
+        fmpz_one(den)
+        for s in range(cols):
+            fmpz_mul(scale + s, gd + s, hd + s)
+            fmpz_lcm(den, den, scale + s)
+        for s in range(cols):
+            divide_exact(scale + s, den, scale + s)
+        fmpz_mat_init(&A, G.r, cols)
+        for i in range(G.r):
+            for s in range(cols):
+                fmpz_mul(at(&A, i, s), at(G, i, s), scale + s)
+        factor(&w.fac, den, &w.tmp)
+        for i in range(G.r):
+            r = self.row_off[L] + i
+            for e in range(self.edge_off[r], self.edge_off[r + 1]):
+                if self.src_level[e] != m:
+                    continue
+                row = H.rows[self.src_row[e]]
+                fmpz_zero(&w.tmp)
+                for s in range(cols):
+                    bitprop_addmul(&w.tmp, A.rows[i] + s, row + s)
+                set_canonical(w.grad_w + self.edge_id[e], &w.tmp, den, &w.fac, &w.g, True)
+        fmpz_mat_clear(&A)
+
+    cdef void _send(self, Worker *w, Columns *a, slong L, slong k, slong m,
+                    fmpz_mat_struct *G, const fmpz *gd) noexcept nogil:
+        """dL/df of level m += its share of level L's W^T G / (D_L gd), merged into what
+        level m holds over the lcm of the two denominators per column."""
+        cdef slong cols = G.c, i, s, r, e, u
+        cdef fmpz_mat_struct T
+        cdef fmpz *td = _fmpz_vec_init(cols + 1)
+        cdef fmpz_mat_struct *M = a.H + m
+        cdef fmpz *md = a.hd[m]
+        cdef fmpz *row
+        fmpz_mat_init(&T, M.r, cols)
+        for i in range(G.r):
+            r = self.row_off[L] + i
+            row = G.rows[i]
+            for e in range(self.edge_off[r], self.edge_off[r + 1]):
+                if self.src_level[e] != m:
+                    continue
+                u = self.src_row[e]
+                for s in range(cols):
+                    bitprop_addmul(T.rows[u] + s, self.wn + e, row + s)
+        for s in range(cols):
+            fmpz_mul(td + s, self.D + L, gd + s)
+        _merge(M, md, &T, td, &w.tmp, &w.g)
+        fmpz_mat_clear(&T)
+        _fmpz_vec_clear(td, cols + 1)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+cdef enum:
+    F_OWN = 0          # f has sizes of its own: record them
+    F_SAME = 1         # identity: f = z
+    F_RELU = 2         # relu: f = z where z > 0, else 0 (1 bit)
+
+
+cdef inline void _row_sum(fmpz *out, const fmpz *wn, fmpz_mat_struct *H, const slong *src_row,
+                          slong e0, slong e1, slong cols) noexcept nogil:
+    """out[s] += sum over in-edges e0 <= e < e1 of wn[e] H[src_row[e], s]."""
+    cdef slong e, s
+    cdef fmpz *h
+    for e in range(e0, e1):
+        if fmpz_is_zero(wn + e):
+            continue
+        h = H.rows[src_row[e]]
+        for s in range(cols):
+            bitprop_addmul(out + s, wn + e, h + s)
+
+
+cdef inline slong _slot(const slong *reads, slong n, slong m) noexcept nogil:
+    cdef slong j
+    for j in range(n):
+        if reads[j] == m:
+            return j
+    return 0
+
+
+cdef inline bint _all_one(const fmpz *x, slong n) noexcept nogil:
+    cdef slong i
+    for i in range(n):
+        if not fmpz_is_one(x + i):
+            return False
+    return True
+
+
+cdef void _lcm_of(fmpz *out, const fmpz *x, slong n) noexcept nogil:
+    cdef slong i
+    fmpz_one(out)
+    for i in range(n):
+        fmpz_lcm(out, out, x + i)
+
+
+cdef void _merge(fmpz_mat_struct *M, fmpz *md, fmpz_mat_struct *T, const fmpz *td,
+                 fmpz *left, fmpz *right) noexcept nogil:
+    """M / md += T / td, column by column, over lcm(md, td) (T's entries are consumed)."""
+    cdef slong i, s
+    for s in range(M.c):
+        if fmpz_equal(md + s, td + s):
+            for i in range(M.r):
+                fmpz_add(at(M, i, s), at(M, i, s), at(T, i, s))
+            continue
+        fmpz_gcd(left, md + s, td + s)
+        fmpz_divexact(right, md + s, left)      # lcm / td
+        fmpz_divexact(left, td + s, left)       # lcm / md
+        for i in range(M.r):
+            fmpz_mul(at(M, i, s), at(M, i, s), left)
+            bitprop_addmul(at(M, i, s), at(T, i, s), right)
+        fmpz_mul(md + s, md + s, left)
+
+
+cdef void _scaled(fmpz *out, const fmpq *x, const fmpz *D, fmpz *tmp) noexcept:
+    """out := x * D for D a multiple of x's denominator."""
+    fmpz_divexact(tmp, D, fmpq_denref(x))
+    fmpz_mul(out, fmpq_numref(x), tmp)
