@@ -231,3 +231,23 @@ def test_frozen_parameters_are_not_reported():
     frozen = {name for name, trainable in net.parameter_trainable.items() if not trainable}
     assert frozen and not frozen & set(result.parameters)
     assert set(result.parameters) == set(net.parameter_trainable) - frozen
+
+
+@pytest.mark.parametrize("fraction", [1 / 4, 1 / 2, 3 / 4])
+def test_predicted_powers_fault_the_same_for_every_thread_count(fraction):
+    """Levels of c z^3 whose powers the guard predicts over the limit before computing
+    them: the reported fault (an earlier power computed over, or the predicted one) does
+    not depend on how the samples are split."""
+    b = bitprop.Builder((1, 5, 5), seed=7)
+    b.conv2d(2, 2, activation="cube").conv2d(2, 2, activation="cube").flatten().dense(1)
+    net = b.network()
+    rng = numpy.random.default_rng(7)
+    x = rng.integers(1, 9, size=(5, net.num_inputs)) * 3 / 7
+    data = bitprop.Dataset.from_numpy(x, numpy.ones((5, 1)))
+    limit = int(net.grad(data).bits.max_value * fraction)
+    faults = set()
+    for threads in (1, 2, 3, 5):
+        with pytest.raises(bitprop.BitLimitError) as info:
+            net.grad(data, threads=threads, max_bits=limit)
+        faults.add(str(info.value))
+    assert len(faults) == 1

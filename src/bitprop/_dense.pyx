@@ -32,13 +32,12 @@ from bitprop._codes cimport (ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MO
                              ACT_ROUNDED)
 from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
                             WHAT_ADJOINT, WHAT_F_PREDICTED, power_bits_floor)
-from bitprop._convert cimport fmpq_bit_length
 from bitprop._convert cimport fmpq_set_fraction
 from bitprop._factored cimport (PrimeBase, Factored, factored_set_base, factor, canonical_bits,
                                set_canonical, divide_exact)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
-from bitprop._rules cimport ColumnRule, activate, derivative
+from bitprop._rules cimport ColumnRule, activate, derivative, first_power_over
 
 
 cdef extern from *:
@@ -345,31 +344,18 @@ cdef class DenseEngine:
     cdef int _first_power_over(self, Pass run, Worker *w, slong l, slong step,
                                fmpz_mat_struct *z, const fmpz *zd, slong first,
                                long lower) noexcept nogil:
-        """The fault of the first f over max_bits in record's order (by column, then row),
-        given that entry ``first`` (s * rows + i) is predicted over (``lower`` bits): an
-        earlier f may be over without being predicted, so each is computed (each within
-        about twice the limit, being predicted within it) and the first over is marked."""
-        cdef slong k, i, s
+        """The fault of the first f over max_bits in record's order, given that entry
+        ``first`` (s * rows + i) is predicted over (``lower`` bits): an earlier f computed
+        over (bitprop._rules.first_power_over), else ``first`` as predicted."""
+        cdef ColumnRule rule = self._rule(l)
         cdef long bits
-        cdef fmpq *f = &w.qtmp
-        cdef fmpq *c = &w.qacc
-        fmpz_set(fmpq_numref(c), self.act_p + l)
-        fmpz_set(fmpq_denref(c), self.act_q + l)
-        for k in range(first):
-            s, i = k // z.r, k % z.r
-            if fmpz_is_zero(at(z, i, s)):
-                continue
-            fmpq_set_fmpz_frac(f, at(z, i, s), zd + s)
-            fmpz_pow_ui(fmpq_numref(f), fmpq_numref(f), self.degree[l])
-            fmpz_pow_ui(fmpq_denref(f), fmpq_denref(f), self.degree[l])
-            fmpq_mul(f, f, c)
-            bits = fmpq_bit_length(f)
-            if bits > run.max_bits:
-                return run.mark_fault(w, self.pos[self.pos_off[l] + i], w.s0 + s, step, WHAT_F,
-                                      bits)
-        s, i = first // z.r, first % z.r
-        return run.mark_fault(w, self.pos[self.pos_off[l] + i], w.s0 + s, step,
-                              WHAT_F_PREDICTED, lower)
+        cdef slong k = first_power_over(&rule, z, zd, first, run.max_bits, &w.qtmp, &w.qacc,
+                                        &bits)
+        if k >= 0:
+            return run.mark_fault(w, self.pos[self.pos_off[l] + k % z.r], w.s0 + k // z.r,
+                                  step, WHAT_F, bits)
+        return run.mark_fault(w, self.pos[self.pos_off[l] + first % z.r],
+                              w.s0 + first // z.r, step, WHAT_F_PREDICTED, lower)
 
     cdef void _activate(self, slong l, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
                         fmpz *hd) noexcept nogil:

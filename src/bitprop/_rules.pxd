@@ -2,7 +2,7 @@
 # Activations on integer columns (values over one denominator per column): the forward and
 # backward rules that the dense-block engine (bitprop._dense) and the sparse blocks
 # (bitprop._sparse) share.
-from bitprop._flint cimport fmpz, slong, fmpz_mat_struct
+from bitprop._flint cimport fmpz, fmpq, slong, fmpz_mat_struct
 
 
 cdef struct ColumnRule:
@@ -19,3 +19,6 @@ cdef void activate(const ColumnRule *rule, fmpz_mat_struct *z, fmpz *zd, fmpz_ma
 cdef void derivative(const ColumnRule *rule, fmpz_mat_struct *z, const fmpz *zd,
                      const fmpz_mat_struct *h, bint h_transposed, fmpz_mat_struct *gm,
                      fmpz *gd, fmpz *tmp) noexcept nogil
+cdef slong first_power_over(const ColumnRule *rule, fmpz_mat_struct *z, const fmpz *zd,
+                            slong first, long max_bits, fmpq *f, fmpq *c,
+                            long *bits) noexcept nogil

@@ -5,6 +5,7 @@ G := G * sigma'(Z / zd) in place, for the identity, ReLU, leaky ReLU and c z^d."
 from bitprop._flint cimport *
 from bitprop._codes cimport ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MONO
 from bitprop._columns cimport at
+from bitprop._convert cimport fmpq_bit_length
 
 
 cdef void activate(const ColumnRule *rule, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
@@ -64,3 +65,28 @@ cdef void derivative(const ColumnRule *rule, fmpz_mat_struct *z, const fmpz *zd,
                 fmpz_mul_si(tmp, tmp, d)
                 fmpz_mul(tmp, tmp, rule.p)
                 fmpz_mul(at(gm, i, s), at(gm, i, s), tmp)
+
+
+cdef slong first_power_over(const ColumnRule *rule, fmpz_mat_struct *z, const fmpz *zd,
+                            slong first, long max_bits, fmpq *f, fmpq *c,
+                            long *bits) noexcept nogil:
+    """For a monomial rule whose entry ``first`` (s * rows + i) is predicted over max_bits:
+    the first entry before it, in record order (by column, then row), whose f = c z^d has
+    more than max_bits bits (its bits in ``bits``), or -1. An earlier f may be over without
+    being predicted, so each is computed (each within about twice the limit, being
+    predicted within it): the fault is then the one recording f would find."""
+    cdef slong k, i, s
+    fmpz_set(fmpq_numref(c), rule.p)
+    fmpz_set(fmpq_denref(c), rule.q)
+    for k in range(first):
+        s, i = k // z.r, k % z.r
+        if fmpz_is_zero(at(z, i, s)):
+            continue
+        fmpq_set_fmpz_frac(f, at(z, i, s), zd + s)
+        fmpz_pow_ui(fmpq_numref(f), fmpq_numref(f), rule.degree)
+        fmpz_pow_ui(fmpq_denref(f), fmpq_denref(f), rule.degree)
+        fmpq_mul(f, f, c)
+        bits[0] = fmpq_bit_length(f)
+        if bits[0] > max_bits:
+            return k
+    return -1

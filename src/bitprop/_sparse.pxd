@@ -35,6 +35,12 @@ cdef class SparseBlocks:
     cdef slong *reads
     cdef readonly slong n_edges
     cdef fmpz *wn                    # per in-edge: weight * D of its level
+    # The in-edges of each level again, sorted by (source level, source row): what
+    # backward's dL/df sums for each source row read (out_wn, out_row: the reading row).
+    cdef fmpz *out_wn
+    cdef slong *out_level
+    cdef slong *out_src
+    cdef slong *out_row
     cdef fmpz *bn                    # per row: bias sum * D of its level
     cdef fmpz *D                     # per level: lcm of its weights' and bias sums' dens
     cdef PrimeBase primes            # of the network's own denominators
@@ -45,6 +51,7 @@ cdef class SparseBlocks:
                       fmpq *GF, slong step) noexcept nogil
     cdef void _connect(self) except *
     cdef void _scale_weights(self) noexcept
+    cdef void _transpose(self) except *
     cdef int _forward_level(self, Pass run, Worker *w, Columns *c, slong L0, slong k,
                             slong step) noexcept nogil
     cdef int _record(self, Pass run, Worker *w, slong L, slong step, fmpz_mat_struct *m,
@@ -52,6 +59,9 @@ cdef class SparseBlocks:
                      long *f_bits) noexcept nogil
     cdef int _predict_powers(self, Pass run, Worker *w, slong L, slong step,
                              fmpz_mat_struct *z, const fmpz *zd) noexcept nogil
+    cdef int _first_power_over(self, Pass run, Worker *w, slong L, slong step,
+                               fmpz_mat_struct *z, const fmpz *zd, slong first,
+                               long lower) noexcept nogil
     cdef void _gather_adjoints(self, Pass run, Worker *w, slong L, fmpz_mat_struct *G,
                                fmpz *gd, fmpq *F, fmpq *GF) noexcept nogil
     cdef int _backward_level(self, Pass run, Worker *w, Columns *c, Columns *a, slong L0,

@@ -29,7 +29,7 @@ from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT
 from bitprop._factored cimport factor, canonical_bits, set_canonical, divide_exact
 from bitprop._columns cimport (Columns, at, empty, columns_init, columns_clear, normalize,
                                load_columns)
-from bitprop._rules cimport activate, derivative
+from bitprop._rules cimport activate, derivative, first_power_over
 
 
 cdef extern from *:
@@ -50,8 +50,46 @@ cdef extern from *:
         }
         fmpz_addmul(f, g, h);
     }
+
+    static inline void bitprop_flush(fmpz_t out, __int128 acc, fmpz_t tmp)
+    {
+        if (acc >= -COEFF_MAX && acc <= COEFF_MAX)
+            fmpz_add_si(out, out, (slong) acc);
+        else {
+            fmpz_set_signed_uiui(tmp, (ulong) ((unsigned __int128) acc >> 64), (ulong) acc);
+            fmpz_add(out, out, tmp);
+        }
+    }
+
+    /* out += sum over k < n of a[k] b(k), b(k) = rows[index[k]][col] (a gather) or, with
+       rows NULL, b[k]. Products of small entries add up in 128 bits, eight at a time
+       (|a b| < 2^124, so eight stay below 2^127); any other through fmpz_addmul. */
+    static void bitprop_dot(fmpz_t out, const fmpz *a, const fmpz *b, fmpz *const *rows,
+                            const slong *index, slong col, slong n, fmpz_t tmp)
+    {
+        __int128 acc = 0;
+        int count = 0;
+        for (slong k = 0; k < n; k++) {
+            const fmpz *y = rows == NULL ? b + k : rows[index[k]] + col;
+            if (a[k] == 0 || *y == 0)
+                continue;
+            if (!COEFF_IS_MPZ(a[k]) && !COEFF_IS_MPZ(*y)) {
+                acc += (__int128) a[k] * *y;
+                if (++count == 8) {
+                    bitprop_flush(out, acc, tmp);
+                    acc = 0;
+                    count = 0;
+                }
+            } else
+                fmpz_addmul(out, a + k, y);
+        }
+        if (count)
+            bitprop_flush(out, acc, tmp);
+    }
     """
     void bitprop_addmul(fmpz *f, const fmpz *g, const fmpz *h) nogil
+    void bitprop_dot(fmpz *out, const fmpz *a, const fmpz *b, fmpz **rows, const slong *index,
+                     slong col, slong n, fmpz *tmp) nogil
 
 
 cdef struct InEdge:
@@ -105,6 +143,10 @@ cdef class SparseBlocks:
         self.src_level = <slong *>_alloc(self.n_edges, sizeof(slong))
         self.src_row = <slong *>_alloc(self.n_edges, sizeof(slong))
         self.wn = _fmpz_vec_init(self.n_edges + 1)
+        self.out_wn = _fmpz_vec_init(self.n_edges + 1)
+        self.out_level = <slong *>_alloc(self.n_edges, sizeof(slong))
+        self.out_src = <slong *>_alloc(self.n_edges, sizeof(slong))
+        self.out_row = <slong *>_alloc(self.n_edges, sizeof(slong))
         L = r = 0
         for b, block in enumerate(layout.blocks):
             self.level_off[b] = L
@@ -130,6 +172,7 @@ cdef class SparseBlocks:
         self.row_off[L] = r
         self._connect()
         self._scale_weights()
+        self._transpose()
         self.primes = plan_primes(d)
 
     def __dealloc__(self):
@@ -142,6 +185,9 @@ cdef class SparseBlocks:
             _fmpz_vec_clear(self.bn, rows + 1)
         if self.wn != NULL:
             _fmpz_vec_clear(self.wn, self.n_edges + 1)
+        if self.out_wn != NULL:
+            _fmpz_vec_clear(self.out_wn, self.n_edges + 1)
+        free(self.out_level); free(self.out_src); free(self.out_row)
         free(self.level_off); free(self.row_off); free(self.width); free(self.read_off)
         free(self.reads); free(self.rule); free(self.pos); free(self.exported)
         free(self.edge_off); free(self.edge_id); free(self.src_level); free(self.src_row)
@@ -226,6 +272,32 @@ cdef class SparseBlocks:
                     _scaled(self.wn + k, d.weight + self.edge_id[k], self.D + L, factor)
         fmpz_clear(factor)
 
+    cdef void _transpose(self) except *:
+        """out_*: each level's in-edges sorted by (source level, source row, reading row)."""
+        cdef slong L, r, k, e0, e1, n
+        cdef InEdge *order = <InEdge *>_alloc(self.n_edges, sizeof(InEdge))
+        cdef slong *row_of = <slong *>_alloc(self.n_edges, sizeof(slong))
+        try:
+            for L in range(self.level_off[self.n_blocks]):
+                for r in range(self.row_off[L], self.row_off[L + 1]):
+                    for k in range(self.edge_off[r], self.edge_off[r + 1]):
+                        row_of[k] = r - self.row_off[L]
+                e0 = self.edge_off[self.row_off[L]]
+                e1 = self.edge_off[self.row_off[L + 1]]
+                n = e1 - e0
+                for k in range(n):
+                    order[k].level = self.src_level[e0 + k]
+                    order[k].row = self.src_row[e0 + k]
+                    order[k].edge = e0 + k          # rows in order: ties keep the row order
+                qsort(order, n, sizeof(InEdge), _by_source)
+                for k in range(n):
+                    fmpz_set(self.out_wn + e0 + k, self.wn + order[k].edge)
+                    self.out_level[e0 + k] = order[k].level
+                    self.out_src[e0 + k] = order[k].row
+                    self.out_row[e0 + k] = row_of[order[k].edge]
+        finally:
+            free(order); free(row_of)
+
     def block_sizes(self):
         """Per block: (levels without its input level, rows of those levels, in-edges)."""
         cdef slong b, L0, L1
@@ -309,10 +381,10 @@ cdef class SparseBlocks:
                     end += 1
                 j = _slot(self.reads + self.read_off[L], n_reads, m)
                 if _all_one(cof + j * cols, cols):        # one level read, or no scaling
-                    _row_sum(Z.rows[i], self.wn, c.H + m, self.src_row, e, end, cols)
+                    _row_sum(Z.rows[i], self.wn, c.H + m, self.src_row, e, end, cols, &w.tmp)
                 else:
                     _fmpz_vec_zero(acc, cols)
-                    _row_sum(acc, self.wn, c.H + m, self.src_row, e, end, cols)
+                    _row_sum(acc, self.wn, c.H + m, self.src_row, e, end, cols, &w.tmp)
                     for s in range(cols):
                         bitprop_addmul(at(Z, i, s), acc + s, cof + j * cols + s)
                 e = end
@@ -379,9 +451,22 @@ cdef class SparseBlocks:
                 lower = power_bits_floor(canonical_bits(at(z, i, s), zd + s, &w.fac, &w.g,
                                                         &w.tmp), d, c_bits)
                 if lower > run.max_bits:
-                    return run.mark_fault(w, self.pos[self.row_off[L] + i], w.s0 + s, step,
-                                          WHAT_F_PREDICTED, lower)
+                    return self._first_power_over(run, w, L, step, z, zd, s * z.r + i, lower)
         return DONE
+
+    cdef int _first_power_over(self, Pass run, Worker *w, slong L, slong step,
+                               fmpz_mat_struct *z, const fmpz *zd, slong first,
+                               long lower) noexcept nogil:
+        """The fault recording level L's f would find first, given that entry ``first``
+        (s * rows + i) is predicted over (``lower`` bits): see bitprop._rules."""
+        cdef long bits
+        cdef slong k = first_power_over(self.rule + L, z, zd, first, run.max_bits, &w.qtmp,
+                                        &w.qacc, &bits)
+        if k >= 0:
+            return run.mark_fault(w, self.pos[self.row_off[L] + k % z.r], w.s0 + k // z.r,
+                                  step, WHAT_F, bits)
+        return run.mark_fault(w, self.pos[self.row_off[L] + first % z.r],
+                              w.s0 + first // z.r, step, WHAT_F_PREDICTED, lower)
 
     # --- backward ------------------------------------------------------------------------
     cdef int backward(self, Pass run, Worker *w, slong b, BlockState *state, fmpq *F,
@@ -464,10 +549,9 @@ cdef class SparseBlocks:
             divide_exact(part + s, den, gd + s)
         factor(&w.fac, den, &w.tmp)
         for i in range(self.width[L]):
-            fmpz_zero(&w.tmp)
-            for s in range(cols):
-                bitprop_addmul(&w.tmp, at(G, i, s), part + s)
-            set_canonical(w.grad_z + self.pos[self.row_off[L] + i], &w.tmp, den, &w.fac, &w.g,
+            fmpz_zero(&w.q)
+            bitprop_dot(&w.q, G.rows[i], part, NULL, NULL, 0, cols, &w.tmp)
+            set_canonical(w.grad_z + self.pos[self.row_off[L] + i], &w.q, den, &w.fac, &w.g,
                           True)
         for j in range(n_reads):
             m = self.reads[self.read_off[L] + j]
@@ -489,7 +573,6 @@ cdef class SparseBlocks:
         cdef fmpz_mat_struct A
         cdef fmpz *hd = c.hd[m]
         cdef fmpz_mat_struct *H = c.H + m
-        cdef fmpz *row
         fmpz_one(den)
         for s in range(cols):
             fmpz_mul(scale + s, gd + s, hd + s)
@@ -506,33 +589,35 @@ cdef class SparseBlocks:
             for e in range(self.edge_off[r], self.edge_off[r + 1]):
                 if self.src_level[e] != m:
                     continue
-                row = H.rows[self.src_row[e]]
-                fmpz_zero(&w.tmp)
-                for s in range(cols):
-                    bitprop_addmul(&w.tmp, A.rows[i] + s, row + s)
-                set_canonical(w.grad_w + self.edge_id[e], &w.tmp, den, &w.fac, &w.g, True)
+                fmpz_zero(&w.q)
+                bitprop_dot(&w.q, A.rows[i], H.rows[self.src_row[e]], NULL, NULL, 0, cols,
+                            &w.tmp)
+                set_canonical(w.grad_w + self.edge_id[e], &w.q, den, &w.fac, &w.g, True)
         fmpz_mat_clear(&A)
 
     cdef void _send(self, Worker *w, Columns *a, slong L, slong k, slong m,
                     fmpz_mat_struct *G, const fmpz *gd) noexcept nogil:
         """dL/df of level m += its share of level L's W^T G / (D_L gd), merged into what
         level m holds over the lcm of the two denominators per column."""
-        cdef slong cols = G.c, i, s, r, e, u
+        cdef slong cols = G.c, s, e, end, u
+        cdef slong e0 = self.edge_off[self.row_off[L]], e1 = self.edge_off[self.row_off[L + 1]]
         cdef fmpz_mat_struct T
         cdef fmpz *td = _fmpz_vec_init(cols + 1)
         cdef fmpz_mat_struct *M = a.H + m
         cdef fmpz *md = a.hd[m]
-        cdef fmpz *row
         fmpz_mat_init(&T, M.r, cols)
-        for i in range(G.r):
-            r = self.row_off[L] + i
-            row = G.rows[i]
-            for e in range(self.edge_off[r], self.edge_off[r + 1]):
-                if self.src_level[e] != m:
-                    continue
-                u = self.src_row[e]
-                for s in range(cols):
-                    bitprop_addmul(T.rows[u] + s, self.wn + e, row + s)
+        e = e0
+        while e < e1 and self.out_level[e] < m:
+            e += 1
+        while e < e1 and self.out_level[e] == m:     # one source row at a time: a gather
+            u = self.out_src[e]
+            end = e
+            while end < e1 and self.out_level[end] == m and self.out_src[end] == u:
+                end += 1
+            for s in range(cols):
+                bitprop_dot(T.rows[u] + s, self.out_wn + e, NULL, G.rows, self.out_row + e, s,
+                            end - e, &w.tmp)
+            e = end
         for s in range(cols):
             fmpz_mul(td + s, self.D + L, gd + s)
         _merge(M, md, &T, td, &w.tmp, &w.g)
@@ -549,16 +634,11 @@ cdef enum:
 
 
 cdef inline void _row_sum(fmpz *out, const fmpz *wn, fmpz_mat_struct *H, const slong *src_row,
-                          slong e0, slong e1, slong cols) noexcept nogil:
+                          slong e0, slong e1, slong cols, fmpz *tmp) noexcept nogil:
     """out[s] += sum over in-edges e0 <= e < e1 of wn[e] H[src_row[e], s]."""
-    cdef slong e, s
-    cdef fmpz *h
-    for e in range(e0, e1):
-        if fmpz_is_zero(wn + e):
-            continue
-        h = H.rows[src_row[e]]
-        for s in range(cols):
-            bitprop_addmul(out + s, wn + e, h + s)
+    cdef slong s
+    for s in range(cols):
+        bitprop_dot(out + s, wn + e0, NULL, H.rows, src_row + e0, s, e1 - e0, tmp)
 
 
 cdef inline slong _slot(const slong *reads, slong n, slong m) noexcept nogil:
