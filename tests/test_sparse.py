@@ -251,3 +251,27 @@ def test_predicted_powers_fault_the_same_for_every_thread_count(fraction):
             net.grad(data, threads=threads, max_bits=limit)
         faults.add(str(info.value))
     assert len(faults) == 1
+
+
+def test_numbers_past_the_stack_accumulator_take_the_general_path():
+    """Sums whose products need more than 48 words (3072 bits) fall back from the limb
+    accumulator to fmpz_addmul; both agree with the reference."""
+    huge = Fraction(2 ** 3500 + 1, 3 ** 5)
+    vertices = [{"name": "x0"}, {"name": "x1"}]
+    edges = []
+    for i in range(3):          # parallel edges: no dense layer
+        vertices.append({"name": f"h{i}", "activation": "identity"})
+        edges += [("x0", f"h{i}", str(huge * (i + 1)), "1/7"), ("x0", f"h{i}", "1", "0"),
+                  ("x1", f"h{i}", "-3/5", "0")]
+    vertices.append({"name": "o", "activation": "relu"})
+    edges += [(f"h{i}", "o", str(-huge if i else huge), "0") for i in range(3)]
+    edges += [("x0", "o", "1/2", "0"), ("x0", "o", "1", "0")]
+    doc = {"vertices": vertices, "inputs": ["x0", "x1"], "outputs": ["o"],
+           "edges": [{"from": u, "to": v, "weight": w, "bias": q} for u, v, w, q in edges]}
+    data = {"samples": [{"x": [str(huge), "1/3"], "y": ["2"]}, {"x": ["-1", "5"], "y": ["0"]}],
+            "loss": {"kind": "square"}}
+    net = bitprop.Network.from_json(doc)
+    dense, sparse = _layouts(net, "mixed")
+    assert dense is None and len(sparse.blocks) == 1
+    for threads in (1, 2):
+        check_blocks(doc, data, threads)

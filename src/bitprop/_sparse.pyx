@@ -34,6 +34,8 @@ from bitprop._rules cimport activate, derivative, first_power_over
 
 cdef extern from *:
     """
+    #include <string.h>
+    #include <gmp.h>
     #include <flint/fmpz.h>
     /* f += g h, in registers when all three are small (the common case on float data:
        what a call to fmpz_addmul spends in dispatch is most of such a product's cost). */
@@ -61,15 +63,104 @@ cdef extern from *:
         }
     }
 
+    /* A multi-word sum of products runs on limbs: an accumulator of two's complement words
+       on the stack, each product added or subtracted in place (mpn_addmul_1, mpn_mul), no
+       allocation until the one result. Sums whose products need more words than this stay
+       on fmpz_addmul. */
+    #define BITPROP_LIMBS 48
+
+    static inline const mp_limb_t *bitprop_limbs(const fmpz *x, mp_limb_t *one, slong *n,
+                                                 int *negative)
+    {
+        if (!COEFF_IS_MPZ(*x)) {
+            slong v = *x;
+            *negative = v < 0;
+            *one = v < 0 ? -(mp_limb_t) v : (mp_limb_t) v;
+            *n = 1;
+            return one;
+        }
+        __mpz_struct *z = COEFF_TO_PTR(*x);
+        *negative = z->_mp_size < 0;
+        *n = z->_mp_size < 0 ? -z->_mp_size : z->_mp_size;
+        return z->_mp_d;
+    }
+
+    static inline slong bitprop_words(const fmpz *x)
+    {
+        if (!COEFF_IS_MPZ(*x))
+            return 1;
+        int size = COEFF_TO_PTR(*x)->_mp_size;
+        return size < 0 ? -size : size;
+    }
+
+    /* acc (n words, two's complement) += x y, for n > words(x) + words(y) */
+    static void bitprop_limbs_addmul(mp_limb_t *acc, slong n, const fmpz *x, const fmpz *y,
+                                     mp_limb_t *product)
+    {
+        mp_limb_t one_x, one_y, carry;
+        slong xn, yn;
+        int x_negative, y_negative;
+        const mp_limb_t *xp = bitprop_limbs(x, &one_x, &xn, &x_negative);
+        const mp_limb_t *yp = bitprop_limbs(y, &one_y, &yn, &y_negative);
+        if (xn < yn) {
+            const mp_limb_t *p = xp; xp = yp; yp = p;
+            slong m = xn; xn = yn; yn = m;
+        }
+        if (yn == 1) {
+            if (x_negative == y_negative) {
+                carry = mpn_addmul_1(acc, xp, xn, yp[0]);
+                mpn_add_1(acc + xn, acc + xn, n - xn, carry);
+            } else {
+                carry = mpn_submul_1(acc, xp, xn, yp[0]);
+                mpn_sub_1(acc + xn, acc + xn, n - xn, carry);
+            }
+            return;
+        }
+        mpn_mul(product, xp, xn, yp, yn);
+        if (x_negative == y_negative)
+            mpn_add(acc, acc, n, product, xn + yn);
+        else
+            mpn_sub(acc, acc, n, product, xn + yn);
+    }
+
     /* out += sum over k < n of a[k] b(k), b(k) = rows[index[k]][col] (a gather) or, with
-       rows NULL, b[k]. Products of small entries add up in 128 bits, eight at a time
-       (|a b| < 2^124, so eight stay below 2^127); any other through fmpz_addmul. */
+       rows NULL, b[k]. Products of one-word entries add up in 128 bits, eight at a time
+       (|a b| < 2^124, so eight stay below 2^127); once any entry is longer, the whole sum
+       runs on limbs. */
     static void bitprop_dot(fmpz_t out, const fmpz *a, const fmpz *b, fmpz *const *rows,
                             const slong *index, slong col, slong n, fmpz_t tmp)
     {
         __int128 acc = 0;
-        int count = 0;
-        for (slong k = 0; k < n; k++) {
+        int count = 0, long_entries = 0;
+        slong k, most = 0, words;
+        for (k = 0; k < n; k++) {
+            const fmpz *y = rows == NULL ? b + k : rows[index[k]] + col;
+            if (a[k] == 0 || *y == 0)
+                continue;
+            if (COEFF_IS_MPZ(a[k]) || COEFF_IS_MPZ(*y)) {
+                long_entries = 1;
+                words = bitprop_words(a + k) + bitprop_words(y);
+                most = words > most ? words : most;
+            }
+        }
+        if (long_entries && most + 1 <= BITPROP_LIMBS) {
+            mp_limb_t sum[BITPROP_LIMBS], product[BITPROP_LIMBS];
+            slong size = most + 1;
+            memset(sum, 0, size * sizeof(mp_limb_t));
+            for (k = 0; k < n; k++) {
+                const fmpz *y = rows == NULL ? b + k : rows[index[k]] + col;
+                if (a[k] != 0 && *y != 0)
+                    bitprop_limbs_addmul(sum, size, a + k, y, product);
+            }
+            if (fmpz_is_zero(out))
+                fmpz_set_signed_ui_array(out, sum, size);
+            else {
+                fmpz_set_signed_ui_array(tmp, sum, size);
+                fmpz_add(out, out, tmp);
+            }
+            return;
+        }
+        for (k = 0; k < n; k++) {
             const fmpz *y = rows == NULL ? b + k : rows[index[k]] + col;
             if (a[k] == 0 || *y == 0)
                 continue;
