@@ -26,6 +26,13 @@ AWKWARD = st.sampled_from([Fraction(n, d) for n, d in (
 # Euclid for small numbers and remainders for big ones within one pass.
 PRIMES = [p for p in range(10007, 10700) if all(p % d for d in range(2, 104))]
 MANY_PRIMES = st.builds(lambda n, p: Fraction(n, p), st.integers(-9, 9), st.sampled_from(PRIMES))
+# 16-bit primes shared across layers, with 2, 3 and 5: after a few layers the columns' and
+# the gradient rows' denominators are many words over a base of many groups, where the
+# measured rule takes batches (one Euclid for a column's gcds) or remainders by groups.
+PRIMES_16 = [p for p in range(65000, 65536) if all(p % d for d in range(2, 256))]
+WIDE = st.builds(lambda n, ps: Fraction(n, ps[0] * ps[1]), st.integers(-(2 ** 20), 2 ** 20),
+                 st.tuples(st.sampled_from(PRIMES_16 + [1, 2, 3, 5]),
+                           st.sampled_from(PRIMES_16 + [1, 9, 25])))
 ACTIVATIONS = st.sampled_from(["relu", "identity", "square", "cube",
                                bitprop.Activation.leaky_relu("1/4"),
                                bitprop.Activation.leaky_relu("-3/2"),
@@ -102,6 +109,12 @@ def test_dense_kernel_exact_for_awkward_denominators(case, threads):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mlp_cases(MANY_PRIMES), st.integers(1, 2))
 def test_dense_kernel_exact_for_many_prime_denominators(case, threads):
+    check_against_reference(*case, threads, "dense")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mlp_cases(WIDE), st.integers(1, 2))
+def test_dense_kernel_exact_for_wide_denominators(case, threads):
     check_against_reference(*case, threads, "dense")
 
 

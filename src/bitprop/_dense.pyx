@@ -35,7 +35,7 @@ from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT
 from bitprop._convert cimport fmpq_bit_length
 from bitprop._convert cimport fmpq_set_fraction
 from bitprop._factored cimport (PrimeBase, Factored, factored_set_base, factor, canonical_bits,
-                               set_canonical, divide_exact)
+                               set_canonical, divide_exact, batch_start, batch_add, batch_end)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
 
@@ -259,6 +259,10 @@ cdef class DenseEngine:
         cdef long b, bf
         for s in range(m.c):
             self.column_ready(w, den + s)
+            if batch_start(&w.fac, den + s, m.r):      # the column's gcds together
+                for i in range(m.r):
+                    batch_add(&w.fac, at(m, i, s), den + s)
+                batch_end(&w.fac, den + s, &w.tmp)
             for i in range(m.r):
                 p = self.pos[self.pos_off[l] + i]
                 b = canonical_bits(at(m, i, s), den + s, &w.fac, &w.g, &w.tmp)

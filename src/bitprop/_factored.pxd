@@ -30,6 +30,12 @@ cdef struct Factored:
     slong used_groups
     ulong twos                  # the denominator's power of 2
     fmpz rough
+    # A batch (batch_start .. batch_end): the gcds of many numbers with one denominator
+    # taken together, where Euclid would take each (see _factored.pyx).
+    bint batching               # between batch_start and batch_end, products kept
+    bint batched                # after batch_end: gcds of the batch's members read ``part``
+    fmpz acc                    # the members' product mod den
+    fmpz part                   # den's part over the primes dividing some member
 
 
 cdef class PrimeBase:
@@ -49,6 +55,9 @@ cdef void factored_clear(Factored *f) noexcept nogil
 cdef int factored_set_base(Factored *f, const Primes *base) except -1
 cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil
 cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil
+cdef bint batch_start(Factored *f, const fmpz *den, slong members) noexcept nogil
+cdef void batch_add(Factored *f, const fmpz *x, const fmpz *den) noexcept nogil
+cdef void batch_end(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
                    fmpz *tmp) noexcept nogil
 cdef long canonical_bits(const fmpz *num, const fmpz *den, const Factored *f, fmpz *g,
