@@ -23,7 +23,7 @@ reduction. The layers of several blocks are numbered one after the other; a bloc
 (in ``starts``) has no weights.
 """
 
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, malloc, free
 from posix.unistd cimport usleep
 
 from bitprop._flint cimport *
@@ -35,7 +35,9 @@ from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT
 from bitprop._convert cimport fmpq_bit_length
 from bitprop._convert cimport fmpq_set_fraction
 from bitprop._factored cimport (PrimeBase, Factored, factored_set_base, factor, canonical_bits,
-                               set_canonical, divide_exact, batch_start, batch_add, batch_end)
+                               set_canonical, divide_exact, batch_start, batch_add, batch_end,
+                               Powers, powers_init, powers_clear, residues, dot_mod,
+                               gcd_from_residues, set_reduced)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
 
@@ -497,6 +499,8 @@ cdef class DenseEngine:
         cdef fmpz_mat_struct M, A, HT
         cdef const Shared *part
         cdef fmpz_t den, scale
+        cdef Powers P
+        cdef ulong *res
         cdef fmpz *g = &w.g
         cdef fmpz *tmp = &w.tmp
         if rows == 0:
@@ -524,14 +528,32 @@ cdef class DenseEngine:
                 k += 1
         fmpz_mat_init(&M, rows, n_in)
         fmpz_mat_mul(&M, &A, &HT)
+        self.column_ready(w, den)
+        # the entries' gcds with den from residues of A and H^T by den's prime powers, where
+        # reading those costs less than reading M's entries once per group and prime
+        res = NULL
+        if run.canonical_gradients and powers_init(&P, den, &w.fac, tmp):
+            res = _gradient_residues(&P, &A, &HT, &M, &w.fac)
+            if res == NULL:
+                powers_clear(&P)
         flint_free(HT.rows)
         fmpz_mat_clear(&A)
-        self.column_ready(w, den)
         for i in range(rows):
             for j in range(n_in):
                 e = self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
-                if e >= 0:               # (-1: no such edge)
+                if e < 0:                # (-1: no such edge)
+                    continue
+                if res == NULL:
                     _set_sum(run, run.grad_w + e, at(&M, i, j), den, &w.fac, g)
+                elif fmpz_is_zero(at(&M, i, j)):
+                    fmpq_zero(run.grad_w + e)
+                else:
+                    gcd_from_residues(g, at(&M, i, j), res + i * n_in + j, rows * n_in, &P,
+                                      tmp)
+                    set_reduced(run.grad_w + e, at(&M, i, j), den, g, True)
+        if res != NULL:
+            free(res)
+            powers_clear(&P)
         fmpz_mat_clear(&M)
         # dL/db rows: sum over all samples of G[i, s] / gd[s]
         fmpz_one(den)
@@ -559,6 +581,52 @@ cdef inline void _set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const F
     else:
         fmpz_swap(fmpq_numref(q), num)
         fmpz_set(fmpq_denref(q), den)
+
+
+cdef ulong *_gradient_residues(const Powers *P, const fmpz_mat_struct *A,
+                               const fmpz_mat_struct *HT, const fmpz_mat_struct *M,
+                               const Factored *f) noexcept nogil:
+    """The residues of M = A HT by the groups of P (group h of entry (i, j) at
+    h * M.r * M.c + i * M.c + j), from those of A's and HT's entries: NULL (the caller reads
+    M's entries instead) where that reads more words than M's entries once per group of f
+    (each product of residues counted as a word read), or takes more than 64 MiB."""
+    cdef slong i, j, k, h, n = A.c, groups = P.groups
+    cdef double words_in = 0, words_out = 0
+    cdef ulong *ra
+    cdef ulong *rh
+    cdef ulong *out
+    for i in range(A.r):
+        for k in range(n):
+            words_in += fmpz_size(at(<fmpz_mat_struct *>A, i, k))
+    for k in range(n):
+        for j in range(HT.c):
+            words_in += fmpz_size(HT.rows[k] + j)
+    for i in range(M.r):
+        for j in range(M.c):
+            words_out += fmpz_size(at(<fmpz_mat_struct *>M, i, j))
+    if (groups * (words_in + <double>M.r * M.c * n) >= words_out * f.used_groups
+            or <double>groups * (A.r * n + n * HT.c + M.r * M.c) * sizeof(ulong) > 64 << 20):
+        return NULL
+    ra = <ulong *>malloc((groups * A.r * n + 1) * sizeof(ulong))
+    rh = <ulong *>malloc((groups * n * HT.c + 1) * sizeof(ulong))
+    out = <ulong *>malloc((groups * M.r * M.c + 1) * sizeof(ulong))
+    if ra == NULL or rh == NULL or out == NULL:
+        free(ra); free(rh); free(out)
+        return NULL
+    for i in range(A.r):                # by group, then row: a row's n residues in a run
+        for k in range(n):
+            residues(ra + i * n + k, A.r * n, at(<fmpz_mat_struct *>A, i, k), P)
+    for k in range(n):                  # HT by group, then column
+        for j in range(HT.c):
+            residues(rh + j * n + k, HT.c * n, HT.rows[k] + j, P)
+    for h in range(groups):
+        for i in range(M.r):
+            for j in range(M.c):
+                out[h * M.r * M.c + i * M.c + j] = dot_mod(
+                    ra + h * A.r * n + i * n, rh + h * n * HT.c + j * n, n, P.modulus[h],
+                    P.inverse[h])
+    free(ra); free(rh)
+    return out
 
 
 cdef PrimeBase _network_primes(const PlanData *plan):

@@ -38,6 +38,24 @@ cdef struct Factored:
     fmpz part                   # den's part over the primes dividing some member
 
 
+cdef struct Powers:
+    # A denominator's prime powers over a complete base, p^e with e = v_p(den) (capped at
+    # what stays below 2^60: ``cut``), packed into groups whose product stays below 2^60:
+    # the residues of a number by the groups' products give its gcd with den without
+    # reading the number again (``gcd_from_residues``), and those of a product of matrices
+    # come from its factors' (``dot_mod``).
+    slong count
+    ulong *prime
+    ulong *power
+    ulong *exponent             # v_p(den)
+    char *cut                   # power = p^e' for some e' < exponent
+    slong groups
+    ulong *modulus              # per group
+    ulong *inverse              # per group: n_preinvert_limb(modulus)
+    slong *start                # groups + 1
+    ulong twos                  # v_2(den)
+
+
 cdef class PrimeBase:
     cdef Primes d
     cdef slong capacity
@@ -58,6 +76,14 @@ cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil
 cdef bint batch_start(Factored *f, const fmpz *den, slong members) noexcept nogil
 cdef void batch_add(Factored *f, const fmpz *x, const fmpz *den) noexcept nogil
 cdef void batch_end(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil
+cdef bint powers_init(Powers *P, const fmpz *den, const Factored *f, fmpz *tmp) noexcept nogil
+cdef void powers_clear(Powers *P) noexcept nogil
+cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noexcept nogil
+cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil
+cdef void gcd_from_residues(fmpz *g, const fmpz *num, const ulong *res, slong stride,
+                            const Powers *P, fmpz *tmp) noexcept nogil
+cdef void set_reduced(fmpq *q, fmpz *num, const fmpz *den, const fmpz *g,
+                      bint consume) noexcept nogil
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
                    fmpz *tmp) noexcept nogil
 cdef long canonical_bits(const fmpz *num, const fmpz *den, const Factored *f, fmpz *g,

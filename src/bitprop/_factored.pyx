@@ -37,6 +37,29 @@ from libc.stdlib cimport qsort, malloc, calloc, realloc, free
 from bitprop._flint cimport *
 from bitprop._convert cimport fmpz_set_pyint, fmpz_get_pyint
 
+cdef extern from *:
+    """
+    #include <flint/ulong_extras.h>
+    /* sum a[i] b[i] mod m, for a[i], b[i] < m < 2^60: 256 products fit 128 bits */
+    static ulong bitprop_dot_mod(const ulong *a, const ulong *b, slong n, ulong m,
+                                 ulong minv)
+    {
+        unsigned __int128 acc = 0;
+        slong i;
+        for (i = 0; i < n; i++) {
+            acc += (unsigned __int128) a[i] * b[i];
+            if ((i & 255) == 255)
+                acc = n_ll_mod_preinv((ulong) (acc >> 64), (ulong) acc, m, minv);
+        }
+        return n_ll_mod_preinv((ulong) (acc >> 64), (ulong) acc, m, minv);
+    }
+    """
+    ulong bitprop_dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) nogil
+    ulong n_preinvert_limb(ulong n) nogil
+
+#: Moduli of the residues of numbers by a denominator's prime powers stay below this, so that
+#: 256 products of residues add up in 128 bits (bitprop_dot_mod).
+cdef ulong RESIDUE_LIMIT = (<ulong>1) << 60
 #: Powers of p tested directly stay below this (fmpz_divisible_si takes a signed word).
 cdef ulong POWER_LIMIT = (<ulong>1) << 62
 #: Euclid's cost in passes over a number of 2^k words, k = 0, 1, ..., 12 (and beyond: the
@@ -322,21 +345,17 @@ cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil:
 
 cdef inline ulong _common_exponent(const fmpz *num, const fmpz *den, ulong p,
                                    const Factored *f, slong k, fmpz *tmp) noexcept nogil:
-    """min(v_p(num), v_p(den)) for the k-th base prime p, dividing both. What a gcd learns of
-    v_p(den) is kept in f (a lower bound, exact once seen below num's), so that the gcds
-    of a column's or a row's entries with one denominator seldom read it again."""
-    cdef ulong v, d
+    """min(v_p(num), v_p(den)) for the k-th base prime p, dividing both. v_p(den) is found
+    by the first gcd that needs it and kept in f, so that the gcds of a column's or a row's
+    entries with one denominator do not read den again; where it is 1, num is not read."""
     cdef ulong *known = <ulong *>f.exponent
     cdef char *exact = <char *>f.exact
-    if exact[k]:
-        return valuation_from(num, p, known[k], tmp)
-    v = valuation_from(num, p, <ulong>-1, tmp)
-    if v <= known[k]:
-        return v
-    d = valuation_from(den, p, v, tmp)
-    known[k] = d
-    exact[k] = d < v
-    return d
+    if not exact[k]:                    # once per denominator: the gcds of its column or
+        known[k] = valuation_from(den, p, <ulong>-1, tmp)   # row then read it
+        exact[k] = True
+    if known[k] == 1:                   # p divides num: no need to read num again
+        return 1
+    return valuation_from(num, p, known[k], tmp)
 
 
 cdef inline slong _size_class(const fmpz *x) noexcept nogil:
@@ -483,6 +502,13 @@ cdef void set_canonical(fmpq *q, fmpz *num, const fmpz *den, const Factored *f, 
         fmpq_zero(q)
         return
     gcd_with(g, num, den, f, fmpq_denref(q))
+    set_reduced(q, num, den, g, consume)
+
+
+cdef void set_reduced(fmpq *q, fmpz *num, const fmpz *den, const fmpz *g,
+                      bint consume) noexcept nogil:
+    """q := (num / g) / (den / g), g = gcd(num, den) and num != 0 (``consume``: as in
+    set_canonical)."""
     if consume:
         fmpz_swap(fmpq_numref(q), num)
     else:
@@ -492,6 +518,121 @@ cdef void set_canonical(fmpq *q, fmpz *num, const fmpz *den, const Factored *f, 
     else:
         divide_exact(fmpq_numref(q), fmpq_numref(q), g)
         divide_exact(fmpq_denref(q), den, g)
+
+
+# --- residues by a denominator's prime powers ------------------------------------------------
+
+cdef void powers_clear(Powers *P) noexcept nogil:
+    free(P.prime); free(P.power); free(P.exponent); free(P.cut)
+    free(P.modulus); free(P.inverse); free(P.start)
+    P.prime, P.power, P.exponent, P.cut = NULL, NULL, NULL, NULL
+    P.modulus, P.inverse, P.start = NULL, NULL, NULL
+    P.count, P.groups = 0, 0
+
+
+cdef bint powers_init(Powers *P, const fmpz *den, const Factored *f, fmpz *tmp) noexcept nogil:
+    """P := den's odd prime powers over f's base, f readied for den (> 0) by ``factor``;
+    False (P empty) where f takes no remainders for den (Euclid, or an incomplete base) or
+    without memory. One valuation per prime of den: den is read once per prime, and the
+    numbers over it never again after their residues."""
+    cdef const Primes *base = f.base
+    cdef slong k, n = 0, g = 0
+    cdef ulong p, e, q, product = 1
+    P.prime, P.power, P.exponent, P.cut = NULL, NULL, NULL, NULL
+    P.modulus, P.inverse, P.start = NULL, NULL, NULL
+    P.count, P.groups = 0, 0
+    if base == NULL or not fmpz_is_one(&f.rough):
+        return False
+    for k in range(base.count):
+        n += f.divides[k]
+    P.prime = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.power = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.exponent = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.cut = <char *>malloc(n + 1)
+    P.modulus = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.inverse = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.start = <slong *>malloc((n + 2) * sizeof(slong))
+    if (P.prime == NULL or P.power == NULL or P.exponent == NULL or P.cut == NULL
+            or P.modulus == NULL or P.inverse == NULL or P.start == NULL):
+        powers_clear(P)
+        return False
+    P.twos = fmpz_val2(den)
+    n = 0
+    for k in range(base.count):
+        if not f.divides[k]:
+            continue
+        p = base.prime[k]
+        if p >= RESIDUE_LIMIT:          # a word-size prime: remainders one by one
+            powers_clear(P)
+            return False
+        e = valuation_from(den, p, <ulong>-1, tmp)
+        P.prime[n], P.exponent[n], P.cut[n] = p, e, False
+        q = p                           # p^e, or the largest power of p below the limit
+        while e > 1 and q <= (RESIDUE_LIMIT - 1) // p:
+            q *= p
+            e -= 1
+        P.cut[n] = e > 1
+        P.power[n] = q
+        if n == 0 or product > (RESIDUE_LIMIT - 1) // q:
+            if n:
+                P.modulus[g] = product
+                P.inverse[g] = n_preinvert_limb(product)
+                g += 1
+            P.start[g], product = n, 1
+        product *= q
+        n += 1
+    if n:
+        P.modulus[g] = product
+        P.inverse[g] = n_preinvert_limb(product)
+        g += 1
+    P.start[g] = n
+    P.count, P.groups = n, g
+    return True
+
+
+cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noexcept nogil:
+    """out[g * stride] := x mod the g-th group's product, for every group."""
+    cdef slong g
+    if fmpz_is_zero(x):
+        for g in range(P.groups):
+            out[g * stride] = 0
+        return
+    for g in range(P.groups):
+        out[g * stride] = fmpz_fdiv_ui(x, P.modulus[g])
+
+
+cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil:
+    """sum a[i] b[i] mod m, residues a[i], b[i] < m of a group's product m."""
+    return bitprop_dot_mod(a, b, n, m, minv)
+
+
+cdef void gcd_from_residues(fmpz *g, const fmpz *num, const ulong *res, slong stride,
+                            const Powers *P, fmpz *tmp) noexcept nogil:
+    """g := gcd(num, den), num != 0, P den's powers and res[h * stride] num mod the h-th
+    group's product: each prime's power in the gcd is read off a word (p^e divides the
+    residue when it divides num); only a power cut below the limit sends back to num. g must
+    not alias num or tmp."""
+    cdef slong h, k
+    cdef ulong r, v, twos, p
+    fmpz_one(g)
+    if P.twos:
+        twos = fmpz_val2(num)
+        fmpz_mul_2exp(g, g, twos if twos < P.twos else P.twos)
+    for h in range(P.groups):
+        for k in range(P.start[h], P.start[h + 1]):
+            p = P.prime[k]
+            r = res[h * stride] % P.power[k]
+            if r % p:
+                continue
+            if r == 0:
+                v = (valuation_from(num, p, P.exponent[k], tmp) if P.cut[k]
+                     else P.exponent[k])
+            else:
+                v = 0
+                while r % p == 0:
+                    r //= p
+                    v += 1
+            mul_prime_power(g, p, v, tmp)
 
 
 def base_of(denominators):
