@@ -548,8 +548,8 @@ cdef class DenseEngine:
                 elif fmpz_is_zero(at(&M, i, j)):
                     fmpq_zero(run.grad_w + e)
                 else:
-                    gcd_from_residues(g, at(&M, i, j), res + i * n_in + j, rows * n_in, &P,
-                                      tmp)
+                    gcd_from_residues(g, at(&M, i, j), den, res + i * n_in + j, rows * n_in,
+                                      &P, tmp)
                     set_reduced(run.grad_w + e, at(&M, i, j), den, g, True)
         if res != NULL:
             free(res)

@@ -47,8 +47,8 @@ cdef struct Powers:
     slong count
     ulong *prime
     ulong *power
-    ulong *exponent             # v_p(den)
-    char *cut                   # power = p^e' for some e' < exponent
+    ulong *exponent             # v_p(den), or where cut a lower bound past power's
+    char *cut                   # power = p^e' for some e' < v_p(den)
     slong groups
     ulong *modulus              # per group
     ulong *inverse              # per group: n_preinvert_limb(modulus)
@@ -80,8 +80,8 @@ cdef bint powers_init(Powers *P, const fmpz *den, const Factored *f, fmpz *tmp) 
 cdef void powers_clear(Powers *P) noexcept nogil
 cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noexcept nogil
 cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil
-cdef void gcd_from_residues(fmpz *g, const fmpz *num, const ulong *res, slong stride,
-                            const Powers *P, fmpz *tmp) noexcept nogil
+cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulong *res,
+                            slong stride, const Powers *P, fmpz *tmp) noexcept nogil
 cdef void set_reduced(fmpq *q, fmpz *num, const fmpz *den, const fmpz *g,
                       bint consume) noexcept nogil
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,

@@ -345,17 +345,27 @@ cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil:
 
 cdef inline ulong _common_exponent(const fmpz *num, const fmpz *den, ulong p,
                                    const Factored *f, slong k, fmpz *tmp) noexcept nogil:
-    """min(v_p(num), v_p(den)) for the k-th base prime p, dividing both. v_p(den) is found
-    by the first gcd that needs it and kept in f, so that the gcds of a column's or a row's
-    entries with one denominator do not read den again; where it is 1, num is not read."""
+    """min(v_p(num), v_p(den)) for the k-th base prime p, dividing both. What a gcd learns of
+    v_p(den) is kept in f (a lower bound, exact once seen below num's or found to be 1), so
+    that the gcds of a column's or a row's entries with one denominator seldom read it
+    again; where it is 1, num is not read either."""
+    cdef ulong v, d
     cdef ulong *known = <ulong *>f.exponent
     cdef char *exact = <char *>f.exact
-    if not exact[k]:                    # once per denominator: the gcds of its column or
-        known[k] = valuation_from(den, p, <ulong>-1, tmp)   # row then read it
-        exact[k] = True
-    if known[k] == 1:                   # p divides num: no need to read num again
-        return 1
-    return valuation_from(num, p, known[k], tmp)
+    if known[k] == 1 and not exact[k]:  # first time: is p's exponent in den 1?
+        known[k] = valuation_from(den, p, 2, tmp)
+        exact[k] = known[k] == 1
+    if exact[k]:
+        if known[k] == 1:               # p divides num: no need to read num again
+            return 1
+        return valuation_from(num, p, known[k], tmp)
+    v = valuation_from(num, p, <ulong>-1, tmp)
+    if v <= known[k]:
+        return v
+    d = valuation_from(den, p, v, tmp)
+    known[k] = d
+    exact[k] = d < v
+    return d
 
 
 cdef inline slong _size_class(const fmpz *x) noexcept nogil:
@@ -565,13 +575,16 @@ cdef bint powers_init(Powers *P, const fmpz *den, const Factored *f, fmpz *tmp) 
         if p >= RESIDUE_LIMIT:          # a word-size prime: remainders one by one
             powers_clear(P)
             return False
-        e = valuation_from(den, p, <ulong>-1, tmp)
-        P.prime[n], P.exponent[n], P.cut[n] = p, e, False
-        q = p                           # p^e, or the largest power of p below the limit
-        while e > 1 and q <= (RESIDUE_LIMIT - 1) // p:
+        q, e = p, 1                     # the largest power of p below the limit
+        while q <= (RESIDUE_LIMIT - 1) // p:
             q *= p
+            e += 1
+        P.prime[n] = p
+        P.exponent[n] = valuation_from(den, p, e + 1, tmp)  # exact up to e
+        P.cut[n] = P.exponent[n] > e
+        while P.exponent[n] < e:
+            q //= p
             e -= 1
-        P.cut[n] = e > 1
         P.power[n] = q
         if n == 0 or product > (RESIDUE_LIMIT - 1) // q:
             if n:
@@ -606,12 +619,12 @@ cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv)
     return bitprop_dot_mod(a, b, n, m, minv)
 
 
-cdef void gcd_from_residues(fmpz *g, const fmpz *num, const ulong *res, slong stride,
-                            const Powers *P, fmpz *tmp) noexcept nogil:
+cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulong *res,
+                            slong stride, const Powers *P, fmpz *tmp) noexcept nogil:
     """g := gcd(num, den), num != 0, P den's powers and res[h * stride] num mod the h-th
     group's product: each prime's power in the gcd is read off a word (p^e divides the
-    residue when it divides num); only a power cut below the limit sends back to num. g must
-    not alias num or tmp."""
+    residue when it divides num); only a power cut below the limit sends back to num and
+    den. g must not alias num, den or tmp."""
     cdef slong h, k
     cdef ulong r, v, twos, p
     fmpz_one(g)
@@ -625,8 +638,11 @@ cdef void gcd_from_residues(fmpz *g, const fmpz *num, const ulong *res, slong st
             if r % p:
                 continue
             if r == 0:
-                v = (valuation_from(num, p, P.exponent[k], tmp) if P.cut[k]
-                     else P.exponent[k])
+                v = P.exponent[k]
+                if P.cut[k]:            # v_p(den) >= exponent[k] only: read num, then den
+                    v = valuation_from(num, p, <ulong>-1, tmp)
+                    if v > P.exponent[k]:
+                        v = valuation_from(den, p, v, tmp)
             else:
                 v = 0
                 while r % p == 0:
