@@ -533,7 +533,7 @@ cdef class DenseEngine:
         # reading those costs less than reading M's entries once per group and prime
         res = NULL
         if run.canonical_gradients and powers_init(&P, den, &w.fac, tmp):
-            res = _gradient_residues(&P, &A, &HT, &M, &w.fac)
+            res = _gradient_residues(&P, &A, &HT, &M)
             if res == NULL:
                 powers_clear(&P)
         flint_free(HT.rows)
@@ -584,12 +584,14 @@ cdef inline void _set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const F
 
 
 cdef ulong *_gradient_residues(const Powers *P, const fmpz_mat_struct *A,
-                               const fmpz_mat_struct *HT, const fmpz_mat_struct *M,
-                               const Factored *f) noexcept nogil:
+                               const fmpz_mat_struct *HT,
+                               const fmpz_mat_struct *M) noexcept nogil:
     """The residues of M = A HT by the groups of P (group h of entry (i, j) at
     h * M.r * M.c + i * M.c + j), from those of A's and HT's entries: NULL (the caller reads
-    M's entries instead) where that reads more words than M's entries once per group of f
-    (each product of residues counted as a word read), or takes more than 64 MiB."""
+    M's entries instead) where, for each group, that reads more words than M's entries (a
+    product of residues counted as a word read; M's entries are read at least once per
+    group of the base, and once more per prime they share with den past its first power), or
+    takes more than 64 MiB."""
     cdef slong i, j, k, h, n = A.c, groups = P.groups
     cdef double words_in = 0, words_out = 0
     cdef ulong *ra
@@ -604,7 +606,7 @@ cdef ulong *_gradient_residues(const Powers *P, const fmpz_mat_struct *A,
     for i in range(M.r):
         for j in range(M.c):
             words_out += fmpz_size(at(<fmpz_mat_struct *>M, i, j))
-    if (groups * (words_in + <double>M.r * M.c * n) >= words_out * f.used_groups
+    if (words_in + <double>M.r * M.c * n >= words_out
             or <double>groups * (A.r * n + n * HT.c + M.r * M.c) * sizeof(ulong) > 64 << 20):
         return NULL
     ra = <ulong *>malloc((groups * A.r * n + 1) * sizeof(ulong))
