@@ -626,11 +626,8 @@ cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulo
     residue when it divides num); only a power cut below the limit sends back to num and
     den. g must not alias num, den or tmp."""
     cdef slong h, k
-    cdef ulong r, v, twos, p
+    cdef ulong r, v, twos, p, word = 1
     fmpz_one(g)
-    if P.twos:
-        twos = fmpz_val2(num)
-        fmpz_mul_2exp(g, g, twos if twos < P.twos else P.twos)
     for h in range(P.groups):
         for k in range(P.start[h], P.start[h + 1]):
             p = P.prime[k]
@@ -648,7 +645,17 @@ cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulo
                 while r % p == 0:
                     r //= p
                     v += 1
-            mul_prime_power(g, p, v, tmp)
+            while v and word <= (<ulong>-1) // p:   # small powers gather in a word
+                word *= p
+                v -= 1
+            if v:
+                fmpz_mul_ui(g, g, word)
+                word = 1
+                mul_prime_power(g, p, v, tmp)
+    fmpz_mul_ui(g, g, word)
+    if P.twos:
+        twos = fmpz_val2(num)
+        fmpz_mul_2exp(g, g, twos if twos < P.twos else P.twos)
 
 
 def base_of(denominators):
