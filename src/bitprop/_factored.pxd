@@ -40,7 +40,7 @@ cdef struct Factored:
 
 cdef struct Powers:
     # A denominator's prime powers over a complete base, p^e with e = v_p(den) (capped at
-    # what stays below 2^60: ``cut``), packed into groups whose product stays below 2^60:
+    # what fits a word: ``cut``), packed into groups whose product fits a word:
     # the residues of a number by the groups' products give its gcd with den without
     # reading the number again (``gcd_from_residues``), and those of a product of matrices
     # come from its factors' (``dot_mod``).

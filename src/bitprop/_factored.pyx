@@ -40,26 +40,23 @@ from bitprop._convert cimport fmpz_set_pyint, fmpz_get_pyint
 cdef extern from *:
     """
     #include <flint/ulong_extras.h>
-    /* sum a[i] b[i] mod m, for a[i], b[i] < m < 2^60: 256 products fit 128 bits */
+    /* sum a[i] b[i] mod m, for a[i], b[i] < m: in three words, reduced once */
     static ulong bitprop_dot_mod(const ulong *a, const ulong *b, slong n, ulong m,
                                  ulong minv)
     {
-        unsigned __int128 acc = 0;
+        unsigned __int128 acc = 0, product;
+        ulong top = 0;
         slong i;
         for (i = 0; i < n; i++) {
-            acc += (unsigned __int128) a[i] * b[i];
-            if ((i & 255) == 255)
-                acc = n_ll_mod_preinv((ulong) (acc >> 64), (ulong) acc, m, minv);
+            product = (unsigned __int128) a[i] * b[i];
+            acc += product;
+            top += acc < product;
         }
-        return n_ll_mod_preinv((ulong) (acc >> 64), (ulong) acc, m, minv);
+        return n_lll_mod_preinv(top % m, (ulong) (acc >> 64), (ulong) acc, m, minv);
     }
     """
     ulong bitprop_dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) nogil
     ulong n_preinvert_limb(ulong n) nogil
-
-#: Moduli of the residues of numbers by a denominator's prime powers stay below this, so that
-#: 256 products of residues add up in 128 bits (bitprop_dot_mod).
-cdef ulong RESIDUE_LIMIT = (<ulong>1) << 60
 #: Powers of p tested directly stay below this (fmpz_divisible_si takes a signed word).
 cdef ulong POWER_LIMIT = (<ulong>1) << 62
 #: Euclid's cost in passes over a number of 2^k words, k = 0, 1, ..., 12 (and beyond: the
@@ -572,11 +569,8 @@ cdef bint powers_init(Powers *P, const fmpz *den, const Factored *f, fmpz *tmp) 
         if not f.divides[k]:
             continue
         p = base.prime[k]
-        if p >= RESIDUE_LIMIT:          # a word-size prime: remainders one by one
-            powers_clear(P)
-            return False
-        q, e = p, 1                     # the largest power of p below the limit
-        while q <= (RESIDUE_LIMIT - 1) // p:
+        q, e = p, 1                     # the largest power of p that fits a word
+        while q <= (<ulong>-1) // p:
             q *= p
             e += 1
         P.prime[n] = p
@@ -586,7 +580,7 @@ cdef bint powers_init(Powers *P, const fmpz *den, const Factored *f, fmpz *tmp) 
             q //= p
             e -= 1
         P.power[n] = q
-        if n == 0 or product > (RESIDUE_LIMIT - 1) // q:
+        if n == 0 or product > (<ulong>-1) // q:
             if n:
                 P.modulus[g] = product
                 P.inverse[g] = n_preinvert_limb(product)
@@ -623,7 +617,7 @@ cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulo
                             slong stride, const Powers *P, fmpz *tmp) noexcept nogil:
     """g := gcd(num, den), num != 0, P den's powers and res[h * stride] num mod the h-th
     group's product: each prime's power in the gcd is read off a word (p^e divides the
-    residue when it divides num); only a power cut below the limit sends back to num and
+    residue when it divides num); only a power cut to fit a word sends back to num and
     den. g must not alias num, den or tmp."""
     cdef slong h, k
     cdef ulong r, v, twos, p, word = 1
