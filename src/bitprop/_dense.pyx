@@ -37,7 +37,7 @@ from bitprop._convert cimport fmpq_set_fraction
 from bitprop._factored cimport (PrimeBase, Factored, factored_set_base, factor, canonical_bits,
                                set_canonical, divide_exact, batch_start, batch_add, batch_end,
                                Powers, powers_init, powers_clear, residues, dot_mod,
-                               gcd_from_residues, set_reduced)
+                               mul_mod, gcd_from_residues, set_reduced)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
 
@@ -501,6 +501,8 @@ cdef class DenseEngine:
         cdef fmpz_t den, scale
         cdef Powers P
         cdef ulong *res
+        cdef fmpz *scales
+        cdef fmpz **gs
         cdef fmpz *g = &w.g
         cdef fmpz *tmp = &w.tmp
         if rows == 0:
@@ -517,26 +519,31 @@ cdef class DenseEngine:
         HT.entries, HT.r, HT.c = NULL, total, n_in
         HT.rows = <fmpz **>flint_malloc((total + 1) * sizeof(fmpz *))  # as FLINT's own
         fmpz_mat_init(&A, rows, total)
+        scales = _fmpz_vec_init(total + 1)          # A[i, k] = G[r0 + i, s] * scales[k]
+        gs = <fmpz **>flint_malloc((rows * total + 1) * sizeof(fmpz *))
         k = 0
         for u in range(run.threads):
             part = &run.workers[u].shared[slot]
             for s in range(part.cols):
                 HT.rows[k] = part.HT.rows[s]
-                divide_exact(scale, den, part.scaled + s)
+                divide_exact(scales + k, den, part.scaled + s)
                 for i in range(rows):
-                    fmpz_mul(at(&A, i, k), at(<fmpz_mat_struct *>&part.G, r0 + i, s), scale)
+                    gs[i * total + k] = at(<fmpz_mat_struct *>&part.G, r0 + i, s)
+                    fmpz_mul(at(&A, i, k), gs[i * total + k], scales + k)
                 k += 1
         fmpz_mat_init(&M, rows, n_in)
         fmpz_mat_mul(&M, &A, &HT)
         self.column_ready(w, den)
-        # the entries' gcds with den from residues of A and H^T by den's prime powers, where
-        # reading those costs less than reading M's entries once per group and prime
+        # the entries' gcds with den from residues of G, the scales and H^T by den's prime
+        # powers, where reading those costs less than reading M's entries
         res = NULL
         if run.canonical_gradients and powers_init(&P, den, &w.fac, tmp):
-            res = _gradient_residues(&P, &A, &HT, &M)
+            res = _gradient_residues(&P, gs, scales, rows, &HT, &M)
             if res == NULL:
                 powers_clear(&P)
         flint_free(HT.rows)
+        flint_free(gs)
+        _fmpz_vec_clear(scales, total + 1)
         fmpz_mat_clear(&A)
         for i in range(rows):
             for j in range(n_in):
@@ -583,41 +590,50 @@ cdef inline void _set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const F
         fmpz_set(fmpq_denref(q), den)
 
 
-cdef ulong *_gradient_residues(const Powers *P, const fmpz_mat_struct *A,
+cdef ulong *_gradient_residues(const Powers *P, fmpz **gs, const fmpz *scales, slong rows,
                                const fmpz_mat_struct *HT,
                                const fmpz_mat_struct *M) noexcept nogil:
     """The residues of M = A HT by the groups of P (group h of entry (i, j) at
-    h * M.r * M.c + i * M.c + j), from those of A's and HT's entries: NULL (the caller reads
-    M's entries instead) where, for each group, that reads more words than M's entries (a
-    product of residues counted as a word read; M's entries are read at least once per
-    group of the base, and once more per prime they share with den past its first power), or
-    takes more than 64 MiB."""
-    cdef slong i, j, k, h, n = A.c, groups = P.groups
+    h * M.r * M.c + i * M.c + j), A[i, k] = gs[i * n + k] scales[k], from those of the G
+    entries, the scales and HT's entries: NULL (the caller reads M's entries instead) where,
+    for each group, that reads more words than M's entries (a product of residues counted as
+    a word read; M's entries are read at least once per group of the base, and once more per
+    prime they share with den past its first power), or takes more than 64 MiB."""
+    cdef slong i, j, k, h, n = HT.r, groups = P.groups
     cdef double words_in = 0, words_out = 0
     cdef ulong *ra
+    cdef ulong *rs
     cdef ulong *rh
     cdef ulong *out
-    for i in range(A.r):
-        for k in range(n):
-            words_in += fmpz_size(at(<fmpz_mat_struct *>A, i, k))
+    for i in range(rows * n):
+        words_in += fmpz_size(gs[i])
     for k in range(n):
+        words_in += fmpz_size(scales + k)
         for j in range(HT.c):
             words_in += fmpz_size(HT.rows[k] + j)
     for i in range(M.r):
         for j in range(M.c):
             words_out += fmpz_size(at(<fmpz_mat_struct *>M, i, j))
-    if (words_in + <double>M.r * M.c * n >= words_out
-            or <double>groups * (A.r * n + n * HT.c + M.r * M.c) * sizeof(ulong) > 64 << 20):
+    if (words_in + <double>M.r * M.c * n + rows * n >= words_out
+            or <double>groups * (rows * n + n + n * HT.c + M.r * M.c) * sizeof(ulong)
+            > 64 << 20):
         return NULL
-    ra = <ulong *>malloc((groups * A.r * n + 1) * sizeof(ulong))
+    ra = <ulong *>malloc((groups * rows * n + 1) * sizeof(ulong))
+    rs = <ulong *>malloc((groups * n + 1) * sizeof(ulong))
     rh = <ulong *>malloc((groups * n * HT.c + 1) * sizeof(ulong))
     out = <ulong *>malloc((groups * M.r * M.c + 1) * sizeof(ulong))
-    if ra == NULL or rh == NULL or out == NULL:
-        free(ra); free(rh); free(out)
+    if ra == NULL or rs == NULL or rh == NULL or out == NULL:
+        free(ra); free(rs); free(rh); free(out)
         return NULL
-    for i in range(A.r):                # by group, then row: a row's n residues in a run
+    for k in range(n):
+        residues(rs + k, n, scales + k, P)
+    for i in range(rows):               # A by group, then row: a row's n residues in a run
         for k in range(n):
-            residues(ra + i * n + k, A.r * n, at(<fmpz_mat_struct *>A, i, k), P)
+            residues(ra + i * n + k, rows * n, gs[i * n + k], P)
+    for h in range(groups):
+        for i in range(rows * n):
+            ra[h * rows * n + i] = mul_mod(ra[h * rows * n + i], rs[h * n + i % n],
+                                           P.modulus[h], P.inverse[h])
     for k in range(n):                  # HT by group, then column
         for j in range(HT.c):
             residues(rh + j * n + k, HT.c * n, HT.rows[k] + j, P)
@@ -625,9 +641,9 @@ cdef ulong *_gradient_residues(const Powers *P, const fmpz_mat_struct *A,
         for i in range(M.r):
             for j in range(M.c):
                 out[h * M.r * M.c + i * M.c + j] = dot_mod(
-                    ra + h * A.r * n + i * n, rh + h * n * HT.c + j * n, n, P.modulus[h],
+                    ra + h * rows * n + i * n, rh + h * n * HT.c + j * n, n, P.modulus[h],
                     P.inverse[h])
-    free(ra); free(rh)
+    free(ra); free(rs); free(rh)
     return out
 
 

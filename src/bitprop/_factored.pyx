@@ -54,8 +54,13 @@ cdef extern from *:
         }
         return n_lll_mod_preinv(top % m, (ulong) (acc >> 64), (ulong) acc, m, minv);
     }
+    static ulong bitprop_mul_mod(ulong a, ulong b, ulong m, ulong minv)
+    {
+        return n_mulmod2_preinv(a, b, m, minv);
+    }
     """
     ulong bitprop_dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) nogil
+    ulong bitprop_mul_mod(ulong a, ulong b, ulong m, ulong minv) nogil
     ulong n_preinvert_limb(ulong n) nogil
 #: Powers of p tested directly stay below this (fmpz_divisible_si takes a signed word).
 cdef ulong POWER_LIMIT = (<ulong>1) << 62
@@ -611,6 +616,11 @@ cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noe
 cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil:
     """sum a[i] b[i] mod m, residues a[i], b[i] < m of a group's product m."""
     return bitprop_dot_mod(a, b, n, m, minv)
+
+
+cdef ulong mul_mod(ulong a, ulong b, ulong m, ulong minv) noexcept nogil:
+    """a b mod m, residues a, b < m of a group's product m."""
+    return bitprop_mul_mod(a, b, m, minv)
 
 
 cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulong *res,
