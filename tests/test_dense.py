@@ -1,6 +1,7 @@
 """The dense-layer kernel (integer matrices, one denominator per sample column) against the
 Fraction reference and the scalar kernel: values, loss, gradients, bit statistics, guards."""
 
+import random
 from fractions import Fraction
 
 import pytest
@@ -26,6 +27,13 @@ AWKWARD = st.sampled_from([Fraction(n, d) for n, d in (
 # Euclid for small numbers and remainders for big ones within one pass.
 PRIMES = [p for p in range(10007, 10700) if all(p % d for d in range(2, 104))]
 MANY_PRIMES = st.builds(lambda n, p: Fraction(n, p), st.integers(-9, 9), st.sampled_from(PRIMES))
+# 16-bit primes shared across layers, with 2, 3 and 5: after a few layers the columns' and
+# the gradient rows' denominators are many words over a base of many groups, where the
+# measured rule takes batches (one Euclid for a column's gcds) or remainders by groups.
+PRIMES_16 = [p for p in range(65000, 65536) if all(p % d for d in range(2, 256))]
+WIDE = st.builds(lambda n, ps: Fraction(n, ps[0] * ps[1]), st.integers(-(2 ** 20), 2 ** 20),
+                 st.tuples(st.sampled_from(PRIMES_16 + [1, 2, 3, 5]),
+                           st.sampled_from(PRIMES_16 + [1, 9, 25])))
 ACTIVATIONS = st.sampled_from(["relu", "identity", "square", "cube",
                                bitprop.Activation.leaky_relu("1/4"),
                                bitprop.Activation.leaky_relu("-3/2"),
@@ -33,8 +41,8 @@ ACTIVATIONS = st.sampled_from(["relu", "identity", "square", "cube",
 
 
 @st.composite
-def mlp_cases(draw, numbers=SMALL):
-    widths = draw(st.lists(st.integers(1, 4), min_size=2, max_size=5))
+def mlp_cases(draw, numbers=SMALL, width=4, samples=5):
+    widths = draw(st.lists(st.integers(1, width), min_size=2, max_size=5))
     activations = [draw(ACTIVATIONS) for _ in widths[1:]]
     weights = [[[draw(numbers) for _ in range(widths[l])] for _ in range(widths[l + 1])]
                for l in range(len(widths) - 1)]
@@ -59,7 +67,7 @@ def mlp_cases(draw, numbers=SMALL):
            "edges": draw(st.permutations(edges)),
            "inputs": vertices[:widths[0]],
            "outputs": draw(st.permutations(vertices[-widths[-1]:]))}
-    samples = draw(st.integers(1, 5))
+    samples = draw(st.integers(1, samples))
     loss = draw(st.sampled_from([{"kind": "square"}, {"kind": "hinge"}]))
     data = {"samples": [{"x": [str(draw(numbers)) for _ in range(widths[0])],
                          "y": [str(draw(numbers)) for _ in range(widths[-1])],
@@ -103,6 +111,39 @@ def test_dense_kernel_exact_for_awkward_denominators(case, threads):
 @given(mlp_cases(MANY_PRIMES), st.integers(1, 2))
 def test_dense_kernel_exact_for_many_prime_denominators(case, threads):
     check_against_reference(*case, threads, "dense")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mlp_cases(WIDE), st.integers(1, 2))
+def test_dense_kernel_exact_for_wide_denominators(case, threads):
+    check_against_reference(*case, threads, "dense")
+
+
+# Deeper and wider, 16-bit primes shared across layers: gradient rows of tens of words, whose
+# entries' gcds with their common denominator come from residues of the product's factors by
+# its prime powers (bitprop._dense._gradient_residues; the rule takes it here).
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_gradient_rows_exact_by_residues(seed):
+    rng = random.Random(f"residues-{seed}")
+    widths = [8, 12, 12, 12, 3]
+    number = (lambda: Fraction(rng.randint(-2 ** 64, 2 ** 64),
+                               rng.choice(PRIMES_16[:12]) * rng.choice(PRIMES_16[:12] + [1, 3])))
+    vertices = [f"x{i}" for i in range(widths[0])]
+    edges = []
+    for l in range(1, len(widths)):
+        prev = vertices[-widths[l - 1]:]
+        layer = [f"L{l}_{i}" for i in range(widths[l])]
+        edges += [{"from": source, "to": name, "weight": str(number()), "bias": str(number())}
+                  for name in layer for source in prev]
+        vertices += layer
+    doc = {"vertices": [{"name": v} if v.startswith("x") else
+                        {"name": v, "activation": "relu" if seed != 1 else "square"}
+                        for v in vertices],
+           "edges": edges, "inputs": vertices[:widths[0]], "outputs": vertices[-widths[-1]:]}
+    data = {"samples": [{"x": [str(number()) for _ in range(widths[0])],
+                         "y": [str(number()) for _ in range(widths[-1])]} for _ in range(3)],
+            "loss": {"kind": "square"}, "reduction": "sum"}
+    check_against_reference(doc, data, 1 + seed % 2, "dense")
 
 
 def test_prime_base_factors_every_denominator_it_can():

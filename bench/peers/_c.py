@@ -11,7 +11,8 @@ C_DIR = Path(__file__).resolve().parents[1] / "c"
 BUILD_DIR = C_DIR / "build"
 FLINT_HEADER = Path("/usr/include/flint/fmpq.h")
 PROGRAMS = {"bench_scalar": ["scalar.c", "instance_io.c"],
-            "bench_mat": ["mat.c", "instance_io.c"]}
+            "bench_mat": ["mat.c", "instance_io.c"],
+            "bench_gcd_rule": ["gcd_rule.c"]}
 CFLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra"]
 LIBS = ["-lflint", "-lgmp"]
 

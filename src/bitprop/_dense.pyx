@@ -23,7 +23,7 @@ reduction. The layers of several blocks are numbered one after the other; a bloc
 (in ``starts``) has no weights.
 """
 
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, malloc, free
 from posix.unistd cimport usleep
 
 from bitprop._flint cimport *
@@ -34,7 +34,9 @@ from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT
                             WHAT_ADJOINT, WHAT_F_PREDICTED, power_bits_floor)
 from bitprop._convert cimport fmpq_set_fraction
 from bitprop._factored cimport (PrimeBase, Factored, factored_set_base, factor, canonical_bits,
-                               set_canonical, divide_exact)
+                               set_canonical, divide_exact, batch_start, batch_add, batch_end,
+                               Powers, powers_init, powers_clear, residues, dot_mod,
+                               mul_mod, gcd_from_residues, set_reduced)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
 from bitprop._rules cimport ColumnRule, activate, derivative, first_power_over
@@ -259,6 +261,10 @@ cdef class DenseEngine:
         cdef long b, bf
         for s in range(m.c):
             self.column_ready(w, den + s)
+            if batch_start(&w.fac, den + s, m.r):      # the column's gcds together
+                for i in range(m.r):
+                    batch_add(&w.fac, at(m, i, s), den + s)
+                batch_end(&w.fac, den + s, &w.tmp)
             for i in range(m.r):
                 p = self.pos[self.pos_off[l] + i]
                 b = canonical_bits(at(m, i, s), den + s, &w.fac, &w.g, &w.tmp)
@@ -441,6 +447,10 @@ cdef class DenseEngine:
         cdef fmpz_mat_struct M, A, HT
         cdef const Shared *part
         cdef fmpz_t den, scale
+        cdef Powers P
+        cdef ulong *res
+        cdef fmpz *scales
+        cdef fmpz **gs
         cdef fmpz *g = &w.g
         cdef fmpz *tmp = &w.tmp
         if rows == 0:
@@ -457,25 +467,48 @@ cdef class DenseEngine:
         HT.entries, HT.r, HT.c = NULL, total, n_in
         HT.rows = <fmpz **>flint_malloc((total + 1) * sizeof(fmpz *))  # as FLINT's own
         fmpz_mat_init(&A, rows, total)
+        scales = _fmpz_vec_init(total + 1)          # A[i, k] = G[r0 + i, s] * scales[k]
+        gs = <fmpz **>flint_malloc((rows * total + 1) * sizeof(fmpz *))
         k = 0
         for u in range(run.threads):
             part = &run.workers[u].shared[slot]
             for s in range(part.cols):
                 HT.rows[k] = part.HT.rows[s]
-                divide_exact(scale, den, part.scaled + s)
+                divide_exact(scales + k, den, part.scaled + s)
                 for i in range(rows):
-                    fmpz_mul(at(&A, i, k), at(<fmpz_mat_struct *>&part.G, r0 + i, s), scale)
+                    gs[i * total + k] = at(<fmpz_mat_struct *>&part.G, r0 + i, s)
+                    fmpz_mul(at(&A, i, k), gs[i * total + k], scales + k)
                 k += 1
         fmpz_mat_init(&M, rows, n_in)
         fmpz_mat_mul(&M, &A, &HT)
-        flint_free(HT.rows)
-        fmpz_mat_clear(&A)
         self.column_ready(w, den)
+        # the entries' gcds with den from residues of G, the scales and H^T by den's prime
+        # powers, where reading those costs less than reading M's entries
+        res = NULL
+        if run.canonical_gradients and powers_init(&P, den, &w.fac, tmp):
+            res = _gradient_residues(&P, gs, scales, rows, &HT, &M)
+            if res == NULL:
+                powers_clear(&P)
+        flint_free(HT.rows)
+        flint_free(gs)
+        _fmpz_vec_clear(scales, total + 1)
+        fmpz_mat_clear(&A)
         for i in range(rows):
             for j in range(n_in):
                 e = self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
-                if e >= 0:               # (-1: no such edge)
+                if e < 0:                # (-1: no such edge)
+                    continue
+                if res == NULL:
                     _set_sum(run, run.grad_w + e, at(&M, i, j), den, &w.fac, g)
+                elif fmpz_is_zero(at(&M, i, j)):
+                    fmpq_zero(run.grad_w + e)
+                else:
+                    gcd_from_residues(g, at(&M, i, j), den, res + i * n_in + j, rows * n_in,
+                                      &P, tmp)
+                    set_reduced(run.grad_w + e, at(&M, i, j), den, g, True)
+        if res != NULL:
+            free(res)
+            powers_clear(&P)
         fmpz_mat_clear(&M)
         # dL/db rows: sum over all samples of G[i, s] / gd[s]
         fmpz_one(den)
@@ -503,6 +536,63 @@ cdef inline void _set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const F
     else:
         fmpz_swap(fmpq_numref(q), num)
         fmpz_set(fmpq_denref(q), den)
+
+
+cdef ulong *_gradient_residues(const Powers *P, fmpz **gs, const fmpz *scales, slong rows,
+                               const fmpz_mat_struct *HT,
+                               const fmpz_mat_struct *M) noexcept nogil:
+    """The residues of M = A HT by the groups of P (group h of entry (i, j) at
+    h * M.r * M.c + i * M.c + j), A[i, k] = gs[i * n + k] scales[k], from those of the G
+    entries, the scales and HT's entries: NULL (the caller reads M's entries instead) where,
+    for each group, that reads more words than M's entries (a product of residues counted as
+    a word read; M's entries are read at least once per group of the base, and once more per
+    prime they share with den past its first power), or takes more than 64 MiB."""
+    cdef slong i, j, k, h, n = HT.r, groups = P.groups
+    cdef double words_in = 0, words_out = 0
+    cdef ulong *ra
+    cdef ulong *rs
+    cdef ulong *rh
+    cdef ulong *out
+    for i in range(rows * n):
+        words_in += fmpz_size(gs[i])
+    for k in range(n):
+        words_in += fmpz_size(scales + k)
+        for j in range(HT.c):
+            words_in += fmpz_size(HT.rows[k] + j)
+    for i in range(M.r):
+        for j in range(M.c):
+            words_out += fmpz_size(at(<fmpz_mat_struct *>M, i, j))
+    if (words_in + <double>M.r * M.c * n + rows * n >= words_out
+            or <double>groups * (rows * n + n + n * HT.c + M.r * M.c) * sizeof(ulong)
+            > 64 << 20):
+        return NULL
+    ra = <ulong *>malloc((groups * rows * n + 1) * sizeof(ulong))
+    rs = <ulong *>malloc((groups * n + 1) * sizeof(ulong))
+    rh = <ulong *>malloc((groups * n * HT.c + 1) * sizeof(ulong))
+    out = <ulong *>malloc((groups * M.r * M.c + 1) * sizeof(ulong))
+    if ra == NULL or rs == NULL or rh == NULL or out == NULL:
+        free(ra); free(rs); free(rh); free(out)
+        return NULL
+    for k in range(n):
+        residues(rs + k, n, scales + k, P)
+    for i in range(rows):               # A by group, then row: a row's n residues in a run
+        for k in range(n):
+            residues(ra + i * n + k, rows * n, gs[i * n + k], P)
+    for h in range(groups):
+        for i in range(rows * n):
+            ra[h * rows * n + i] = mul_mod(ra[h * rows * n + i], rs[h * n + i % n],
+                                           P.modulus[h], P.inverse[h])
+    for k in range(n):                  # HT by group, then column
+        for j in range(HT.c):
+            residues(rh + j * n + k, HT.c * n, HT.rows[k] + j, P)
+    for h in range(groups):
+        for i in range(M.r):
+            for j in range(M.c):
+                out[h * M.r * M.c + i * M.c + j] = dot_mod(
+                    ra + h * rows * n + i * n, rh + h * n * HT.c + j * n, n, P.modulus[h],
+                    P.inverse[h])
+    free(ra); free(rs); free(rh)
+    return out
 
 
 cdef PrimeBase _network_primes(const PlanData *plan):

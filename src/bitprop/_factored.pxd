@@ -30,6 +30,30 @@ cdef struct Factored:
     slong used_groups
     ulong twos                  # the denominator's power of 2
     fmpz rough
+    # A batch (batch_start .. batch_end): the gcds of many numbers with one denominator
+    # taken together, where Euclid would take each (see _factored.pyx).
+    bint batching               # between batch_start and batch_end, products kept
+    bint batched                # after batch_end: gcds of the batch's members read ``part``
+    fmpz acc                    # the members' product mod den
+    fmpz part                   # den's part over the primes dividing some member
+
+
+cdef struct Powers:
+    # A denominator's prime powers over a complete base, p^e with e = v_p(den) (capped at
+    # what fits a word: ``cut``), packed into groups whose product fits a word:
+    # the residues of a number by the groups' products give its gcd with den without
+    # reading the number again (``gcd_from_residues``), and those of a product of matrices
+    # come from its factors' (``dot_mod``).
+    slong count
+    ulong *prime
+    ulong *power
+    ulong *exponent             # v_p(den), or where cut a lower bound past power's
+    char *cut                   # power = p^e' for some e' < v_p(den)
+    slong groups
+    ulong *modulus              # per group
+    ulong *inverse              # per group: n_preinvert_limb(modulus)
+    slong *start                # groups + 1
+    ulong twos                  # v_2(den)
 
 
 cdef class PrimeBase:
@@ -49,6 +73,18 @@ cdef void factored_clear(Factored *f) noexcept nogil
 cdef int factored_set_base(Factored *f, const Primes *base) except -1
 cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil
 cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil
+cdef bint batch_start(Factored *f, const fmpz *den, slong members) noexcept nogil
+cdef void batch_add(Factored *f, const fmpz *x, const fmpz *den) noexcept nogil
+cdef void batch_end(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil
+cdef bint powers_init(Powers *P, const fmpz *den, const Factored *f, fmpz *tmp) noexcept nogil
+cdef void powers_clear(Powers *P) noexcept nogil
+cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noexcept nogil
+cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil
+cdef ulong mul_mod(ulong a, ulong b, ulong m, ulong minv) noexcept nogil
+cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulong *res,
+                            slong stride, const Powers *P, fmpz *tmp) noexcept nogil
+cdef void set_reduced(fmpq *q, fmpz *num, const fmpz *den, const fmpz *g,
+                      bint consume) noexcept nogil
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
                    fmpz *tmp) noexcept nogil
 cdef long canonical_bits(const fmpz *num, const fmpz *den, const Factored *f, fmpz *g,

@@ -18,19 +18,60 @@ about GROUP_PASSES_PER_GCD[log2 size] such passes (bench/gcd_rule.py measures bo
 bench/results/gcd_rule.md). A base with more groups than that for a number's size takes
 Euclid for it: many large primes (denominators up to 2^16 and beyond) are cheaper as gcds.
 Either way the result is exact.
+
+Where Euclid is taken, many numbers over one denominator (a column's entries for their bit
+statistics, a layer's gradient rows over their common denominator) share it in a *batch*
+(``batch_start``, ``batch_add``, ``batch_end``): their product mod den and one gcd of it with
+den give the primes of den that divide some member; den's part over those primes (``part``,
+usually a few words, often 1) then has the same gcd with each member as den itself. One
+Euclid and a multiplication mod den per member replace a Euclid per member, which costs
+MULMODS_PER_GCD such multiplications (bench/gcd_rule.py measures it too). Where the members
+share most of den's primes, part is most of den and the batch is given up (``batch_end``):
+so it is for the gradient rows of ReLU networks, where a sample whose adjoint or activation
+is 0 leaves its share of the common denominator in the entry (on relu-w16-d16-q16-b8, part
+is 60-85% of den there, 10-40% in the columns), so they take no batch.
 """
 
 from libc.stdlib cimport qsort, malloc, calloc, realloc, free
 
 from bitprop._flint cimport *
-from bitprop._convert cimport fmpz_set_pyint
+from bitprop._convert cimport fmpz_set_pyint, fmpz_get_pyint
 
+cdef extern from *:
+    """
+    #include <flint/ulong_extras.h>
+    /* sum a[i] b[i] mod m, for a[i], b[i] < m: in three words, reduced once */
+    static ulong bitprop_dot_mod(const ulong *a, const ulong *b, slong n, ulong m,
+                                 ulong minv)
+    {
+        unsigned __int128 acc = 0, product;
+        ulong top = 0;
+        slong i;
+        for (i = 0; i < n; i++) {
+            product = (unsigned __int128) a[i] * b[i];
+            acc += product;
+            top += acc < product;
+        }
+        return n_lll_mod_preinv(top % m, (ulong) (acc >> 64), (ulong) acc, m, minv);
+    }
+    static ulong bitprop_mul_mod(ulong a, ulong b, ulong m, ulong minv)
+    {
+        return n_mulmod2_preinv(a, b, m, minv);
+    }
+    """
+    ulong bitprop_dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) nogil
+    ulong bitprop_mul_mod(ulong a, ulong b, ulong m, ulong minv) nogil
+    ulong n_preinvert_limb(ulong n) nogil
 #: Powers of p tested directly stay below this (fmpz_divisible_si takes a signed word).
 cdef ulong POWER_LIMIT = (<ulong>1) << 62
 #: Euclid's cost in passes over a number of 2^k words, k = 0, 1, ..., 12 (and beyond: the
 #: last): bench/gcd_rule.py, this machine.
-cdef slong[13] GROUP_PASSES_PER_GCD = [11, 31, 56, 63, 67, 72, 86, 109, 160, 299, 494, 681,
-                                       898]
+cdef slong[13] GROUP_PASSES_PER_GCD = [7, 19, 36, 66, 109, 223, 385, 661, 1030, 1625, 2498,
+                                       3490, 4582]
+#: A gcd's cost in multiplications mod den (of two numbers of den's size), den of 2^k words,
+#: k = 0, 1, ..., 12 (and beyond: the last): bench/gcd_rule.py, this machine.
+cdef double[13] MULMODS_PER_GCD = [2.6, 3.3, 8.0, 8.0, 6.1, 6.6, 5.1, 4.4, 4.3, 4.0, 4.7, 4.0,
+                                   4.1]
 #: Trial division of a multi-word denominator stops at the 3512th prime (32749).
 cdef slong TRIAL_PRIMES = 3512
 
@@ -161,19 +202,28 @@ cdef class PrimeBase:
 
 cdef void factored_init(Factored *f) noexcept nogil:
     f.base, f.divides, f.group_used, f.exponent, f.exact = NULL, NULL, NULL, NULL, NULL
+    f.batching, f.batched = False, False
     fmpz_init(&f.rough)
+    fmpz_init(&f.acc)
+    fmpz_init(&f.part)
+
+
+cdef void _free_arrays(Factored *f) noexcept nogil:
+    free(f.divides); free(f.group_used); free(f.exponent); free(f.exact)
+    f.base, f.divides, f.group_used, f.exponent, f.exact = NULL, NULL, NULL, NULL, NULL
 
 
 cdef void factored_clear(Factored *f) noexcept nogil:
-    free(f.divides); free(f.group_used); free(f.exponent); free(f.exact)
-    f.base, f.divides, f.group_used, f.exponent, f.exact = NULL, NULL, NULL, NULL, NULL
+    _free_arrays(f)
     fmpz_clear(&f.rough)
+    fmpz_clear(&f.acc)
+    fmpz_clear(&f.part)
 
 
 cdef int factored_set_base(Factored *f, const Primes *base) except -1:
     """Take gcds over ``base`` (kept alive by its owner while f is used)."""
-    factored_clear(f)
-    fmpz_init(&f.rough)
+    _free_arrays(f)
+    f.batching, f.batched = False, False
     f.base = base
     f.divides = <char *>calloc(base.count + 1, 1)
     f.group_used = <char *>calloc(base.groups + 1, 1)
@@ -220,6 +270,7 @@ cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil:
     cdef const Primes *base = f.base
     cdef slong group, k
     cdef ulong r, p
+    f.batching, f.batched = False, False
     if base == NULL:
         return
     if by_euclid(f, den):
@@ -297,12 +348,18 @@ cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil:
 cdef inline ulong _common_exponent(const fmpz *num, const fmpz *den, ulong p,
                                    const Factored *f, slong k, fmpz *tmp) noexcept nogil:
     """min(v_p(num), v_p(den)) for the k-th base prime p, dividing both. What a gcd learns of
-    v_p(den) is kept in f (a lower bound, exact once seen below num's), so that the gcds
-    of a column's or a row's entries with one denominator seldom read it again."""
+    v_p(den) is kept in f (a lower bound, exact once seen below num's or found to be 1), so
+    that the gcds of a column's or a row's entries with one denominator seldom read it
+    again; where it is 1, num is not read either."""
     cdef ulong v, d
     cdef ulong *known = <ulong *>f.exponent
     cdef char *exact = <char *>f.exact
+    if known[k] == 1 and not exact[k]:  # first time: is p's exponent in den 1?
+        known[k] = valuation_from(den, p, 2, tmp)
+        exact[k] = known[k] == 1
     if exact[k]:
+        if known[k] == 1:               # p divides num: no need to read num again
+            return 1
         return valuation_from(num, p, known[k], tmp)
     v = valuation_from(num, p, <ulong>-1, tmp)
     if v <= known[k]:
@@ -311,6 +368,76 @@ cdef inline ulong _common_exponent(const fmpz *num, const fmpz *den, ulong p,
     known[k] = d
     exact[k] = d < v
     return d
+
+
+cdef inline slong _size_class(const fmpz *x) noexcept nogil:
+    """k with 2^k <= words of x < 2^(k+1), at most 12 (the rules' tables)."""
+    cdef slong words = fmpz_size(x), k = 0
+    while words > 1 and k < 12:
+        words >>= 1
+        k += 1
+    return k
+
+
+cdef double _alone(const Factored *f, const fmpz *den) noexcept nogil:
+    """What one gcd with den costs f without a batch, in passes over a number of den's size:
+    Euclid, or a remainder by each group of the base that holds a prime of den (and Euclid
+    with a rough cofactor)."""
+    cdef double gcd = GROUP_PASSES_PER_GCD[_size_class(den)]
+    if (f.base != NULL and fmpz_is_one(&f.rough) and f.used_groups < gcd):
+        return f.used_groups
+    return gcd
+
+
+cdef bint _batch_pays(const Factored *f, const fmpz *den, slong members) noexcept nogil:
+    """Whether one gcd and ``members`` multiplications mod den cost less than ``members``
+    gcds taken alone (the measured rule, in passes over a number of den's size). It assumes
+    that the members share few of den's primes; batch_end checks that they did."""
+    cdef slong k = _size_class(den)
+    cdef double gcd = GROUP_PASSES_PER_GCD[k]
+    return members * gcd / MULMODS_PER_GCD[k] + gcd < members * _alone(f, den)
+
+
+cdef bint batch_start(Factored *f, const fmpz *den, slong members) noexcept nogil:
+    """Begin a batch of at most ``members`` numbers whose gcds with den (> 0, f readied for
+    it by ``factor``) are to be taken: True when the batch pays (the measured rule); then every member goes through ``batch_add``, then
+    ``batch_end``, and only members' gcds are taken until den is factored again."""
+    f.batched = False
+    f.batching = not fmpz_is_one(den) and _batch_pays(f, den, members)
+    fmpz_one(&f.acc)
+    return f.batching
+
+
+cdef void batch_add(Factored *f, const fmpz *x, const fmpz *den) noexcept nogil:
+    """Take x into the batch (a zero is left out: its gcd is den)."""
+    if not f.batching or fmpz_is_zero(x):
+        return
+    if fmpz_is_one(&f.acc):
+        fmpz_mod(&f.acc, x, den)
+    else:
+        fmpz_mul(&f.acc, &f.acc, x)
+        fmpz_mod(&f.acc, &f.acc, den)
+
+
+cdef void batch_end(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil:
+    """Close the batch: part := den's part over the primes that divide some member, so that
+    gcd(x, den) = gcd(x, part) for every member x. c = gcd(product, den) holds each such
+    prime at least once; while c != 1, c is taken into part and out of den's rest, whose
+    gcd with c then holds each prime that den still has more of."""
+    if not f.batching:
+        return
+    f.batching = False
+    fmpz_gcd(tmp, &f.acc, den)
+    fmpz_one(&f.part)
+    fmpz_set(&f.acc, den)                       # den's rest
+    while not fmpz_is_one(tmp):
+        fmpz_mul(&f.part, &f.part, tmp)
+        fmpz_divexact(&f.acc, &f.acc, tmp)
+        fmpz_gcd(tmp, &f.acc, tmp)
+    # a gcd with part (a remainder, then Euclid at part's size) must beat one taken alone;
+    # else the members took most of den's primes, and each takes its gcd as without a batch
+    f.batched = (fmpz_size(&f.part) * (1 + GROUP_PASSES_PER_GCD[_size_class(&f.part)]
+                                       / <double>fmpz_size(den)) < _alone(f, den))
 
 
 cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
@@ -325,6 +452,12 @@ cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
     cdef bint residue
     if fmpz_is_zero(num):
         fmpz_set(g, den)
+        return
+    if f.batched:                       # num is a member of the batch closed last
+        if fmpz_is_one(&f.part):
+            fmpz_one(g)
+        else:
+            fmpz_gcd(g, num, &f.part)
         return
     if base == NULL or fmpz_is_zero(&f.rough) or _euclid_cheaper(f.used_groups, num):
         fmpz_gcd(g, num, den)
@@ -381,6 +514,13 @@ cdef void set_canonical(fmpq *q, fmpz *num, const fmpz *den, const Factored *f, 
         fmpq_zero(q)
         return
     gcd_with(g, num, den, f, fmpq_denref(q))
+    set_reduced(q, num, den, g, consume)
+
+
+cdef void set_reduced(fmpq *q, fmpz *num, const fmpz *den, const fmpz *g,
+                      bint consume) noexcept nogil:
+    """q := (num / g) / (den / g), g = gcd(num, den) and num != 0 (``consume``: as in
+    set_canonical)."""
     if consume:
         fmpz_swap(fmpq_numref(q), num)
     else:
@@ -390,6 +530,136 @@ cdef void set_canonical(fmpq *q, fmpz *num, const fmpz *den, const Factored *f, 
     else:
         divide_exact(fmpq_numref(q), fmpq_numref(q), g)
         divide_exact(fmpq_denref(q), den, g)
+
+
+# --- residues by a denominator's prime powers ------------------------------------------------
+
+cdef void powers_clear(Powers *P) noexcept nogil:
+    free(P.prime); free(P.power); free(P.exponent); free(P.cut)
+    free(P.modulus); free(P.inverse); free(P.start)
+    P.prime, P.power, P.exponent, P.cut = NULL, NULL, NULL, NULL
+    P.modulus, P.inverse, P.start = NULL, NULL, NULL
+    P.count, P.groups = 0, 0
+
+
+cdef bint powers_init(Powers *P, const fmpz *den, const Factored *f, fmpz *tmp) noexcept nogil:
+    """P := den's odd prime powers over f's base, f readied for den (> 0) by ``factor``;
+    False (P empty) where f takes no remainders for den (Euclid, or an incomplete base) or
+    without memory. One valuation per prime of den: den is read once per prime, and the
+    numbers over it never again after their residues."""
+    cdef const Primes *base = f.base
+    cdef slong k, n = 0, g = 0
+    cdef ulong p, e, q, product = 1
+    P.prime, P.power, P.exponent, P.cut = NULL, NULL, NULL, NULL
+    P.modulus, P.inverse, P.start = NULL, NULL, NULL
+    P.count, P.groups = 0, 0
+    if base == NULL or not fmpz_is_one(&f.rough):
+        return False
+    for k in range(base.count):
+        n += f.divides[k]
+    P.prime = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.power = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.exponent = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.cut = <char *>malloc(n + 1)
+    P.modulus = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.inverse = <ulong *>malloc((n + 1) * sizeof(ulong))
+    P.start = <slong *>malloc((n + 2) * sizeof(slong))
+    if (P.prime == NULL or P.power == NULL or P.exponent == NULL or P.cut == NULL
+            or P.modulus == NULL or P.inverse == NULL or P.start == NULL):
+        powers_clear(P)
+        return False
+    P.twos = fmpz_val2(den)
+    n = 0
+    for k in range(base.count):
+        if not f.divides[k]:
+            continue
+        p = base.prime[k]
+        q, e = p, 1                     # the largest power of p that fits a word
+        while q <= (<ulong>-1) // p:
+            q *= p
+            e += 1
+        P.prime[n] = p
+        P.exponent[n] = valuation_from(den, p, e + 1, tmp)  # exact up to e
+        P.cut[n] = P.exponent[n] > e
+        while P.exponent[n] < e:
+            q //= p
+            e -= 1
+        P.power[n] = q
+        if n == 0 or product > (<ulong>-1) // q:
+            if n:
+                P.modulus[g] = product
+                P.inverse[g] = n_preinvert_limb(product)
+                g += 1
+            P.start[g], product = n, 1
+        product *= q
+        n += 1
+    if n:
+        P.modulus[g] = product
+        P.inverse[g] = n_preinvert_limb(product)
+        g += 1
+    P.start[g] = n
+    P.count, P.groups = n, g
+    return True
+
+
+cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noexcept nogil:
+    """out[g * stride] := x mod the g-th group's product, for every group."""
+    cdef slong g
+    if fmpz_is_zero(x):
+        for g in range(P.groups):
+            out[g * stride] = 0
+        return
+    for g in range(P.groups):
+        out[g * stride] = fmpz_fdiv_ui(x, P.modulus[g])
+
+
+cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil:
+    """sum a[i] b[i] mod m, residues a[i], b[i] < m of a group's product m."""
+    return bitprop_dot_mod(a, b, n, m, minv)
+
+
+cdef ulong mul_mod(ulong a, ulong b, ulong m, ulong minv) noexcept nogil:
+    """a b mod m, residues a, b < m of a group's product m."""
+    return bitprop_mul_mod(a, b, m, minv)
+
+
+cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulong *res,
+                            slong stride, const Powers *P, fmpz *tmp) noexcept nogil:
+    """g := gcd(num, den), num != 0, P den's powers and res[h * stride] num mod the h-th
+    group's product: each prime's power in the gcd is read off a word (p^e divides the
+    residue when it divides num); only a power cut to fit a word sends back to num and
+    den. g must not alias num, den or tmp."""
+    cdef slong h, k
+    cdef ulong r, v, twos, p, word = 1
+    fmpz_one(g)
+    for h in range(P.groups):
+        for k in range(P.start[h], P.start[h + 1]):
+            p = P.prime[k]
+            r = res[h * stride] % P.power[k]
+            if r % p:
+                continue
+            if r == 0:
+                v = P.exponent[k]
+                if P.cut[k]:            # v_p(den) >= exponent[k] only: read num, then den
+                    v = valuation_from(num, p, <ulong>-1, tmp)
+                    if v > P.exponent[k]:
+                        v = valuation_from(den, p, v, tmp)
+            else:
+                v = 0
+                while r % p == 0:
+                    r //= p
+                    v += 1
+            while v and word <= (<ulong>-1) // p:   # small powers gather in a word
+                word *= p
+                v -= 1
+            if v:
+                fmpz_mul_ui(g, g, word)
+                word = 1
+                mul_prime_power(g, p, v, tmp)
+    fmpz_mul_ui(g, g, word)
+    if P.twos:
+        twos = fmpz_val2(num)
+        fmpz_mul_2exp(g, g, twos if twos < P.twos else P.twos)
 
 
 def base_of(denominators):
@@ -405,3 +675,47 @@ def base_of(denominators):
         return base.primes, base.complete
     finally:
         fmpz_clear(x)
+
+
+def batch_gcds(numbers, den, base_denominators=None, force=False):
+    """For tests: gcd(x, den) for each x of ``numbers`` (ints; den > 0), taken as the kernels
+    take them for a column over den: over the primes of ``base_denominators`` (None: no
+    base), in one batch where the rule takes one (``force``: always, reading ``part`` even
+    where batch_end would not). Returns (gcds, batched, part)."""
+    cdef PrimeBase base
+    cdef Factored f
+    cdef fmpz_t d, g, tmp
+    cdef fmpz *xs
+    cdef slong i, n = len(numbers)
+    cdef bint batched
+    factored_init(&f)
+    fmpz_init(d); fmpz_init(g); fmpz_init(tmp)
+    xs = _fmpz_vec_init(n + 1)
+    try:
+        if base_denominators is not None:
+            base = PrimeBase()
+            for x in base_denominators:
+                fmpz_set_pyint(d, x)
+                base.add(d)
+            base.finish()
+            factored_set_base(&f, &base.d)
+        for i in range(n):
+            fmpz_set_pyint(xs + i, numbers[i])
+        fmpz_set_pyint(d, den)
+        factor(&f, d, tmp)
+        if batch_start(&f, d, n) or force:
+            f.batching = True
+            for i in range(n):
+                batch_add(&f, xs + i, d)
+            batch_end(&f, d, tmp)
+            f.batched = f.batched or force
+        batched = f.batched
+        gcds = []
+        for i in range(n):
+            gcd_with(g, xs + i, d, &f, tmp)
+            gcds.append(fmpz_get_pyint(g))
+        return gcds, bool(batched), fmpz_get_pyint(&f.part) if batched else None
+    finally:
+        _fmpz_vec_clear(xs, n + 1)
+        fmpz_clear(d); fmpz_clear(g); fmpz_clear(tmp)
+        factored_clear(&f)
