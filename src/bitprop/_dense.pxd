@@ -48,7 +48,6 @@ cdef class DenseEngine:
     cdef int failed                  # a worker stopped early: nobody waits for it (atomic)
 
     cdef void _scale_weights(self, DenseWeights dw) noexcept
-    cdef PrimeBase primes            # of this pass's denominators (the workers' base)
     cdef void prepare(self, Pass run) except *
     cdef bint start(self, Pass run, Worker *w) noexcept nogil
     cdef void leave(self, Pass run, Worker *w, int result) noexcept nogil
@@ -61,11 +60,6 @@ cdef class DenseEngine:
                              fmpz_mat_struct *G, fmpz **gd, bint to_input) noexcept nogil
     cdef void column_ready(self, Worker *w, const fmpz *den) noexcept nogil
     cdef int _forward_layer(self, Pass run, Worker *w, slong l, slong step) noexcept nogil
-    cdef int _predict_powers(self, Pass run, Worker *w, slong l, slong step,
-                             fmpz_mat_struct *z, const fmpz *zd) noexcept nogil
-    cdef int _first_power_over(self, Pass run, Worker *w, slong l, slong step,
-                               fmpz_mat_struct *z, const fmpz *zd, slong first,
-                               long lower) noexcept nogil
     cdef void _activate(self, slong l, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
                         fmpz *hd) noexcept nogil
     cdef void _derivative(self, slong l, fmpz_mat_struct *z, const fmpz *zd,
@@ -80,3 +74,13 @@ cdef class DenseEngine:
                              slong rows) noexcept nogil
     cdef void _propagate(self, Worker *w, slong l, fmpz_mat_struct *out, fmpz *outd,
                          const fmpz_mat_struct *G, const fmpz *gd, slong cols) noexcept nogil
+
+
+cdef int activate_layer(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_struct *Z,
+                        fmpz *zd, fmpz_mat_struct *H, fmpz *hd, const slong *positions,
+                        slong step) noexcept nogil
+cdef int predict_powers(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_struct *z,
+                        const fmpz *zd, const slong *positions, slong step) noexcept nogil
+cdef int record_rows(Pass run, Worker *w, fmpz_mat_struct *m, const fmpz *den,
+                     const slong *positions, slong step, int what, long *bits, int f_rule,
+                     long *f_bits) noexcept nogil

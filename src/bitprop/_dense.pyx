@@ -28,12 +28,11 @@ from posix.unistd cimport usleep
 
 from bitprop._flint cimport *
 from bitprop._plan cimport Plan, PlanData
-from bitprop._codes cimport (ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MONO,
-                             ACT_ROUNDED)
+from bitprop._codes cimport ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MONO
 from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
-                            WHAT_ADJOINT, WHAT_F_PREDICTED, power_bits_floor)
+                            WHAT_ADJOINT, WHAT_F_PREDICTED, power_bits_floor, plan_primes)
 from bitprop._convert cimport fmpq_set_fraction
-from bitprop._factored cimport (PrimeBase, Factored, factored_set_base, factor, canonical_bits,
+from bitprop._factored cimport (PrimeBase, Factored, factor, canonical_bits,
                                set_canonical, divide_exact, batch_start, batch_add, batch_end,
                                Powers, powers_init, powers_clear, residues, dot_mod,
                                mul_mod, gcd_from_residues, set_reduced)
@@ -157,7 +156,7 @@ cdef class DenseEngine:
         if weights is None:
             weights = DenseWeights(widths, layout.starts)
             self._scale_weights(weights)
-            weights.primes = _network_primes(&plan.d)
+            weights.primes = plan_primes(&plan.d)
         self.weights = weights
 
     def __dealloc__(self):
@@ -205,19 +204,8 @@ cdef class DenseEngine:
     # --- before the workers start ------------------------------------------------------
     cdef void prepare(self, Pass run) except *:
         """How each worker takes gcds: over the primes of the network's and the samples'
-        denominators (bitprop._factored), every denominator of the pass dividing a product
-        of them."""
-        cdef PrimeBase primes = self.weights.primes.copy()
-        cdef PlanData *plan = &self.plan.d
-        cdef int t
-        primes.add_denominators(run.X, run.S * plan.n_inputs)
-        if run.has_labels:
-            primes.add_denominators(run.Y, run.S * plan.n_outputs)
-        primes.add_denominators(run.scale, run.S)
-        primes.finish()
-        self.primes = primes
-        for t in range(run.threads):
-            factored_set_base(&run.workers[t].fac, &primes.d)
+        denominators (Pass.use_primes)."""
+        run.use_primes(self.weights.primes)
 
     # --- a worker's life ---------------------------------------------------------------
     cdef bint start(self, Pass run, Worker *w) noexcept nogil:
@@ -253,30 +241,9 @@ cdef class DenseEngine:
     cdef int record(self, Pass run, Worker *w, slong l, slong step, fmpz_mat_struct *m,
                     const fmpz *den, int what, long *bits, int f_rule,
                     long *f_bits) noexcept nogil:
-        """Bit statistics (canonical sizes) of layer l's matrix; BIT_LIMIT over max_bits.
-        ``f_rule`` F_SAME or F_RELU also records into ``f_bits`` the sizes of f = sigma(z),
-        read off z's (neither makes an entry longer, so z's guard covers f). ``step``
-        (sweep_step) orders the records for the bit-limit fault."""
-        cdef slong i, s, p
-        cdef long b, bf
-        for s in range(m.c):
-            self.column_ready(w, den + s)
-            if batch_start(&w.fac, den + s, m.r):      # the column's gcds together
-                for i in range(m.r):
-                    batch_add(&w.fac, at(m, i, s), den + s)
-                batch_end(&w.fac, den + s, &w.tmp)
-            for i in range(m.r):
-                p = self.pos[self.pos_off[l] + i]
-                b = canonical_bits(at(m, i, s), den + s, &w.fac, &w.g, &w.tmp)
-                if b > bits[p]:
-                    bits[p] = b
-                if f_rule != F_OWN:
-                    bf = 1 if f_rule == F_RELU and fmpz_sgn(at(m, i, s)) <= 0 else b
-                    if bf > f_bits[p]:
-                        f_bits[p] = bf
-                if run.max_bits and b > run.max_bits:
-                    return run.mark_fault(w, p, w.s0 + s, step, what, b)
-        return DONE
+        """Bit statistics of layer l's matrix (record_rows)."""
+        return record_rows(run, w, m, den, self.pos + self.pos_off[l], step, what, bits,
+                           f_rule, f_bits)
 
     cdef int forward_layers(self, Pass run, Worker *w, slong l0, slong last,
                             slong step) noexcept nogil:
@@ -301,8 +268,6 @@ cdef class DenseEngine:
         ``step + 1`` (f)."""
         cdef Columns *c = &w.columns
         cdef slong i, s
-        cdef int f_rule = (F_SAME if self.code[l] == ACT_IDENTITY else
-                           F_RELU if self.code[l] == ACT_RELU else F_OWN)
         cdef fmpz_mat_struct *Z = c.Z + l
         cdef fmpz *zd = c.zd[l]
         cdef fmpz *hd = c.hd[l - 1]
@@ -311,57 +276,9 @@ cdef class DenseEngine:
             fmpz_mul(zd + s, self.weights.D + l, hd + s)
             for i in range(self.width[l]):
                 fmpz_addmul(at(Z, i, s), self.weights.bn + self.weights.bn_off[l] + i, hd + s)
-        normalize(Z, zd, &w.fac, &w.g, &w.tmp)
-        if self.record(run, w, l, step, Z, zd, WHAT_Z, w.bits_z, f_rule, w.bits_f):
-            return BIT_LIMIT
-        if self.code[l] == ACT_MONO and run.max_bits and self._predict_powers(
-                run, w, l, step + 1, Z, zd):
-            return BIT_LIMIT
-        self._activate(l, Z, zd, c.H + l, c.hd[l])
-        if f_rule != F_OWN:         # Z moved into H: free it now
-            empty(Z)
-        normalize(c.H + l, c.hd[l], &w.fac, &w.g, &w.tmp)
-        if f_rule == F_OWN and self.record(run, w, l, step + 1, c.H + l, c.hd[l], WHAT_F,
-                                           w.bits_f, F_OWN, NULL):
-            return BIT_LIMIT
-        return DONE
-
-    cdef int _predict_powers(self, Pass run, Worker *w, slong l, slong step,
-                             fmpz_mat_struct *z, const fmpz *zd) noexcept nogil:
-        """Before layer l's powers f = c z^d: BIT_LIMIT, the fault marked where recording
-        f would mark it, when some f is predicted over max_bits (power_bits_floor of its z);
-        DONE otherwise. Products and sums need no prediction: their inputs passed the guard,
-        so they cannot be much longer; a power can be d times longer."""
-        cdef slong i, s
-        cdef long d = self.degree[l], lower
-        cdef long c_bits = fmpz_bits(self.act_p + l) + fmpz_bits(self.act_q + l)
-        for s in range(z.c):
-            for i in range(z.r):
-                if fmpz_is_zero(at(z, i, s)) or power_bits_floor(
-                        fmpz_bits(at(z, i, s)) + fmpz_bits(zd + s), d, c_bits) <= run.max_bits:
-                    continue            # not over even from z's size before reducing
-                self.column_ready(w, zd + s)
-                lower = power_bits_floor(canonical_bits(at(z, i, s), zd + s, &w.fac, &w.g,
-                                                        &w.tmp), d, c_bits)
-                if lower > run.max_bits:
-                    return self._first_power_over(run, w, l, step, z, zd, s * z.r + i, lower)
-        return DONE
-
-    cdef int _first_power_over(self, Pass run, Worker *w, slong l, slong step,
-                               fmpz_mat_struct *z, const fmpz *zd, slong first,
-                               long lower) noexcept nogil:
-        """The fault of the first f over max_bits in record's order, given that entry
-        ``first`` (s * rows + i) is predicted over (``lower`` bits): an earlier f computed
-        over (bitprop._rules.first_power_over), else ``first`` as predicted."""
         cdef ColumnRule rule = self._rule(l)
-        cdef long bits
-        cdef slong k = first_power_over(&rule, z, zd, first, run.max_bits, &w.qtmp, &w.qacc,
-                                        &bits)
-        if k >= 0:
-            return run.mark_fault(w, self.pos[self.pos_off[l] + k % z.r], w.s0 + k // z.r,
-                                  step, WHAT_F, bits)
-        return run.mark_fault(w, self.pos[self.pos_off[l] + first % z.r],
-                              w.s0 + first // z.r, step, WHAT_F_PREDICTED, lower)
+        return activate_layer(run, w, &rule, Z, zd, c.H + l, c.hd[l],
+                              self.pos + self.pos_off[l], step)
 
     cdef void _activate(self, slong l, fmpz_mat_struct *z, fmpz *zd, fmpz_mat_struct *h,
                         fmpz *hd) noexcept nogil:
@@ -527,6 +444,91 @@ cdef class DenseEngine:
         fmpz_clear(den); fmpz_clear(scale)
 
 
+cdef int record_rows(Pass run, Worker *w, fmpz_mat_struct *m, const fmpz *den,
+                     const slong *positions, slong step, int what, long *bits, int f_rule,
+                     long *f_bits) noexcept nogil:
+    """Bit statistics (canonical sizes) of a matrix whose row i holds position
+    ``positions[i]``, column by column; BIT_LIMIT at the first over max_bits. ``f_rule``
+    F_SAME or F_RELU also records into ``f_bits`` the sizes of f = sigma(z), read off z's
+    (neither makes an entry longer, so z's guard covers f). ``step`` (sweep_step) orders the
+    records for the bit-limit fault."""
+    cdef slong i, s, p
+    cdef long b, bf
+    for s in range(m.c):
+        factor(&w.fac, den + s, &w.tmp)
+        if batch_start(&w.fac, den + s, m.r):      # the column's gcds together
+            for i in range(m.r):
+                batch_add(&w.fac, at(m, i, s), den + s)
+            batch_end(&w.fac, den + s, &w.tmp)
+        for i in range(m.r):
+            p = positions[i]
+            b = canonical_bits(at(m, i, s), den + s, &w.fac, &w.g, &w.tmp)
+            if b > bits[p]:
+                bits[p] = b
+            if f_rule != F_OWN:
+                bf = 1 if f_rule == F_RELU and fmpz_sgn(at(m, i, s)) <= 0 else b
+                if bf > f_bits[p]:
+                    f_bits[p] = bf
+            if run.max_bits and b > run.max_bits:
+                return run.mark_fault(w, p, w.s0 + s, step, what, b)
+    return DONE
+
+
+cdef int activate_layer(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_struct *Z,
+                        fmpz *zd, fmpz_mat_struct *H, fmpz *hd, const slong *positions,
+                        slong step) noexcept nogil:
+    """From a layer's Z / zd (integers over one denominator per column, row i holding
+    ``positions[i]``): Z normalised and recorded at ``step``, c z^d predicted against the
+    guard, H / hd = sigma(Z / zd) normalised and recorded at ``step + 1`` (read off Z's sizes
+    for the identity and ReLU, whose Z moves into H)."""
+    cdef int f_rule = (F_SAME if rule.code == ACT_IDENTITY else
+                       F_RELU if rule.code == ACT_RELU else F_OWN)
+    normalize(Z, zd, &w.fac, &w.g, &w.tmp)
+    if record_rows(run, w, Z, zd, positions, step, WHAT_Z, w.bits_z, f_rule, w.bits_f):
+        return BIT_LIMIT
+    if rule.code == ACT_MONO and run.max_bits and predict_powers(run, w, rule, Z, zd,
+                                                                 positions, step + 1):
+        return BIT_LIMIT
+    activate(rule, Z, zd, H, hd)
+    if f_rule != F_OWN:         # Z moved into H: free it now
+        empty(Z)
+    normalize(H, hd, &w.fac, &w.g, &w.tmp)
+    if f_rule == F_OWN and record_rows(run, w, H, hd, positions, step + 1, WHAT_F, w.bits_f,
+                                       F_OWN, NULL):
+        return BIT_LIMIT
+    return DONE
+
+
+cdef int predict_powers(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_struct *z,
+                        const fmpz *zd, const slong *positions, slong step) noexcept nogil:
+    """Before the powers f = c z^d of a matrix whose row i holds ``positions[i]``: BIT_LIMIT
+    when some f is predicted over max_bits (power_bits_floor of its z in lowest terms), DONE
+    otherwise. Products and sums need no prediction: their inputs passed the guard, so they
+    cannot be much longer; a power can be d times longer. The fault is the one recording f
+    would find first: an earlier f computed over (bitprop._rules.first_power_over), else
+    the predicted one."""
+    cdef slong i, s, k
+    cdef long d = rule.degree, lower, bits
+    cdef long c_bits = fmpz_bits(rule.p) + fmpz_bits(rule.q)
+    for s in range(z.c):
+        for i in range(z.r):
+            if fmpz_is_zero(at(z, i, s)) or power_bits_floor(
+                    fmpz_bits(at(z, i, s)) + fmpz_bits(zd + s), d, c_bits) <= run.max_bits:
+                continue            # not over even from z's size before reducing
+            factor(&w.fac, zd + s, &w.tmp)
+            lower = power_bits_floor(canonical_bits(at(z, i, s), zd + s, &w.fac, &w.g,
+                                                    &w.tmp), d, c_bits)
+            if lower <= run.max_bits:
+                continue
+            k = first_power_over(rule, z, zd, s * z.r + i, run.max_bits, &w.qtmp, &w.qacc,
+                                 &bits)
+            if k >= 0:
+                return run.mark_fault(w, positions[k % z.r], w.s0 + k // z.r, step, WHAT_F,
+                                      bits)
+            return run.mark_fault(w, positions[i], w.s0 + s, step, WHAT_F_PREDICTED, lower)
+    return DONE
+
+
 cdef inline void _set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const Factored *f,
                           fmpz *g) noexcept nogil:
     """q := num / den (num moved): in lowest terms, or as it is when the pass keeps its
@@ -593,20 +595,6 @@ cdef ulong *_gradient_residues(const Powers *P, fmpz **gs, const fmpz *scales, s
                     P.inverse[h])
     free(ra); free(rs); free(rh)
     return out
-
-
-cdef PrimeBase _network_primes(const PlanData *plan):
-    """The primes of a network's own denominators: every weight, bias sum and activation
-    parameter of the plan, and 2 for rounding to k bits."""
-    cdef PrimeBase primes = PrimeBase()
-    cdef slong i
-    primes.add_denominators(plan.weight, plan.n_edges)
-    primes.add_denominators(plan.bias_sum, plan.n)
-    primes.add_denominators(plan.pool, plan.pool_len)
-    for i in range(plan.n_acts):
-        if plan.act_code[i] == ACT_ROUNDED:
-            primes.add_prime(2)
-    return primes
 
 
 cdef void _set_pair(fmpz *p, fmpz *q, value) except *:

@@ -57,11 +57,6 @@ cdef class SparseBlocks:
     cdef int _record(self, Pass run, Worker *w, slong L, slong step, fmpz_mat_struct *m,
                      const fmpz *den, int what, long *bits, int f_rule,
                      long *f_bits) noexcept nogil
-    cdef int _predict_powers(self, Pass run, Worker *w, slong L, slong step,
-                             fmpz_mat_struct *z, const fmpz *zd) noexcept nogil
-    cdef int _first_power_over(self, Pass run, Worker *w, slong L, slong step,
-                               fmpz_mat_struct *z, const fmpz *zd, slong first,
-                               long lower) noexcept nogil
     cdef void _gather_adjoints(self, Pass run, Worker *w, slong L, fmpz_mat_struct *G,
                                fmpz *gd, fmpq *F, fmpq *GF) noexcept nogil
     cdef int _backward_level(self, Pass run, Worker *w, Columns *c, Columns *a, slong L0,

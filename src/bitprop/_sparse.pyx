@@ -23,13 +23,13 @@ from libc.stdlib cimport calloc, free, qsort
 
 from bitprop._flint cimport *
 from bitprop._plan cimport Plan, PlanData
-from bitprop._codes cimport ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MONO
-from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
-                            WHAT_ADJOINT, WHAT_F_PREDICTED, power_bits_floor, plan_primes)
-from bitprop._factored cimport factor, canonical_bits, set_canonical, divide_exact
+from bitprop._codes cimport ACT_NONE, ACT_LEAKY, ACT_MONO
+from bitprop._pass cimport Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_ADJOINT, plan_primes
+from bitprop._factored cimport factor, set_canonical, divide_exact
 from bitprop._columns cimport (Columns, at, empty, columns_init, columns_clear, normalize,
                                load_columns)
-from bitprop._rules cimport activate, derivative, first_power_over
+from bitprop._rules cimport derivative
+from bitprop._dense cimport F_OWN, record_rows, activate_layer
 
 
 cdef extern from *:
@@ -451,9 +451,6 @@ cdef class SparseBlocks:
         cdef fmpz *cof = _fmpz_vec_init(n_reads * cols + 1)
         cdef fmpz *acc = _fmpz_vec_init(cols + 1)
         cdef const fmpz *u
-        cdef int result = DONE
-        cdef int f_rule = (F_SAME if rule.code == ACT_IDENTITY else
-                           F_RELU if rule.code == ACT_RELU else F_OWN)
         # the common denominator of the levels read, and each one's cofactor
         for s in range(cols):
             fmpz_one(common + s)
@@ -487,77 +484,15 @@ cdef class SparseBlocks:
         _fmpz_vec_clear(common, cols + 1)
         _fmpz_vec_clear(cof, n_reads * cols + 1)
         _fmpz_vec_clear(acc, cols + 1)
-        normalize(Z, zd, &w.fac, &w.g, &w.tmp)
-        if self._record(run, w, L, step, Z, zd, WHAT_Z, w.bits_z, f_rule, w.bits_f):
-            return BIT_LIMIT
-        if rule.code == ACT_MONO and run.max_bits and self._predict_powers(
-                run, w, L, step + 1, Z, zd):
-            return BIT_LIMIT
-        activate(rule, Z, zd, c.H + k, c.hd[k])
-        if f_rule != F_OWN:         # Z moved into H: free it now
-            empty(Z)
-        normalize(c.H + k, c.hd[k], &w.fac, &w.g, &w.tmp)
-        if f_rule == F_OWN and self._record(run, w, L, step + 1, c.H + k, c.hd[k], WHAT_F,
-                                            w.bits_f, F_OWN, NULL):
-            return BIT_LIMIT
-        return result
+        return activate_layer(run, w, rule, Z, zd, c.H + k, c.hd[k], self.pos + self.row_off[L],
+                              step)
 
     cdef int _record(self, Pass run, Worker *w, slong L, slong step, fmpz_mat_struct *m,
                      const fmpz *den, int what, long *bits, int f_rule,
                      long *f_bits) noexcept nogil:
-        """Bit statistics (canonical sizes) of level L's matrix, by column then row;
-        BIT_LIMIT at the first over max_bits. ``f_rule`` F_SAME or F_RELU also records
-        f = sigma(z)'s sizes read off z's."""
-        cdef slong i, s, p
-        cdef long bz, bf
-        for s in range(m.c):
-            factor(&w.fac, den + s, &w.tmp)
-            for i in range(m.r):
-                p = self.pos[self.row_off[L] + i]
-                bz = canonical_bits(at(m, i, s), den + s, &w.fac, &w.g, &w.tmp)
-                if bz > bits[p]:
-                    bits[p] = bz
-                if f_rule != F_OWN:
-                    bf = 1 if f_rule == F_RELU and fmpz_sgn(at(m, i, s)) <= 0 else bz
-                    if bf > f_bits[p]:
-                        f_bits[p] = bf
-                if run.max_bits and bz > run.max_bits:
-                    return run.mark_fault(w, p, w.s0 + s, step, what, bz)
-        return DONE
-
-    cdef int _predict_powers(self, Pass run, Worker *w, slong L, slong step,
-                             fmpz_mat_struct *z, const fmpz *zd) noexcept nogil:
-        """Before level L's powers f = c z^d: BIT_LIMIT when some f is predicted over
-        max_bits (power_bits_floor of its z in lowest terms), marked at the first such
-        entry in record order; the guard never stops a power that fits."""
-        cdef slong i, s
-        cdef long d = self.rule[L].degree, lower
-        cdef long c_bits = fmpz_bits(self.act_p + L) + fmpz_bits(self.act_q + L)
-        for s in range(z.c):
-            for i in range(z.r):
-                if fmpz_is_zero(at(z, i, s)) or power_bits_floor(
-                        fmpz_bits(at(z, i, s)) + fmpz_bits(zd + s), d, c_bits) <= run.max_bits:
-                    continue
-                factor(&w.fac, zd + s, &w.tmp)
-                lower = power_bits_floor(canonical_bits(at(z, i, s), zd + s, &w.fac, &w.g,
-                                                        &w.tmp), d, c_bits)
-                if lower > run.max_bits:
-                    return self._first_power_over(run, w, L, step, z, zd, s * z.r + i, lower)
-        return DONE
-
-    cdef int _first_power_over(self, Pass run, Worker *w, slong L, slong step,
-                               fmpz_mat_struct *z, const fmpz *zd, slong first,
-                               long lower) noexcept nogil:
-        """The fault recording level L's f would find first, given that entry ``first``
-        (s * rows + i) is predicted over (``lower`` bits): see bitprop._rules."""
-        cdef long bits
-        cdef slong k = first_power_over(self.rule + L, z, zd, first, run.max_bits, &w.qtmp,
-                                        &w.qacc, &bits)
-        if k >= 0:
-            return run.mark_fault(w, self.pos[self.row_off[L] + k % z.r], w.s0 + k // z.r,
-                                  step, WHAT_F, bits)
-        return run.mark_fault(w, self.pos[self.row_off[L] + first % z.r],
-                              w.s0 + first // z.r, step, WHAT_F_PREDICTED, lower)
+        """Bit statistics of level L's matrix (bitprop._dense.record_rows)."""
+        return record_rows(run, w, m, den, self.pos + self.row_off[L], step, what, bits,
+                           f_rule, f_bits)
 
     # --- backward ------------------------------------------------------------------------
     cdef int backward(self, Pass run, Worker *w, slong b, BlockState *state, fmpq *F,
@@ -717,12 +652,6 @@ cdef class SparseBlocks:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-cdef enum:
-    F_OWN = 0          # f has sizes of its own: record them
-    F_SAME = 1         # identity: f = z
-    F_RELU = 2         # relu: f = z where z > 0, else 0 (1 bit)
-
 
 cdef inline void _row_sum(fmpz *out, const fmpz *wn, fmpz_mat_struct *H, const slong *src_row,
                           slong e0, slong e1, slong cols, fmpz *tmp) noexcept nogil:
