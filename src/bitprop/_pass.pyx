@@ -285,19 +285,38 @@ cdef class Pass:
         """Sum the workers' accumulators into region 0: exact, so the split never shows.
         Entries the kernel set once from all samples are already whole there."""
         cdef int t
-        cdef slong e, p
+        for t in range(self.threads):
+            self.reduce_part(t)
+
+    def reduce_part(self, int t):
+        """Share t of reduce_gradients, for one thread each: blocks of REDUCE_BLOCK edges
+        and positions dealt round-robin over ``threads`` (consecutive edges of a layer cost
+        alike, so the shares do). The other regions' entries are added into region 0 and
+        left zero, holding no memory."""
+        cdef int r
+        cdef slong b, k
         cdef PlanData *plan = &self.plan.d
         cdef const char *once_edge = self.kernel.edge_set_once
         cdef const char *once_vertex = self.kernel.vertex_set_once
+        cdef fmpz_t tmp
+        fmpz_init(tmp)
         with nogil:
-            for t in range(1, self.regions):
-                for e in range(plan.n_edges):
-                    if once_edge == NULL or not once_edge[e]:
-                        fmpq_add(self.grad_w + e, self.grad_w + e,
-                                 self.grad_w + t * plan.n_edges + e)
-                for p in range(plan.n):
-                    if once_vertex == NULL or not once_vertex[p]:
-                        fmpq_add(self.grad_z + p, self.grad_z + p, self.grad_z + t * plan.n + p)
+            for r in range(1, self.regions):
+                b = t * REDUCE_BLOCK
+                while b < plan.n_edges:
+                    for k in range(b, min(b + REDUCE_BLOCK, plan.n_edges)):
+                        if once_edge == NULL or not once_edge[k]:
+                            _add_into(self.grad_w + k, self.grad_w + r * plan.n_edges + k, tmp)
+                        fmpq_zero(self.grad_w + r * plan.n_edges + k)
+                    b += self.threads * REDUCE_BLOCK
+                b = t * REDUCE_BLOCK
+                while b < plan.n:
+                    for k in range(b, min(b + REDUCE_BLOCK, plan.n)):
+                        if once_vertex == NULL or not once_vertex[k]:
+                            _add_into(self.grad_z + k, self.grad_z + r * plan.n + k, tmp)
+                        fmpq_zero(self.grad_z + r * plan.n + k)
+                    b += self.threads * REDUCE_BLOCK
+        fmpz_clear(tmp)
 
     def gradients(self):
         """(dL/dw, dL/db) per edge in edge order as RationalVectors (after reduce_gradients);
@@ -306,9 +325,7 @@ cdef class Pass:
         cdef fmpq *weights = self.grad_w
         bias = vector_indexed(self.grad_z, self.plan.d.n, self.plan.d.edge_dst,
                               self.plan.d.n_edges)
-        if self.regions > 1:
-            return vector_take(weights, self.plan.d.n_edges), bias
-        self.grad_w = NULL          # the one region's array becomes the vector's
+        self.grad_w = NULL          # region 0 becomes the vector's (the others hold zeros)
         return vector_adopt(weights, self.plan.d.n_edges), bias
 
     def gradient_sums(self):
@@ -485,6 +502,39 @@ cdef int _bit_of(const fmpq *f, const fmpz *index, const fmpz *shift, fmpz *q, f
     fmpz_fdiv_q_2exp(q, q, fmpz_get_ui(m))
     fmpz_fdiv_q(q, q, fmpq_denref(f))
     return fmpz_tstbit(q, 0)
+
+
+#: Entries a reduce share takes in a row before the next share's turn.
+cdef slong REDUCE_BLOCK = 256
+
+
+cdef void _add_into(fmpq *x, const fmpq *y, fmpz *tmp) noexcept nogil:
+    """x += y. Both over powers of 2 (float data): aligned by a shift and reduced by the
+    sum's power of 2, where fmpq_add would take a gcd of the numerators' size."""
+    cdef ulong ex, ey, v
+    if fmpq_is_zero(y):
+        return
+    ex, ey = fmpz_val2(fmpq_denref(x)), fmpz_val2(fmpq_denref(y))
+    if fmpz_bits(fmpq_denref(x)) != ex + 1 or fmpz_bits(fmpq_denref(y)) != ey + 1:
+        fmpq_add(x, x, y)
+        return
+    if ey > ex:
+        fmpz_mul_2exp(fmpq_numref(x), fmpq_numref(x), ey - ex)
+        fmpz_set(fmpq_denref(x), fmpq_denref(y))
+        fmpz_add(fmpq_numref(x), fmpq_numref(x), fmpq_numref(y))
+        ex = ey
+    else:
+        fmpz_mul_2exp(tmp, fmpq_numref(y), ex - ey)
+        fmpz_add(fmpq_numref(x), fmpq_numref(x), tmp)
+    if fmpz_is_zero(fmpq_numref(x)):
+        fmpz_one(fmpq_denref(x))
+        return
+    v = fmpz_val2(fmpq_numref(x))
+    if v > ex:
+        v = ex
+    if v:
+        fmpz_tdiv_q_2exp(fmpq_numref(x), fmpq_numref(x), v)
+        fmpz_tdiv_q_2exp(fmpq_denref(x), fmpq_denref(x), v)
 
 
 cdef PrimeBase plan_primes(const PlanData *plan):

@@ -152,6 +152,16 @@ def _run(run, plan, *, time_budget=None, progress=None):
             depth=plan.depth[position], bits=bits, limit=run.max_bits)
 
 
+def _reduce(run):
+    """Sum the workers' gradient accumulators, each worker thread its share (a sparse
+    block's or a scalar vertex's edges hold one partial sum per worker)."""
+    if run.threads == 1:
+        run.reduce_gradients()
+    else:
+        run_workers([lambda t=t: run.reduce_part(t) for t in range(run.threads)],
+                    lambda: None)
+
+
 def _bit_stats(run, plan, gradient_bits=(0, 0)):
     per_vertex, per_depth, max_value, max_adjoint = run.bit_statistics(plan.names, plan.depth)
     return BitStats(per_vertex, per_depth, max_value, max_adjoint, max(gradient_bits))
@@ -266,7 +276,7 @@ def with_parameter_gradients(network, result):
 
 def _grad_result(run, plan, compile_seconds):
     forward_seconds, backward_seconds = run.timings()
-    run.reduce_gradients()
+    _reduce(run)
     if run.canonical_gradients:
         bits = _bit_stats(run, plan, run.gradient_bits())
         grad_weight, grad_bias = run.gradients()
@@ -310,7 +320,7 @@ def step(network, dataset, lr, steps=1, *, max_bits=None, time_budget=None, thre
                 from None
         losses.append(run.total_loss())
         if index < steps:
-            run.reduce_gradients()
+            _reduce(run)
             if network._parameter_names:
                 _shared_step(network, compiled.plan, run, lr)
             else:
