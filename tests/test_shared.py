@@ -6,6 +6,7 @@ import copy
 import json
 from fractions import Fraction
 
+import numpy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -201,3 +202,24 @@ def test_network_without_parameters_is_written_as_before():
     net = bitprop.Network.chain(2, "relu", weight="1/2")
     assert "parameters" not in net.to_json()
     assert net.parameters == {} and net.grad(bitprop.Dataset([[1]], [[0]])).parameters == {}
+
+
+def test_sums_shared_out_over_threads_equal_one_sum():
+    """Parameter sums dealt over several threads (sums_into) equal one thread's, and the
+    reference's, on a model with more parameters than one share's block."""
+    b = bitprop.Builder((2, 6, 6), seed=3)
+    net = b.conv2d(4, 3, activation="relu").flatten().dense(3).network()
+    rng = numpy.random.default_rng(3)
+    data = bitprop.Dataset.from_numpy(rng.integers(-3, 4, size=(3, 72)) / 4,
+                                      rng.integers(-1, 2, size=(3, 3)))
+    result = net.grad(data)
+    sharing = net.sharing()
+    whole = sharing.sums(result.grad_weight, result.grad_bias).tolist()
+    for parts in (2, 3, 5):
+        out = sharing.new_sums()
+        for part in range(parts):
+            sharing.sums_into(out, result.grad_weight, result.grad_bias, part, parts)
+        assert out.tolist() == whole
+    expected = reference.parameter_gradients(net.to_json(), data.to_json())
+    trainable = [p for p, name in enumerate(net._parameter_names) if name in expected]
+    assert len(whole) > 64 and [whole[p] for p in trainable] == list(expected.values())

@@ -14,6 +14,10 @@ from bitprop._flint cimport *
 from bitprop._convert cimport RationalVector, fmpq_set_fraction, vector_adopt
 
 
+#: Parameters a share of sums_into takes in a row before the next share's turn.
+cdef Py_ssize_t SUM_BLOCK = 64
+
+
 cdef inline const fmpq *_at(RationalVector v, Py_ssize_t i) noexcept nogil:
     """Entry i of a vector (its storage may be indexed: bias gradients share dL/dz)."""
     return v.data + (v.index[i] if v.index != NULL else i)
@@ -91,27 +95,42 @@ cdef class Sharing:
     def sums(self, RationalVector grad_w, RationalVector grad_b):
         """Per parameter, the exact sum of its coordinates' gradients (a RationalVector in
         parameter order; 0 for a frozen parameter, which nothing reports); None when stopped."""
-        self._check(grad_w, grad_b)
-        cdef fmpq *out = _fmpq_vec_init(self.n_params + 1)
-        with nogil:
-            self._sum_into(out, grad_w, grad_b)
-        if self.stop:
-            _fmpq_vec_clear(out, self.n_params + 1)
-            return None
-        return vector_adopt(out, self.n_params)
+        out = self.new_sums()
+        self.sums_into(out, grad_w, grad_b, 0, 1)
+        return None if self.stop else out
 
-    cdef void _sum_into(self, fmpq *out, RationalVector grad_w,
-                        RationalVector grad_b) noexcept nogil:
-        """out[p] = the sum of trainable parameter p's coordinates' gradients, over one
-        common denominator and put in lowest terms once (float data: every denominator a
-        power of 2 dividing the next, so a shift, not a gcd, per term). A run of coordinates
+    def new_sums(self):
+        """A RationalVector of zeros, one per parameter, for sums_into."""
+        return vector_adopt(_fmpq_vec_init(self.n_params + 1), self.n_params)
+
+    def sums_into(self, RationalVector out, RationalVector grad_w, RationalVector grad_b,
+                  int part, int parts):
+        """Share ``part`` of ``parts`` of ``sums`` into ``out`` (new_sums), for one thread
+        each: blocks of parameters dealt round-robin (a layer's parameters have as many
+        coordinates each, so the shares cost alike)."""
+        cdef Py_ssize_t block
+        self._check(grad_w, grad_b)
+        if out.n != self.n_params:
+            raise ValueError(f"{out.n} sums for {self.n_params} parameters")
+        with nogil:
+            block = part * SUM_BLOCK
+            while block < self.n_params and not self.stop:
+                self._sum_into(out.data, grad_w, grad_b, block,
+                               min(block + SUM_BLOCK, self.n_params))
+                block += parts * SUM_BLOCK
+
+    cdef void _sum_into(self, fmpq *out, RationalVector grad_w, RationalVector grad_b,
+                        Py_ssize_t first, Py_ssize_t last) noexcept nogil:
+        """out[p] for first <= p < last: the sum of trainable parameter p's coordinates'
+        gradients, over one common denominator and put in lowest terms once (float data:
+        every denominator a power of 2, so a shift, not a gcd, per term). A run of coordinates
         that read one stored value (the biases of a vertex's in-edges all hold its dL/dz) is
         added once, times its length."""
         cdef Py_ssize_t p, k, run
         cdef const fmpq *value
         cdef fmpz_t num, den, g, scale
         fmpz_init(num); fmpz_init(den); fmpz_init(g); fmpz_init(scale)
-        for p in range(self.n_params):
+        for p in range(first, last):
             if self.stop:
                 break
             if not self.param_trainable[p]:
@@ -148,7 +167,7 @@ cdef class Sharing:
         try:
             fmpq_set_fraction(rate, lr)
             with nogil:
-                self._sum_into(sums, grad_w, grad_b)
+                self._sum_into(sums, grad_w, grad_b, 0, self.n_params)
                 self._move(moved, weights, biases, grad_w, grad_b, sums, rate)
             if self.stop:
                 return None

@@ -247,7 +247,7 @@ def grad(network, dataset, *, max_bits=None, time_budget=None, threads=None, pro
     result = _grad_result(run, compiled.plan, compile_seconds)
     if not canonical:             # partial sums: parameters are summed once they are whole
         return result
-    result = with_parameter_gradients(network, result)
+    result = with_parameter_gradients(network, result, run.threads)
     return result if output == "fraction" else result.converted(output)
 
 
@@ -261,13 +261,20 @@ def _shared_work(network, method, *args):
     return out[0]
 
 
-def with_parameter_gradients(network, result):
+def with_parameter_gradients(network, result, threads=1):
     """``result`` with the gradient of every trainable shared parameter of ``network``: the
-    exact sum, in C, of its coordinates' gradients (bitprop._shared). Frozen parameters
-    (a builder's ``.zero``: constants of the model, which step never moves) are left out."""
+    exact sum, in C, of its coordinates' gradients (bitprop._shared), shared out over
+    ``threads`` worker threads. Frozen parameters (a builder's ``.zero``: constants of the
+    model, which step never moves) are left out."""
     names = network._parameter_names
     if names:
-        sums = _shared_work(network, "sums", result.grad_weight, result.grad_bias)
+        sharing = network.sharing()
+        sharing.stop = 0
+        sums = sharing.new_sums()
+        parts = max(1, threads)
+        run_workers([lambda t=t: sharing.sums_into(sums, result.grad_weight, result.grad_bias,
+                                                   t, parts) for t in range(parts)],
+                    sharing.halt)
         result.parameters = {name: sums[p] for p, name in enumerate(names)
                              if network._parameter_trainable[p]}
         result.tensors = tensor_values(network.tensors(), result.parameters)
