@@ -24,8 +24,8 @@ cdef void share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, con
         fmpz_mul(x.scaled + s, gd + s, hd + s)
     fmpz_init(&x.lcm_scaled)
     fmpz_init(&x.lcm_gd)
-    _column_lcm(&x.lcm_scaled, x.scaled, cols)
-    _column_lcm(&x.lcm_gd, gd, cols)
+    column_lcm(&x.lcm_scaled, x.scaled, cols)
+    column_lcm(&x.lcm_gd, gd, cols)
     x.live = True
 
 
@@ -124,7 +124,8 @@ cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const fmpz *den,
         fmpz_gcd(g, g, at(m, i, s))
 
 
-cdef void _column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:
+cdef void column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil:
+    """out := the lcm of dens[0..n) (1 for none)."""
     cdef slong s
     fmpz_one(out)
     for s in range(n):

@@ -1,7 +1,7 @@
 # cython: language_level=3
 # Denominators over the pass's own primes, so that gcds with them are a few remainders
 # instead of Euclid's algorithm (see _factored.pyx).
-from bitprop._flint cimport fmpz, fmpq, ulong, slong
+from bitprop._flint cimport fmpz, fmpq, ulong, slong, fmpz_bits, fmpz_val2
 
 
 cdef struct Primes:
@@ -91,3 +91,9 @@ cdef long canonical_bits(const fmpz *num, const fmpz *den, const Factored *f, fm
                          fmpz *tmp) noexcept nogil
 cdef void set_canonical(fmpq *q, fmpz *num, const fmpz *den, const Factored *f, fmpz *g,
                         bint consume) noexcept nogil
+
+
+cdef inline bint power_of_two(const fmpz *x, ulong *exponent) noexcept nogil:
+    """Whether x > 0 is a power of 2 (float data's denominators), its exponent in *exponent."""
+    exponent[0] = fmpz_val2(x)
+    return fmpz_bits(x) - 1 == exponent[0]

@@ -338,8 +338,8 @@ cdef void mul_prime_power(fmpz *g, ulong p, ulong v, fmpz *tmp) noexcept nogil:
 
 cdef void divide_exact(fmpz *out, const fmpz *x, const fmpz *d) noexcept nogil:
     """out := x / d for d dividing x: a shift when d is a power of two (float32-exact data)."""
-    cdef ulong twos = fmpz_val2(d)
-    if fmpz_bits(d) - 1 == twos:
+    cdef ulong twos
+    if power_of_two(d, &twos):
         fmpz_tdiv_q_2exp(out, x, twos)
     else:
         fmpz_divexact(out, x, d)

@@ -15,7 +15,8 @@ from libc.stdlib cimport calloc, free
 from bitprop._flint cimport *
 from bitprop._plan cimport PlanData
 from bitprop._codes cimport ACT_ROUNDED, LOSS_SQUARE, LOSS_HINGE, LOSS_ZERO_ONE, LOSS_EXACT_FIT
-from bitprop._factored cimport factored_init, factored_clear, factored_set_base
+from bitprop._factored cimport (factored_init, factored_clear, factored_set_base,
+                               power_of_two)
 from bitprop._columns cimport release, columns_clear
 from bitprop._sums cimport sums_from
 from bitprop._convert cimport (RationalVector, fmpz_set_pyint, fmpq_set_fraction,
@@ -293,29 +294,14 @@ cdef class Pass:
         and positions dealt round-robin over ``threads`` (consecutive edges of a layer cost
         alike, so the shares do). The other regions' entries are added into region 0 and
         left zero, holding no memory."""
-        cdef int r
-        cdef slong b, k
         cdef PlanData *plan = &self.plan.d
-        cdef const char *once_edge = self.kernel.edge_set_once
-        cdef const char *once_vertex = self.kernel.vertex_set_once
         cdef fmpz_t tmp
         fmpz_init(tmp)
         with nogil:
-            for r in range(1, self.regions):
-                b = t * REDUCE_BLOCK
-                while b < plan.n_edges:
-                    for k in range(b, min(b + REDUCE_BLOCK, plan.n_edges)):
-                        if once_edge == NULL or not once_edge[k]:
-                            _add_into(self.grad_w + k, self.grad_w + r * plan.n_edges + k, tmp)
-                        fmpq_zero(self.grad_w + r * plan.n_edges + k)
-                    b += self.threads * REDUCE_BLOCK
-                b = t * REDUCE_BLOCK
-                while b < plan.n:
-                    for k in range(b, min(b + REDUCE_BLOCK, plan.n)):
-                        if once_vertex == NULL or not once_vertex[k]:
-                            _add_into(self.grad_z + k, self.grad_z + r * plan.n + k, tmp)
-                        fmpq_zero(self.grad_z + r * plan.n + k)
-                    b += self.threads * REDUCE_BLOCK
+            _reduce_share(self.grad_w, plan.n_edges, self.regions, self.kernel.edge_set_once,
+                          t, self.threads, tmp)
+            _reduce_share(self.grad_z, plan.n, self.regions, self.kernel.vertex_set_once,
+                          t, self.threads, tmp)
         fmpz_clear(tmp)
 
     def gradients(self):
@@ -508,14 +494,29 @@ cdef int _bit_of(const fmpq *f, const fmpz *index, const fmpz *shift, fmpz *q, f
 cdef slong REDUCE_BLOCK = 256
 
 
+cdef void _reduce_share(fmpq *acc, slong n, int regions, const char *once, int t,
+                        int threads, fmpz *tmp) noexcept nogil:
+    """Share t of threads of acc[0..n) += acc[r n..(r + 1) n) for every region r >= 1
+    (entries marked in ``once`` are whole in region 0 already), the regions left zero."""
+    cdef int r
+    cdef slong b, k
+    for r in range(1, regions):
+        b = t * REDUCE_BLOCK
+        while b < n:
+            for k in range(b, min(b + REDUCE_BLOCK, n)):
+                if once == NULL or not once[k]:
+                    _add_into(acc + k, acc + r * n + k, tmp)
+                fmpq_zero(acc + r * n + k)
+            b += threads * REDUCE_BLOCK
+
+
 cdef void _add_into(fmpq *x, const fmpq *y, fmpz *tmp) noexcept nogil:
     """x += y. Both over powers of 2 (float data): aligned by a shift and reduced by the
     sum's power of 2, where fmpq_add would take a gcd of the numerators' size."""
     cdef ulong ex, ey, v
     if fmpq_is_zero(y):
         return
-    ex, ey = fmpz_val2(fmpq_denref(x)), fmpz_val2(fmpq_denref(y))
-    if fmpz_bits(fmpq_denref(x)) != ex + 1 or fmpz_bits(fmpq_denref(y)) != ey + 1:
+    if not (power_of_two(fmpq_denref(x), &ex) and power_of_two(fmpq_denref(y), &ey)):
         fmpq_add(x, x, y)
         return
     if ey > ex:

@@ -12,6 +12,7 @@ from libc.stdlib cimport calloc, free
 
 from bitprop._flint cimport *
 from bitprop._convert cimport RationalVector, fmpq_set_fraction, vector_adopt
+from bitprop._factored cimport power_of_two
 
 
 #: Parameters a share of sums_into takes in a row before the next share's turn.
@@ -216,7 +217,7 @@ cdef void _add_term(fmpz *num, fmpz *den, const fmpq *value, Py_ssize_t times, f
     cdef ulong a, b
     if fmpz_equal(den, d):
         fmpz_set_si(scale, times)
-    elif _power_of_two(den, &a) and _power_of_two(d, &b):     # float data: shifts
+    elif power_of_two(den, &a) and power_of_two(d, &b):     # float data: shifts
         if b > a:
             fmpz_mul_2exp(num, num, b - a)
             fmpz_mul_2exp(den, den, b - a)
@@ -232,8 +233,3 @@ cdef void _add_term(fmpz *num, fmpz *den, const fmpq *value, Py_ssize_t times, f
         fmpz_divexact(scale, den, d)
         fmpz_mul_si(scale, scale, times)
     fmpz_addmul(num, fmpq_numref(value), scale)
-
-
-cdef inline bint _power_of_two(const fmpz *x, ulong *exponent) noexcept nogil:
-    exponent[0] = fmpz_val2(x)
-    return fmpz_bits(x) - 1 == exponent[0]

@@ -27,7 +27,7 @@ from bitprop._codes cimport ACT_NONE, ACT_LEAKY, ACT_MONO
 from bitprop._pass cimport Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_ADJOINT, plan_primes
 from bitprop._factored cimport factor, set_canonical, divide_exact
 from bitprop._columns cimport (Columns, at, empty, columns_init, columns_clear, normalize,
-                               load_columns)
+                               load_columns, column_lcm)
 from bitprop._rules cimport derivative
 from bitprop._dense cimport F_OWN, record_rows, activate_layer
 
@@ -570,7 +570,7 @@ cdef class SparseBlocks:
         fmpz_init(den)
         part = _fmpz_vec_init(cols + 1)
         # dL/db: sum over w's samples of G[i, s] / gd[s]
-        _lcm_of(den, gd, cols)
+        column_lcm(den, gd, cols)
         for s in range(cols):
             divide_exact(part + s, den, gd + s)
         factor(&w.fac, den, &w.tmp)
@@ -675,13 +675,6 @@ cdef inline bint _all_one(const fmpz *x, slong n) noexcept nogil:
         if not fmpz_is_one(x + i):
             return False
     return True
-
-
-cdef void _lcm_of(fmpz *out, const fmpz *x, slong n) noexcept nogil:
-    cdef slong i
-    fmpz_one(out)
-    for i in range(n):
-        fmpz_lcm(out, out, x + i)
 
 
 cdef void _merge(fmpz_mat_struct *M, fmpz *md, fmpz_mat_struct *T, const fmpz *td,
