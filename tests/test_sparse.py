@@ -275,3 +275,86 @@ def test_numbers_past_the_stack_accumulator_take_the_general_path():
     assert dense is None and len(sparse.blocks) == 1
     for threads in (1, 2):
         check_blocks(doc, data, threads)
+
+
+# --- convolutions as matrix products -----------------------------------------------------------
+
+def _products(net, choice="mixed"):
+    """The product shapes of ``net``'s sparse blocks under ``choice`` (built by one pass)."""
+    dense = net.compiled()._dense_layers(net, choice)
+    net.grad(_data(net, 0, samples=1), kernel=choice)
+    return dense.sparse.product_shapes()
+
+
+def test_convolutions_run_as_matrix_products():
+    """A convolution's level is K (out channels x in channels * kernel^2) times its
+    patches (im2col), padding included (border patches have empty slots); max-pool trees,
+    whose edges each own their weight, sum row by row."""
+    net = _cnn()
+    # conv1: 2 kernels of 1 * 3 * 3 slots on 6 * 6 positions; conv2: 3 kernels of 2 * 2 * 2
+    # slots on 2 * 2 positions, reading the max pool's last level (5 within the block)
+    assert _products(net) == [(1, 0, 2, 9, 36), (6, 5, 3, 8, 4)]
+    assert _products(net, "auto") == _products(net)     # both reads have 64 edges or more
+
+
+def _tied(row_params):
+    """Inputs x0..x3 and rows h0, h1, ... reading x0, x1, x2, x3 and x0 again (a parallel
+    edge: no dense layer) with weights named by ``row_params`` (one parameter name per
+    edge); o sums the rows."""
+    vertices = [{"name": f"x{i}"} for i in range(4)]
+    edges = []
+    for r, names in enumerate(row_params):
+        vertices.append({"name": f"h{r}", "activation": "relu"})
+        edges += [{"from": f"x{i % 4}", "to": f"h{r}", "weight": {"param": name},
+                   "bias": "1/3"} for i, name in enumerate(names)]
+        edges.append({"from": f"h{r}", "to": "o", "weight": str(r + 2), "bias": "0"})
+    vertices.append({"name": "o", "activation": "identity"})
+    names = sorted({name for names in row_params for name in names})
+    parameters = {name: f"{k + 1}/{7 if k % 2 else 5}" for k, name in enumerate(names)}
+    doc = {"vertices": vertices, "edges": edges, "inputs": [f"x{i}" for i in range(4)],
+           "outputs": ["o"], "parameters": parameters}
+    data = {"samples": [{"x": ["1", "-2/3", "5", "1/2"], "y": ["3"]},
+                        {"x": ["-1/9", "4", "0", "2"], "y": ["-1"]}],
+            "loss": {"kind": "square"}}
+    return doc, data
+
+
+@pytest.mark.parametrize("rows, products", [
+    ("abcdp efghq", [(1, 0, 2, 5, 1)]),     # own weights: a dense product, one patch
+    ("abcdp abcdp", []),                    # one kernel row, one patch, two rows
+    ("aabcp defgq", []),                    # a parameter twice in a row
+    ("abcdp befgq", []),                    # kernel rows that share a parameter
+])
+def test_shared_weights_that_are_no_product_sum_row_by_row(rows, products):
+    doc, data = _tied(rows.split())
+    net = bitprop.Network.from_json(doc)
+    assert _products(net) == products
+    for threads in (1, 2):
+        check_against_reference(doc, data, threads, "mixed")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2),
+       st.integers(0, 1), st.sampled_from(["relu", "identity", "square", "cube"]),
+       st.integers(1, 2), st.integers(0, 99))
+def test_random_convolutions_equal_reference(channels, out, kernel, stride, padding,
+                                             activation, threads, seed):
+    """Convolutions of any channels, kernel, stride and padding, one or two deep, as
+    products (kernel "mixed": every read, however small) against the reference."""
+    side = 5
+    b = bitprop.Builder((channels, side, side), seed=seed)
+    b.conv2d(out, kernel, stride=stride, padding=min(padding, kernel - 1),
+             activation=activation)
+    if b.shape[1] >= 2:
+        b.conv2d(2, 2, activation="relu")
+    net = b.flatten().dense(1).network()
+    rng = numpy.random.default_rng(seed)
+    x = rng.integers(-8, 9, size=(3, net.num_inputs)) / 8
+    data = bitprop.Dataset.from_numpy(x, rng.integers(-2, 3, size=(3, 1)))
+    document, dataset = net.to_json(), data.to_json()
+    result = net.grad(data, kernel="mixed", threads=threads)
+    loss, grad_weight, grad_bias = reference.loss_and_grad(document, dataset)
+    assert (result.loss, result.grad_weight, result.grad_bias) == (loss, grad_weight, grad_bias)
+    assert result.parameters == reference.parameter_gradients(document, dataset)
+    if out >= 2:
+        assert _products(net)[0][:2] == (1, 0)      # the first convolution is a product

@@ -15,6 +15,17 @@ cdef struct BlockState:
     Columns adjoint
 
 
+cdef struct Product:
+    # A level's sum over one level it reads as a matrix product (a convolution's im2col):
+    # row dst[a * n_patches + p] (or -1) of the reading level sums kernel row a of K times
+    # patch p, slot j of which is row src[p * n_slots + j] of the level read (or -1: zero).
+    slong n_kernels, n_slots, n_patches
+    fmpz_mat_struct K                # n_kernels x n_slots: weights * D of the level
+    fmpz_mat_struct KT
+    slong *src
+    slong *dst
+
+
 cdef class SparseBlocks:
     cdef Plan plan
     cdef readonly slong n_blocks
@@ -24,6 +35,7 @@ cdef class SparseBlocks:
     cdef slong *width                # per level
     cdef slong *pos                  # per row: position in the sweep
     cdef char *exported              # per row: read outside its block, or an output
+    cdef char *wanted                # per level: its dL/df serves a gradient (not all sources)
     cdef ColumnRule *rule            # per level (code ACT_NONE: an input level)
     cdef fmpz *act_p                 # per level: the rule's p and q
     cdef fmpz *act_q
@@ -44,6 +56,9 @@ cdef class SparseBlocks:
     cdef fmpz *bn                    # per row: bias sum * D of its level
     cdef fmpz *D                     # per level: lcm of its weights' and bias sums' dens
     cdef PrimeBase primes            # of the network's own denominators
+    cdef slong *product_of           # per read (as reads): its Product, or -1 (row by row)
+    cdef Product *products
+    cdef readonly slong n_products
 
     cdef int forward(self, Pass run, Worker *w, slong b, BlockState *state, fmpq *F,
                      slong step) noexcept nogil

@@ -223,6 +223,7 @@ cdef class SparseBlocks:
         self.rule = <ColumnRule *>_alloc(n_levels, sizeof(ColumnRule))
         self.pos = <slong *>_alloc(n_rows, sizeof(slong))
         self.exported = <char *>_alloc(n_rows, 1)
+        self.wanted = <char *>_alloc(n_levels, 1)
         self.edge_off = <slong *>_alloc(n_rows + 1, sizeof(slong))
         self.act_p = _fmpz_vec_init(n_levels + 1)
         self.act_q = _fmpz_vec_init(n_levels + 1)
@@ -258,12 +259,16 @@ cdef class SparseBlocks:
                     self.pos[r] = p
                     self.exported[r] = p in layout.exported
                     r += 1
+                # a source's dL/df serves nothing (no gradient, no bit statistics)
+                self.wanted[L] = k > 0 or any(d.vertex_act[p] >= 0 for p in level)
                 L += 1
         self.level_off[self.n_blocks] = L
         self.row_off[L] = r
         self._connect()
         self._scale_weights()
         self._transpose()
+        self.product_of = <slong *>_alloc(self.read_off[L], sizeof(slong))
+        self._find_products(layout.weight_class, layout.min_product_edges)
         self.primes = plan_primes(d)
 
     def __dealloc__(self):
@@ -278,9 +283,18 @@ cdef class SparseBlocks:
             _fmpz_vec_clear(self.wn, self.n_edges + 1)
         if self.out_wn != NULL:
             _fmpz_vec_clear(self.out_wn, self.n_edges + 1)
+        cdef slong k
+        if self.products != NULL:
+            for k in range(self.n_products):
+                fmpz_mat_clear(&self.products[k].K)
+                fmpz_mat_clear(&self.products[k].KT)
+                free(self.products[k].src); free(self.products[k].dst)
+            free(self.products)
+        free(self.product_of)
         free(self.out_level); free(self.out_src); free(self.out_row)
         free(self.level_off); free(self.row_off); free(self.width); free(self.read_off)
         free(self.reads); free(self.rule); free(self.pos); free(self.exported)
+        free(self.wanted)
         free(self.edge_off); free(self.edge_id); free(self.src_level); free(self.src_row)
 
     cdef void _connect(self) except *:
@@ -389,6 +403,96 @@ cdef class SparseBlocks:
         finally:
             free(order); free(row_of)
 
+    def _find_products(self, weight_class, slong min_edges):
+        """Every read of a level that is a matrix product: product_of and products."""
+        cdef slong L, j, k
+        cdef Product *product
+        shapes = []
+        for L in range(self.level_off[self.n_blocks]):
+            for j in range(self.read_off[L], self.read_off[L + 1]):
+                shape = None if weight_class is None else self._product_shape(
+                    L, self.reads[j], weight_class, min_edges)
+                self.product_of[j] = -1 if shape is None else len(shapes)
+                if shape is not None:
+                    shapes.append(shape)
+        self.products = <Product *>_alloc(len(shapes), sizeof(Product))
+        for kernels, patches, dst in shapes:
+            product = self.products + self.n_products
+            product.n_kernels, product.n_patches = len(kernels), len(patches)
+            product.n_slots = len(next(iter(patches)))
+            fmpz_mat_init(&product.K, product.n_kernels, product.n_slots)
+            fmpz_mat_init(&product.KT, product.n_slots, product.n_kernels)
+            product.src = <slong *>_alloc(product.n_patches * product.n_slots, sizeof(slong))
+            product.dst = <slong *>_alloc(product.n_kernels * product.n_patches, sizeof(slong))
+            self.n_products += 1
+            for a, edges in enumerate(kernels):
+                for j, k in enumerate(edges):
+                    fmpz_set(at(&product.K, a, j), self.wn + k)
+            fmpz_mat_transpose(&product.KT, &product.K)
+            for patch, p in patches.items():
+                for j, k in enumerate(patch):
+                    product.src[p * product.n_slots + j] = k
+            for k in range(product.n_kernels * product.n_patches):
+                product.dst[k] = -1
+            for (a, p), i in dst.items():
+                product.dst[a * product.n_patches + p] = i
+
+    def _product_shape(self, slong L, slong m, weight_class, slong min_edges):
+        """Level L's sum over level m as K times patches, when that pays: (kernels: per
+        kernel row its in-edges by slot, patches: slots' source rows -> patch, dst: (kernel,
+        patch) -> row of L), or None. Edges whose weights are one shared parameter share a
+        kernel entry; a row's in-edges from m are one kernel row's entries, each slot read
+        once; rows with the same sources in the same slots share a patch."""
+        cdef slong r, k, i
+        rows = []
+        for r in range(self.row_off[L], self.row_off[L + 1]):
+            edges = [k for k in range(self.edge_off[r], self.edge_off[r + 1])
+                     if self.src_level[k] == m]
+            if edges:
+                rows.append((r - self.row_off[L], edges))
+        n_edges = sum(len(edges) for _, edges in rows)
+        if n_edges < min_edges:
+            return None
+        rows.sort(key=lambda row: -len(row[1]))      # full kernel rows first
+        width = len(rows[0][1])                       # K's columns
+        slot, kernels, patches, dst = {}, [], {}, {}
+        for i, edges in rows:
+            classes = [weight_class[self.edge_id[k]] for k in edges]
+            if classes[0] not in slot:
+                if any(c in slot for c in classes) or len(set(classes)) < len(classes):
+                    return None
+                for j, c in enumerate(classes):
+                    slot[c] = (len(kernels), j)
+                kernels.append(edges)
+            a = slot[classes[0]][0]
+            patch = [-1] * width
+            for k, c in zip(edges, classes):
+                place = slot.get(c)
+                if place is None or place[0] != a or patch[place[1]] != -1:
+                    return None
+                patch[place[1]] = self.src_row[k]
+            p = patches.setdefault(tuple(patch), len(patches))
+            if (a, p) in dst:
+                return None
+            dst[a, p] = i
+        if len(kernels) < 2 or len(kernels) * width * len(patches) > 2 * n_edges:
+            return None
+        return kernels, patches, dst
+
+    def product_shapes(self):
+        """Per read that runs as a product: (level, level read, kernel rows, slots,
+        patches), levels numbered over all blocks."""
+        cdef slong L, j
+        cdef Product *product
+        shapes = []
+        for L in range(self.level_off[self.n_blocks]):
+            for j in range(self.read_off[L], self.read_off[L + 1]):
+                if self.product_of[j] >= 0:
+                    product = self.products + self.product_of[j]
+                    shapes.append((L, self.reads[j] + _block_start(self, L), product.n_kernels,
+                                   product.n_slots, product.n_patches))
+        return shapes
+
     def block_sizes(self):
         """Per block: (levels without its input level, rows of those levels, in-edges)."""
         cdef slong b, L0, L1
@@ -444,6 +548,7 @@ cdef class SparseBlocks:
         at ``step`` (z) and ``step + 1`` (f)."""
         cdef slong L = L0 + k, cols = c.cols, n_reads = self.read_off[L + 1] - self.read_off[L]
         cdef slong i, j, s, r, e, m, end
+        cdef bint scaled
         cdef ColumnRule *rule = self.rule + L
         cdef fmpz_mat_struct *Z = c.Z + k
         cdef fmpz *zd = c.zd[k]
@@ -459,23 +564,32 @@ cdef class SparseBlocks:
             for j in range(n_reads):
                 divide_exact(cof + j * cols + s, common + s,
                              c.hd[self.reads[self.read_off[L] + j]] + s)
-        for i in range(self.width[L]):
-            r = self.row_off[L] + i
-            e = self.edge_off[r]
-            while e < self.edge_off[r + 1]:
-                m = self.src_level[e]
+        for j in range(n_reads):
+            m = self.reads[self.read_off[L] + j]
+            scaled = not _all_one(cof + j * cols, cols)     # more than one level read
+            if self.product_of[self.read_off[L] + j] >= 0:
+                _product_forward(self.products + self.product_of[self.read_off[L] + j],
+                                 c.H + m, Z, cof + j * cols if scaled else NULL, &w.tmp)
+                continue
+            for i in range(self.width[L]):
+                r = self.row_off[L] + i
+                e = self.edge_off[r]
+                while e < self.edge_off[r + 1] and self.src_level[e] < m:
+                    e += 1
                 end = e
                 while end < self.edge_off[r + 1] and self.src_level[end] == m:
                     end += 1
-                j = _slot(self.reads + self.read_off[L], n_reads, m)
-                if _all_one(cof + j * cols, cols):        # one level read, or no scaling
+                if e == end:
+                    continue
+                if not scaled:
                     _row_sum(Z.rows[i], self.wn, c.H + m, self.src_row, e, end, cols, &w.tmp)
-                else:
-                    _fmpz_vec_zero(acc, cols)
-                    _row_sum(acc, self.wn, c.H + m, self.src_row, e, end, cols, &w.tmp)
-                    for s in range(cols):
-                        bitprop_addmul(at(Z, i, s), acc + s, cof + j * cols + s)
-                e = end
+                    continue
+                _fmpz_vec_zero(acc, cols)
+                _row_sum(acc, self.wn, c.H + m, self.src_row, e, end, cols, &w.tmp)
+                for s in range(cols):
+                    bitprop_addmul(at(Z, i, s), acc + s, cof + j * cols + s)
+        for i in range(self.width[L]):
+            r = self.row_off[L] + i
             if not fmpz_is_zero(self.bn + r):
                 for s in range(cols):
                     bitprop_addmul(at(Z, i, s), self.bn + r, common + s)
@@ -519,7 +633,7 @@ cdef class SparseBlocks:
             if self._backward_level(run, w, c, a, L0, k, step + levels - 1 - k):
                 return BIT_LIMIT
             w.done += self.width[L0 + k]
-        for s in range(c.cols):             # dL/df of level 0 into the sweep's adjoints
+        for s in range(c.cols if self.wanted[L0] else 0):  # level 0's into the sweep's
             factor(&w.fac, a.hd[0] + s, &w.tmp)
             for i in range(self.width[L0]):
                 if fmpz_is_zero(at(a.H, i, s)):
@@ -582,7 +696,8 @@ cdef class SparseBlocks:
         for j in range(n_reads):
             m = self.reads[self.read_off[L] + j]
             self._edge_gradients(w, c, L, k, m, G, gd, den, part)
-            self._send(w, a, L, k, m, G, gd)
+            if self.wanted[L0 + m]:
+                self._send(w, a, L, k, m, G, gd)
         fmpz_clear(den)
         _fmpz_vec_clear(part, cols + 1)
         empty(c.Z + k)                      # nothing reads level k again
@@ -625,14 +740,19 @@ cdef class SparseBlocks:
                     fmpz_mat_struct *G, const fmpz *gd) noexcept nogil:
         """dL/df of level m += its share of level L's W^T G / (D_L gd), merged into what
         level m holds over the lcm of the two denominators per column."""
-        cdef slong cols = G.c, s, e, end, u
+        cdef slong cols = G.c, s, e, end, u, j
         cdef slong e0 = self.edge_off[self.row_off[L]], e1 = self.edge_off[self.row_off[L + 1]]
         cdef fmpz_mat_struct T
         cdef fmpz *td = _fmpz_vec_init(cols + 1)
         cdef fmpz_mat_struct *M = a.H + m
         cdef fmpz *md = a.hd[m]
         fmpz_mat_init(&T, M.r, cols)
-        e = e0
+        j = _slot(self.reads + self.read_off[L], self.read_off[L + 1] - self.read_off[L], m)
+        if self.product_of[self.read_off[L] + j] >= 0:
+            _product_send(self.products + self.product_of[self.read_off[L] + j], G, &T)
+            e = e1
+        else:
+            e = e0
         while e < e1 and self.out_level[e] < m:
             e += 1
         while e < e1 and self.out_level[e] == m:     # one source row at a time: a gather
@@ -649,6 +769,88 @@ cdef class SparseBlocks:
         _merge(M, md, &T, td, &w.tmp, &w.g)
         fmpz_mat_clear(&T)
         _fmpz_vec_clear(td, cols + 1)
+
+
+# --- products ------------------------------------------------------------------------------
+
+cdef slong _block_start(SparseBlocks blocks, slong L):
+    """The first level of level L's block."""
+    cdef slong b = 0
+    while blocks.level_off[b + 1] <= L:
+        b += 1
+    return blocks.level_off[b]
+
+
+cdef inline void _drop_view(fmpz_mat_struct *m) noexcept nogil:
+    """Free a matrix whose entries are copies of another's words (their big integers are
+    the other's, read only): forget them, then free the matrix."""
+    cdef slong i
+    for i in range(m.r * m.c):
+        m.entries[i] = 0
+    fmpz_mat_clear(m)
+
+
+cdef void _product_forward(const Product *P, fmpz_mat_struct *H, fmpz_mat_struct *Z,
+                           const fmpz *cof, fmpz *tmp) noexcept nogil:
+    """Z[dst] += (K X) (* cof per column, when given), X the patches of H side by side:
+    column p cols + s of X is patch p of sample column s."""
+    cdef slong cols = Z.c, a, p, j, s, u, r
+    cdef fmpz_mat_struct X, Y
+    cdef fmpz *y
+    fmpz_mat_init(&X, P.n_slots, P.n_patches * cols)
+    for p in range(P.n_patches):
+        for j in range(P.n_slots):
+            u = P.src[p * P.n_slots + j]
+            if u >= 0:
+                for s in range(cols):
+                    at(&X, j, p * cols + s)[0] = at(H, u, s)[0]     # a view: no copy
+    fmpz_mat_init(&Y, P.n_kernels, P.n_patches * cols)
+    fmpz_mat_mul(&Y, &P.K, &X)
+    _drop_view(&X)
+    for a in range(P.n_kernels):
+        for p in range(P.n_patches):
+            r = P.dst[a * P.n_patches + p]
+            if r < 0:
+                continue
+            for s in range(cols):
+                y = at(&Y, a, p * cols + s)
+                if cof != NULL:
+                    bitprop_addmul(at(Z, r, s), y, cof + s)
+                elif fmpz_is_zero(at(Z, r, s)):
+                    fmpz_swap(at(Z, r, s), y)
+                else:
+                    fmpz_add(at(Z, r, s), at(Z, r, s), y)
+    fmpz_mat_clear(&Y)
+
+
+cdef void _product_send(const Product *P, fmpz_mat_struct *G, fmpz_mat_struct *T) noexcept nogil:
+    """T[src] += K^T G' where G' holds G's rows in K's layout (kernel row by patch), the
+    transpose of _product_forward's gather: each patch slot's share goes back to its row."""
+    cdef slong cols = G.c, a, p, j, s, u, r
+    cdef fmpz_mat_struct Gp, Tp
+    cdef fmpz *t
+    fmpz_mat_init(&Gp, P.n_kernels, P.n_patches * cols)
+    for a in range(P.n_kernels):
+        for p in range(P.n_patches):
+            r = P.dst[a * P.n_patches + p]
+            if r >= 0:
+                for s in range(cols):
+                    at(&Gp, a, p * cols + s)[0] = at(G, r, s)[0]    # a view: no copy
+    fmpz_mat_init(&Tp, P.n_slots, P.n_patches * cols)
+    fmpz_mat_mul(&Tp, &P.KT, &Gp)
+    _drop_view(&Gp)
+    for p in range(P.n_patches):
+        for j in range(P.n_slots):
+            u = P.src[p * P.n_slots + j]
+            if u < 0:
+                continue
+            for s in range(cols):
+                t = at(&Tp, j, p * cols + s)
+                if fmpz_is_zero(at(T, u, s)):
+                    fmpz_swap(at(T, u, s), t)
+                else:
+                    fmpz_add(at(T, u, s), at(T, u, s), t)
+    fmpz_mat_clear(&Tp)
 
 
 # --- helpers -------------------------------------------------------------------------------

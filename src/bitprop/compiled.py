@@ -94,7 +94,7 @@ def _find_dense_layers(network, plan, choice):
     taken = () if blocks is None else [p for l, layer in enumerate(blocks.layers)
                                        if l not in blocks.starts for p in layer]
     sparse = find_sparse_blocks(network, plan, taken,
-                                1 if choice == "mixed" else MIN_SPARSE_EDGES)
+                                *((1, 1) if choice == "mixed" else (MIN_SPARSE_EDGES,)))
     if blocks is None and (choice == "dense" or choice == "mixed" and sparse is None):
         raise BitpropInputError("the network has no dense layers (vertices with one edge from "
                                 "each of the same predecessors and one identity, relu, "

@@ -162,18 +162,28 @@ def find_dense_blocks(network, plan, min_edges=MIN_BLOCK_EDGES):
 #: Sparse blocks with fewer in-edges stay scalar (the same trade as MIN_BLOCK_EDGES).
 MIN_SPARSE_EDGES = 32
 
+#: A sparse level's read of fewer in-edges sums row by row, not as a matrix product: the
+#: product's gathers cost more than they save.
+MIN_PRODUCT_EDGES = 64
+
 
 @dataclass(frozen=True)
 class SparseLayout:
     """Sparse blocks in the order they run: each a tuple of levels (tuples of positions),
     level 0 the positions it reads from outside, then its vertices by depth and
-    activation; ``exported``: the positions read outside their block, or outputs."""
+    activation; ``exported``: the positions read outside their block, or outputs;
+    ``weight_class``: per edge, a number that edges share only when their weights are one
+    shared parameter (so equal), which lets convolutions run as matrix products (reads of
+    at least ``min_product_edges`` in-edges, bitprop._sparse)."""
 
     blocks: tuple
     exported: frozenset
+    weight_class: object = None
+    min_product_edges: int = MIN_PRODUCT_EDGES
 
 
-def find_sparse_blocks(network, plan, taken=(), min_edges=MIN_SPARSE_EDGES):
+def find_sparse_blocks(network, plan, taken=(), min_edges=MIN_SPARSE_EDGES,
+                       min_product_edges=MIN_PRODUCT_EDGES):
     """The sparse blocks of ``network`` (compiled as ``plan``) outside the positions
     ``taken`` (dense blocks' vertices), as a SparseLayout; None if there is none. A block is
     a maximal run of consecutive positions that qualify, so that everything it reads from
@@ -209,7 +219,21 @@ def find_sparse_blocks(network, plan, taken=(), min_edges=MIN_SPARSE_EDGES):
         ordered = sorted(levels.values(), key=lambda level: (plan.depth[level[0]], level[0]))
         blocks.append((tuple(reads),) + tuple(tuple(level) for level in ordered))
         exported.update(p for p in run if last_use[p] > end or p in outputs)
-    return SparseLayout(tuple(blocks), frozenset(exported))
+    return SparseLayout(tuple(blocks), frozenset(exported), weight_classes(network),
+                        min_product_edges)
+
+
+def weight_classes(network):
+    """Per edge: the shared parameter its weight is bound to, else a number of its own
+    (one past the parameters' numbers and up)."""
+    classes = array("q", range(len(network._parameter_names),
+                               len(network._parameter_names) + network.num_edges))
+    ptr, coords = network._param_ptr, network._param_coords
+    for p in range(len(network._parameter_names)):
+        for c in coords[ptr[p]:ptr[p + 1]]:
+            if not c & 1:
+                classes[c >> 1] = p
+    return classes
 
 
 def _dense_layers(network, plan):
