@@ -5,7 +5,7 @@
 from bitprop._flint cimport fmpz, fmpq, slong, fmpz_mat_struct
 from bitprop._plan cimport Plan
 from bitprop._pass cimport Pass, Worker
-from bitprop._factored cimport PrimeBase
+from bitprop._factored cimport PrimeBase, Factored
 from bitprop._rules cimport ColumnRule
 
 # How a layer's values f relate to its pre-activations z, for bit statistics (record).
@@ -39,13 +39,10 @@ cdef class DenseEngine:
     cdef fmpz *act_p                 # leaky slope p/q, or monomial coefficient p/q
     cdef fmpz *act_q
     cdef readonly DenseWeights weights
-    # Backward: before its k-th layer barrier a worker shares the layer in its slot
-    # shared[k & 1]; after the barrier every worker computes its rows of that layer's
+    # Backward: before its k-th barrier (Pass.barrier) a worker shares the layer in its
+    # slot shared[k & 1]; after the barrier every worker computes its rows of that layer's
     # gradients from all workers' slots. A slot is rewritten two barriers later, when every
     # worker has passed one more barrier, so nobody still reads it.
-    cdef int arrived                 # arrivals at the layer barriers (atomic)
-    cdef int left                    # workers done with shared memory (atomic)
-    cdef int failed                  # a worker stopped early: nobody waits for it (atomic)
 
     cdef void _scale_weights(self, DenseWeights dw) noexcept
     cdef void prepare(self, Pass run) except *
@@ -69,7 +66,6 @@ cdef class DenseEngine:
     cdef int _adjoint(self, Pass run, Worker *w, slong l, slong step,
                       const fmpz_mat_struct *h, bint h_transposed, fmpz_mat_struct *G,
                       fmpz *gd) noexcept nogil
-    cdef bint _barrier(self, Pass run, slong count) noexcept nogil
     cdef void _gradient_rows(self, Pass run, Worker *w, slong l, int slot, slong r0,
                              slong rows) noexcept nogil
     cdef void _propagate(self, Worker *w, slong l, fmpz_mat_struct *out, fmpz *outd,
@@ -81,6 +77,8 @@ cdef int activate_layer(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_st
                         slong step) noexcept nogil
 cdef int predict_powers(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_struct *z,
                         const fmpz *zd, const slong *positions, slong step) noexcept nogil
+cdef void set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const Factored *f,
+                  fmpz *g) noexcept nogil
 cdef int record_rows(Pass run, Worker *w, fmpz_mat_struct *m, const fmpz *den,
                      const slong *positions, slong step, int what, long *bits, int f_rule,
                      long *f_bits) noexcept nogil

@@ -24,7 +24,6 @@ reduction. The layers of several blocks are numbered one after the other; a bloc
 """
 
 from libc.stdlib cimport calloc, malloc, free
-from posix.unistd cimport usleep
 
 from bitprop._flint cimport *
 from bitprop._plan cimport Plan, PlanData
@@ -39,32 +38,6 @@ from bitprop._factored cimport (PrimeBase, Factored, factor, canonical_bits,
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
 from bitprop._rules cimport ColumnRule, activate, derivative, first_power_over
-
-
-cdef extern from *:
-    """
-    static void bitprop_add(int *x) { __atomic_add_fetch(x, 1, __ATOMIC_SEQ_CST); }
-    static int bitprop_read(int *x) { return __atomic_load_n(x, __ATOMIC_SEQ_CST); }
-    """
-    void bitprop_add(int *x) nogil
-    int bitprop_read(int *x) nogil
-
-cdef extern from "<sched.h>" nogil:
-    int sched_yield()
-
-cdef bint _wait(int *counter, int target, int *failed, int *stop) noexcept nogil:
-    """Wait until counter reaches target (yielding, then sleeping); False as soon as *failed
-    or *stop is set, when given."""
-    cdef long spins = 0
-    while bitprop_read(counter) < target:
-        if (failed != NULL and bitprop_read(failed)) or (stop != NULL and bitprop_read(stop)):
-            return False
-        spins += 1
-        if spins < 2000:        # then sleep: another process may need the core
-            sched_yield()
-        else:
-            usleep(50)
-    return True
 
 
 cdef class DenseWeights:
@@ -215,21 +188,10 @@ cdef class DenseEngine:
         self.leave(run, w, STOPPED)     # nobody waits for this worker at a barrier
         return False
 
-    cdef bint _barrier(self, Pass run, slong count) noexcept nogil:
-        """Arrive at the count-th layer barrier and wait for every worker; False when a
-        worker left early or a stop was asked for (then nobody else will arrive)."""
-        bitprop_add(&self.arrived)
-        return _wait(&self.arrived, count * run.threads, &self.failed, &run.stop)
-
     cdef void leave(self, Pass run, Worker *w, int result) noexcept nogil:
-        """w is done with the backward sweep: wait until every worker is (another may still
-        read w's shared layer), then free w's shared slots."""
-        if not run.backward:
-            return
-        if result != DONE:
-            bitprop_add(&self.failed)
-        bitprop_add(&self.left)
-        _wait(&self.left, run.threads, NULL, NULL)   # every worker gets here: sweeps end
+        """w is done with the backward sweep: once every worker is (Pass.leave; another may
+        still read w's shared layer), free w's shared slots."""
+        run.leave(w, result)
         release(&w.shared[0])
         release(&w.shared[1])
 
@@ -321,8 +283,7 @@ cdef class DenseEngine:
             share(mine, G, gd[0], c.H + l - 1, c.hd[l - 1], cols)   # G, gd[0] now are mine's
             fmpz_mat_init(G, self.width[l - 1] if l > l0 + 1 or to_input else 0, cols)
             gd[0] = _fmpz_vec_init(cols + 1)
-            w.barriers += 1
-            if not self._barrier(run, w.barriers):
+            if not run.barrier(w):
                 return STOPPED
             release(&w.shared[w.barriers & 1])          # every worker has read it
             n_l = self.width[l]
@@ -416,7 +377,7 @@ cdef class DenseEngine:
                 if e < 0:                # (-1: no such edge)
                     continue
                 if res == NULL:
-                    _set_sum(run, run.grad_w + e, at(&M, i, j), den, &w.fac, g)
+                    set_sum(run, run.grad_w + e, at(&M, i, j), den, &w.fac, g)
                 elif fmpz_is_zero(at(&M, i, j)):
                     fmpq_zero(run.grad_w + e)
                 else:
@@ -440,7 +401,7 @@ cdef class DenseEngine:
                     if not fmpz_is_zero(at(<fmpz_mat_struct *>&part.G, r0 + i, s)):
                         divide_exact(scale, den, part.gd + s)
                         fmpz_addmul(tmp, at(<fmpz_mat_struct *>&part.G, r0 + i, s), scale)
-            _set_sum(run, run.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, &w.fac, g)
+            set_sum(run, run.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, &w.fac, g)
         fmpz_clear(den); fmpz_clear(scale)
 
 
@@ -529,8 +490,8 @@ cdef int predict_powers(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_st
     return DONE
 
 
-cdef inline void _set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const Factored *f,
-                          fmpz *g) noexcept nogil:
+cdef void set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const Factored *f,
+                  fmpz *g) noexcept nogil:
     """q := num / den (num moved): in lowest terms, or as it is when the pass keeps its
     gradient sums for a later canonical form (Pass.gradient_sums)."""
     if run.canonical_gradients:

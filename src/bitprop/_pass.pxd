@@ -91,7 +91,7 @@ cdef struct Worker:
     Factored fac                # dense engine: how gcds with denominators are taken
     Shared shared[2]            # dense engine: layers shared before odd / even barriers
     Columns columns             # dense engine: this worker's layer values
-    slong barriers              # dense engine: layer barriers passed
+    slong barriers              # barriers passed (Pass.barrier)
 
 
 cdef class Pass
@@ -126,13 +126,21 @@ cdef class Pass:
     cdef slong regions              # gradient accumulators: threads, or 1 (rows_only)
     cdef fmpq *grad_w               # regions * n_edges
     cdef fmpq *grad_z               # regions * n: sum over samples of dL/dz_p
+    cdef long *grad_bits            # per reduce share: most bits of its dL/dw and dL/db
     cdef Worker *workers
     cdef public int stop
     cdef public bint canonical_gradients   # False: dense gradient rows stay over their
                                            # common denominator (see gradient_sums)
     cdef PrimeBase primes           # the base the workers take gcds over (use_primes)
+    # Barriers of the backward sweep, where kernels set gradient rows once from every
+    # worker's samples (dense and sparse blocks): every worker passes them in one order.
+    cdef int arrived                # arrivals at barriers (atomic)
+    cdef int left                   # workers done with what others read of theirs (atomic)
+    cdef int failed                 # a worker ended early: nobody waits for it (atomic)
 
     cdef void use_primes(self, PrimeBase network) except *
+    cdef bint barrier(self, Worker *w) noexcept nogil
+    cdef void leave(self, Worker *w, int result) noexcept nogil
 
     cdef int guard(self, Worker *w, slong p, slong s, slong step, int what,
                    const fmpq *value, long *record) noexcept nogil

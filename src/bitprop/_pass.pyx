@@ -11,6 +11,7 @@ Python driver sets it on Ctrl-C or when a time budget runs out, so every object 
 """
 
 from libc.stdlib cimport calloc, free
+from posix.unistd cimport usleep
 
 from bitprop._flint cimport *
 from bitprop._plan cimport PlanData
@@ -22,6 +23,33 @@ from bitprop._sums cimport sums_from
 from bitprop._convert cimport (RationalVector, fmpz_set_pyint, fmpq_set_fraction,
                                fmpq_get_fraction, fmpq_bit_length, vector_adopt, vector_take,
                                vector_indexed)
+
+cdef extern from *:
+    """
+    static void bitprop_add(int *x) { __atomic_add_fetch(x, 1, __ATOMIC_SEQ_CST); }
+    static int bitprop_read(int *x) { return __atomic_load_n(x, __ATOMIC_SEQ_CST); }
+    """
+    void bitprop_add(int *x) nogil
+    int bitprop_read(int *x) nogil
+
+cdef extern from "<sched.h>" nogil:
+    int sched_yield()
+
+
+cdef bint _wait(int *counter, int target, int *failed, int *stop) noexcept nogil:
+    """Wait until counter reaches target (yielding, then sleeping); False as soon as *failed
+    or *stop is set, when given."""
+    cdef long spins = 0
+    while bitprop_read(counter) < target:
+        if (failed != NULL and bitprop_read(failed)) or (stop != NULL and bitprop_read(stop)):
+            return False
+        spins += 1
+        if spins < 2000:        # then sleep: another process may need the core
+            sched_yield()
+        else:
+            usleep(50)
+    return True
+
 
 WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz",
               "value f (a lower bound, predicted before computing it)",
@@ -117,6 +145,9 @@ cdef class Pass:
         self.grad_z = _fmpq_vec_init(self.regions * n + 1)
         self.workers = workers_init(self.threads, S, n, plan.d.n_outputs, self.grad_w,
                                     self.grad_z, self.regions, plan.d.n_edges)
+        self.grad_bits = <long *>calloc(2 * self.threads + 2, sizeof(long))
+        if self.grad_bits == NULL:
+            raise MemoryError()
 
     def __init__(self, Plan plan, Kernel kernel, inputs, labels=None, scales=None, loss=None,
                  **options):
@@ -132,6 +163,7 @@ cdef class Pass:
         kernel.prepare(self)
 
     def __dealloc__(self):
+        free(self.grad_bits)
         fmpz_clear(&self.loss_index)        # zeroed memory is a valid fmpz: no init needed
         fmpz_clear(&self.loss_shift)
         if self.plan is None:
@@ -282,6 +314,24 @@ cdef class Pass:
         finally:
             fmpq_clear(total)
 
+    # --- barriers ------------------------------------------------------------------------
+    cdef bint barrier(self, Worker *w) noexcept nogil:
+        """w arrives at its next barrier and waits for every worker; False when a worker
+        left early or a stop was asked for (then nobody else will arrive)."""
+        w.barriers += 1
+        bitprop_add(&self.arrived)
+        return _wait(&self.arrived, w.barriers * self.threads, &self.failed, &self.stop)
+
+    cdef void leave(self, Worker *w, int result) noexcept nogil:
+        """w is done with its backward sweep (``result``: how it ended): wait until every
+        worker is, since another may still read w's memory; only then may w free it."""
+        if not self.backward:
+            return
+        if result != DONE:
+            bitprop_add(&self.failed)
+        bitprop_add(&self.left)
+        _wait(&self.left, self.threads, NULL, NULL)   # every worker gets here: sweeps end
+
     def reduce_gradients(self):
         """Sum the workers' accumulators into region 0: exact, so the split never shows.
         Entries the kernel set once from all samples are already whole there."""
@@ -302,6 +352,11 @@ cdef class Pass:
                           t, self.threads, tmp)
             _reduce_share(self.grad_z, plan.n, self.regions, self.kernel.vertex_set_once,
                           t, self.threads, tmp)
+            if self.canonical_gradients:    # the share's bits, for gradient_bits
+                self.grad_bits[2 * t] = _share_bits(self.grad_w, plan.n_edges, NULL, t,
+                                                    self.threads)
+                self.grad_bits[2 * t + 1] = _share_bits(self.grad_z, plan.n, plan.in_ptr, t,
+                                                        self.threads)
         fmpz_clear(tmp)
 
     def gradients(self):
@@ -323,17 +378,11 @@ cdef class Pass:
                           self.plan.d.n_edges))
 
     def gradient_bits(self):
-        """(max bits of dL/dw, max bits of dL/db) over all edges (after reduce_gradients)."""
-        cdef slong e, p
-        cdef long bw = 0, bb = 0
-        cdef PlanData *plan = &self.plan.d
-        with nogil:
-            for e in range(plan.n_edges):
-                bw = max(bw, fmpq_bit_length(self.grad_w + e))
-            for p in range(plan.n):
-                if plan.in_ptr[p + 1] > plan.in_ptr[p]:
-                    bb = max(bb, fmpq_bit_length(self.grad_z + p))
-        return bw, bb
+        """(max bits of dL/dw, max bits of dL/db) over all edges: what the shares of
+        reduce_gradients found (a pass with canonical gradients)."""
+        cdef int t
+        return (max(self.grad_bits[2 * t] for t in range(self.threads)),
+                max(self.grad_bits[2 * t + 1] for t in range(self.threads)))
 
     def bit_statistics(self, list names, list depths):
         """(per_vertex, per_depth, max_value, max_adjoint): the max over all workers and
@@ -508,6 +557,20 @@ cdef void _reduce_share(fmpq *acc, slong n, int regions, const char *once, int t
                     _add_into(acc + k, acc + r * n + k, tmp)
                 fmpq_zero(acc + r * n + k)
             b += threads * REDUCE_BLOCK
+
+
+cdef long _share_bits(const fmpq *acc, slong n, const slong *in_ptr, int t,
+                      int threads) noexcept nogil:
+    """The most bits of acc's entries in share t of threads (as _reduce_share deals them);
+    with ``in_ptr``, only entries k with in-edges (acc: dL/dz per position)."""
+    cdef slong b = t * REDUCE_BLOCK, k
+    cdef long most = 0
+    while b < n:
+        for k in range(b, min(b + REDUCE_BLOCK, n)):
+            if in_ptr == NULL or in_ptr[k + 1] > in_ptr[k]:
+                most = max(most, fmpq_bit_length(acc + k))
+        b += threads * REDUCE_BLOCK
+    return most
 
 
 cdef void _add_into(fmpq *x, const fmpq *y, fmpz *tmp) noexcept nogil:

@@ -128,6 +128,8 @@ cdef class Sharing:
         that read one stored value (the biases of a vertex's in-edges all hold its dL/dz) is
         added once, times its length."""
         cdef Py_ssize_t p, k, run
+        cdef long twos
+        cdef ulong shift
         cdef const fmpq *value
         cdef fmpz_t num, den, g, scale
         fmpz_init(num); fmpz_init(den); fmpz_init(g); fmpz_init(scale)
@@ -136,8 +138,15 @@ cdef class Sharing:
                 break
             if not self.param_trainable[p]:
                 continue
+            if self.ptr[p + 1] - self.ptr[p] == 1:
+                fmpq_set(out + p, _coordinate(grad_w, grad_b, self.coords[self.ptr[p]]))
+                continue
             fmpz_zero(num)
             fmpz_one(den)
+            twos = self._dyadic_exponent(grad_w, grad_b, p)
+            if twos >= 0:                   # float data: every term shifted to 2^twos
+                fmpz_one(den)
+                fmpz_mul_2exp(den, den, twos)
             k = self.ptr[p]
             while k < self.ptr[p + 1]:
                 value = _coordinate(grad_w, grad_b, self.coords[k])
@@ -148,9 +157,29 @@ cdef class Sharing:
                 k += run
                 if fmpq_is_zero(value):
                     continue
-                _add_term(num, den, value, run, g, scale)
+                if twos < 0:
+                    _add_term(num, den, value, run, g, scale)
+                    continue
+                fmpz_mul_si(scale, fmpq_numref(value), run)
+                power_of_two(fmpq_denref(value), &shift)
+                fmpz_mul_2exp(scale, scale, twos - shift)
+                fmpz_add(num, num, scale)
             fmpq_set_fmpz_frac(out + p, num, den)
         fmpz_clear(num); fmpz_clear(den); fmpz_clear(g); fmpz_clear(scale)
+
+    cdef long _dyadic_exponent(self, RationalVector grad_w, RationalVector grad_b,
+                               Py_ssize_t p) noexcept nogil:
+        """The largest exponent of parameter p's coordinates' gradients' denominators when
+        every one is a power of 2, else -1."""
+        cdef Py_ssize_t k
+        cdef ulong twos
+        cdef long most = 0
+        for k in range(self.ptr[p], self.ptr[p + 1]):
+            if not power_of_two(fmpq_denref(_coordinate(grad_w, grad_b, self.coords[k])),
+                                &twos):
+                return -1
+            most = max(most, <long>twos)
+        return most
 
     def descend(self, RationalVector weights, RationalVector biases, RationalVector grad_w,
                 RationalVector grad_b, lr):

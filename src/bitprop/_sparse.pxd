@@ -60,10 +60,12 @@ cdef class SparseBlocks:
     cdef Product *products
     cdef readonly slong n_products
 
+    cdef slong mark(self, slong *block_of, char *vertex_set_once,
+                    char *edge_set_once) noexcept
     cdef int forward(self, Pass run, Worker *w, slong b, BlockState *state, fmpq *F,
                      slong step) noexcept nogil
-    cdef int backward(self, Pass run, Worker *w, slong b, BlockState *state, fmpq *F,
-                      fmpq *GF, slong step) noexcept nogil
+    cdef int backward(self, Pass run, Worker *w, slong b, BlockState *states, slong stride,
+                      fmpq *F, fmpq *GF, slong step) noexcept nogil
     cdef void _connect(self) except *
     cdef void _scale_weights(self) noexcept
     cdef void _transpose(self) except *
@@ -74,10 +76,11 @@ cdef class SparseBlocks:
                      long *f_bits) noexcept nogil
     cdef void _gather_adjoints(self, Pass run, Worker *w, slong L, fmpz_mat_struct *G,
                                fmpz *gd, fmpq *F, fmpq *GF) noexcept nogil
-    cdef int _backward_level(self, Pass run, Worker *w, Columns *c, Columns *a, slong L0,
-                             slong k, slong step) noexcept nogil
-    cdef void _edge_gradients(self, Worker *w, Columns *c, slong L, slong k, slong m,
-                              fmpz_mat_struct *G, const fmpz *gd, fmpz *den,
-                              fmpz *scale) noexcept nogil
+    cdef int _adjoint(self, Pass run, Worker *w, Columns *c, Columns *a, slong L, slong k,
+                      slong step) noexcept nogil
+    cdef void _send_all(self, Worker *w, Columns *c, Columns *a, slong L0,
+                        slong k) noexcept nogil
+    cdef void _gradient_rows(self, Pass run, Worker *w, BlockState *states, slong stride,
+                             slong L0, slong k) noexcept nogil
     cdef void _send(self, Worker *w, Columns *a, slong L, slong k, slong m,
                     fmpz_mat_struct *G, const fmpz *gd) noexcept nogil

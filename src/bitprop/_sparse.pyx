@@ -29,7 +29,7 @@ from bitprop._factored cimport factor, set_canonical, divide_exact
 from bitprop._columns cimport (Columns, at, empty, columns_init, columns_clear, normalize,
                                load_columns, column_lcm)
 from bitprop._rules cimport derivative
-from bitprop._dense cimport F_OWN, record_rows, activate_layer
+from bitprop._dense cimport F_OWN, record_rows, activate_layer, set_sum
 
 
 cdef extern from *:
@@ -507,11 +507,21 @@ cdef class SparseBlocks:
         """The position where block b runs: its first row after its input level."""
         return self.pos[self.row_off[self.level_off[b] + 1]]
 
-    def members(self, slong b):
-        """The positions block b computes."""
-        cdef slong r
-        return [self.pos[r] for r in range(self.row_off[self.level_off[b] + 1],
-                                           self.row_off[self.level_off[b + 1]])]
+    cdef slong mark(self, slong *block_of, char *vertex_set_once,
+                    char *edge_set_once) noexcept:
+        """Every row's block in block_of and every row and in-edge as set once (gradient
+        rows); -1, or the first position block_of already gave another block."""
+        cdef slong b, r, k
+        for b in range(self.n_blocks):
+            for r in range(self.row_off[self.level_off[b] + 1],
+                           self.row_off[self.level_off[b + 1]]):
+                if block_of[self.pos[r]] >= 0:
+                    return self.pos[r]
+                block_of[self.pos[r]] = b
+                vertex_set_once[self.pos[r]] = 1
+        for k in range(self.n_edges):
+            edge_set_once[self.edge_id[k]] = 1
+        return -1
 
     # --- forward -------------------------------------------------------------------------
     cdef int forward(self, Pass run, Worker *w, slong b, BlockState *state, fmpq *F,
@@ -609,15 +619,18 @@ cdef class SparseBlocks:
                            f_rule, f_bits)
 
     # --- backward ------------------------------------------------------------------------
-    cdef int backward(self, Pass run, Worker *w, slong b, BlockState *state, fmpq *F,
-                      fmpq *GF, slong step) noexcept nogil:
-        """Block b backward on w's samples: dL/df of its exported rows gathered from the
-        sweep's adjoints, then each level from the last (its adjoints recorded at ``step``
-        + levels - 1 - k), its gradients set in w's accumulators and its dL/df sent to the
-        levels it reads; level 0's dL/df is added to the sweep's adjoints."""
+    cdef int backward(self, Pass run, Worker *w, slong b, BlockState *states, slong stride,
+                      fmpq *F, fmpq *GF, slong step) noexcept nogil:
+        """Block b backward on w's samples (its state states[w.index * stride]; worker u's at
+        states[u * stride]): dL/df of its exported rows gathered from the sweep's adjoints,
+        then each level from the last (its adjoints recorded at ``step`` + levels - 1 - k),
+        then, after a barrier, w's share of the level's gradient rows from every worker's
+        samples, and its dL/df sent to the levels it reads; level 0's dL/df is added to the
+        sweep's adjoints. A last barrier, and the block's columns are freed."""
+        cdef BlockState *state = states + w.index * stride
         cdef Columns *c = &state.values
         cdef Columns *a = &state.adjoint
-        cdef slong L0 = self.level_off[b], levels = self.level_off[b + 1] - L0, k, i, s, r
+        cdef slong L0 = self.level_off[b], levels = self.level_off[b + 1] - L0, k, i, s
         cdef fmpq *q
         if not columns_init(a, self.width + L0, levels, c.cols):
             return STOPPED
@@ -630,8 +643,14 @@ cdef class SparseBlocks:
         for k in range(levels - 1, 0, -1):
             if run.stop:
                 return STOPPED
-            if self._backward_level(run, w, c, a, L0, k, step + levels - 1 - k):
+            if self._adjoint(run, w, c, a, L0 + k, k, step + levels - 1 - k):
                 return BIT_LIMIT
+            if not run.barrier(w):
+                return STOPPED
+            if k + 1 < levels:
+                empty(a.H + k + 1)          # every worker is past its gradient rows
+            self._gradient_rows(run, w, states, stride, L0, k)
+            self._send_all(w, c, a, L0, k)
             w.done += self.width[L0 + k]
         for s in range(c.cols if self.wanted[L0] else 0):  # level 0's into the sweep's
             factor(&w.fac, a.hd[0] + s, &w.tmp)
@@ -641,6 +660,8 @@ cdef class SparseBlocks:
                 set_canonical(&w.qtmp, at(a.H, i, s), a.hd[0] + s, &w.fac, &w.g, False)
                 q = GF + self.pos[self.row_off[L0] + i] * run.S + w.s0 + s
                 fmpq_add(q, q, &w.qtmp)
+        if not run.barrier(w):              # nobody reads w's columns any more
+            return STOPPED
         columns_clear(a)
         columns_clear(c)
         return DONE
@@ -667,74 +688,97 @@ cdef class SparseBlocks:
                 fmpq_zero(x)
                 fmpq_zero(F + self.pos[r] * run.S + w.s0 + s)
 
-    cdef int _backward_level(self, Pass run, Worker *w, Columns *c, Columns *a, slong L0,
-                             slong k, slong step) noexcept nogil:
-        """Level k: dL/dz from dL/df (recorded at ``step``), w's share of its bias and edge
-        gradients, and dL/df sent to every level it reads."""
-        cdef slong L = L0 + k, cols = c.cols, i, j, m, s, r, e, n_reads
-        cdef fmpz_mat_struct *G = a.H + k
-        cdef fmpz *gd = a.hd[k]
-        cdef fmpz_t den
-        cdef fmpz *part
-        n_reads = self.read_off[L + 1] - self.read_off[L]
-        derivative(self.rule + L, c.Z + k, c.zd[k], c.H + k, False, G, gd, &w.tmp)
-        normalize(G, gd, &w.fac, &w.g, &w.tmp)
-        if self._record(run, w, L, step, G, gd, WHAT_ADJOINT, w.bits_adj, F_OWN, NULL):
-            return BIT_LIMIT
-        fmpz_init(den)
-        part = _fmpz_vec_init(cols + 1)
-        # dL/db: sum over w's samples of G[i, s] / gd[s]
-        column_lcm(den, gd, cols)
-        for s in range(cols):
-            divide_exact(part + s, den, gd + s)
-        factor(&w.fac, den, &w.tmp)
-        for i in range(self.width[L]):
-            fmpz_zero(&w.q)
-            bitprop_dot(&w.q, G.rows[i], part, NULL, NULL, 0, cols, &w.tmp)
-            set_canonical(w.grad_z + self.pos[self.row_off[L] + i], &w.q, den, &w.fac, &w.g,
-                          True)
-        for j in range(n_reads):
-            m = self.reads[self.read_off[L] + j]
-            self._edge_gradients(w, c, L, k, m, G, gd, den, part)
-            if self.wanted[L0 + m]:
-                self._send(w, a, L, k, m, G, gd)
-        fmpz_clear(den)
-        _fmpz_vec_clear(part, cols + 1)
-        empty(c.Z + k)                      # nothing reads level k again
-        empty(c.H + k)
-        empty(G)
-        return DONE
+    cdef int _adjoint(self, Pass run, Worker *w, Columns *c, Columns *a, slong L, slong k,
+                      slong step) noexcept nogil:
+        """Level L (k-th of its block): dL/dz from dL/df in place, canonical per column and
+        recorded at ``step``."""
+        derivative(self.rule + L, c.Z + k, c.zd[k], c.H + k, False, a.H + k, a.hd[k], &w.tmp)
+        normalize(a.H + k, a.hd[k], &w.fac, &w.g, &w.tmp)
+        return self._record(run, w, L, step, a.H + k, a.hd[k], WHAT_ADJOINT, w.bits_adj,
+                            F_OWN, NULL)
 
-    cdef void _edge_gradients(self, Worker *w, Columns *c, slong L, slong k, slong m,
-                              fmpz_mat_struct *G, const fmpz *gd, fmpz *den,
-                              fmpz *scale) noexcept nogil:
-        """dL/dw of level L's in-edges from level m over w's samples: sum over s of
-        G[i, s] H_m[u, s] / (gd[s] hd_m[s]), over one common denominator, set once."""
-        cdef slong cols = c.cols, i, s, r, e
-        cdef fmpz_mat_struct A
-        cdef fmpz *hd = c.hd[m]
-        cdef fmpz_mat_struct *H = c.H + m
+    cdef void _send_all(self, Worker *w, Columns *c, Columns *a, slong L0,
+                        slong k) noexcept nogil:
+        """Level k's dL/df sent to every level it reads whose dL/df serves a gradient; its
+        values are not read again."""
+        cdef slong L = L0 + k, j, m
+        for j in range(self.read_off[L], self.read_off[L + 1]):
+            m = self.reads[j]
+            if self.wanted[L0 + m]:
+                self._send(w, a, L, k, m, a.H + k, a.hd[k])
+        empty(c.Z + k)
+        empty(c.H + k)
+
+    cdef void _gradient_rows(self, Pass run, Worker *w, BlockState *states, slong stride,
+                             slong L0, slong k) noexcept nogil:
+        """w's share of level k's rows: their bias gradients and their in-edges' weight
+        gradients, each a sum over every worker's samples over one common denominator, set
+        once (run.grad_w by edge id, run.grad_z by position; region 0)."""
+        cdef slong L = L0 + k, n = self.width[L], t = run.threads, u, i, j, s, e, m, r
+        cdef slong i0 = n * w.index // t, rows = n * (w.index + 1) // t - i0
+        cdef Columns *cu
+        cdef Columns *au
+        cdef fmpz_t den
+        cdef fmpz *factors = _fmpz_vec_init(run.S + 1)   # per worker's columns, in order
+        cdef fmpz_mat_struct *A
+        if rows == 0:
+            _fmpz_vec_clear(factors, run.S + 1)
+            return
+        fmpz_init(den)
+        A = <fmpz_mat_struct *>calloc(t, sizeof(fmpz_mat_struct))
+        # dL/db: sum over all samples of G[i, s] / gd[s]
         fmpz_one(den)
-        for s in range(cols):
-            fmpz_mul(scale + s, gd + s, hd + s)
-            fmpz_lcm(den, den, scale + s)
-        for s in range(cols):
-            divide_exact(scale + s, den, scale + s)
-        fmpz_mat_init(&A, G.r, cols)
-        for i in range(G.r):
-            for s in range(cols):
-                fmpz_mul(at(&A, i, s), at(G, i, s), scale + s)
+        for u in range(t):
+            au = &states[u * stride].adjoint
+            column_lcm(&w.tmp, au.hd[k], au.H[k].c)
+            fmpz_lcm(den, den, &w.tmp)
+        for u in range(t):
+            au = &states[u * stride].adjoint
+            for s in range(au.H[k].c):
+                divide_exact(factors + run.workers[u].s0 + s, den, au.hd[k] + s)
         factor(&w.fac, den, &w.tmp)
-        for i in range(G.r):
-            r = self.row_off[L] + i
-            for e in range(self.edge_off[r], self.edge_off[r + 1]):
-                if self.src_level[e] != m:
-                    continue
-                fmpz_zero(&w.q)
-                bitprop_dot(&w.q, A.rows[i], H.rows[self.src_row[e]], NULL, NULL, 0, cols,
-                            &w.tmp)
-                set_canonical(w.grad_w + self.edge_id[e], &w.q, den, &w.fac, &w.g, True)
-        fmpz_mat_clear(&A)
+        for i in range(i0, i0 + rows):
+            fmpz_zero(&w.q)
+            for u in range(t):
+                au = &states[u * stride].adjoint
+                bitprop_dot(&w.q, au.H[k].rows[i], factors + run.workers[u].s0, NULL, NULL, 0,
+                            au.H[k].c, &w.tmp)
+            set_sum(run, run.grad_z + self.pos[self.row_off[L] + i], &w.q, den, &w.fac, &w.g)
+        # dL/dw of the in-edges from each level m read: G[i, s] H_m[u, s] / (gd[s] hd_m[s])
+        for j in range(self.read_off[L], self.read_off[L + 1]):
+            m = self.reads[j]
+            fmpz_one(den)
+            for u in range(t):
+                cu, au = &states[u * stride].values, &states[u * stride].adjoint
+                for s in range(au.H[k].c):
+                    fmpz_mul(factors + run.workers[u].s0 + s, au.hd[k] + s, cu.hd[m] + s)
+                    fmpz_lcm(den, den, factors + run.workers[u].s0 + s)
+            for u in range(t):
+                au = &states[u * stride].adjoint
+                fmpz_mat_init(A + u, rows, au.H[k].c)
+                for s in range(au.H[k].c):
+                    divide_exact(factors + run.workers[u].s0 + s, den,
+                                 factors + run.workers[u].s0 + s)
+                    for i in range(rows):
+                        fmpz_mul(at(A + u, i, s), at(au.H + k, i0 + i, s),
+                                 factors + run.workers[u].s0 + s)
+            factor(&w.fac, den, &w.tmp)
+            for i in range(rows):
+                r = self.row_off[L] + i0 + i
+                for e in range(self.edge_off[r], self.edge_off[r + 1]):
+                    if self.src_level[e] != m:
+                        continue
+                    fmpz_zero(&w.q)
+                    for u in range(t):
+                        cu = &states[u * stride].values
+                        bitprop_dot(&w.q, A[u].rows[i], cu.H[m].rows[self.src_row[e]], NULL,
+                                    NULL, 0, cu.cols, &w.tmp)
+                    set_sum(run, run.grad_w + self.edge_id[e], &w.q, den, &w.fac, &w.g)
+            for u in range(t):
+                fmpz_mat_clear(A + u)
+        free(A)
+        fmpz_clear(den)
+        _fmpz_vec_clear(factors, run.S + 1)
 
     cdef void _send(self, Worker *w, Columns *a, slong L, slong k, slong m,
                     fmpz_mat_struct *G, const fmpz *gd) noexcept nogil:

@@ -205,7 +205,10 @@ cdef class SweepKernel(Kernel):
         self.step_scale = 1
         self.block_of = <slong *>calloc(plan.d.n + 1, sizeof(slong))
         self.sparse_of = <slong *>calloc(plan.d.n + 1, sizeof(slong))
-        if self.block_of == NULL or self.sparse_of == NULL:
+        self.edge_set_once = <char *>calloc(plan.d.n_edges + 1, 1)
+        self.vertex_set_once = <char *>calloc(plan.d.n + 1, 1)
+        if (self.block_of == NULL or self.sparse_of == NULL or self.edge_set_once == NULL
+                or self.vertex_set_once == NULL):
             raise MemoryError()
         for p in range(plan.d.n):
             self.block_of[p] = -1
@@ -219,17 +222,20 @@ cdef class SweepKernel(Kernel):
             self._add_sparse(sparse)
 
     def _add_sparse(self, SparseBlocks sparse):
-        cdef slong b
+        cdef slong b, p
         self.sparse = sparse
         self.sparse_trigger = <slong *>calloc(sparse.n_blocks + 1, sizeof(slong))
         if self.sparse_trigger == NULL:
             raise MemoryError()
         for b in range(sparse.n_blocks):
             self.sparse_trigger[b] = sparse.trigger(b)
-            for p in sparse.members(b):
-                if self.block_of[p] >= 0:
-                    raise ValueError(f"position {p} is in a dense and a sparse block")
-                self.sparse_of[p] = b
+        # their gradient rows are set once (bitprop._sparse); no position is in two blocks
+        p = sparse.mark(self.sparse_of, self.vertex_set_once, self.edge_set_once)
+        if p >= 0:
+            raise ValueError(f"position {p} is in two sparse blocks")
+        for p in range(self.plan.d.n):
+            if self.block_of[p] >= 0 and self.sparse_of[p] >= 0:
+                raise ValueError(f"position {p} is in a dense and a sparse block")
         self.step_scale = max(self.step_scale, 2 * sparse.most_levels - 1)
 
     def _add_blocks(self, layout, DenseWeights weights):
@@ -240,10 +246,7 @@ cdef class SweepKernel(Kernel):
         self.n_blocks = len(layout.starts)
         self.trigger = <slong *>calloc(self.n_blocks + 1, sizeof(slong))
         self.first = <slong *>calloc(self.n_blocks + 2, sizeof(slong))
-        self.edge_set_once = <char *>calloc(plan.n_edges + 1, 1)
-        self.vertex_set_once = <char *>calloc(plan.n + 1, 1)
-        if (self.trigger == NULL or self.first == NULL or self.edge_set_once == NULL or
-                self.vertex_set_once == NULL):
+        if self.trigger == NULL or self.first == NULL:
             raise MemoryError()
         for e in layout.flat_edge_ids:
             if e >= 0:
@@ -325,6 +328,8 @@ cdef class SweepKernel(Kernel):
         if self.n_blocks:
             self.blocks.leave(run, w, result)   # frees w's shared slots once nobody reads them
             columns_clear(&w.columns)
+        elif self.sparse is not None:
+            run.leave(w, result)                # others may read w's block states until then
         if self.sparse is not None:
             for p in range(self.sparse.n_blocks):
                 columns_clear(&self._state(w, p).values)
@@ -360,7 +365,8 @@ cdef class SweepKernel(Kernel):
         elif b >= 0 and p == self.trigger[b]:
             result = self._block_backward(run, w, b)
         elif sb >= 0 and p == self.sparse_trigger[sb]:
-            result = self.sparse.backward(run, w, sb, self._state(w, sb), self.F, self.GF,
+            result = self.sparse.backward(run, w, sb, self.states + sb,
+                                          self.sparse.n_blocks, self.F, self.GF,
                                           sweep_step(self.plan.d.n, p, True, self.step_scale, 0))
         return result
 
