@@ -204,21 +204,25 @@ def test_network_without_parameters_is_written_as_before():
     assert net.parameters == {} and net.grad(bitprop.Dataset([[1]], [[0]])).parameters == {}
 
 
-def test_sums_shared_out_over_threads_equal_one_sum():
-    """Parameter sums dealt over several threads (sums_into) equal one thread's, and the
-    reference's, on a model with more parameters than one share's block."""
+@pytest.mark.parametrize("den", [4, 3])       # gradients over powers of 2 (shifts), or not
+def test_sums_shared_out_over_threads_equal_one_sum(den):
+    """Parameter sums dealt over several threads (coordinates sliced for accumulate,
+    parameters dealt for combine) equal one thread's, and the reference's, on a model with
+    more parameters than one share's block."""
     b = bitprop.Builder((2, 6, 6), seed=3)
     net = b.conv2d(4, 3, activation="relu").flatten().dense(3).network()
     rng = numpy.random.default_rng(3)
-    data = bitprop.Dataset.from_numpy(rng.integers(-3, 4, size=(3, 72)) / 4,
-                                      rng.integers(-1, 2, size=(3, 3)))
+    x = [[Fraction(int(v), den) for v in row] for row in rng.integers(-3, 4, size=(3, 72))]
+    data = bitprop.Dataset(x, rng.integers(-1, 2, size=(3, 3)).tolist())
     result = net.grad(data)
     sharing = net.sharing()
     whole = sharing.sums(result.grad_weight, result.grad_bias).tolist()
     for parts in (2, 3, 5):
-        out = sharing.new_sums()
+        partial, out = sharing.partial_sums(parts), sharing.new_sums()
         for part in range(parts):
-            sharing.sums_into(out, result.grad_weight, result.grad_bias, part, parts)
+            sharing.accumulate(partial, result.grad_weight, result.grad_bias, part)
+        for part in range(parts):
+            sharing.combine(partial, out, part)
         assert out.tolist() == whole
     expected = reference.parameter_gradients(net.to_json(), data.to_json())
     trainable = [p for p, name in enumerate(net._parameter_names) if name in expected]

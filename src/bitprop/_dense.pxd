@@ -78,7 +78,7 @@ cdef int activate_layer(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_st
 cdef int predict_powers(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_struct *z,
                         const fmpz *zd, const slong *positions, slong step) noexcept nogil
 cdef void set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const Factored *f,
-                  fmpz *g) noexcept nogil
+                  fmpz *g, long *bits) noexcept nogil
 cdef int record_rows(Pass run, Worker *w, fmpz_mat_struct *m, const fmpz *den,
                      const slong *positions, slong step, int what, long *bits, int f_rule,
                      long *f_bits) noexcept nogil

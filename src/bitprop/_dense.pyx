@@ -30,7 +30,7 @@ from bitprop._plan cimport Plan, PlanData
 from bitprop._codes cimport ACT_NONE, ACT_IDENTITY, ACT_RELU, ACT_LEAKY, ACT_MONO
 from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT_F,
                             WHAT_ADJOINT, WHAT_F_PREDICTED, power_bits_floor, plan_primes)
-from bitprop._convert cimport fmpq_set_fraction
+from bitprop._convert cimport fmpq_set_fraction, fmpq_bit_length
 from bitprop._factored cimport (PrimeBase, Factored, factor, canonical_bits,
                                set_canonical, divide_exact, batch_start, batch_add, batch_end,
                                Powers, powers_init, powers_clear, residues, dot_mod,
@@ -377,13 +377,15 @@ cdef class DenseEngine:
                 if e < 0:                # (-1: no such edge)
                     continue
                 if res == NULL:
-                    set_sum(run, run.grad_w + e, at(&M, i, j), den, &w.fac, g)
+                    set_sum(run, run.grad_w + e, at(&M, i, j), den, &w.fac, g,
+                            &w.grad_bits_w)
                 elif fmpz_is_zero(at(&M, i, j)):
                     fmpq_zero(run.grad_w + e)
                 else:
                     gcd_from_residues(g, at(&M, i, j), den, res + i * n_in + j, rows * n_in,
                                       &P, tmp)
                     set_reduced(run.grad_w + e, at(&M, i, j), den, g, True)
+                    w.grad_bits_w = max(w.grad_bits_w, fmpq_bit_length(run.grad_w + e))
         if res != NULL:
             free(res)
             powers_clear(&P)
@@ -401,7 +403,8 @@ cdef class DenseEngine:
                     if not fmpz_is_zero(at(<fmpz_mat_struct *>&part.G, r0 + i, s)):
                         divide_exact(scale, den, part.gd + s)
                         fmpz_addmul(tmp, at(<fmpz_mat_struct *>&part.G, r0 + i, s), scale)
-            set_sum(run, run.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, &w.fac, g)
+            set_sum(run, run.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, &w.fac, g,
+                    &w.grad_bits_b)
         fmpz_clear(den); fmpz_clear(scale)
 
 
@@ -491,11 +494,13 @@ cdef int predict_powers(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_st
 
 
 cdef void set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const Factored *f,
-                  fmpz *g) noexcept nogil:
-    """q := num / den (num moved): in lowest terms, or as it is when the pass keeps its
-    gradient sums for a later canonical form (Pass.gradient_sums)."""
+                  fmpz *g, long *bits) noexcept nogil:
+    """q := num / den (num moved): in lowest terms (its bits noted in ``bits``, for
+    Pass.gradient_bits), or as it is when the pass keeps its gradient sums for a later
+    canonical form (Pass.gradient_sums)."""
     if run.canonical_gradients:
         set_canonical(q, num, den, f, g, True)
+        bits[0] = max(bits[0], fmpq_bit_length(q))
     else:
         fmpz_swap(fmpq_numref(q), num)
         fmpz_set(fmpq_denref(q), den)

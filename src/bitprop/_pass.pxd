@@ -84,6 +84,7 @@ cdef struct Worker:
     long *bits_adj
     fmpq *grad_w                # its gradient accumulators: per edge and per position
     fmpq *grad_z                # (region 0, shared, when rows are set once)
+    long grad_bits_w, grad_bits_b   # most bits of the dL/dw and dL/db entries it set once
     fmpq loss
     fmpq *seed                  # per output: scale_s * dl/df of the sample just seeded
     fmpq qtmp, qacc             # scratch

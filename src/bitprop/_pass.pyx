@@ -10,6 +10,8 @@ Interrupts: workers never longjmp out of FLINT. They poll ``stop`` between opera
 Python driver sets it on Ctrl-C or when a time budget runs out, so every object stays valid.
 """
 
+from array import array
+
 from libc.stdlib cimport calloc, free
 from posix.unistd cimport usleep
 
@@ -352,10 +354,12 @@ cdef class Pass:
                           t, self.threads, tmp)
             _reduce_share(self.grad_z, plan.n, self.regions, self.kernel.vertex_set_once,
                           t, self.threads, tmp)
-            if self.canonical_gradients:    # the share's bits, for gradient_bits
-                self.grad_bits[2 * t] = _share_bits(self.grad_w, plan.n_edges, NULL, t,
-                                                    self.threads)
-                self.grad_bits[2 * t + 1] = _share_bits(self.grad_z, plan.n, plan.in_ptr, t,
+            if self.canonical_gradients and not self.kernel.rows_only:
+                # the bits of the share's summed entries (those set once are noted already)
+                self.grad_bits[2 * t] = _share_bits(self.grad_w, plan.n_edges, NULL,
+                                                    self.kernel.edge_set_once, t, self.threads)
+                self.grad_bits[2 * t + 1] = _share_bits(self.grad_z, plan.n, plan.in_ptr,
+                                                        self.kernel.vertex_set_once, t,
                                                         self.threads)
         fmpz_clear(tmp)
 
@@ -378,15 +382,18 @@ cdef class Pass:
                           self.plan.d.n_edges))
 
     def gradient_bits(self):
-        """(max bits of dL/dw, max bits of dL/db) over all edges: what the shares of
-        reduce_gradients found (a pass with canonical gradients)."""
+        """(max bits of dL/dw, max bits of dL/db) over all edges, in a pass with canonical
+        gradients: of the entries set once, what the workers noted as they set them; of the
+        others, what the shares of reduce_gradients found."""
         cdef int t
-        return (max(self.grad_bits[2 * t] for t in range(self.threads)),
-                max(self.grad_bits[2 * t + 1] for t in range(self.threads)))
+        return (max(max(self.grad_bits[2 * t], self.workers[t].grad_bits_w)
+                    for t in range(self.threads)),
+                max(max(self.grad_bits[2 * t + 1], self.workers[t].grad_bits_b)
+                    for t in range(self.threads)))
 
-    def bit_statistics(self, list names, list depths):
-        """(per_vertex, per_depth, max_value, max_adjoint): the max over all workers and
-        samples of the bits of z, f and dL/dz, by vertex name and by depth."""
+    def bit_statistics(self, list depths):
+        """(z, f, adjoint, per_depth, max_value, max_adjoint): the max over all workers and
+        samples of the bits of z, f and dL/dz, per position (arrays) and per depth."""
         cdef slong p, n = self.plan.d.n, d, levels = (max(depths) + 1) if n else 0
         cdef int t
         cdef long bz, bf, ba, max_value = 0, max_adjoint = 0
@@ -394,7 +401,8 @@ cdef class Pass:
         cdef long *level = <long *>calloc(3 * levels + 3, sizeof(long))
         if level == NULL:
             raise MemoryError()
-        per_vertex = {}
+        z, f, adjoint = (array("q", bytes(8 * n)) for _ in range(3))
+        cdef long long[::1] zs = z, fs = f, adjs = adjoint
         try:
             for p in range(n):
                 bz, bf, ba = w[0].bits_z[p], w[0].bits_f[p], w[0].bits_adj[p]
@@ -402,7 +410,7 @@ cdef class Pass:
                     bz = max(bz, w[t].bits_z[p])
                     bf = max(bf, w[t].bits_f[p])
                     ba = max(ba, w[t].bits_adj[p])
-                per_vertex[names[p]] = {"z": bz, "f": bf, "adjoint": ba}
+                zs[p], fs[p], adjs[p] = bz, bf, ba
                 d = depths[p]
                 level[3 * d] = max(level[3 * d], bz)
                 level[3 * d + 1] = max(level[3 * d + 1], bf)
@@ -414,7 +422,7 @@ cdef class Pass:
                           "adjoint": level[3 * d + 2]} for d in range(levels)]
         finally:
             free(level)
-        return per_vertex, per_depth, max_value, max_adjoint
+        return z, f, adjoint, per_depth, max_value, max_adjoint
 
     def apply_step(self, lr, trainable):
         """theta := theta - lr * dL/dtheta on the plan's trainable parameters (exact), on the
@@ -553,21 +561,22 @@ cdef void _reduce_share(fmpq *acc, slong n, int regions, const char *once, int t
         b = t * REDUCE_BLOCK
         while b < n:
             for k in range(b, min(b + REDUCE_BLOCK, n)):
-                if once == NULL or not once[k]:
+                if once == NULL or not once[k]:    # (the others' regions stay zero)
                     _add_into(acc + k, acc + r * n + k, tmp)
-                fmpq_zero(acc + r * n + k)
+                    fmpq_zero(acc + r * n + k)
             b += threads * REDUCE_BLOCK
 
 
-cdef long _share_bits(const fmpq *acc, slong n, const slong *in_ptr, int t,
-                      int threads) noexcept nogil:
-    """The most bits of acc's entries in share t of threads (as _reduce_share deals them);
-    with ``in_ptr``, only entries k with in-edges (acc: dL/dz per position)."""
+cdef long _share_bits(const fmpq *acc, slong n, const slong *in_ptr, const char *once,
+                      int t, int threads) noexcept nogil:
+    """The most bits of acc's entries in share t of threads (as _reduce_share deals them),
+    but those marked in ``once``; with ``in_ptr``, only entries k with in-edges (acc: dL/dz
+    per position)."""
     cdef slong b = t * REDUCE_BLOCK, k
     cdef long most = 0
     while b < n:
         for k in range(b, min(b + REDUCE_BLOCK, n)):
-            if in_ptr == NULL or in_ptr[k + 1] > in_ptr[k]:
+            if (in_ptr == NULL or in_ptr[k + 1] > in_ptr[k]) and (once == NULL or not once[k]):
                 most = max(most, fmpq_bit_length(acc + k))
         b += threads * REDUCE_BLOCK
     return most

@@ -15,7 +15,7 @@ from bitprop._convert cimport RationalVector, fmpq_set_fraction, vector_adopt
 from bitprop._factored cimport power_of_two
 
 
-#: Parameters a share of sums_into takes in a row before the next share's turn.
+#: Parameters a share of combine takes in a row before the next share's turn.
 cdef Py_ssize_t SUM_BLOCK = 64
 
 
@@ -27,6 +27,42 @@ cdef inline const fmpq *_at(RationalVector v, Py_ssize_t i) noexcept nogil:
 cdef inline const fmpq *_coordinate(RationalVector weights, RationalVector biases,
                                     long long c) noexcept nogil:
     return _at(biases, c >> 1) if c & 1 else _at(weights, c >> 1)
+
+
+cdef struct Sum:
+    # A running sum num / den (den = 2^twos while every term is over a power of 2, twos
+    # -1 once one is not), and a term not yet added: ``count`` times ``*pending``.
+    fmpz num
+    fmpz den
+    long twos
+    const fmpq *pending
+    Py_ssize_t count
+
+
+cdef class PartialSums:
+    """Per slice of the coordinates and per parameter, a running Sum (Sharing.accumulate),
+    read by Sharing.combine."""
+
+    cdef Sum *sums                  # parts * n_params
+    cdef readonly Py_ssize_t n_params
+    cdef readonly int parts
+
+    def __cinit__(self, Py_ssize_t n_params, int parts):
+        cdef Py_ssize_t k
+        self.n_params, self.parts = n_params, max(1, parts)
+        self.sums = <Sum *>calloc(self.parts * n_params + 1, sizeof(Sum))
+        if self.sums == NULL:
+            raise MemoryError()
+        for k in range(self.parts * n_params):
+            fmpz_one(&self.sums[k].den)     # num 0 (zeroed memory), den 1 = 2^0
+
+    def __dealloc__(self):
+        cdef Py_ssize_t k
+        if self.sums != NULL:
+            for k in range(self.parts * self.n_params):
+                fmpz_clear(&self.sums[k].num)
+                fmpz_clear(&self.sums[k].den)
+            free(self.sums)
 
 
 cdef class Sharing:
@@ -96,90 +132,72 @@ cdef class Sharing:
     def sums(self, RationalVector grad_w, RationalVector grad_b):
         """Per parameter, the exact sum of its coordinates' gradients (a RationalVector in
         parameter order; 0 for a frozen parameter, which nothing reports); None when stopped."""
+        partial = self.partial_sums(1)
         out = self.new_sums()
-        self.sums_into(out, grad_w, grad_b, 0, 1)
+        self.accumulate(partial, grad_w, grad_b, 0)
+        self.combine(partial, out, 0)
         return None if self.stop else out
 
     def new_sums(self):
-        """A RationalVector of zeros, one per parameter, for sums_into."""
+        """A RationalVector of zeros, one per parameter, for combine."""
         return vector_adopt(_fmpq_vec_init(self.n_params + 1), self.n_params)
 
-    def sums_into(self, RationalVector out, RationalVector grad_w, RationalVector grad_b,
-                  int part, int parts):
-        """Share ``part`` of ``parts`` of ``sums`` into ``out`` (new_sums), for one thread
-        each: blocks of parameters dealt round-robin (a layer's parameters have as many
-        coordinates each, so the shares cost alike)."""
-        cdef Py_ssize_t block
+    def partial_sums(self, int parts):
+        """Empty partial sums of ``parts`` slices of the coordinates, for accumulate."""
+        return PartialSums(self.n_params, parts)
+
+    def accumulate(self, PartialSums partial, RationalVector grad_w, RationalVector grad_b,
+                   int part):
+        """Slice ``part`` of the coordinates (in edge order, so memory is read in the order
+        the kernels wrote it) added to its partial sum per parameter, for one thread each."""
+        cdef Py_ssize_t c0, c1
         self._check(grad_w, grad_b)
-        if out.n != self.n_params:
+        if partial.n_params != self.n_params or not 0 <= part < partial.parts:
+            raise ValueError(f"part {part} of partial sums for {partial.n_params} parameters")
+        c0 = 2 * self.n_edges * part // partial.parts
+        c1 = 2 * self.n_edges * (part + 1) // partial.parts
+        with nogil:
+            self._accumulate(partial.sums + part * self.n_params, grad_w, grad_b, c0, c1)
+
+    def combine(self, PartialSums partial, RationalVector out, int part):
+        """Share ``part`` of the parameters (blocks of SUM_BLOCK dealt round-robin over the
+        partial's parts): the sum of their partial sums, in lowest terms, into ``out``."""
+        cdef Py_ssize_t block
+        if out.n != self.n_params or partial.n_params != self.n_params:
             raise ValueError(f"{out.n} sums for {self.n_params} parameters")
         with nogil:
             block = part * SUM_BLOCK
             while block < self.n_params and not self.stop:
-                self._sum_into(out.data, grad_w, grad_b, block,
-                               min(block + SUM_BLOCK, self.n_params))
-                block += parts * SUM_BLOCK
+                _combine(out.data, partial.sums, partial.parts, self.n_params, block,
+                         min(block + SUM_BLOCK, self.n_params))
+                block += partial.parts * SUM_BLOCK
 
-    cdef void _sum_into(self, fmpq *out, RationalVector grad_w, RationalVector grad_b,
-                        Py_ssize_t first, Py_ssize_t last) noexcept nogil:
-        """out[p] for first <= p < last: the sum of trainable parameter p's coordinates'
-        gradients, over one common denominator and put in lowest terms once (float data:
-        every denominator a power of 2, so a shift, not a gcd, per term). A run of coordinates
-        that read one stored value (the biases of a vertex's in-edges all hold its dL/dz) is
-        added once, times its length."""
-        cdef Py_ssize_t p, k, run
-        cdef long twos
-        cdef ulong shift
+    cdef void _accumulate(self, Sum *sums, RationalVector grad_w, RationalVector grad_b,
+                          Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+        """sums[p] += the gradients of parameter p's coordinates among c0 <= c < c1, for
+        every trainable p. Consecutive coordinates of a parameter that read one stored value
+        (the biases of a vertex's in-edges all hold its dL/dz) are added once, times their
+        count."""
+        cdef Py_ssize_t c
+        cdef long long p
         cdef const fmpq *value
-        cdef fmpz_t num, den, g, scale
-        fmpz_init(num); fmpz_init(den); fmpz_init(g); fmpz_init(scale)
-        for p in range(first, last):
-            if self.stop:
+        cdef fmpz_t tmp
+        fmpz_init(tmp)
+        for c in range(c0, c1):
+            if (c & 1023) == 0 and self.stop:
                 break
-            if not self.param_trainable[p]:
+            p = self.param_of[c]
+            if p < 0 or not self.param_trainable[p]:
                 continue
-            if self.ptr[p + 1] - self.ptr[p] == 1:
-                fmpq_set(out + p, _coordinate(grad_w, grad_b, self.coords[self.ptr[p]]))
+            value = _coordinate(grad_w, grad_b, c)
+            if value == sums[p].pending:
+                sums[p].count += 1
                 continue
-            fmpz_zero(num)
-            fmpz_one(den)
-            twos = self._dyadic_exponent(grad_w, grad_b, p)
-            if twos >= 0:                   # float data: every term shifted to 2^twos
-                fmpz_one(den)
-                fmpz_mul_2exp(den, den, twos)
-            k = self.ptr[p]
-            while k < self.ptr[p + 1]:
-                value = _coordinate(grad_w, grad_b, self.coords[k])
-                run = 1
-                while (k + run < self.ptr[p + 1] and
-                       _coordinate(grad_w, grad_b, self.coords[k + run]) == value):
-                    run += 1
-                k += run
-                if fmpq_is_zero(value):
-                    continue
-                if twos < 0:
-                    _add_term(num, den, value, run, g, scale)
-                    continue
-                fmpz_mul_si(scale, fmpq_numref(value), run)
-                power_of_two(fmpq_denref(value), &shift)
-                fmpz_mul_2exp(scale, scale, twos - shift)
-                fmpz_add(num, num, scale)
-            fmpq_set_fmpz_frac(out + p, num, den)
-        fmpz_clear(num); fmpz_clear(den); fmpz_clear(g); fmpz_clear(scale)
-
-    cdef long _dyadic_exponent(self, RationalVector grad_w, RationalVector grad_b,
-                               Py_ssize_t p) noexcept nogil:
-        """The largest exponent of parameter p's coordinates' gradients' denominators when
-        every one is a power of 2, else -1."""
-        cdef Py_ssize_t k
-        cdef ulong twos
-        cdef long most = 0
-        for k in range(self.ptr[p], self.ptr[p + 1]):
-            if not power_of_two(fmpq_denref(_coordinate(grad_w, grad_b, self.coords[k])),
-                                &twos):
-                return -1
-            most = max(most, <long>twos)
-        return most
+            _flush(sums + p, tmp)
+            sums[p].pending, sums[p].count = value, 1
+        for p in range(self.n_params):
+            _flush(sums + p, tmp)
+        fmpz_clear(tmp)
 
     def descend(self, RationalVector weights, RationalVector biases, RationalVector grad_w,
                 RationalVector grad_b, lr):
@@ -193,11 +211,13 @@ cdef class Sharing:
         cdef fmpq_t rate
         cdef fmpq *sums = _fmpq_vec_init(self.n_params + 1)
         cdef fmpq *moved = _fmpq_vec_init(2 * self.n_edges + 2)
+        cdef PartialSums partial = PartialSums(self.n_params, 1)
         fmpq_init(rate)
         try:
             fmpq_set_fraction(rate, lr)
             with nogil:
-                self._sum_into(sums, grad_w, grad_b, 0, self.n_params)
+                self._accumulate(partial.sums, grad_w, grad_b, 0, 2 * self.n_edges)
+                _combine(sums, partial.sums, 1, self.n_params, 0, self.n_params)
                 self._move(moved, weights, biases, grad_w, grad_b, sums, rate)
             if self.stop:
                 return None
@@ -239,26 +259,71 @@ cdef RationalVector _vector_from(fmpq *src, Py_ssize_t first, Py_ssize_t n):
     return vector_adopt(data, n)
 
 
-cdef void _add_term(fmpz *num, fmpz *den, const fmpq *value, Py_ssize_t times, fmpz *g,
-                    fmpz *scale) noexcept nogil:
+cdef void _flush(Sum *sum, fmpz *tmp) noexcept nogil:
+    """Add the pending term into the running sum."""
+    cdef const fmpq *value = sum.pending
+    cdef ulong b
+    sum.pending = NULL
+    if value == NULL or fmpq_is_zero(value):
+        return
+    if sum.twos >= 0 and power_of_two(fmpq_denref(value), &b):     # float data: shifts
+        if <long>b > sum.twos:
+            fmpz_mul_2exp(&sum.num, &sum.num, b - sum.twos)
+            fmpz_mul_2exp(&sum.den, &sum.den, b - sum.twos)
+            sum.twos = b
+        if sum.count == 1:
+            if <long>b == sum.twos:
+                fmpz_add(&sum.num, &sum.num, fmpq_numref(value))
+                return
+            fmpz_mul_2exp(tmp, fmpq_numref(value), sum.twos - b)
+        else:
+            fmpz_mul_si(tmp, fmpq_numref(value), sum.count)
+            fmpz_mul_2exp(tmp, tmp, sum.twos - b)
+        fmpz_add(&sum.num, &sum.num, tmp)
+        return
+    sum.twos = -1
+    _add_term(&sum.num, &sum.den, value, sum.count, tmp)
+
+
+cdef void _add_term(fmpz *num, fmpz *den, const fmpq *value, Py_ssize_t times,
+                    fmpz *tmp) noexcept nogil:
     """num / den += times * value, over lcm(den, value's denominator) (not reduced)."""
     cdef const fmpz *d = fmpq_denref(value)
-    cdef ulong a, b
-    if fmpz_equal(den, d):
-        fmpz_set_si(scale, times)
-    elif power_of_two(den, &a) and power_of_two(d, &b):     # float data: shifts
-        if b > a:
-            fmpz_mul_2exp(num, num, b - a)
-            fmpz_mul_2exp(den, den, b - a)
-            a = b
-        fmpz_set_si(scale, times)
-        fmpz_mul_2exp(scale, scale, a - b)
-    else:
-        fmpz_gcd(g, den, d)
-        if not fmpz_equal(g, d):            # den grows to the lcm: num scales with it
-            fmpz_divexact(scale, d, g)
-            fmpz_mul(num, num, scale)
-            fmpz_mul(den, den, scale)
-        fmpz_divexact(scale, den, d)
-        fmpz_mul_si(scale, scale, times)
-    fmpz_addmul(num, fmpq_numref(value), scale)
+    cdef fmpz_t g
+    fmpz_init(g)
+    fmpz_gcd(g, den, d)
+    if not fmpz_equal(g, d):            # den grows to the lcm: num scales with it
+        fmpz_divexact(tmp, d, g)
+        fmpz_mul(num, num, tmp)
+        fmpz_mul(den, den, tmp)
+    fmpz_divexact(tmp, den, d)
+    fmpz_mul_si(tmp, tmp, times)
+    fmpz_addmul(num, fmpq_numref(value), tmp)
+    fmpz_clear(g)
+
+
+cdef void _combine(fmpq *out, const Sum *sums, int parts, Py_ssize_t n_params,
+                   Py_ssize_t first, Py_ssize_t last) noexcept nogil:
+    """out[p] for first <= p < last: the sum of the parts' running sums of p, in lowest
+    terms."""
+    cdef Py_ssize_t p
+    cdef int t
+    cdef const Sum *part
+    cdef fmpz_t num, den, tmp, g
+    fmpz_init(num); fmpz_init(den); fmpz_init(tmp); fmpz_init(g)
+    for p in range(first, last):
+        fmpz_set(num, &sums[p].num)
+        fmpz_set(den, &sums[p].den)
+        for t in range(1, parts):
+            part = sums + t * n_params + p
+            if fmpz_is_zero(&part.num):
+                continue
+            fmpz_gcd(g, den, &part.den)     # powers of 2: the smaller one
+            fmpz_divexact(tmp, &part.den, g)
+            fmpz_mul(num, num, tmp)
+            fmpz_divexact(tmp, den, g)
+            fmpz_mul(den, den, &part.den)
+            fmpz_divexact(den, den, g)
+            fmpz_addmul(num, &part.num, tmp)
+        fmpq_set_fmpz_frac(out + p, num, den)
+    fmpz_clear(num); fmpz_clear(den); fmpz_clear(tmp); fmpz_clear(g)

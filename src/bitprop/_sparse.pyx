@@ -743,7 +743,8 @@ cdef class SparseBlocks:
                 au = &states[u * stride].adjoint
                 bitprop_dot(&w.q, au.H[k].rows[i], factors + run.workers[u].s0, NULL, NULL, 0,
                             au.H[k].c, &w.tmp)
-            set_sum(run, run.grad_z + self.pos[self.row_off[L] + i], &w.q, den, &w.fac, &w.g)
+            set_sum(run, run.grad_z + self.pos[self.row_off[L] + i], &w.q, den, &w.fac, &w.g,
+                    &w.grad_bits_b)
         # dL/dw of the in-edges from each level m read: G[i, s] H_m[u, s] / (gd[s] hd_m[s])
         for j in range(self.read_off[L], self.read_off[L + 1]):
             m = self.reads[j]
@@ -773,7 +774,8 @@ cdef class SparseBlocks:
                         cu = &states[u * stride].values
                         bitprop_dot(&w.q, A[u].rows[i], cu.H[m].rows[self.src_row[e]], NULL,
                                     NULL, 0, cu.cols, &w.tmp)
-                    set_sum(run, run.grad_w + self.edge_id[e], &w.q, den, &w.fac, &w.g)
+                    set_sum(run, run.grad_w + self.edge_id[e], &w.q, den, &w.fac, &w.g,
+                            &w.grad_bits_w)
             for u in range(t):
                 fmpz_mat_clear(A + u)
         free(A)

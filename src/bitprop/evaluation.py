@@ -9,6 +9,7 @@ object valid). ``bitprop.api`` adds the same on a Dask cluster (``bitprop.distri
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -17,15 +18,60 @@ from .compiled import Compiled
 from .dataset import Dataset
 from .errors import BitLimitError, BitpropInputError, TimeBudgetError
 from .numbers import convert_out, rational
-from .tensors import tensor_values
+from .tensors import TensorValues
 from .workers import run_workers
+
+
+class VertexBits(Mapping):
+    """Per vertex name, {"z": int, "f": int, "adjoint": int}: a read-only dict over the
+    kernel's arrays, each vertex's dict made when it is read (a LeNet has 18,000 vertices,
+    and most callers read only the maxima)."""
+
+    def __init__(self, names, z, f, adjoint):
+        self._names, self._z, self._f, self._adjoint = names, z, f, adjoint
+        self._index = None
+
+    def __getitem__(self, name):
+        if self._index is None:
+            self._index = {name: p for p, name in enumerate(self._names)}
+        p = self._index[name]
+        return {"z": self._z[p], "f": self._f[p], "adjoint": self._adjoint[p]}
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._names)
+
+    def __repr__(self):
+        return repr(dict(self))
+
+
+class ParameterGradients(Mapping):
+    """Per trainable shared parameter name, dL/dp as a Fraction: a read-only dict over the
+    kernel's sums (a RationalVector), each converted when it is read."""
+
+    def __init__(self, positions, sums):
+        self._position, self._sums = dict(positions), sums
+
+    def __getitem__(self, name):
+        return self._sums[self._position[name]]
+
+    def __iter__(self):
+        return iter(self._position)
+
+    def __len__(self):
+        return len(self._position)
+
+    def __repr__(self):
+        return repr(dict(self))
 
 
 @dataclass
 class BitStats:
     """Bit lengths (bitlen |p| + bitlen q) of everything an evaluation produced."""
 
-    per_vertex: dict            # name -> {"z": int, "f": int, "adjoint": int} (max over samples)
+    per_vertex: Mapping         # name -> {"z": int, "f": int, "adjoint": int} (max over samples)
     per_depth: list             # [{"depth": d, "z": int, "f": int, "adjoint": int}, ...]
     max_value: int              # max over every z and f
     max_adjoint: int = 0        # max over every dL/dz
@@ -36,7 +82,7 @@ class BitStats:
                "max_adjoint": self.max_adjoint, "max_grad": self.max_grad,
                "per_depth": self.per_depth}
         if detail:
-            out["per_vertex"] = self.per_vertex
+            out["per_vertex"] = dict(self.per_vertex)
         return out
 
 
@@ -163,8 +209,9 @@ def _reduce(run):
 
 
 def _bit_stats(run, plan, gradient_bits=(0, 0)):
-    per_vertex, per_depth, max_value, max_adjoint = run.bit_statistics(plan.names, plan.depth)
-    return BitStats(per_vertex, per_depth, max_value, max_adjoint, max(gradient_bits))
+    z, f, adjoint, per_depth, max_value, max_adjoint = run.bit_statistics(plan.depth)
+    return BitStats(VertexBits(plan.names, z, f, adjoint), per_depth, max_value, max_adjoint,
+                    max(gradient_bits))
 
 
 #: Bounds the kernels take as C integers.
@@ -270,14 +317,17 @@ def with_parameter_gradients(network, result, threads=1):
     if names:
         sharing = network.sharing()
         sharing.stop = 0
-        sums = sharing.new_sums()
         parts = max(1, threads)
-        run_workers([lambda t=t: sharing.sums_into(sums, result.grad_weight, result.grad_bias,
-                                                   t, parts) for t in range(parts)],
+        partial, sums = sharing.partial_sums(parts), sharing.new_sums()
+        run_workers([lambda t=t: sharing.accumulate(partial, result.grad_weight,
+                                                    result.grad_bias, t)
+                     for t in range(parts)], sharing.halt)
+        run_workers([lambda t=t: sharing.combine(partial, sums, t) for t in range(parts)],
                     sharing.halt)
-        result.parameters = {name: sums[p] for p, name in enumerate(names)
-                             if network._parameter_trainable[p]}
-        result.tensors = tensor_values(network.tensors(), result.parameters)
+        result.parameters = ParameterGradients(
+            [(name, p) for p, name in enumerate(names) if network._parameter_trainable[p]],
+            sums)
+        result.tensors = TensorValues(network.tensors(), result.parameters)
     return result
 
 

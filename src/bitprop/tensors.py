@@ -10,6 +10,7 @@ layer exact, no weights of the model) are left out of every tensor report.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 _INDEXED = re.compile(r"^(.+)\[(\d+(?:,\d+)*)?\]$")
@@ -96,7 +97,24 @@ def nested(values, shape):
     return [nested(values[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
-def tensor_values(network_tensors, parameter_values):
+class TensorValues(Mapping):
     """{tensor name: nested lists} of the values ``parameter_values`` (parameter name ->
-    value) gives the entries of each tensor."""
-    return {t.name: t.nest([parameter_values[p] for p in t.entries]) for t in network_tensors}
+    value) gives the entries of each tensor: read-only, each tensor nested when it is read."""
+
+    def __init__(self, network_tensors, parameter_values):
+        self._tensors = {t.name: t for t in network_tensors}
+        self._values = parameter_values
+
+    def __getitem__(self, name):
+        tensor = self._tensors[name]
+        return tensor.nest([self._values[p] for p in tensor.entries])
+
+    def __iter__(self):
+        return iter(self._tensors)
+
+    def __len__(self):
+        return len(self._tensors)
+
+    def __repr__(self):
+        return repr(dict(self))
+

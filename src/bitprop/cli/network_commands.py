@@ -171,9 +171,9 @@ def grad_command(network, data, per_vertex, loss, reduction, dask, shards, certi
         bits = result.bits.to_json(per_vertex)
         out = {"loss": result.loss, "grad": result.grad, "bits": bits, "timing": timing}
         if result.parameters:
-            out["parameters"] = result.parameters
+            out["parameters"] = dict(result.parameters)
         if result.tensors:
-            out["tensors"] = result.tensors
+            out["tensors"] = dict(result.tensors)
         emit_json(out, threads)
         return
     click.echo(f"loss: {_short(result.loss)}")
