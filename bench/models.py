@@ -2,7 +2,8 @@
 """A LeNet-like model built with bitprop.Builder: one exact grad of a batch, against a dense MLP
 with the same number of multiply-adds.
 
-    python3 bench/models.py [--side 28] [--batch 8] [--threads N] [--repeats 5] [--out DIR]
+    python3 bench/models.py [--side 28] [--batch 8] [--threads N] [--repeats 5] [--rounds 15]
+                            [--out DIR]
 
 The model: (1, side, side) -> conv 3x3, 8 channels, ReLU -> 2x2 max pool (exact, from ReLU
 vertices) -> conv 3x3, 16 channels, ReLU -> 2x2 max pool -> flatten -> dense to 10. Weights are
@@ -12,7 +13,8 @@ batch; the MLP [side^2, W, 10] has about as many edges, float32 weights and the 
 on the dense-stack kernel (``auto``) and, for a like-for-like figure, on the scalar kernel;
 the LeNet also on the scalar kernel (one vertex at a time), against its sparse block.
 Each is timed over a first grad (it also finds the blocks) and then ``--repeats`` more (grad:
-forward + loss + backward, after a compile); the table's time is the best of those. Writes models.md and models.json (default bench/results/) and prints the table.
+forward + loss + backward, after a compile); the table's time is the best of those. Then
+``--rounds`` rounds of one LeNet grad and one MLP grad back to back give the ratio's median. Writes models.md and models.json (default bench/results/) and prints the table.
 """
 
 import argparse
@@ -53,6 +55,26 @@ def data(side, batch, seed=0):
     return bitprop.Dataset.from_numpy(x, y)
 
 
+#: The networks measure built, by row name (for paired_ratios).
+NETWORKS = {}
+
+
+def paired_ratios(first, second, dataset, threads, rounds):
+    """Per round, one grad of each network, back to back: the ratio of their times. On a
+    machine whose speed drifts, rounds see the same drift on both, so their median ratio is
+    steadier than a ratio of two separate bests."""
+    ratios = []
+    for _ in range(rounds):
+        seconds = []
+        for net in (first, second):
+            started = time.perf_counter()
+            result = net.grad(dataset, threads=threads)
+            seconds.append(time.perf_counter() - started)
+            del result
+        ratios.append(seconds[0] / seconds[1])
+    return sorted(ratios)
+
+
 def measure(name, build, dataset, threads, kernel="auto", repeats=5):
     started = time.perf_counter()
     net = build()
@@ -72,6 +94,7 @@ def measure(name, build, dataset, threads, kernel="auto", repeats=5):
     seconds, timing = min(times, key=lambda pair: pair[0])
     result = net.grad(dataset, threads=threads, kernel=kernel)
     madds = net.num_edges * len(dataset)
+    NETWORKS[name] = net
     return {"model": name, "edges": net.num_edges, "vertices": net.num_vertices,
             "depth": net.depth, "parameters": len(net.parameters) or 2 * net.num_edges,
             "build_s": built, "compile_s": compiled, "first_grad_s": first, "grad_s": seconds,
@@ -101,9 +124,13 @@ def table(rows, args):
                      f"{r['max_grad_bits']} | {r['multiply_adds']:,} "
                      f"| {r['ns_per_multiply_add']:.0f} |")
     ratio = rows[0]["ns_per_multiply_add"] / rows[1]["ns_per_multiply_add"]
+    paired = args.paired
     scalar = rows[0]["ns_per_multiply_add"] / rows[2]["ns_per_multiply_add"]
     blocks = rows[3]["grad_s"] / rows[0]["grad_s"]
-    lines += ["", f"Time per multiply-add, LeNet / MLP (dense-stack kernel): {ratio:.1f}x; "
+    lines += ["", f"Time per multiply-add, LeNet / MLP (dense-stack kernel): {ratio:.1f}x "
+              f"from the best times; over {len(paired)} rounds of one grad of each, back to "
+              f"back, the ratio's median is {paired[len(paired) // 2]:.1f}x (from "
+              f"{paired[0]:.1f}x to {paired[-1]:.1f}x); "
               f"LeNet / the same MLP one vertex at a time (scalar kernel): {scalar:.2f}x. "
               f"The LeNet on the scalar kernel takes {blocks:.1f}x its time in blocks.", "",
               "The convolutions and the max-pool trees of ReLUs run as one sparse block "
@@ -123,6 +150,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     dataset = data(args.side, args.batch)
@@ -137,11 +165,14 @@ def main(argv=None):
     rows.append(measure("lenet, scalar kernel", lambda: lenet(args.side), dataset,
                         args.threads, "scalar", args.repeats))
     print(rows[-1], flush=True)
+    args.paired = paired_ratios(NETWORKS["lenet"], NETWORKS["mlp"], dataset, args.threads,
+                                args.rounds)
     text = table(rows, args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "models.md").write_text(text)
-    (args.out / "models.json").write_text(json.dumps({"setup": vars(args) | {"out": None},
-                                                      "rows": rows}, indent=1) + "\n")
+    (args.out / "models.json").write_text(json.dumps(
+        {"setup": vars(args) | {"out": None, "paired": None}, "rows": rows,
+         "paired_ratios": args.paired}, indent=1) + "\n")
     print(text)
 
 

@@ -1,7 +1,8 @@
 # cython: language_level=3, cdivision=True
 """Sparse blocks: convolutions, pooling trees, unrolled recurrences, any sparse wiring, run
-level by level on integer columns, the fraction-free form the dense engine gives dense layers,
-with each row's own in-edges in place of a matrix product.
+level by level on integer columns, the fraction-free form the dense engine gives dense layers:
+each row through its own in-edges, or, where a level's weights are shared parameters laid out
+as a convolution's, the whole level as one matrix product (a Product: im2col).
 
 A block (bitprop.layers.find_sparse_blocks) is a run of consecutive positions of the sweep;
 its levels are its vertices grouped by depth and activation, in depth order, and level 0 is
@@ -14,9 +15,10 @@ weights integers over one denominator D_L per level:
 
 Backward, a level's dL/df collects what every reading level sends it (integers over
 D_L gd, merged over the lcm of the column denominators) and what scalar readers left in the
-sweep's adjoints. Each worker sets its edge and bias gradients over its own samples once, in
-lowest terms, in its accumulators; the pass sums the workers as it sums scalar edges. Only
-values that leave the block (read outside, or outputs) are written back as rationals.
+sweep's adjoints. After a barrier per level (Pass.barrier), each worker sets a share of the
+level's bias and edge gradients from every worker's samples, once, in lowest terms: nothing is
+left for the pass to sum. Only values that leave the block (read outside, or outputs) are
+written back as rationals.
 """
 
 from libc.stdlib cimport calloc, free, qsort
@@ -579,7 +581,7 @@ cdef class SparseBlocks:
             scaled = not _all_one(cof + j * cols, cols)     # more than one level read
             if self.product_of[self.read_off[L] + j] >= 0:
                 _product_forward(self.products + self.product_of[self.read_off[L] + j],
-                                 c.H + m, Z, cof + j * cols if scaled else NULL, &w.tmp)
+                                 c.H + m, Z, cof + j * cols if scaled else NULL)
                 continue
             for i in range(self.width[L]):
                 r = self.row_off[L] + i
@@ -837,66 +839,65 @@ cdef inline void _drop_view(fmpz_mat_struct *m) noexcept nogil:
 
 
 cdef void _product_forward(const Product *P, fmpz_mat_struct *H, fmpz_mat_struct *Z,
-                           const fmpz *cof, fmpz *tmp) noexcept nogil:
+                           const fmpz *cof) noexcept nogil:
     """Z[dst] += (K X) (* cof per column, when given), X the patches of H side by side:
     column p cols + s of X is patch p of sample column s."""
-    cdef slong cols = Z.c, a, p, j, s, u, r
     cdef fmpz_mat_struct X, Y
-    cdef fmpz *y
-    fmpz_mat_init(&X, P.n_slots, P.n_patches * cols)
-    for p in range(P.n_patches):
-        for j in range(P.n_slots):
-            u = P.src[p * P.n_slots + j]
-            if u >= 0:
-                for s in range(cols):
-                    at(&X, j, p * cols + s)[0] = at(H, u, s)[0]     # a view: no copy
-    fmpz_mat_init(&Y, P.n_kernels, P.n_patches * cols)
+    fmpz_mat_init(&X, P.n_slots, P.n_patches * Z.c)
+    _gather(&X, H, P.src, 1, P.n_slots, P.n_patches)
+    fmpz_mat_init(&Y, P.n_kernels, P.n_patches * Z.c)
     fmpz_mat_mul(&Y, &P.K, &X)
     _drop_view(&X)
-    for a in range(P.n_kernels):
-        for p in range(P.n_patches):
-            r = P.dst[a * P.n_patches + p]
-            if r < 0:
-                continue
-            for s in range(cols):
-                y = at(&Y, a, p * cols + s)
-                if cof != NULL:
-                    bitprop_addmul(at(Z, r, s), y, cof + s)
-                elif fmpz_is_zero(at(Z, r, s)):
-                    fmpz_swap(at(Z, r, s), y)
-                else:
-                    fmpz_add(at(Z, r, s), at(Z, r, s), y)
+    _scatter(Z, &Y, P.dst, P.n_patches, 1, P.n_patches, cof)
     fmpz_mat_clear(&Y)
 
 
 cdef void _product_send(const Product *P, fmpz_mat_struct *G, fmpz_mat_struct *T) noexcept nogil:
     """T[src] += K^T G' where G' holds G's rows in K's layout (kernel row by patch), the
-    transpose of _product_forward's gather: each patch slot's share goes back to its row."""
-    cdef slong cols = G.c, a, p, j, s, u, r
+    transpose of _product_forward: each patch slot's share goes back to its row."""
     cdef fmpz_mat_struct Gp, Tp
-    cdef fmpz *t
-    fmpz_mat_init(&Gp, P.n_kernels, P.n_patches * cols)
-    for a in range(P.n_kernels):
-        for p in range(P.n_patches):
-            r = P.dst[a * P.n_patches + p]
-            if r >= 0:
-                for s in range(cols):
-                    at(&Gp, a, p * cols + s)[0] = at(G, r, s)[0]    # a view: no copy
-    fmpz_mat_init(&Tp, P.n_slots, P.n_patches * cols)
+    fmpz_mat_init(&Gp, P.n_kernels, P.n_patches * G.c)
+    _gather(&Gp, G, P.dst, P.n_patches, 1, P.n_patches)
+    fmpz_mat_init(&Tp, P.n_slots, P.n_patches * G.c)
     fmpz_mat_mul(&Tp, &P.KT, &Gp)
     _drop_view(&Gp)
-    for p in range(P.n_patches):
-        for j in range(P.n_slots):
-            u = P.src[p * P.n_slots + j]
+    _scatter(T, &Tp, P.src, 1, P.n_slots, P.n_patches, NULL)
+    fmpz_mat_clear(&Tp)
+
+
+cdef void _gather(fmpz_mat_struct *out, fmpz_mat_struct *rows, const slong *index,
+                  slong row_stride, slong patch_stride, slong n_patches) noexcept nogil:
+    """out[k, p cols + s] := rows[index[k row_stride + p patch_stride], s] (where that is
+    >= 0), as a view of rows' words: free out with _drop_view."""
+    cdef slong cols = rows.c, k, p, s, u
+    for k in range(out.r):
+        for p in range(n_patches):
+            u = index[k * row_stride + p * patch_stride]
+            if u >= 0:
+                for s in range(cols):
+                    at(out, k, p * cols + s)[0] = at(rows, u, s)[0]
+
+
+cdef void _scatter(fmpz_mat_struct *rows, fmpz_mat_struct *m, const slong *index,
+                   slong row_stride, slong patch_stride, slong n_patches,
+                   const fmpz *cof) noexcept nogil:
+    """rows[index[k row_stride + p patch_stride], s] += m[k, p cols + s] (* cof[s], when
+    given), the transpose of _gather; m's entries are consumed."""
+    cdef slong cols = rows.c, k, p, s, u
+    cdef fmpz *x
+    for k in range(m.r):
+        for p in range(n_patches):
+            u = index[k * row_stride + p * patch_stride]
             if u < 0:
                 continue
             for s in range(cols):
-                t = at(&Tp, j, p * cols + s)
-                if fmpz_is_zero(at(T, u, s)):
-                    fmpz_swap(at(T, u, s), t)
+                x = at(m, k, p * cols + s)
+                if cof != NULL:
+                    bitprop_addmul(at(rows, u, s), x, cof + s)
+                elif fmpz_is_zero(at(rows, u, s)):
+                    fmpz_swap(at(rows, u, s), x)
                 else:
-                    fmpz_add(at(T, u, s), at(T, u, s), t)
-    fmpz_mat_clear(&Tp)
+                    fmpz_add(at(rows, u, s), at(rows, u, s), x)
 
 
 # --- helpers -------------------------------------------------------------------------------

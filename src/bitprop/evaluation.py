@@ -19,52 +19,36 @@ from .dataset import Dataset
 from .errors import BitLimitError, BitpropInputError, TimeBudgetError
 from .numbers import convert_out, rational
 from .tensors import TensorValues
+from .views import KeyedView
 from .workers import run_workers
 
 
-class VertexBits(Mapping):
-    """Per vertex name, {"z": int, "f": int, "adjoint": int}: a read-only dict over the
-    kernel's arrays, each vertex's dict made when it is read (a LeNet has 18,000 vertices,
-    and most callers read only the maxima)."""
+class VertexBits(KeyedView):
+    """Per vertex name, {"z": int, "f": int, "adjoint": int}, read from the kernel's arrays
+    (a LeNet has 18,000 vertices, and most callers read only the maxima)."""
 
     def __init__(self, names, z, f, adjoint):
-        self._names, self._z, self._f, self._adjoint = names, z, f, adjoint
+        super().__init__(names)
+        self._z, self._f, self._adjoint = z, f, adjoint
         self._index = None
 
     def __getitem__(self, name):
         if self._index is None:
-            self._index = {name: p for p, name in enumerate(self._names)}
+            self._index = {name: p for p, name in enumerate(self._keys)}
         p = self._index[name]
         return {"z": self._z[p], "f": self._f[p], "adjoint": self._adjoint[p]}
 
-    def __iter__(self):
-        return iter(self._names)
 
-    def __len__(self):
-        return len(self._names)
-
-    def __repr__(self):
-        return repr(dict(self))
-
-
-class ParameterGradients(Mapping):
-    """Per trainable shared parameter name, dL/dp as a Fraction: a read-only dict over the
-    kernel's sums (a RationalVector), each converted when it is read."""
+class ParameterGradients(KeyedView):
+    """Per trainable shared parameter name, dL/dp as a Fraction, converted from the kernel's
+    sums (a RationalVector) when it is read."""
 
     def __init__(self, positions, sums):
         self._position, self._sums = dict(positions), sums
+        super().__init__(self._position)
 
     def __getitem__(self, name):
         return self._sums[self._position[name]]
-
-    def __iter__(self):
-        return iter(self._position)
-
-    def __len__(self):
-        return len(self._position)
-
-    def __repr__(self):
-        return repr(dict(self))
 
 
 @dataclass

@@ -10,8 +10,9 @@ layer exact, no weights of the model) are left out of every tensor report.
 """
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
+
+from .views import KeyedView
 
 _INDEXED = re.compile(r"^(.+)\[(\d+(?:,\d+)*)?\]$")
 
@@ -97,24 +98,15 @@ def nested(values, shape):
     return [nested(values[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
-class TensorValues(Mapping):
+class TensorValues(KeyedView):
     """{tensor name: nested lists} of the values ``parameter_values`` (parameter name ->
-    value) gives the entries of each tensor: read-only, each tensor nested when it is read."""
+    value) gives the entries of each tensor, each tensor nested when it is read."""
 
     def __init__(self, network_tensors, parameter_values):
         self._tensors = {t.name: t for t in network_tensors}
         self._values = parameter_values
+        super().__init__(self._tensors)
 
     def __getitem__(self, name):
         tensor = self._tensors[name]
         return tensor.nest([self._values[p] for p in tensor.entries])
-
-    def __iter__(self):
-        return iter(self._tensors)
-
-    def __len__(self):
-        return len(self._tensors)
-
-    def __repr__(self):
-        return repr(dict(self))
-
