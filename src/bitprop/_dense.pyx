@@ -381,6 +381,7 @@ cdef class DenseEngine:
                             &w.grad_bits_w)
                 elif fmpz_is_zero(at(&M, i, j)):
                     fmpq_zero(run.grad_w + e)
+                    w.grad_bits_w = max(w.grad_bits_w, 1)       # 0 has 1 bit
                 else:
                     gcd_from_residues(g, at(&M, i, j), den, res + i * n_in + j, rows * n_in,
                                       &P, tmp)

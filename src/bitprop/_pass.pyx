@@ -427,13 +427,13 @@ cdef class Pass:
     def apply_step(self, lr, trainable):
         """theta := theta - lr * dL/dtheta on the plan's trainable parameters (exact), on the
         pass's threads (see _Step)."""
-        from .workers import run_workers
+        from .workers import run_shares
         cdef _Step step = _Step(self, lr, trainable)
         cdef int parts = self.threads if self.plan.d.n_edges >= STEP_EDGES_PER_THREAD else 1
         if parts == 1:
             step.work(0, 1)
         else:
-            run_workers([lambda t=t: step.work(t, parts) for t in range(parts)], step.halt)
+            run_shares(lambda t: step.work(t, parts), parts, step.halt)
 
 
 #: A step on fewer edges than this runs in the calling thread: starting threads costs more.

@@ -17,7 +17,7 @@ from ._ball_sweep import STATUS_STOPPED, BallPass
 from .certify import Ball
 from .errors import BitpropInputError
 from .evaluation import MAX_THREADS, as_dataset, default_threads, loss_scales
-from .workers import run_workers
+from .workers import run_shares
 
 #: Working precisions accepted, in bits of the balls' midpoints.
 MIN_PRECISION = 2
@@ -114,13 +114,12 @@ def _run(run, time_budget, progress):
         run.stop = 1
 
     report = None if progress is None else (lambda: progress(*run.progress()))
-    run_workers([lambda t=t: run.work(t) for t in range(run.threads)], stop,
-                time_budget=time_budget, progress=report)
+    run_shares(run.work, run.threads, stop, time_budget=time_budget, progress=report)
     sweep_seconds = time.monotonic() - started
     if run.backward:
         remaining = None if time_budget is None else max(0.0, time_budget - sweep_seconds)
-        run_workers([lambda t=t: run.reduce(t, run.threads) for t in range(run.threads)],
-                    stop, time_budget=remaining)
+        run_shares(lambda t: run.reduce(t, run.threads), run.threads, stop,
+                   time_budget=remaining)
     if STATUS_STOPPED in run.statuses():        # not asked to: nothing else stops a worker
         raise RuntimeError("a ball worker stopped without being asked to")
     return {"sweep": sweep_seconds, "reduce": time.monotonic() - started - sweep_seconds}

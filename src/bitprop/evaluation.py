@@ -20,7 +20,7 @@ from .errors import BitLimitError, BitpropInputError, TimeBudgetError
 from .numbers import convert_out, rational
 from .tensors import TensorValues
 from .views import KeyedView
-from .workers import run_workers
+from .workers import run_shares, run_workers
 
 
 class VertexBits(KeyedView):
@@ -169,8 +169,7 @@ def _run(run, plan, *, time_budget=None, progress=None):
         run.stop = 1
 
     report = None if progress is None else (lambda: progress(*run.progress()))
-    run_workers([lambda t=t: run.work(t) for t in range(run.threads)], stop,
-                time_budget=time_budget, progress=report)
+    run_shares(run.work, run.threads, stop, time_budget=time_budget, progress=report)
     fault = run.fault()
     if fault is None and STATUS_STOPPED in run.statuses():   # not asked to: no memory
         raise MemoryError("a worker could not allocate its arrays")
@@ -183,13 +182,12 @@ def _run(run, plan, *, time_budget=None, progress=None):
 
 
 def _reduce(run):
-    """Sum the workers' gradient accumulators, each worker thread its share (a sparse
-    block's or a scalar vertex's edges hold one partial sum per worker)."""
+    """Sum the workers' gradient accumulators, each worker thread its share (a scalar
+    vertex's edges hold one partial sum per worker; block rows are whole already)."""
     if run.threads == 1:
         run.reduce_gradients()
     else:
-        run_workers([lambda t=t: run.reduce_part(t) for t in range(run.threads)],
-                    lambda: None)
+        run_shares(run.reduce_part, run.threads, lambda: None)
 
 
 def _bit_stats(run, plan, gradient_bits=(0, 0)):
@@ -303,11 +301,9 @@ def with_parameter_gradients(network, result, threads=1):
         sharing.stop = 0
         parts = max(1, threads)
         partial, sums = sharing.partial_sums(parts), sharing.new_sums()
-        run_workers([lambda t=t: sharing.accumulate(partial, result.grad_weight,
-                                                    result.grad_bias, t)
-                     for t in range(parts)], sharing.halt)
-        run_workers([lambda t=t: sharing.combine(partial, sums, t) for t in range(parts)],
-                    sharing.halt)
+        run_shares(lambda t: sharing.accumulate(partial, result.grad_weight,
+                                                result.grad_bias, t), parts, sharing.halt)
+        run_shares(lambda t: sharing.combine(partial, sums, t), parts, sharing.halt)
         result.parameters = ParameterGradients(
             [(name, p) for p, name in enumerate(names) if network._parameter_trainable[p]],
             sums)

@@ -162,8 +162,9 @@ def find_dense_blocks(network, plan, min_edges=MIN_BLOCK_EDGES):
 #: Sparse blocks with fewer in-edges stay scalar (the same trade as MIN_BLOCK_EDGES).
 MIN_SPARSE_EDGES = 32
 
-#: A sparse level's read of fewer in-edges sums row by row, not as a matrix product: the
-#: product's gathers cost more than they save.
+#: A sparse level's read of fewer in-edges sums row by row, not as a matrix product (a
+#: product's fixed cost, its views and one fmpz_mat_mul call, is spread over too little; the
+#: value is a choice, not a measured rule: "mixed" takes every read as a product it can).
 MIN_PRODUCT_EDGES = 64
 
 

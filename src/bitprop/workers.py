@@ -36,6 +36,11 @@ def run_workers(targets, stop, *, time_budget=None, progress=None):
         raise
 
 
+def run_shares(share, parts, stop, **options):
+    """``share(t)`` for t in range(parts), each in its own thread (run_workers)."""
+    run_workers([lambda t=t: share(t) for t in range(parts)], stop, **options)
+
+
 def start_workers(targets):
     """Start every callable of ``targets`` in its own daemon thread; the threads."""
     workers = [threading.Thread(target=target, daemon=True, name=f"bitprop-{i}")
