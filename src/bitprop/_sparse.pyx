@@ -721,13 +721,13 @@ cdef class SparseBlocks:
         cdef Columns *cu
         cdef Columns *au
         cdef fmpz_t den
-        cdef fmpz *factors = _fmpz_vec_init(run.S + 1)   # per worker's columns, in order
-        cdef fmpz_mat_struct *A
+        cdef fmpz *factors                  # per worker's columns, in sample order
+        cdef fmpz_mat_struct *A             # per worker: its columns of G's rows, scaled
         if rows == 0:
-            _fmpz_vec_clear(factors, run.S + 1)
             return
         fmpz_init(den)
-        A = <fmpz_mat_struct *>calloc(t, sizeof(fmpz_mat_struct))
+        factors = _fmpz_vec_init(run.S + 1)
+        A = <fmpz_mat_struct *>flint_malloc(t * sizeof(fmpz_mat_struct))  # as FLINT's own
         # dL/db: sum over all samples of G[i, s] / gd[s]
         fmpz_one(den)
         for u in range(t):
@@ -780,7 +780,7 @@ cdef class SparseBlocks:
                             &w.grad_bits_w)
             for u in range(t):
                 fmpz_mat_clear(A + u)
-        free(A)
+        flint_free(A)
         fmpz_clear(den)
         _fmpz_vec_clear(factors, run.S + 1)
 
