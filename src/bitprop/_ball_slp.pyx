@@ -16,7 +16,7 @@ from bitprop._arb cimport (
     arb_zero, arf_clear, arf_get_fmpz_2exp, arf_init, arf_set_mag, arf_t, _arb_vec_clear,
     _arb_vec_init)
 from bitprop._flint cimport (
-    flint_cleanup, fmpq_clear, fmpq_init, fmpq_t, fmpz_clear,
+    fmpq_clear, fmpq_init, fmpq_t, fmpz_clear,
     fmpz_init, fmpz_t, slong)
 from bitprop._convert cimport fmpq_set_fraction, fmpz_get_pyint, fmpz_set_pyint
 from bitprop._slp cimport ADD, SUB, STOPPED, Gates, _Schedule
@@ -171,7 +171,7 @@ cdef object _evaluate(_Schedule schedule, constant, slong precision, time_budget
         run.stop = 1
 
     if _needed_gates(&schedule.g) * precision < INLINE_WORK:
-        run.work_here()
+        run.work()
     else:
         run_workers([run.work], stop, time_budget=time_budget)
     return run.result()
@@ -211,14 +211,7 @@ cdef class _BallRun:
             _arb_vec_clear(self.x, self.size)
 
     def work(self):
-        """The pass in a worker thread."""
-        self.work_here()
-        with nogil:
-            flint_cleanup()     # the thread's caches would otherwise outlive it
-
-    def work_here(self):
-        """The pass in the calling thread (which keeps its FLINT caches: refilling them after
-        a cleanup costs more than a small pass)."""
+        """The pass, in the calling thread or a worker's (each keeps its FLINT caches)."""
         with nogil:
             self.stopped = _run(&self.schedule.g, self.x, self.precision, &self.evaluated,
                                 &self.stop)

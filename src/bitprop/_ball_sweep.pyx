@@ -322,14 +322,12 @@ cdef class BallPass:
         """Run worker ``t`` on its slice of samples: forward, loss, backward."""
         with nogil:
             self.workers[t].status = self._sweep(self.workers + t)
-            flint_cleanup()
 
     def reduce(self, int t, int parts):
         """Worker ``t`` of ``parts``: the gradients of a run of positions, summed over the
         samples in sample order."""
         with nogil:
             self.workers[t].status = self._reduce(t, parts)
-            flint_cleanup()
 
     cdef int _sweep(self, BallWorker *w) noexcept nogil:
         cdef slong p, s, n = self.plan.d.n

@@ -60,6 +60,12 @@ WHAT_NAMES = ("pre-activation z", "value f", "adjoint dL/dz",
 STATUS_STOPPED = STOPPED
 
 
+def release_caches():
+    """Free the calling thread's FLINT caches (a worker thread's, as it ends: bitprop.workers)."""
+    with nogil:
+        flint_cleanup()
+
+
 cdef class Kernel:
     """The interface of a kernel: see _pass.pxd."""
 
@@ -198,7 +204,6 @@ cdef class Pass:
         """Run worker ``t`` on its slice of samples (called in its own thread; GIL released)."""
         with nogil:
             self.workers[t].status = self.kernel.work(self, self.workers + t)
-            flint_cleanup()     # the thread's mpz cache would otherwise outlive it
 
     cdef int guard(self, Worker *w, slong p, slong s, slong step, int what,
                    const fmpq *value, long *record) noexcept nogil:
@@ -473,7 +478,6 @@ cdef class _Step:
     def work(self, int t, int parts):
         with nogil:
             self._move(t, parts)
-            flint_cleanup()
 
     cdef void _move(self, int t, int parts) noexcept nogil:
         cdef PlanData *d = &self.run.plan.d

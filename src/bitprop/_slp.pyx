@@ -14,7 +14,7 @@ from fractions import Fraction
 from libc.stdlib cimport calloc, free
 
 from bitprop._flint cimport (
-    flint_bitcnt_t, flint_cleanup, flint_free, fmpq, fmpq_denref, fmpq_numref, fmpz, fmpz_abs, fmpz_add,
+    flint_bitcnt_t, flint_free, fmpq, fmpq_denref, fmpq_numref, fmpz, fmpz_abs, fmpz_add,
     fmpz_bits, fmpz_clear, fmpz_fits_si, fmpz_get_si, fmpz_get_signed_ui_array,
     fmpz_get_str, fmpz_init, fmpz_is_one, fmpz_is_zero, fmpz_mul, fmpz_one, fmpz_set_si,
     fmpz_set_signed_ui_array, fmpz_sgn, fmpz_sub, fmpz_swap, fmpz_t, fmpz_tstbit, fmpz_zero,
@@ -272,7 +272,6 @@ cdef class _Decimal:
             number = &self.value.den[0]
         with nogil:
             self.digits = fmpz_get_str(NULL, 10, number)
-            flint_cleanup()
 
     def text(self):
         run_workers([self.work], _nothing_to_stop)
@@ -342,7 +341,6 @@ cdef class _SlpRun:
             else:
                 self.stopped = _run(&self.schedule.g, self.rationals, self.limit, &self.stats,
                                     &self.stop)
-            flint_cleanup()     # the thread's mpz cache would otherwise outlive it
 
     def result(self):
         """Move x_n into an SlpValue, or raise BitLimitError at the gate that outgrew max_bits."""

@@ -328,7 +328,6 @@ cdef class _Canonical:
                 set_canonical(self.out + i, sums.num + i, sums.den + last, &f, g, False)
             fmpz_clear(g); fmpz_clear(tmp)
             factored_clear(&f)
-            flint_cleanup()
 
 
 cdef _Canonical _canonical_job(PartialSums sums, PrimeBase base, RationalVector owner,
