@@ -3,13 +3,14 @@ in batches (many numbers over one denominator, one Euclid for all), on denominat
 take every path: shared primes, 16-bit primes by the hundred, primes and prime powers past a
 word, bases that miss some primes (rough cofactors) and none at all."""
 
+from fractions import Fraction
 from math import gcd, prod
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitprop._factored import batch_gcds
+from bitprop._factored import batch_gcds, canonical_forms
 
 SMALL_PRIMES = [3, 5, 7, 11, 13]
 PRIMES_16 = [p for p in range(65000, 65536) if all(p % d for d in range(2, 256))]
@@ -75,3 +76,20 @@ def test_batch_falls_back_when_the_members_share_most_of_den():
 @pytest.mark.parametrize("numbers", [[1], [5, 10], [-(2 ** 100), 3 ** 70]])
 def test_batch_of_a_one_denominator_is_not_taken(numbers):
     assert batch_gcds(numbers, 1) == ([1] * len(numbers), False, None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2 ** 300), 2 ** 300), min_size=1, max_size=8),
+       st.integers(0, 300), st.integers(0, 3), st.sampled_from(["none", "complete", "partial"]))
+def test_canonical_forms_equal_fractions(numbers, twos, odd, base):
+    """Over a power of 2 (float data: shifts, no gcds) and over 2^k times small odd primes,
+    every x / den in lowest terms, with its bit length, is what Fraction gives."""
+    den = 2 ** twos * [1, 3, 45, 65003][odd]
+    numbers = numbers + [x * 2 ** twos for x in numbers] + [0]
+    base_denominators = {"none": None, "complete": [den],
+                         "partial": [3 * 65003, 2 ** 61 - 1, 4, 2 ** 127 - 1]}[base]
+    forms = canonical_forms(numbers, den, base_denominators)
+    for x, (p, q, bits) in zip(numbers, forms):
+        exact = Fraction(x, den)
+        assert (p, q) == (exact.numerator, exact.denominator)
+        assert bits == (abs(p).bit_length() + q.bit_length() if p else 1)

@@ -112,12 +112,22 @@ cdef void _column_content(fmpz *g, fmpz_mat_struct *m, slong s, const fmpz *den,
     """g := gcd of column s and its denominator (f readied for it): the gcd of the first
     nonzero entry with the denominator, then of that (usually small) gcd with the others."""
     cdef slong i, first = 0
+    cdef ulong k
     while first < m.r and fmpz_is_zero(at(m, first, s)):
         first += 1
     if first == m.r:                    # a zero column: nothing to divide but den by itself
         fmpz_set(g, den)
         return
     gcd_with(g, at(m, first, s), den, f, tmp)
+    if f.dyadic:                        # g = 2^k: the least power of 2 in the entries
+        k = fmpz_val2(g)
+        for i in range(first + 1, m.r):
+            if k == 0:
+                break
+            if not fmpz_is_zero(at(m, i, s)):
+                k = min(k, fmpz_val2(at(m, i, s)))
+        fmpz_one_2exp(g, k)
+        return
     for i in range(first + 1, m.r):
         if fmpz_is_one(g):
             return

@@ -29,6 +29,7 @@ cdef struct Factored:
     char *group_used            # per group
     slong used_groups
     ulong twos                  # the denominator's power of 2
+    bint dyadic                 # the denominator is 2^twos (float data): gcds are shifts
     fmpz rough
     # A batch (batch_start .. batch_end): the gcds of many numbers with one denominator
     # taken together, where Euclid would take each (see _factored.pyx).

@@ -202,7 +202,7 @@ cdef class PrimeBase:
 
 cdef void factored_init(Factored *f) noexcept nogil:
     f.base, f.divides, f.group_used, f.exponent, f.exact = NULL, NULL, NULL, NULL, NULL
-    f.batching, f.batched = False, False
+    f.batching, f.batched, f.dyadic = False, False, False
     fmpz_init(&f.rough)
     fmpz_init(&f.acc)
     fmpz_init(&f.part)
@@ -271,6 +271,7 @@ cdef void factor(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil:
     cdef slong group, k
     cdef ulong r, p
     f.batching, f.batched = False, False
+    f.dyadic = power_of_two(den, &f.twos)
     if base == NULL:
         return
     if by_euclid(f, den):
@@ -453,6 +454,9 @@ cdef void gcd_with(fmpz *g, const fmpz *num, const fmpz *den, const Factored *f,
     if fmpz_is_zero(num):
         fmpz_set(g, den)
         return
+    if f.dyadic:
+        fmpz_one_2exp(g, min(fmpz_val2(num), f.twos))
+        return
     if f.batched:                       # num is a member of the batch closed last
         if fmpz_is_one(&f.part):
             fmpz_one(g)
@@ -494,6 +498,8 @@ cdef long canonical_bits(const fmpz *num, const fmpz *den, const Factored *f, fm
     cdef ulong twos
     if fmpz_is_zero(num):
         return 1
+    if f.dyadic:                        # dividing by 2^k shortens both by exactly k bits
+        return <long>(fmpz_bits(num) + f.twos + 1 - 2 * min(fmpz_val2(num), f.twos))
     gcd_with(g, num, den, f, tmp)
     if fmpz_is_one(g):
         return <long>(fmpz_bits(num) + fmpz_bits(den))
@@ -510,8 +516,18 @@ cdef void set_canonical(fmpq *q, fmpz *num, const fmpz *den, const Factored *f, 
                         bint consume) noexcept nogil:
     """q := num/den in lowest terms; with ``consume`` num is moved into q, not copied (its
     value afterwards is unspecified)."""
+    cdef ulong twos
     if fmpz_is_zero(num):
         fmpq_zero(q)
+        return
+    if f.dyadic:
+        twos = min(fmpz_val2(num), f.twos)
+        if consume:
+            fmpz_swap(fmpq_numref(q), num)
+            fmpz_tdiv_q_2exp(fmpq_numref(q), fmpq_numref(q), twos)
+        else:
+            fmpz_tdiv_q_2exp(fmpq_numref(q), num, twos)
+        fmpz_one_2exp(fmpq_denref(q), f.twos - twos)
         return
     gcd_with(g, num, den, f, fmpq_denref(q))
     set_reduced(q, num, den, g, consume)
@@ -718,4 +734,37 @@ def batch_gcds(numbers, den, base_denominators=None, force=False):
     finally:
         _fmpz_vec_clear(xs, n + 1)
         fmpz_clear(d); fmpz_clear(g); fmpz_clear(tmp)
+        factored_clear(&f)
+
+
+def canonical_forms(numbers, den, base_denominators=None):
+    """For tests: (p, q, bits) of each x / den in lowest terms (ints; den > 0) as the kernels
+    take them for a column over den (set_canonical, canonical_bits), over the primes of
+    ``base_denominators`` (None: no base)."""
+    cdef PrimeBase base
+    cdef Factored f
+    cdef fmpz_t d, x, g, tmp
+    cdef fmpq_t q
+    factored_init(&f)
+    fmpz_init(d); fmpz_init(x); fmpz_init(g); fmpz_init(tmp); fmpq_init(q)
+    try:
+        if base_denominators is not None:
+            base = PrimeBase()
+            for value in base_denominators:
+                fmpz_set_pyint(d, value)
+                base.add(d)
+            base.finish()
+            factored_set_base(&f, &base.d)
+        fmpz_set_pyint(d, den)
+        factor(&f, d, tmp)
+        forms = []
+        for number in numbers:
+            fmpz_set_pyint(x, number)
+            bits = canonical_bits(x, d, &f, g, tmp)
+            set_canonical(q, x, d, &f, g, False)
+            forms.append((fmpz_get_pyint(fmpq_numref(q)), fmpz_get_pyint(fmpq_denref(q)),
+                          bits))
+        return forms
+    finally:
+        fmpz_clear(d); fmpz_clear(x); fmpz_clear(g); fmpz_clear(tmp); fmpq_clear(q)
         factored_clear(&f)

@@ -79,6 +79,7 @@ cdef extern from "flint/fmpz.h" nogil:
     void fmpz_mod(fmpz_t f, const fmpz_t g, const fmpz_t h)
     flint_bitcnt_t fmpz_bits(const fmpz_t f)
     flint_bitcnt_t fmpz_val2(const fmpz_t f)
+    void fmpz_one_2exp(fmpz_t f, ulong exp)
     int fmpz_tstbit(const fmpz_t f, ulong i)
     slong fmpz_size(const fmpz_t f)
     void fmpz_set_signed_ui_array(fmpz_t out, const ulong *inp, slong n)
