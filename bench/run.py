@@ -32,8 +32,8 @@ import instances  # noqa: E402
 import peers  # noqa: E402
 from peers import _c  # noqa: E402
 
-#: The peers that are not competitors: bitprop itself, and the floor (time only).
-NOT_COMPETING = {"bitprop", "bitprop_1t", "c_floor"}
+#: The peers that are not competitors: bitprop itself, and the floors (time only).
+NOT_COMPETING = {"bitprop", "bitprop_1t", "c_floor", "c_sound_floor"}
 #: The peer whose hash is the reference when peers disagree (the most obviously correct one).
 REFERENCE_PEER = "fraction_loops"
 _SIZE = re.compile(r"(.*)-d([0-9]+)(.*?)(?:-b([0-9]+))?")
@@ -309,6 +309,8 @@ def render_markdown(report, instance_ids, peer_names) -> str:
     extra = ["fastest peer", "hashes"]
     if have_bitprop:
         extra[1:1] = ["bitprop speed-up", "bitprop / floor"]
+        if any(c["peer"] == "c_sound_floor" for c in report["cells"]):
+            extra[3:3] = ["bitprop / sound floor"]
     header = ["instance", "max bits"] + [labels[p] for p in peer_names] + extra
     lines += ["| " + " | ".join(header) + " |",
               "|" + "|".join(["---"] + ["---:"] * (len(header) - 2) + ["---"]) + "|"]
@@ -326,6 +328,9 @@ def render_markdown(report, instance_ids, peer_names) -> str:
             mine = times.get("bitprop", times.get("bitprop_1t"))
             extras.append(f"{competing[fastest] / mine:.2f}x" if mine and fastest else "—")
             extras.append(f"{mine / times['c_floor']:.1f}" if mine and "c_floor" in times else "—")
+            if "bitprop / sound floor" in extra:
+                extras.append(f"{mine / times['c_sound_floor']:.1f}"
+                              if mine and "c_sound_floor" in times else "—")
         hashes = s.get("hashes", "none")
         extras.append(f"agree ({s['peers_compared']})" if hashes == "agree"
                       else "**MISMATCH**" if hashes == "mismatch" else "—")

@@ -109,11 +109,12 @@ def test_every_peer_hashes_like_the_reference(tiny, name):
         assert measurement.max_bits == instances.max_bit_length(*expected)
 
 
-def test_floor_times_without_a_result(tiny):
+@pytest.mark.parametrize("name", ["c_floor", "c_sound_floor"])
+def test_floors_time_without_a_result(tiny, name):
     instance, _ = tiny
     if _c.unavailable_reason():
         pytest.skip(_c.unavailable_reason())
-    measurement = peers.Peer("c_floor").measure(instance, peers.Repeat(max_reps=3, budget=10.0))
+    measurement = peers.Peer(name).measure(instance, peers.Repeat(max_reps=3, budget=10.0))
     assert measurement.result is None and measurement.reps == 3 and measurement.seconds >= 0
 
 
@@ -213,7 +214,8 @@ def test_canonical_strings_agree_across_types():
 
 
 def test_run_script_writes_an_agreeing_table(tmp_path):
-    names = "fraction_loops,flint_mat" + (",c_scalar,c_floor" if not _c.unavailable_reason() else "")
+    names = "fraction_loops,flint_mat" + (",c_scalar,c_floor,c_sound_floor" if not _c.unavailable_reason()
+                                         else "")
     done = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--instances", "relu-w3-d3-b2", "--peers", names,
          "--out", str(tmp_path), "--timeout", "60"],

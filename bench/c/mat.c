@@ -7,8 +7,11 @@
  *        left one row by row and the right one column by column; then only the fmpz_mat_mul
  *        calls on those integer matrices are timed (also the first L, the forward ones,
  *        alone: forward_time). No result is printed.
+ * sound: the floor, plus what every exact method pays on top of it to give its output: each
+ *        weight-gradient entry (D_l H_(l-1)^T) in lowest terms, one fmpz_gcd with its
+ *        denominator (the row's times the column's) and two exact divisions. Time only.
  *
- * usage: bench_mat mat|floor INSTANCE_FILE MAX_REPS BUDGET_SECONDS
+ * usage: bench_mat mat|floor|sound INSTANCE_FILE MAX_REPS BUDGET_SECONDS
  */
 #include "instance_io.h"
 
@@ -194,7 +197,20 @@ static void run_mat(const instance_t *inst, int max_reps, double budget)
     matrices_clear(&m, inst);
 }
 
-static void run_floor(const instance_t *inst, int max_reps, double budget)
+/* Entry (i, j) of c over den_rows[i] den_cols[j], in lowest terms (into num, den). */
+static void canonical_entries(const fmpz_mat_t c, const fmpz *den_rows, const fmpz *den_cols,
+                              fmpz_t num, fmpz_t den, fmpz_t g)
+{
+    for (slong i = 0; i < fmpz_mat_nrows(c); i++)
+        for (slong j = 0; j < fmpz_mat_ncols(c); j++) {
+            fmpz_mul(den, den_rows + i, den_cols + j);
+            fmpz_gcd(g, fmpz_mat_entry(c, i, j), den);
+            fmpz_divexact(num, fmpz_mat_entry(c, i, j), g);
+            fmpz_divexact(den, den, g);
+        }
+}
+
+static void run_floor(const instance_t *inst, int max_reps, double budget, int sound)
 {
     matrices_t m;
     matrices_init(&m, inst);
@@ -210,6 +226,12 @@ static void run_floor(const instance_t *inst, int max_reps, double budget)
     fmpz_mat_struct *a = flint_malloc(keep.count * sizeof(fmpz_mat_struct));
     fmpz_mat_struct *b = flint_malloc(keep.count * sizeof(fmpz_mat_struct));
     fmpz_mat_struct *c = flint_malloc(keep.count * sizeof(fmpz_mat_struct));
+    fmpz **dr = flint_malloc(keep.count * sizeof(fmpz *));
+    fmpz **dc = flint_malloc(keep.count * sizeof(fmpz *));
+    fmpz_t num, den, g;
+    fmpz_init(num);
+    fmpz_init(den);
+    fmpz_init(g);
     for (slong k = 0; k < keep.count; k++) {
         const fmpq_mat_struct *left = keep.left + k, *right = keep.right + k;
         slong rows = fmpq_mat_nrows(left), inner = fmpq_mat_ncols(left);
@@ -220,8 +242,8 @@ static void run_floor(const instance_t *inst, int max_reps, double budget)
         fmpz_mat_init(c + k, rows, cols);
         fmpq_mat_get_fmpz_mat_rowwise(a + k, den_rows, left);
         fmpq_mat_get_fmpz_mat_colwise(b + k, den_cols, right);
-        _fmpz_vec_clear(den_rows, rows);
-        _fmpz_vec_clear(den_cols, cols);
+        dr[k] = den_rows;
+        dc[k] = den_cols;
         fmpq_mat_clear(keep.left + k);
         fmpq_mat_clear(keep.right + k);
     }
@@ -244,16 +266,27 @@ static void run_floor(const instance_t *inst, int max_reps, double budget)
     repeat_init(&rep, max_reps, budget);
     while (repeat_more(&rep)) {
         double start = now_seconds();
-        for (slong k = 0; k < keep.count; k++)
+        for (slong k = 0; k < keep.count; k++) {
             fmpz_mat_mul(c + k, a + k, b + k);
+            /* the weight gradients: product depth, then every other one (forward_backward) */
+            if (sound && k >= inst->depth && (k - inst->depth) % 2 == 0)
+                canonical_entries(c + k, dr[k], dc[k], num, den, g);
+        }
         repeat_record(&rep, now_seconds() - start);
     }
     result_print(NULL, inst, rep.best, rep.reps);
     for (slong k = 0; k < keep.count; k++) {
+        _fmpz_vec_clear(dr[k], fmpz_mat_nrows(c + k));
+        _fmpz_vec_clear(dc[k], fmpz_mat_ncols(c + k));
         fmpz_mat_clear(a + k);
         fmpz_mat_clear(b + k);
         fmpz_mat_clear(c + k);
     }
+    flint_free(dr);
+    flint_free(dc);
+    fmpz_clear(num);
+    fmpz_clear(den);
+    fmpz_clear(g);
     flint_free(a);
     flint_free(b);
     flint_free(c);
@@ -261,8 +294,10 @@ static void run_floor(const instance_t *inst, int max_reps, double budget)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5 || (strcmp(argv[1], "mat") != 0 && strcmp(argv[1], "floor") != 0)) {
-        fprintf(stderr, "usage: %s mat|floor INSTANCE_FILE MAX_REPS BUDGET_SECONDS\n", argv[0]);
+    if (argc != 5 || (strcmp(argv[1], "mat") != 0 && strcmp(argv[1], "floor") != 0
+                      && strcmp(argv[1], "sound") != 0)) {
+        fprintf(stderr, "usage: %s mat|floor|sound INSTANCE_FILE MAX_REPS BUDGET_SECONDS\n",
+                argv[0]);
         return 2;
     }
     instance_t inst;
@@ -270,7 +305,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "mat") == 0)
         run_mat(&inst, atoi(argv[3]), atof(argv[4]));
     else
-        run_floor(&inst, atoi(argv[3]), atof(argv[4]));
+        run_floor(&inst, atoi(argv[3]), atof(argv[4]), strcmp(argv[1], "sound") == 0);
     instance_clear(&inst);
     flint_cleanup();
     return 0;

@@ -29,10 +29,11 @@ REGISTRY = {
     "c_fmpq_mat": ("c_fmpq_mat", {}),
     "flint_mat": ("flint_mat", {}),
     "c_floor": ("c_floor", {}),
+    "c_sound_floor": ("c_sound_floor", {}),
 }
 NAMES = list(REGISTRY)
 #: Peers that produce no result (time only), so they take no part in the hash check.
-TIME_ONLY = {"c_floor"}
+TIME_ONLY = {"c_floor", "c_sound_floor"}
 
 
 @dataclass

@@ -44,7 +44,7 @@ class ParameterGradients(KeyedView):
     sums (a RationalVector) when it is read."""
 
     def __init__(self, positions, sums):
-        self._position, self._sums = dict(positions), sums
+        self._position, self._sums = positions, sums       # positions: read only, shared
         super().__init__(self._position)
 
     def __getitem__(self, name):
@@ -304,9 +304,7 @@ def with_parameter_gradients(network, result, threads=1):
         run_shares(lambda t: sharing.accumulate(partial, result.grad_weight,
                                                 result.grad_bias, t), parts, sharing.halt)
         run_shares(lambda t: sharing.combine(partial, sums, t), parts, sharing.halt)
-        result.parameters = ParameterGradients(
-            [(name, p) for p, name in enumerate(names) if network._parameter_trainable[p]],
-            sums)
+        result.parameters = ParameterGradients(network.trainable_positions(), sums)
         result.tensors = TensorValues(network.tensors(), result.parameters)
     return result
 

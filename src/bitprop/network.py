@@ -131,6 +131,7 @@ class Network:
         self._check_bindings()
         self._sharing = None
         self._tensors = None
+        self._trainable_positions = None
         self._fractions = None
         self._inputs = self._vertex_list(inputs, "inputs")
         self._outputs = self._vertex_list(outputs, "outputs", allow_repeats=True)
@@ -518,6 +519,15 @@ class Network:
             self._sharing = Sharing(self._param_ptr, self._param_coords,
                                     self._parameter_trainable, self._trainable)
         return self._sharing
+
+    def trainable_positions(self):
+        """{name: position} of every trainable shared parameter (positions in the sharing
+        map's parameter order), built once and kept: each grad's result reads through it."""
+        if getattr(self, "_trainable_positions", None) is None:   # (older pickles lack it)
+            self._trainable_positions = {
+                name: p for p, name in enumerate(self._parameter_names)
+                if self._parameter_trainable[p]}
+        return self._trainable_positions
 
     def _parameter_vector(self, values, where):
         values = rational_vector(values, where)   # a RationalVector is shared, not copied
