@@ -17,13 +17,11 @@ _SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _import_bitprop():
-    try:
-        import bitprop
-    except ImportError:
-        # An uninstalled checkout whose extensions were built in place.
-        if str(_SRC) not in sys.path:
-            sys.path.insert(0, str(_SRC))
-        import bitprop
+    """This checkout's bitprop where its extensions are built in place (so that a bitprop
+    installed earlier is never measured by mistake), else the installed one."""
+    if any((_SRC / "bitprop").glob("_pass*.so")) and str(_SRC) not in sys.path:
+        sys.path.insert(0, str(_SRC))
+    import bitprop
     return bitprop
 
 
