@@ -693,6 +693,20 @@ def base_of(denominators):
         fmpz_clear(x)
 
 
+cdef PrimeBase _test_base(Factored *f, base_denominators, fmpz *d):
+    """For the test helpers below: f over the primes of ``base_denominators`` (None: no
+    base). Returns the base, which must live as long as f is used."""
+    cdef PrimeBase base = None
+    if base_denominators is not None:
+        base = PrimeBase()
+        for value in base_denominators:
+            fmpz_set_pyint(d, value)
+            base.add(d)
+        base.finish()
+        factored_set_base(f, &base.d)
+    return base
+
+
 def batch_gcds(numbers, den, base_denominators=None, force=False):
     """For tests: gcd(x, den) for each x of ``numbers`` (ints; den > 0), taken as the kernels
     take them for a column over den: over the primes of ``base_denominators`` (None: no
@@ -708,13 +722,7 @@ def batch_gcds(numbers, den, base_denominators=None, force=False):
     fmpz_init(d); fmpz_init(g); fmpz_init(tmp)
     xs = _fmpz_vec_init(n + 1)
     try:
-        if base_denominators is not None:
-            base = PrimeBase()
-            for x in base_denominators:
-                fmpz_set_pyint(d, x)
-                base.add(d)
-            base.finish()
-            factored_set_base(&f, &base.d)
+        base = _test_base(&f, base_denominators, d)
         for i in range(n):
             fmpz_set_pyint(xs + i, numbers[i])
         fmpz_set_pyint(d, den)
@@ -748,13 +756,7 @@ def canonical_forms(numbers, den, base_denominators=None):
     factored_init(&f)
     fmpz_init(d); fmpz_init(x); fmpz_init(g); fmpz_init(tmp); fmpq_init(q)
     try:
-        if base_denominators is not None:
-            base = PrimeBase()
-            for value in base_denominators:
-                fmpz_set_pyint(d, value)
-                base.add(d)
-            base.finish()
-            factored_set_base(&f, &base.d)
+        base = _test_base(&f, base_denominators, d)
         fmpz_set_pyint(d, den)
         factor(&f, d, tmp)
         forms = []
