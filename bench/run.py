@@ -306,11 +306,12 @@ def render_markdown(report, instance_ids, peer_names) -> str:
     ]
     have_bitprop = any(c["status"] == "ok" and c["peer"] in ("bitprop", "bitprop_1t")
                        for c in report["cells"])
+    have_sound = have_bitprop and any(c["peer"] == "c_sound_floor" for c in report["cells"])
     extra = ["fastest peer", "hashes"]
     if have_bitprop:
         extra[1:1] = ["bitprop speed-up", "bitprop / floor"]
-        if any(c["peer"] == "c_sound_floor" for c in report["cells"]):
-            extra[3:3] = ["bitprop / sound floor"]
+    if have_sound:
+        extra[3:3] = ["bitprop / sound floor"]
     header = ["instance", "max bits"] + [labels[p] for p in peer_names] + extra
     lines += ["| " + " | ".join(header) + " |",
               "|" + "|".join(["---"] + ["---:"] * (len(header) - 2) + ["---"]) + "|"]
@@ -328,7 +329,7 @@ def render_markdown(report, instance_ids, peer_names) -> str:
             mine = times.get("bitprop", times.get("bitprop_1t"))
             extras.append(f"{competing[fastest] / mine:.2f}x" if mine and fastest else "—")
             extras.append(f"{mine / times['c_floor']:.1f}" if mine and "c_floor" in times else "—")
-            if "bitprop / sound floor" in extra:
+            if have_sound:
                 extras.append(f"{mine / times['c_sound_floor']:.1f}"
                               if mine and "c_sound_floor" in times else "—")
         hashes = s.get("hashes", "none")

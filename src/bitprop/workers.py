@@ -14,6 +14,7 @@ A worker idle for IDLE_SECONDS frees its caches (``release``) and ends; so a pro
 stops evaluating gives the memory back within seconds.
 """
 
+import itertools
 import os
 import queue
 import sys
@@ -146,7 +147,7 @@ def _forget_workers():
 
 _lock = threading.Lock()
 _idle = []
-_names = iter(range(1, 1 << 62))
+_names = itertools.count(1)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_workers)
 
