@@ -416,17 +416,29 @@ cdef int record_rows(Pass run, Worker *w, fmpz_mat_struct *m, const fmpz *den,
     ``positions[i]``, column by column; BIT_LIMIT at the first over max_bits. ``f_rule``
     F_SAME or F_RELU also records into ``f_bits`` the sizes of f = sigma(z), read off z's
     (neither makes an entry longer, so z's guard covers f). ``step`` (sweep_step) orders the
-    records for the bit-limit fault."""
-    cdef slong i, s, p
+    records for the bit-limit fault.
+
+    An entry's canonical size is at most the size of its num/den as they are; an entry
+    whose bound changes no statistic and passes the guard takes no gcd (on ReLU networks
+    with 16-bit denominators, more than half of them)."""
+    cdef slong i, s, p, needed
     cdef long b, bf
     for s in range(m.c):
-        factor(&w.fac, den + s, &w.tmp)
-        if batch_start(&w.fac, den + s, m.r):      # the column's gcds together
-            for i in range(m.r):
-                batch_add(&w.fac, at(m, i, s), den + s)
-            batch_end(&w.fac, den + s, &w.tmp)
+        needed = 0
         for i in range(m.r):
+            needed += _may_count(run, at(m, i, s), den + s, positions[i], bits, f_rule, f_bits)
+        if needed == 0:
+            continue
+        factor(&w.fac, den + s, &w.tmp)
+        if batch_start(&w.fac, den + s, needed):   # the column's gcds together
+            for i in range(m.r):
+                if _may_count(run, at(m, i, s), den + s, positions[i], bits, f_rule, f_bits):
+                    batch_add(&w.fac, at(m, i, s), den + s)
+            batch_end(&w.fac, den + s, &w.tmp)
+        for i in range(m.r):    # statistics only grow: every entry needed now was batched
             p = positions[i]
+            if not _may_count(run, at(m, i, s), den + s, p, bits, f_rule, f_bits):
+                continue
             b = canonical_bits(at(m, i, s), den + s, &w.fac, &w.g, &w.tmp)
             if b > bits[p]:
                 bits[p] = b
@@ -437,6 +449,19 @@ cdef int record_rows(Pass run, Worker *w, fmpz_mat_struct *m, const fmpz *den,
             if run.max_bits and b > run.max_bits:
                 return run.mark_fault(w, p, w.s0 + s, step, what, b)
     return DONE
+
+
+cdef inline bint _may_count(Pass run, const fmpz *num, const fmpz *den, slong p,
+                            const long *bits, int f_rule, const long *f_bits) noexcept nogil:
+    """Whether the entry num/den of position p may raise its statistics (record_rows) or
+    fail the guard: its canonical size is at most bitlen |num| + bitlen den (0 has 1 bit),
+    and ReLU's f of a z <= 0 has 1 bit."""
+    cdef long bound = 1 if fmpz_is_zero(num) else fmpz_bits(num) + fmpz_bits(den)
+    if bound > bits[p] or (run.max_bits and bound > run.max_bits):
+        return True
+    if f_rule == F_OWN:
+        return False
+    return (1 if f_rule == F_RELU and fmpz_sgn(num) <= 0 else bound) > f_bits[p]
 
 
 cdef int activate_layer(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_struct *Z,
