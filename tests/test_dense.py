@@ -121,11 +121,14 @@ def test_dense_kernel_exact_for_wide_denominators(case, threads):
 
 # Deeper and wider, 16-bit primes shared across layers: gradient rows of tens of words, whose
 # entries' gcds with their common denominator come from residues of the product's factors by
-# its prime powers (bitprop._dense._gradient_residues; the rule takes it here).
+# its prime powers, each worker's samples' share added up after a barrier
+# (bitprop._dense._shared_residues; the rule takes it here). A layer of 2 units leaves a
+# third worker without rows: it still computes its share and meets the barrier.
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("seed", range(3))
-def test_dense_gradient_rows_exact_by_residues(seed):
+def test_dense_gradient_rows_exact_by_residues(seed, threads):
     rng = random.Random(f"residues-{seed}")
-    widths = [8, 12, 12, 12, 3]
+    widths = [8, 12, 2, 12, 3]
     number = (lambda: Fraction(rng.randint(-2 ** 64, 2 ** 64),
                                rng.choice(PRIMES_16[:12]) * rng.choice(PRIMES_16[:12] + [1, 3])))
     vertices = [f"x{i}" for i in range(widths[0])]
@@ -141,9 +144,9 @@ def test_dense_gradient_rows_exact_by_residues(seed):
                         for v in vertices],
            "edges": edges, "inputs": vertices[:widths[0]], "outputs": vertices[-widths[-1]:]}
     data = {"samples": [{"x": [str(number()) for _ in range(widths[0])],
-                         "y": [str(number()) for _ in range(widths[-1])]} for _ in range(3)],
+                         "y": [str(number()) for _ in range(widths[-1])]} for _ in range(5)],
             "loss": {"kind": "square"}, "reduction": "sum"}
-    check_against_reference(doc, data, 1 + seed % 2, "dense")
+    check_against_reference(doc, data, threads, "dense")
 
 
 def test_prime_base_factors_every_denominator_it_can():

@@ -1,7 +1,7 @@
 # cython: language_level=3
 # Integer columns over one denominator each: how the dense-block engine keeps a layer's values
 # (samples are columns), and what a worker shares of a layer for the gradient rows.
-from bitprop._flint cimport (fmpz, fmpq, slong, fmpz_mat_struct, fmpz_mat_clear,
+from bitprop._flint cimport (fmpz, fmpq, slong, ulong, fmpz_mat_struct, fmpz_mat_clear,
                              fmpz_mat_init)
 from bitprop._factored cimport Factored
 
@@ -17,6 +17,8 @@ cdef struct Shared:
     fmpz *scaled                # gd * hd_(l-1): each column's denominator in G H^T
     fmpz lcm_scaled
     fmpz lcm_gd
+    ulong *residues             # its samples' share of the residues of dL/dW_l (all rows)
+                                # by the groups of the common denominator's powers, or NULL
 
 
 cdef struct Columns:

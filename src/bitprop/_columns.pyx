@@ -26,6 +26,7 @@ cdef void share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, con
     fmpz_init(&x.lcm_gd)
     column_lcm(&x.lcm_scaled, x.scaled, cols)
     column_lcm(&x.lcm_gd, gd, cols)
+    x.residues = NULL
     x.live = True
 
 
@@ -37,6 +38,7 @@ cdef void release(Shared *x) noexcept nogil:
         _fmpz_vec_clear(x.scaled, x.cols + 1)
         fmpz_clear(&x.lcm_scaled)
         fmpz_clear(&x.lcm_gd)
+        free(x.residues)
         x.live = False
 
 

@@ -66,8 +66,8 @@ cdef class DenseEngine:
     cdef int _adjoint(self, Pass run, Worker *w, slong l, slong step,
                       const fmpz_mat_struct *h, bint h_transposed, fmpz_mat_struct *G,
                       fmpz *gd) noexcept nogil
-    cdef void _gradient_rows(self, Pass run, Worker *w, slong l, int slot, slong r0,
-                             slong rows) noexcept nogil
+    cdef int _gradient_rows(self, Pass run, Worker *w, slong l, int slot, slong r0,
+                            slong rows) noexcept nogil
     cdef void _propagate(self, Worker *w, slong l, fmpz_mat_struct *out, fmpz *outd,
                          const fmpz_mat_struct *G, const fmpz *gd, slong cols) noexcept nogil
 

@@ -33,8 +33,8 @@ from bitprop._pass cimport (Pass, Worker, DONE, STOPPED, BIT_LIMIT, WHAT_Z, WHAT
 from bitprop._convert cimport fmpq_set_fraction, fmpq_bit_length
 from bitprop._factored cimport (PrimeBase, Factored, factor, canonical_bits,
                                set_canonical, divide_exact, batch_start, batch_add, batch_end,
-                               Powers, powers_init, powers_clear, residues, dot_mod,
-                               mul_mod, gcd_from_residues, set_reduced)
+                               Primes, Powers, powers_init, powers_clear, residues, dot_mod,
+                               mul_mod, add_mod, gcd_from_residues, set_reduced)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
                                release)
 from bitprop._rules cimport ColumnRule, activate, derivative, first_power_over
@@ -276,20 +276,22 @@ cdef class DenseEngine:
                 return STOPPED
             # ReLU's signs: H_last, or H_l moved (transposed) into the slot shared last
             if self._adjoint(run, w, l, step + last - l,
-                             c.H + l if l == last else &w.shared[(w.barriers - 1) & 1].HT,
+                             c.H + l if l == last else &w.shared[(w.shares - 1) & 1].HT,
                              l != last, G, gd[0]):
                 return BIT_LIMIT
-            mine = &w.shared[w.barriers & 1]
+            mine = &w.shared[w.shares & 1]
             share(mine, G, gd[0], c.H + l - 1, c.hd[l - 1], cols)   # G, gd[0] now are mine's
+            w.shares += 1
             fmpz_mat_init(G, self.width[l - 1] if l > l0 + 1 or to_input else 0, cols)
             gd[0] = _fmpz_vec_init(cols + 1)
             if not run.barrier(w):
                 return STOPPED
-            release(&w.shared[w.barriers & 1])          # every worker has read it
+            release(&w.shared[w.shares & 1])           # every worker has read it
             n_l = self.width[l]
             r0 = n_l * w.index // run.threads
-            self._gradient_rows(run, w, l, (w.barriers - 1) & 1, r0,
-                                n_l * (w.index + 1) // run.threads - r0)
+            if self._gradient_rows(run, w, l, (w.shares - 1) & 1, r0,
+                                   n_l * (w.index + 1) // run.threads - r0):
+                return STOPPED
             if l > l0 + 1 or to_input:
                 self._propagate(w, l, G, gd[0], &mine.G, mine.gd, cols)
             empty(c.Z + l)                              # not read again
@@ -314,26 +316,28 @@ cdef class DenseEngine:
             fmpz_mul(outd + s, gd + s, self.weights.D + l)
         normalize(out, outd, &w.fac, &w.g, &w.tmp)
 
-    cdef void _gradient_rows(self, Pass run, Worker *w, slong l, int slot, slong r0,
-                             slong rows) noexcept nogil:
+    cdef int _gradient_rows(self, Pass run, Worker *w, slong l, int slot, slong r0,
+                            slong rows) noexcept nogil:
         """Rows r0 .. r0 + rows of dL/dW_l and dL/db_l, summed over the samples every worker
         shared in ``slot``: one product over all their columns and one common denominator,
         each entry then set in canonical form once (run.grad_w by edge id, run.grad_z by
-        position; region 0)."""
+        position; region 0). STOPPED when a barrier of the residues' (_shared_residues) is
+        broken off, else DONE; every worker takes part, with rows or without."""
         cdef slong n_in = self.width[l - 1], i, j, s, e, k, total
         cdef int u
         cdef fmpz_mat_struct M, A, HT
         cdef const Shared *part
-        cdef fmpz_t den, scale
+        cdef fmpz_t den
         cdef Powers P
-        cdef ulong *res
+        cdef ulong *res = NULL
         cdef fmpz *scales
-        cdef fmpz **gs
+        cdef int result = DONE
+        cdef bint powered
         cdef fmpz *g = &w.g
         cdef fmpz *tmp = &w.tmp
-        if rows == 0:
-            return
-        fmpz_init(den); fmpz_init(scale)
+        if rows == 0 and not run.canonical_gradients:   # (else: for _shared_residues)
+            return DONE
+        fmpz_init(den)
         # dL/dW rows: every part's G rows over den, side by side, times the parts' H^T
         # stacked (a window over their rows, nothing copied): one product for all samples
         fmpz_one(den)
@@ -344,9 +348,8 @@ cdef class DenseEngine:
             total += part.cols
         HT.entries, HT.r, HT.c = NULL, total, n_in
         HT.rows = <fmpz **>flint_malloc((total + 1) * sizeof(fmpz *))  # as FLINT's own
-        fmpz_mat_init(&A, rows, total)
         scales = _fmpz_vec_init(total + 1)          # A[i, k] = G[r0 + i, s] * scales[k]
-        gs = <fmpz **>flint_malloc((rows * total + 1) * sizeof(fmpz *))
+        fmpz_mat_init(&A, rows, total)
         k = 0
         for u in range(run.threads):
             part = &run.workers[u].shared[slot]
@@ -354,23 +357,28 @@ cdef class DenseEngine:
                 HT.rows[k] = part.HT.rows[s]
                 divide_exact(scales + k, den, part.scaled + s)
                 for i in range(rows):
-                    gs[i * total + k] = at(<fmpz_mat_struct *>&part.G, r0 + i, s)
-                    fmpz_mul(at(&A, i, k), gs[i * total + k], scales + k)
+                    fmpz_mul(at(&A, i, k), at(<fmpz_mat_struct *>&part.G, r0 + i, s),
+                             scales + k)
                 k += 1
         fmpz_mat_init(&M, rows, n_in)
-        fmpz_mat_mul(&M, &A, &HT)
-        self.column_ready(w, den)
-        # the entries' gcds with den from residues of G, the scales and H^T by den's prime
-        # powers, where reading those costs less than reading M's entries
-        res = NULL
-        if run.canonical_gradients and powers_init(&P, den, &w.fac, tmp):
-            res = _gradient_residues(&P, gs, scales, rows, &HT, &M)
-            if res == NULL:
-                powers_clear(&P)
-        flint_free(HT.rows)
-        flint_free(gs)
-        _fmpz_vec_clear(scales, total + 1)
+        if rows:
+            fmpz_mat_mul(&M, &A, &HT)
         fmpz_mat_clear(&A)
+        self.column_ready(w, den)
+        # the entries' gcds with den from residues by den's prime powers, where the
+        # workers' samples' shares of them read less than M's entries would
+        powered = run.canonical_gradients and _residues_pay(run, &w.fac, slot, self.width[l],
+                                                            n_in, scales)
+        if powered:                     # (P is set, if empty, from here on)
+            result = _shared_residues(run, w, slot, self.width[l], n_in, den, scales, r0,
+                                      rows, &P, &res)
+        flint_free(HT.rows)
+        _fmpz_vec_clear(scales, total + 1)
+        if result != DONE:
+            powers_clear(&P)
+            fmpz_mat_clear(&M)
+            fmpz_clear(den)
+            return result
         for i in range(rows):
             for j in range(n_in):
                 e = self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
@@ -387,26 +395,36 @@ cdef class DenseEngine:
                                       &P, tmp)
                     set_reduced(run.grad_w + e, at(&M, i, j), den, g, True)
                     w.grad_bits_w = max(w.grad_bits_w, fmpq_bit_length(run.grad_w + e))
-        if res != NULL:
-            free(res)
+        free(res)
+        if powered:
             powers_clear(&P)
         fmpz_mat_clear(&M)
-        # dL/db rows: sum over all samples of G[i, s] / gd[s]
-        fmpz_one(den)
-        for u in range(run.threads):
-            fmpz_lcm(den, den, &run.workers[u].shared[slot].lcm_gd)
-        self.column_ready(w, den)
-        for i in range(rows):
-            fmpz_zero(tmp)
+        # dL/db rows: sum over all samples of G[i, s] / gd[s] = G[i, s] scales[k] / den
+        if rows:
+            fmpz_one(den)
+            for u in range(run.threads):
+                fmpz_lcm(den, den, &run.workers[u].shared[slot].lcm_gd)
+            self.column_ready(w, den)
+            scales = _fmpz_vec_init(total + 1)
+            k = 0
             for u in range(run.threads):
                 part = &run.workers[u].shared[slot]
                 for s in range(part.cols):
-                    if not fmpz_is_zero(at(<fmpz_mat_struct *>&part.G, r0 + i, s)):
-                        divide_exact(scale, den, part.gd + s)
-                        fmpz_addmul(tmp, at(<fmpz_mat_struct *>&part.G, r0 + i, s), scale)
-            set_sum(run, run.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den, &w.fac, g,
-                    &w.grad_bits_b)
-        fmpz_clear(den); fmpz_clear(scale)
+                    divide_exact(scales + k, den, part.gd + s)
+                    k += 1
+            for i in range(rows):
+                fmpz_zero(tmp)
+                k = 0
+                for u in range(run.threads):
+                    part = &run.workers[u].shared[slot]
+                    for s in range(part.cols):
+                        fmpz_addmul(tmp, at(<fmpz_mat_struct *>&part.G, r0 + i, s), scales + k)
+                        k += 1
+                set_sum(run, run.grad_z + self.pos[self.pos_off[l] + r0 + i], tmp, den,
+                        &w.fac, g, &w.grad_bits_b)
+            _fmpz_vec_clear(scales, total + 1)
+        fmpz_clear(den)
+        return DONE
 
 
 cdef int record_rows(Pass run, Worker *w, fmpz_mat_struct *m, const fmpz *den,
@@ -532,60 +550,147 @@ cdef void set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const Factored 
         fmpz_set(fmpq_denref(q), den)
 
 
-cdef ulong *_gradient_residues(const Powers *P, fmpz **gs, const fmpz *scales, slong rows,
-                               const fmpz_mat_struct *HT,
-                               const fmpz_mat_struct *M) noexcept nogil:
-    """The residues of M = A HT by the groups of P (group h of entry (i, j) at
-    h * M.r * M.c + i * M.c + j), A[i, k] = gs[i * n + k] scales[k], from those of the G
-    entries, the scales and HT's entries: NULL (the caller reads M's entries instead) where,
-    for each group, that reads more words than M's entries (a product of residues counted as
-    a word read; M's entries are read at least once per group of the base, and once more per
-    prime they share with den past its first power), or takes more than 64 MiB."""
-    cdef slong i, j, k, h, n = HT.r, groups = P.groups
+cdef bint _residues_pay(Pass run, const Factored *f, int slot, slong n_l, slong n_in,
+                        const fmpz *scales) noexcept nogil:
+    """Whether the gradient rows of the layer that the workers shared in ``slot`` take
+    their gcds with the common denominator (f readied for it) from residues by its prime
+    powers (_shared_residues): where the residues of G's entries, the scales and H^T's
+    entries, and their dot products, read fewer words than M's entries would (M's entries
+    are read at least once per group, as residues are; their sizes are estimated from
+    their factors'), and take at most 64 MiB. It reads only what every worker shares, so
+    every worker gets the same answer and takes the same barriers."""
+    cdef const Primes *base = f.base
+    cdef slong i, j, k, s, total = 0, primes = 0
+    cdef int u
+    cdef long best, b, count_bits
     cdef double words_in = 0, words_out = 0
-    cdef ulong *ra
-    cdef ulong *rs
-    cdef ulong *rh
+    cdef const Shared *part
+    cdef const fmpz *x
+    if base == NULL or not fmpz_is_one(&f.rough):       # (powers_init takes none then)
+        return False
+    for k in range(base.count):
+        primes += f.divides[k]                          # at least the groups of powers
+    if primes == 0:                                     # den a power of 2: shifts
+        return False
+    for u in range(run.threads):
+        total += run.workers[u].shared[slot].cols
+    if (<double>primes * (n_l * total + total + total * n_in + 2 * n_l * n_in)
+            * sizeof(ulong) > 64 << 20):
+        return False
+    k = 0
+    for u in range(run.threads):
+        part = &run.workers[u].shared[slot]
+        for s in range(part.cols):
+            words_in += fmpz_size(scales + k)
+            for i in range(n_l):
+                words_in += fmpz_size(at(<fmpz_mat_struct *>&part.G, i, s))
+            for j in range(n_in):
+                words_in += fmpz_size(at(<fmpz_mat_struct *>&part.HT, s, j))
+            k += 1
+    words_in += <double>n_l * n_in * total + n_l * total        # a product counts a word
+    count_bits, k = 0, total          # a sum of total terms is count_bits longer at most
+    while k:
+        count_bits += 1
+        k >>= 1
+    for i in range(n_l):
+        for j in range(n_in):
+            best, k = 0, 0
+            for u in range(run.threads):
+                part = &run.workers[u].shared[slot]
+                for s in range(part.cols):
+                    x = at(<fmpz_mat_struct *>&part.G, i, s)
+                    if not fmpz_is_zero(x) and not fmpz_is_zero(
+                            at(<fmpz_mat_struct *>&part.HT, s, j)):
+                        b = (fmpz_bits(x) + fmpz_bits(scales + k)
+                             + fmpz_bits(at(<fmpz_mat_struct *>&part.HT, s, j)))
+                        best = max(best, b)
+                    k += 1
+            if best:
+                words_out += (best + count_bits + 63) // 64
+    return words_in < words_out
+
+
+cdef int _shared_residues(Pass run, Worker *w, int slot, slong n_l, slong n_in,
+                          const fmpz *den, const fmpz *scales, slong r0, slong rows,
+                          Powers *P, ulong **res) noexcept nogil:
+    """The residues of w's rows r0 .. r0 + rows of dL/dW_l = sum over samples of
+    G[:, s] scale_s H^T[s, :] (over den) by the groups of den's prime powers, P (group h of
+    entry (i, j) at res[h * rows * n_in + i * n_in + j]), or NULL (the caller reads M's
+    entries instead). Each worker computes its own samples' share for all rows
+    (_residue_share), so nothing is computed twice, and after a barrier adds up the shares
+    of its rows. STOPPED when the barrier is broken off, else DONE. Every worker calls it."""
+    cdef Shared *mine = &w.shared[slot]
+    cdef const Shared *part
+    cdef slong h, i, j, k0 = 0, groups, n = rows * n_in
+    cdef int u
     cdef ulong *out
-    for i in range(rows * n):
-        words_in += fmpz_size(gs[i])
-    for k in range(n):
-        words_in += fmpz_size(scales + k)
-        for j in range(HT.c):
-            words_in += fmpz_size(HT.rows[k] + j)
-    for i in range(M.r):
-        for j in range(M.c):
-            words_out += fmpz_size(at(<fmpz_mat_struct *>M, i, j))
-    if (words_in + <double>M.r * M.c * n + rows * n >= words_out
-            or <double>groups * (rows * n + n + n * HT.c + M.r * M.c) * sizeof(ulong)
-            > 64 << 20):
-        return NULL
-    ra = <ulong *>malloc((groups * rows * n + 1) * sizeof(ulong))
+    cdef const ulong *share
+    for u in range(w.index):
+        k0 += run.workers[u].shared[slot].cols
+    res[0] = NULL
+    if powers_init(P, den, &w.fac, &w.tmp):
+        mine.residues = _residue_share(P, mine, n_l, n_in, scales + k0)
+    if not run.barrier(w):
+        return STOPPED
+    groups = P.groups
+    if rows == 0 or groups == 0:
+        return DONE
+    for u in range(run.threads):
+        if run.workers[u].shared[slot].residues == NULL:    # (a worker out of memory)
+            return DONE
+    out = <ulong *>calloc(groups * n + 1, sizeof(ulong))
+    if out == NULL:
+        return DONE
+    for u in range(run.threads):
+        share = run.workers[u].shared[slot].residues
+        for h in range(groups):
+            for i in range(rows):
+                for j in range(n_in):
+                    out[h * n + i * n_in + j] = add_mod(
+                        out[h * n + i * n_in + j],
+                        share[(h * n_l + r0 + i) * n_in + j], P.modulus[h])
+    res[0] = out
+    return DONE
+
+
+cdef ulong *_residue_share(const Powers *P, const Shared *part, slong n_l, slong n_in,
+                           const fmpz *scales) noexcept nogil:
+    """Over the samples of ``part`` (scale_s = scales[s]): the residues of
+    sum_s G[i, s] scale_s H^T[s, j] by the groups of P, for every row i < n_l and j < n_in
+    (group h at (h * n_l + i) * n_in + j), from those of the G entries, the scales and H^T's
+    entries; NULL without memory."""
+    cdef slong i, j, k, h, n = part.cols, groups = P.groups
+    cdef ulong *rs
+    cdef ulong *ra
+    cdef ulong *rh
+    cdef ulong *out = <ulong *>calloc(groups * n_l * n_in + 1, sizeof(ulong))
+    if out == NULL or n == 0:
+        return out
     rs = <ulong *>malloc((groups * n + 1) * sizeof(ulong))
-    rh = <ulong *>malloc((groups * n * HT.c + 1) * sizeof(ulong))
-    out = <ulong *>malloc((groups * M.r * M.c + 1) * sizeof(ulong))
-    if ra == NULL or rs == NULL or rh == NULL or out == NULL:
-        free(ra); free(rs); free(rh); free(out)
+    ra = <ulong *>malloc((groups * n_l * n + 1) * sizeof(ulong))
+    rh = <ulong *>malloc((groups * n_in * n + 1) * sizeof(ulong))
+    if rs == NULL or ra == NULL or rh == NULL:
+        free(rs); free(ra); free(rh); free(out)
         return NULL
-    for k in range(n):
+    for k in range(n):                  # by group, then sample
         residues(rs + k, n, scales + k, P)
-    for i in range(rows):               # A by group, then row: a row's n residues in a run
+    for i in range(n_l):                # G scale: by group, then row: a row's n in a run
         for k in range(n):
-            residues(ra + i * n + k, rows * n, gs[i * n + k], P)
+            residues(ra + i * n + k, n_l * n, at(<fmpz_mat_struct *>&part.G, i, k), P)
     for h in range(groups):
-        for i in range(rows * n):
-            ra[h * rows * n + i] = mul_mod(ra[h * rows * n + i], rs[h * n + i % n],
-                                           P.modulus[h], P.inverse[h])
-    for k in range(n):                  # HT by group, then column
-        for j in range(HT.c):
-            residues(rh + j * n + k, HT.c * n, HT.rows[k] + j, P)
+        for i in range(n_l * n):
+            ra[h * n_l * n + i] = mul_mod(ra[h * n_l * n + i], rs[h * n + i % n],
+                                          P.modulus[h], P.inverse[h])
+    for k in range(n):                  # H^T by group, then column
+        for j in range(n_in):
+            residues(rh + j * n + k, n_in * n, at(<fmpz_mat_struct *>&part.HT, k, j), P)
     for h in range(groups):
-        for i in range(M.r):
-            for j in range(M.c):
-                out[h * M.r * M.c + i * M.c + j] = dot_mod(
-                    ra + h * rows * n + i * n, rh + h * n * HT.c + j * n, n, P.modulus[h],
+        for i in range(n_l):
+            for j in range(n_in):
+                out[(h * n_l + i) * n_in + j] = dot_mod(
+                    ra + (h * n_l + i) * n, rh + (h * n_in + j) * n, n, P.modulus[h],
                     P.inverse[h])
-    free(ra); free(rs); free(rh)
+    free(rs); free(ra); free(rh)
     return out
 
 

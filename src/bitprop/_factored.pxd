@@ -82,6 +82,7 @@ cdef void powers_clear(Powers *P) noexcept nogil
 cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noexcept nogil
 cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil
 cdef ulong mul_mod(ulong a, ulong b, ulong m, ulong minv) noexcept nogil
+cdef ulong add_mod(ulong a, ulong b, ulong m) noexcept nogil
 cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulong *res,
                             slong stride, const Powers *P, fmpz *tmp) noexcept nogil
 cdef void set_reduced(fmpq *q, fmpz *num, const fmpz *den, const fmpz *g,

@@ -58,9 +58,14 @@ cdef extern from *:
     {
         return n_mulmod2_preinv(a, b, m, minv);
     }
+    static ulong bitprop_add_mod(ulong a, ulong b, ulong m)
+    {
+        return n_addmod(a, b, m);
+    }
     """
     ulong bitprop_dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) nogil
     ulong bitprop_mul_mod(ulong a, ulong b, ulong m, ulong minv) nogil
+    ulong bitprop_add_mod(ulong a, ulong b, ulong m) nogil
     ulong n_preinvert_limb(ulong n) nogil
 #: Powers of p tested directly stay below this (fmpz_divisible_si takes a signed word).
 cdef ulong POWER_LIMIT = (<ulong>1) << 62
@@ -637,6 +642,11 @@ cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv)
 cdef ulong mul_mod(ulong a, ulong b, ulong m, ulong minv) noexcept nogil:
     """a b mod m, residues a, b < m of a group's product m."""
     return bitprop_mul_mod(a, b, m, minv)
+
+
+cdef ulong add_mod(ulong a, ulong b, ulong m) noexcept nogil:
+    """a + b mod m, residues a, b < m of a group's product m."""
+    return bitprop_add_mod(a, b, m)
 
 
 cdef void gcd_from_residues(fmpz *g, const fmpz *num, const fmpz *den, const ulong *res,

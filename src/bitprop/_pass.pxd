@@ -90,7 +90,8 @@ cdef struct Worker:
     fmpq qtmp, qacc             # scratch
     fmpz g, tmp, q, r
     Factored fac                # dense engine: how gcds with denominators are taken
-    Shared shared[2]            # dense engine: layers shared before odd / even barriers
+    Shared shared[2]            # dense engine: the layers it shared, alternately
+    slong shares                # dense engine: layers shared so far (slot: shares & 1)
     Columns columns             # dense engine: this worker's layer values
     slong barriers              # barriers passed (Pass.barrier)
 
