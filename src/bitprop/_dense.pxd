@@ -39,10 +39,11 @@ cdef class DenseEngine:
     cdef fmpz *act_p                 # leaky slope p/q, or monomial coefficient p/q
     cdef fmpz *act_q
     cdef readonly DenseWeights weights
-    # Backward: before its k-th barrier (Pass.barrier) a worker shares the layer in its
-    # slot shared[k & 1]; after the barrier every worker computes its rows of that layer's
-    # gradients from all workers' slots. A slot is rewritten two barriers later, when every
-    # worker has passed one more barrier, so nobody still reads it.
+    # Backward: before a layer's barrier (Pass.barrier) a worker shares the layer in its
+    # slot shared[k & 1], k the layers it shared before (Worker.shares); after the barrier
+    # every worker computes its rows of that layer's gradients from all workers' slots
+    # (taking one more barrier where they share residues). A slot is rewritten two layers
+    # later, after the next layer's barrier, which nobody passes while still reading it.
 
     cdef void _scale_weights(self, DenseWeights dw) noexcept
     cdef void prepare(self, Pass run) except *

@@ -19,7 +19,8 @@ The engine runs a block of layers l0 + 1 .. last on one worker's columns: forwar
 then backward_layers. Forward and the adjoints run per slice of the samples; dL/dW_l and
 dL/db_l sum over all samples, so after each layer's barrier every worker computes a block of
 their rows from every worker's columns (_gradient_rows): one canonical value per entry, no
-reduction. The layers of several blocks are numbered one after the other; a block's layer 0
+reduction. Where the entries' gcds come from residues, each worker computes those of its
+own samples' share for all rows, and the shares are added up after one more barrier. The layers of several blocks are numbered one after the other; a block's layer 0
 (in ``starts``) has no weights.
 """
 
