@@ -70,7 +70,8 @@ cdef class DenseEngine:
     cdef int _gradient_rows(self, Pass run, Worker *w, slong l, int slot, slong r0,
                             slong rows) noexcept nogil
     cdef void _propagate(self, Worker *w, slong l, fmpz_mat_struct *out, fmpz *outd,
-                         const fmpz_mat_struct *G, const fmpz *gd, slong cols) noexcept nogil
+                         const fmpz_mat_struct *G, const fmpz *gd, slong cols,
+                         bint leaves) noexcept nogil
 
 
 cdef int activate_layer(Pass run, Worker *w, const ColumnRule *rule, fmpz_mat_struct *Z,

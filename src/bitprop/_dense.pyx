@@ -294,7 +294,7 @@ cdef class DenseEngine:
                                    n_l * (w.index + 1) // run.threads - r0):
                 return STOPPED
             if l > l0 + 1 or to_input:
-                self._propagate(w, l, G, gd[0], &mine.G, mine.gd, cols)
+                self._propagate(w, l, G, gd[0], &mine.G, mine.gd, cols, l == l0 + 1)
             empty(c.Z + l)                              # not read again
             w.done += self.width[l]
         return DONE
@@ -309,13 +309,18 @@ cdef class DenseEngine:
         return self.record(run, w, l, step, G, gd, WHAT_ADJOINT, w.bits_adj, F_OWN, NULL)
 
     cdef void _propagate(self, Worker *w, slong l, fmpz_mat_struct *out, fmpz *outd,
-                         const fmpz_mat_struct *G, const fmpz *gd, slong cols) noexcept nogil:
-        """dL/df_(l-1) = Wn_l^T G / (D_l gd) from layer l's G, canonical per column."""
+                         const fmpz_mat_struct *G, const fmpz *gd, slong cols,
+                         bint leaves) noexcept nogil:
+        """dL/df_(l-1) = Wn_l^T G / (D_l gd) from layer l's G; canonical per column where
+        it ``leaves`` the block, else as it is: layer l - 1's adjoint normalises it after
+        sigma', and finds then all that a gcd now would (here a few bits; after ReLU's
+        mask, hundreds)."""
         cdef slong s
         fmpz_mat_mul(out, self.weights.WnT + l - 1, G)
         for s in range(cols):
             fmpz_mul(outd + s, gd + s, self.weights.D + l)
-        normalize(out, outd, &w.fac, &w.g, &w.tmp)
+        if leaves:
+            normalize(out, outd, &w.fac, &w.g, &w.tmp)
 
     cdef int _gradient_rows(self, Pass run, Worker *w, slong l, int slot, slong r0,
                             slong rows) noexcept nogil:
