@@ -12,16 +12,18 @@ denominator per layer (W = Wn / D_l, bias sums b = bn / D_l), so
               a common denominator of the samples)
 
 Canonical fmpq values appear only where they leave the engine. Bit statistics and the
-max_bits guard still see every entry's canonical size. Every gcd is taken against a
-denominator whose prime factors are known where that pays (bitprop._factored).
+max_bits guard are exact: they take the canonical size of every entry whose size as it
+stands could raise them (record_rows). Every gcd is taken against a denominator whose prime
+factors are known where that pays (bitprop._factored).
 
 The engine runs a block of layers l0 + 1 .. last on one worker's columns: forward_layers,
 then backward_layers. Forward and the adjoints run per slice of the samples; dL/dW_l and
 dL/db_l sum over all samples, so after each layer's barrier every worker computes a block of
 their rows from every worker's columns (_gradient_rows): one canonical value per entry, no
 reduction. Where the entries' gcds come from residues, each worker computes those of its
-own samples' share for all rows, and the shares are added up after one more barrier. The layers of several blocks are numbered one after the other; a block's layer 0
-(in ``starts``) has no weights.
+own samples' share for all rows, and the shares are added up after one more barrier. The
+layers of several blocks are numbered one after the other; a block's layer 0 (in
+``starts``) has no weights.
 """
 
 from libc.stdlib cimport calloc, malloc, free
