@@ -93,3 +93,19 @@ def test_canonical_forms_equal_fractions(numbers, twos, odd, base):
         exact = Fraction(x, den)
         assert (p, q) == (exact.numerator, exact.denominator)
         assert bits == (abs(p).bit_length() + q.bit_length() if p else 1)
+
+
+def test_gcds_with_many_primes_past_their_first_power():
+    """150 word-size primes (a base of many groups, read by remainders), each dividing den
+    twice or three times, against numbers holding each 0 to 3 times: every exponent of the
+    gcd is learnt from num and den, none assumed."""
+    primes = [p for p in range(40000, 65536) if all(p % d for d in range(2, 256))][:150]
+    den = prod(p ** (2 + i % 2) for i, p in enumerate(primes))
+    numbers = [prod(p ** ((i * 7 + k) % 4) for i, p in enumerate(primes)) * (2 ** 300 + k)
+               for k in range(6)] + [prod(primes), -prod(primes) ** 2]
+    forms = canonical_forms(numbers, den, primes)     # word-size: factored, not trial-divided
+    assert [(p, q) for p, q, _ in forms] == [
+        (Fraction(x, den).numerator, Fraction(x, den).denominator) for x in numbers]
+    assert [bits for _, _, bits in forms] == [
+        abs(Fraction(x, den).numerator).bit_length() + Fraction(x, den).denominator.bit_length()
+        for x in numbers]
