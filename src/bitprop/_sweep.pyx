@@ -16,8 +16,9 @@ f of its last layer, which is all that scalar vertices read. The reverse sweep r
 backward at the same position: every reader of its last layer has then added its share of
 dL/df, and the block adds dL/df of its layer 0 into the scalar adjoints. Sparse blocks
 (bitprop._sparse) run the same way, level by level. Every worker meets the blocks in the same
-order, so their barriers (one per dense layer and per sparse level, Pass.barrier) match; only
-scalar edges are summed over workers afterwards.
+order, so their barriers (one per sparse level, one or two per dense layer by a rule every
+worker evaluates alike; Pass.barrier) match; only scalar edges are summed over workers
+afterwards.
 
 Fault steps (sweep_step): position p's values at p and 2n - 1 - p, times ``step_scale``, one
 more than twice the longest block's layers, so that a block's layers fit between its
