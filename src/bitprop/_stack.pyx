@@ -16,6 +16,7 @@ from bitprop._pass cimport (Pass, Kernel, Worker, DONE, STOPPED, BIT_LIMIT, WHAT
                             monotonic_now, sweep_step)
 from bitprop._columns cimport Columns, at, load_columns, columns_clear
 from bitprop._factored cimport set_canonical
+from bitprop._codes cimport LOSS_SQUARE
 from bitprop._dense cimport DenseEngine, DenseWeights, F_OWN
 
 
@@ -90,6 +91,9 @@ cdef class StackKernel(Kernel):
             for o in range(n_out):
                 set_canonical(run.outputs + sample * n_out + o, at(c.H + L, self.out_row[o], s),
                               c.hd[L] + s, &w.fac, &w.g, False)
+            if run.has_labels and run.loss_code == LOSS_SQUARE:
+                self._square_loss(run, w, s, &G, gd + s)
+                continue
             if run.has_labels:
                 run.sample_loss(w, sample)
             if run.backward:
@@ -102,6 +106,44 @@ cdef class StackKernel(Kernel):
         fmpz_mat_clear(&G)
         _fmpz_vec_clear(gd, cols + 1)
         return result
+
+    cdef void _square_loss(self, Pass run, Worker *w, slong s, fmpz_mat_struct *G,
+                           fmpz *gd) noexcept nogil:
+        """Column s's square loss, scale_s sum_o (f_o - y_o)^2, added to w.loss and, with
+        backward, its seeds scale_s 2 (f_o - y_o) as column s of G over gd, all from the
+        integer column f_o = H[o] / h over one denominator: with B the labels' lcm,
+        f_o - y_o = T_o / (h B), T_o = H[o] B - y_o B h. One gcd puts the loss in lowest
+        terms; the seeds take none (the adjoint normalises its column). Pass.sample_loss
+        would take several Euclids of the outputs' size per output."""
+        cdef Columns *c = &w.columns
+        cdef slong o, L = self.engine.L, n_out = self.n_outputs
+        cdef const fmpq *y = run.Y + (w.s0 + s) * n_out
+        cdef const fmpq *scale = run.scale + w.s0 + s
+        cdef const fmpz *h = c.hd[L] + s
+        cdef fmpz *b = &w.q                 # B, then h B
+        cdef fmpz *t = &w.r                 # T_o
+        cdef fmpz *tmp = &w.tmp
+        cdef fmpq *acc = &w.qacc
+        fmpz_one(b)
+        for o in range(n_out):
+            fmpz_lcm(b, b, fmpq_denref(y + o))
+        fmpz_zero(fmpq_numref(acc))
+        for o in range(n_out):
+            fmpz_divexact(tmp, b, fmpq_denref(y + o))
+            fmpz_mul(tmp, tmp, fmpq_numref(y + o))
+            fmpz_mul(tmp, tmp, h)
+            fmpz_mul(t, at(c.H + L, self.out_row[o], s), b)
+            fmpz_sub(t, t, tmp)
+            fmpz_addmul(fmpq_numref(acc), t, t)
+            if run.backward:                # G[o] = 2 scale_num T_o over scale_den h B
+                fmpz_mul(at(G, self.out_row[o], s), t, fmpq_numref(scale))
+                fmpz_mul_2exp(at(G, self.out_row[o], s), at(G, self.out_row[o], s), 1)
+        fmpz_mul(b, b, h)
+        if run.backward:
+            fmpz_mul(gd, b, fmpq_denref(scale))
+        fmpz_mul(fmpq_denref(acc), b, b)
+        fmpq_canonicalise(acc)
+        fmpq_addmul(&w.loss, scale, acc)
 
 
 cdef void _seed_column(fmpz_mat_struct *G, fmpz *den, slong s, const fmpq *seed,
