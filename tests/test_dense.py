@@ -2,6 +2,7 @@
 Fraction reference and the scalar kernel: values, loss, gradients, bit statistics, guards."""
 
 import random
+from contextlib import contextmanager
 from fractions import Fraction
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bitprop
+from bitprop._dense import set_tree_min_words
 from bitprop.layers import find_dense_layout
 from reference import evaluator as reference
 
@@ -147,6 +149,53 @@ def test_dense_gradient_rows_exact_by_residues(seed, threads):
                          "y": [str(number()) for _ in range(widths[-1])]} for _ in range(5)],
             "loss": {"kind": "square"}, "reduction": "sum"}
     check_against_reference(doc, data, threads, "dense")
+
+
+@contextmanager
+def tree_for_every_sum():
+    """Gradient sums take the remainder tree whatever their denominator's size."""
+    old = set_tree_min_words(1)
+    try:
+        yield
+    finally:
+        set_tree_min_words(old)
+
+
+# With more samples than the residues' rule takes (M's entries are then read, not G's and
+# H's), every gradient sum's gcd comes from a remainder tree of its denominator's prime
+# powers (bitprop._dense.sum_by_tree), here forced for short denominators too.
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_gradient_rows_exact_by_tree(seed, threads):
+    rng = random.Random(f"tree-{seed}")
+    widths = [3, 4, 2, 4, 2]
+    number = (lambda: Fraction(rng.randint(-2 ** 40, 2 ** 40),
+                               rng.choice(PRIMES_16[:10] + [4, 9, 25])
+                               * rng.choice(PRIMES_16[:10] + [1, 2, 3])))
+    vertices = [f"x{i}" for i in range(widths[0])]
+    edges = []
+    for l in range(1, len(widths)):
+        prev = vertices[-widths[l - 1]:]
+        layer = [f"L{l}_{i}" for i in range(widths[l])]
+        edges += [{"from": source, "to": name, "weight": str(number()), "bias": str(number())}
+                  for name in layer for source in prev]
+        vertices += layer
+    doc = {"vertices": [{"name": v} if v.startswith("x") else
+                        {"name": v, "activation": "relu" if seed != 1 else "square"}
+                        for v in vertices],
+           "edges": edges, "inputs": vertices[:widths[0]], "outputs": vertices[-widths[-1]:]}
+    data = {"samples": [{"x": [str(number()) for _ in range(widths[0])],
+                         "y": [str(number()) for _ in range(widths[-1])]} for _ in range(16)],
+            "loss": {"kind": "square"}, "reduction": "sum"}
+    with tree_for_every_sum():
+        check_against_reference(doc, data, threads, "dense")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mlp_cases(WIDE, samples=12), st.integers(1, 2))
+def test_dense_kernel_exact_by_tree_for_wide_denominators(case, threads):
+    with tree_for_every_sum():
+        check_against_reference(*case, threads, "dense")
 
 
 def test_prime_base_factors_every_denominator_it_can():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitprop._factored import batch_gcds, canonical_forms
+from bitprop._factored import batch_gcds, canonical_forms, tree_gcds
 
 SMALL_PRIMES = [3, 5, 7, 11, 13]
 PRIMES_16 = [p for p in range(65000, 65536) if all(p % d for d in range(2, 256))]
@@ -109,3 +109,31 @@ def test_gcds_with_many_primes_past_their_first_power():
     assert [bits for _, _, bits in forms] == [
         abs(Fraction(x, den).numerator).bit_length() + Fraction(x, den).denominator.bit_length()
         for x in numbers]
+
+
+@settings(max_examples=200, deadline=None)
+@given(column(), st.integers(0, 6))
+def test_tree_gcds_equal_math_gcd(case, twos):
+    """Residues by a remainder tree of den's prime powers (powers past a word cut, trees of
+    one group and of odd counts) give every gcd with den exactly."""
+    numbers, den = case
+    den *= 2 ** twos
+    numbers = [x for x in numbers if x] + [den * 3 + 2 ** twos, -(2 ** twos)]
+    result = tree_gcds(numbers, den, [p for p in POOL if den % p == 0])
+    if den & (den - 1) == 0 or den % BIG[1] == 0:   # a power of 2, or a prime past a word
+        assert result is None                       # (an incomplete base): no tree
+        return
+    gcds, groups = result
+    assert groups >= 1
+    assert gcds == [gcd(x, den) for x in numbers]
+
+
+def test_tree_over_hundreds_of_groups():
+    """300 16-bit primes, squared and cubed: a tree of many levels, odd widths among them."""
+    primes = [p for p in range(30000, 65536) if all(p % d for d in range(2, 256))][:300]
+    den = prod(p ** (2 + i % 2) for i, p in enumerate(primes)) * 3 ** 50
+    numbers = [prod(p ** ((i * 5 + k) % 4) for i, p in enumerate(primes)) * (2 ** 99 + k)
+               for k in range(4)] + [3 ** 60 * primes[7], -den // primes[0]]
+    gcds, groups = tree_gcds(numbers, den, primes + [3])
+    assert groups > 100
+    assert gcds == [gcd(x, den) for x in numbers]

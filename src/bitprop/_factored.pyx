@@ -634,6 +634,66 @@ cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noe
         out[g * stride] = fmpz_fdiv_ui(x, P.modulus[g])
 
 
+cdef void tree_clear(Tree *T) noexcept nogil:
+    if T.node != NULL:
+        _fmpz_vec_clear(T.node, T.start[T.levels])
+    free(T.start)
+    T.levels, T.start, T.node = 0, NULL, NULL
+
+
+cdef bint tree_init(Tree *T, const Powers *P) noexcept nogil:
+    """T := the remainder tree of P's group products (P.groups >= 1); False (T empty)
+    without memory."""
+    cdef slong levels = 1, n = P.groups, k, i, below, count
+    T.levels, T.start, T.node = 0, NULL, NULL
+    while n > 1:
+        n = (n + 1) // 2
+        levels += 1
+    T.start = <slong *>malloc((levels + 1) * sizeof(slong))
+    if T.start == NULL:
+        return False
+    T.start[0], n = 0, P.groups
+    for k in range(levels):
+        T.start[k + 1] = T.start[k] + n
+        n = (n + 1) // 2
+    T.node = _fmpz_vec_init(T.start[levels])
+    T.levels = levels
+    for i in range(P.groups):
+        fmpz_set_ui(T.node + i, P.modulus[i])
+    for k in range(1, levels):
+        below = T.start[k - 1]
+        count = T.start[k] - below
+        for i in range(T.start[k + 1] - T.start[k]):
+            if 2 * i + 1 < count:
+                fmpz_mul(T.node + T.start[k] + i, T.node + below + 2 * i,
+                         T.node + below + 2 * i + 1)
+            else:
+                fmpz_set(T.node + T.start[k] + i, T.node + below + 2 * i)
+    return True
+
+
+cdef void tree_residues(ulong *out, const fmpz *x, const Tree *T, const Powers *P,
+                        fmpz *work) noexcept nogil:
+    """out[h] := x mod P's h-th group product, for every group: x's remainder by the top,
+    then each node's by its parent's, down to the words (``work``: T.start[T.levels]
+    fmpz of the caller's, kept between calls so that their memory is reused)."""
+    cdef slong k, i, top = T.levels - 1
+    cdef const fmpz *above
+    if T.levels == 1:
+        out[0] = fmpz_fdiv_ui(x, P.modulus[0])
+        return
+    fmpz_mod(work + T.start[top], x, T.node + T.start[top])
+    for k in range(top - 1, 0, -1):
+        for i in range(T.start[k + 1] - T.start[k]):
+            above = work + T.start[k + 1] + i // 2
+            if fmpz_cmp(above, T.node + T.start[k] + i) < 0:
+                fmpz_set(work + T.start[k] + i, above)
+            else:
+                fmpz_mod(work + T.start[k] + i, above, T.node + T.start[k] + i)
+    for i in range(P.groups):
+        out[i] = fmpz_fdiv_ui(work + T.start[1] + i // 2, P.modulus[i])
+
+
 cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil:
     """sum a[i] b[i] mod m, residues a[i], b[i] < m of a group's product m."""
     return bitprop_dot_mod(a, b, n, m, minv)
@@ -779,4 +839,48 @@ def canonical_forms(numbers, den, base_denominators=None):
         return forms
     finally:
         fmpz_clear(d); fmpz_clear(x); fmpz_clear(g); fmpz_clear(tmp); fmpq_clear(q)
+        factored_clear(&f)
+
+
+def tree_gcds(numbers, den, base_denominators):
+    """For tests: gcd(x, den) for each nonzero x of ``numbers`` (ints; den > 0, its odd part
+    over the primes of ``base_denominators``) from x's residues by a remainder tree of den's
+    prime powers, as gradient sums take them; None where there is no tree (a base that
+    does not cover den, or den a power of 2).
+    Returns (gcds, groups)."""
+    cdef PrimeBase base
+    cdef Factored f
+    cdef Powers P
+    cdef Tree T
+    cdef fmpz_t d, x, g, tmp
+    cdef fmpz *work = NULL
+    cdef ulong *res = NULL
+    factored_init(&f)
+    fmpz_init(d); fmpz_init(x); fmpz_init(g); fmpz_init(tmp)
+    T.levels, T.start, T.node = 0, NULL, NULL
+    try:
+        base = _test_base(&f, base_denominators, d)
+        fmpz_set_pyint(d, den)
+        factor(&f, d, tmp)
+        if not powers_init(&P, d, &f, tmp):
+            return None
+        if P.groups == 0 or not tree_init(&T, &P):     # (den a power of 2: no tree)
+            powers_clear(&P)
+            return None
+        work = _fmpz_vec_init(T.start[T.levels])
+        res = <ulong *>malloc(P.groups * sizeof(ulong))
+        gcds = []
+        for number in numbers:
+            fmpz_set_pyint(x, number)
+            tree_residues(res, x, &T, &P, work)
+            gcd_from_residues(g, x, d, res, 1, &P, tmp)
+            gcds.append(fmpz_get_pyint(g))
+        groups = P.groups
+        _fmpz_vec_clear(work, T.start[T.levels])
+        free(res)
+        tree_clear(&T)
+        powers_clear(&P)
+        return gcds, groups
+    finally:
+        fmpz_clear(d); fmpz_clear(x); fmpz_clear(g); fmpz_clear(tmp)
         factored_clear(&f)
