@@ -14,7 +14,8 @@ denominator per layer (W = Wn / D_l, bias sums b = bn / D_l), so
 Canonical fmpq values appear only where they leave the engine. Bit statistics and the
 max_bits guard are exact: they take the canonical size of every entry whose size as it
 stands could raise them (record_rows). Every gcd is taken against a denominator whose prime
-factors are known where that pays (bitprop._factored).
+factors are known where that pays (bitprop._factored); the gradient sums over a long common
+denominator take theirs from a remainder tree of its prime powers (sum_by_tree).
 
 The engine runs a block of layers l0 + 1 .. last on one worker's columns: forward_layers,
 then backward_layers. Forward and the adjoints run per slice of the samples; dL/dW_l and

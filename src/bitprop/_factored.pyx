@@ -30,6 +30,11 @@ share most of den's primes, part is most of den and the batch is given up (``bat
 so it is for the gradient rows of ReLU networks, where a sample whose adjoint or activation
 is 0 leaves its share of the common denominator in the entry (on relu-w16-d16-q16-b8, part
 is 60-85% of den there, 10-40% in the columns), so they take no batch.
+
+Many numbers of den's size over a long den (the gradient sums of a large batch, bitprop._dense)
+take their residues by den's prime powers (``Powers``) from a remainder tree (``Tree``): one
+division by the powers' product, then smaller ones down the levels, where a remainder per
+group and a valuation per shared prime read the whole number once each.
 """
 
 from libc.stdlib cimport qsort, malloc, calloc, realloc, free
