@@ -121,6 +121,27 @@ def test_dense_kernel_exact_for_wide_denominators(case, threads):
     check_against_reference(*case, threads, "dense")
 
 
+def layered_case(number, widths, samples, activation):
+    """(doc, data): a fully connected MLP of ``widths`` whose weights, biases, inputs and
+    labels are number() (square loss, summed)."""
+    vertices = [f"x{i}" for i in range(widths[0])]
+    edges = []
+    for l in range(1, len(widths)):
+        prev = vertices[-widths[l - 1]:]
+        layer = [f"L{l}_{i}" for i in range(widths[l])]
+        edges += [{"from": source, "to": name, "weight": str(number()), "bias": str(number())}
+                  for name in layer for source in prev]
+        vertices += layer
+    doc = {"vertices": [{"name": v} if v.startswith("x") else {"name": v, "activation": activation}
+                        for v in vertices],
+           "edges": edges, "inputs": vertices[:widths[0]], "outputs": vertices[-widths[-1]:]}
+    data = {"samples": [{"x": [str(number()) for _ in range(widths[0])],
+                         "y": [str(number()) for _ in range(widths[-1])]}
+                        for _ in range(samples)],
+            "loss": {"kind": "square"}, "reduction": "sum"}
+    return doc, data
+
+
 # Deeper and wider, 16-bit primes shared across layers: gradient rows of tens of words, whose
 # entries' gcds with their common denominator come from residues of the product's factors by
 # its prime powers, each worker's samples' share added up after a barrier
@@ -130,24 +151,9 @@ def test_dense_kernel_exact_for_wide_denominators(case, threads):
 @pytest.mark.parametrize("seed", range(3))
 def test_dense_gradient_rows_exact_by_residues(seed, threads):
     rng = random.Random(f"residues-{seed}")
-    widths = [8, 12, 2, 12, 3]
     number = (lambda: Fraction(rng.randint(-2 ** 64, 2 ** 64),
                                rng.choice(PRIMES_16[:12]) * rng.choice(PRIMES_16[:12] + [1, 3])))
-    vertices = [f"x{i}" for i in range(widths[0])]
-    edges = []
-    for l in range(1, len(widths)):
-        prev = vertices[-widths[l - 1]:]
-        layer = [f"L{l}_{i}" for i in range(widths[l])]
-        edges += [{"from": source, "to": name, "weight": str(number()), "bias": str(number())}
-                  for name in layer for source in prev]
-        vertices += layer
-    doc = {"vertices": [{"name": v} if v.startswith("x") else
-                        {"name": v, "activation": "relu" if seed != 1 else "square"}
-                        for v in vertices],
-           "edges": edges, "inputs": vertices[:widths[0]], "outputs": vertices[-widths[-1]:]}
-    data = {"samples": [{"x": [str(number()) for _ in range(widths[0])],
-                         "y": [str(number()) for _ in range(widths[-1])]} for _ in range(5)],
-            "loss": {"kind": "square"}, "reduction": "sum"}
+    doc, data = layered_case(number, [8, 12, 2, 12, 3], 5, "relu" if seed != 1 else "square")
     check_against_reference(doc, data, threads, "dense")
 
 
@@ -168,25 +174,10 @@ def tree_for_every_sum():
 @pytest.mark.parametrize("seed", range(3))
 def test_dense_gradient_rows_exact_by_tree(seed, threads):
     rng = random.Random(f"tree-{seed}")
-    widths = [3, 4, 2, 4, 2]
     number = (lambda: Fraction(rng.randint(-2 ** 40, 2 ** 40),
                                rng.choice(PRIMES_16[:10] + [4, 9, 25])
                                * rng.choice(PRIMES_16[:10] + [1, 2, 3])))
-    vertices = [f"x{i}" for i in range(widths[0])]
-    edges = []
-    for l in range(1, len(widths)):
-        prev = vertices[-widths[l - 1]:]
-        layer = [f"L{l}_{i}" for i in range(widths[l])]
-        edges += [{"from": source, "to": name, "weight": str(number()), "bias": str(number())}
-                  for name in layer for source in prev]
-        vertices += layer
-    doc = {"vertices": [{"name": v} if v.startswith("x") else
-                        {"name": v, "activation": "relu" if seed != 1 else "square"}
-                        for v in vertices],
-           "edges": edges, "inputs": vertices[:widths[0]], "outputs": vertices[-widths[-1]:]}
-    data = {"samples": [{"x": [str(number()) for _ in range(widths[0])],
-                         "y": [str(number()) for _ in range(widths[-1])]} for _ in range(16)],
-            "loss": {"kind": "square"}, "reduction": "sum"}
+    doc, data = layered_case(number, [3, 4, 2, 4, 2], 16, "relu" if seed != 1 else "square")
     with tree_for_every_sum():
         check_against_reference(doc, data, threads, "dense")
 

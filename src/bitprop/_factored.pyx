@@ -411,8 +411,9 @@ cdef bint _batch_pays(const Factored *f, const fmpz *den, slong members) noexcep
 
 cdef bint batch_start(Factored *f, const fmpz *den, slong members) noexcept nogil:
     """Begin a batch of at most ``members`` numbers whose gcds with den (> 0, f readied for
-    it by ``factor``) are to be taken: True when the batch pays (the measured rule); then every member goes through ``batch_add``, then
-    ``batch_end``, and only members' gcds are taken until den is factored again."""
+    it by ``factor``) are to be taken: True when the batch pays (the measured rule); then
+    every member goes through ``batch_add``, then ``batch_end``, and only members' gcds are
+    taken until den is factored again."""
     f.batched = False
     f.batching = not fmpz_is_one(den) and _batch_pays(f, den, members)
     fmpz_one(&f.acc)

@@ -496,8 +496,8 @@ cdef class SweepKernel(Kernel):
         cdef Columns *c = &w.columns
         cdef slong l0 = self.first[b], last = self.first[b + 1] - 1, i, s
         cdef int result
-        load_columns(c.H + l0, c.hd[l0], self.F + w.s0, self.blocks.pos + self.blocks.pos_off[l0], run.S, 1,
-                     &w.tmp)
+        load_columns(c.H + l0, c.hd[l0], self.F + w.s0,
+                     self.blocks.pos + self.blocks.pos_off[l0], run.S, 1, &w.tmp)
         result = self.blocks.forward_layers(run, w, l0, last, sweep_step(
             self.plan.d.n, self.trigger[b], False, self.step_scale, 0))
         if result != DONE:
@@ -505,8 +505,9 @@ cdef class SweepKernel(Kernel):
         for s in range(c.cols):
             self.blocks.column_ready(w, c.hd[last] + s)
             for i in range(self.blocks.width[last]):
-                set_canonical(self.F + self.blocks.pos[self.blocks.pos_off[last] + i] * run.S + w.s0 + s,
-                              at(c.H + last, i, s), c.hd[last] + s, &w.fac, &w.g, False)
+                set_canonical(self.F + self.blocks.pos[self.blocks.pos_off[last] + i] * run.S
+                              + w.s0 + s, at(c.H + last, i, s), c.hd[last] + s, &w.fac, &w.g,
+                              False)
         if not run.backward:        # nothing reads the block's columns again
             empty(c.H + last)
         return DONE
@@ -520,7 +521,8 @@ cdef class SweepKernel(Kernel):
         cdef fmpz *gd = _fmpz_vec_init(c.cols + 1)
         cdef int result
         fmpz_mat_init(&G, self.blocks.width[last], c.cols)
-        load_columns(&G, gd, self.GF + w.s0, self.blocks.pos + self.blocks.pos_off[last], run.S, 1, &w.tmp)
+        load_columns(&G, gd, self.GF + w.s0, self.blocks.pos + self.blocks.pos_off[last], run.S,
+                     1, &w.tmp)
         for i in range(self.blocks.width[last]):         # every reader of the last layer is done
             p = self.blocks.pos[self.blocks.pos_off[last] + i]
             for s in range(w.s0, w.s1):
