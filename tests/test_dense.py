@@ -169,7 +169,7 @@ def tree_for_every_sum():
 
 # With more samples than the residues' rule takes (M's entries are then read, not G's and
 # H's), every gradient sum's gcd comes from a remainder tree of its denominator's prime
-# powers (bitprop._dense.sum_by_tree), here forced for short denominators too.
+# powers (bitprop._factored.tree_residues), here forced for short denominators too.
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("seed", range(3))
 def test_dense_gradient_rows_exact_by_tree(seed, threads):

@@ -15,7 +15,7 @@ Canonical fmpq values appear only where they leave the engine. Bit statistics an
 max_bits guard are exact: they take the canonical size of every entry whose size as it
 stands could raise them (record_rows). Every gcd is taken against a denominator whose prime
 factors are known where that pays (bitprop._factored); the gradient sums over a long common
-denominator take theirs from a remainder tree of its prime powers (sum_by_tree).
+denominator take theirs from a remainder tree of its prime powers (tree_min_words).
 
 The engine runs a block of layers l0 + 1 .. last on one worker's columns: forward_layers,
 then backward_layers. Forward and the adjoints run per slice of the samples; dL/dW_l and
@@ -345,8 +345,8 @@ cdef class DenseEngine:
         cdef bint powered
         cdef fmpz *g = &w.g
         cdef fmpz *tmp = &w.tmp
-        cdef TreeSums sums
-        sums.tree.levels = 0
+        cdef Tree tree
+        tree.levels = 0
         if rows == 0 and not run.canonical_gradients:   # (else: for _shared_residues)
             return DONE
         fmpz_init(den)
@@ -384,8 +384,9 @@ cdef class DenseEngine:
         if powered:                     # (P is set, if empty, from here on)
             result = _shared_residues(run, w, slot, self.width[l], n_in, den, scales, r0,
                                       rows, &P, &res)
-        elif run.canonical_gradients and rows:
-            sums_init(&sums, den, &w.fac, tmp)
+        elif (run.canonical_gradients and rows
+                and <slong>fmpz_size(den) >= tree_min_words):
+            tree_init(&tree, den, &w.fac, 2, tmp)       # (else levels 0: gcd_with)
         flint_free(HT.rows)
         _fmpz_vec_clear(scales, total + 1)
         if result != DONE:
@@ -398,25 +399,26 @@ cdef class DenseEngine:
                 e = self.edge_id[self.edge_off[l] + (r0 + i) * n_in + j]
                 if e < 0:                # (-1: no such edge)
                     continue
-                if res == NULL:
-                    if sums.tree.levels:
-                        sum_by_tree(run.grad_w + e, at(&M, i, j), den, &sums, g, tmp,
-                                    &w.grad_bits_w)
-                    else:
-                        set_sum(run, run.grad_w + e, at(&M, i, j), den, &w.fac, g,
-                                &w.grad_bits_w)
+                if res == NULL and tree.levels == 0:
+                    set_sum(run, run.grad_w + e, at(&M, i, j), den, &w.fac, g,
+                            &w.grad_bits_w)
                 elif fmpz_is_zero(at(&M, i, j)):
                     fmpq_zero(run.grad_w + e)
                     w.grad_bits_w = max(w.grad_bits_w, 1)       # 0 has 1 bit
                 else:
-                    gcd_from_residues(g, at(&M, i, j), den, res + i * n_in + j, rows * n_in,
-                                      &P, tmp)
+                    if res == NULL:             # by the tree
+                        gcd_from_residues(g, at(&M, i, j), den,
+                                          tree_residues(&tree, at(&M, i, j)), 1,
+                                          &tree.powers, tmp)
+                    else:                       # by the shared residues
+                        gcd_from_residues(g, at(&M, i, j), den, res + i * n_in + j,
+                                          rows * n_in, &P, tmp)
                     set_reduced(run.grad_w + e, at(&M, i, j), den, g, True)
                     w.grad_bits_w = max(w.grad_bits_w, fmpq_bit_length(run.grad_w + e))
         free(res)
         if powered:
             powers_clear(&P)
-        sums_clear(&sums)
+        tree_clear(&tree)
         fmpz_mat_clear(&M)
         # dL/db rows: sum over all samples of G[i, s] / gd[s] = G[i, s] scales[k] / den
         if rows:
@@ -570,7 +572,7 @@ cdef void set_sum(Pass run, fmpq *q, fmpz *num, const fmpz *den, const Factored 
 
 
 #: Gradient sums over a denominator of at least this many words take their gcds with it from
-#: a remainder tree of its prime powers (sums_init); below, one remainder per group of the
+#: a remainder tree of its prime powers (_gradient_rows); below, one remainder per group of the
 #: base and one valuation per shared repeated prime (gcd_with) cost less. Measured with
 #: callgrind, one thread: on relu-w16-d16-q16-b64 (denominators of 710 to 735 words, 1475
 #: primes) a gcd took 4.4 M instructions by groups, 3.6 M by the tree; on
@@ -583,53 +585,6 @@ def set_tree_min_words(slong words):
     global tree_min_words
     old, tree_min_words = tree_min_words, words
     return old
-
-
-cdef struct TreeSums:
-    # How a worker takes the gcds of many sums with one denominator by a remainder tree
-    # over its prime powers (tree.levels == 0: it does not).
-    Powers powers
-    Tree tree
-    fmpz *work
-    ulong *res
-
-
-cdef void sums_init(TreeSums *t, const fmpz *den, const Factored *f, fmpz *tmp) noexcept nogil:
-    """t := a remainder tree for den's prime powers (f readied for den) where den is long
-    enough for it to pay and f's base covers den; else t.tree.levels = 0."""
-    t.tree.levels, t.work, t.res = 0, NULL, NULL
-    if <slong>fmpz_size(den) < tree_min_words or not powers_init(&t.powers, den, f, tmp):
-        return
-    if t.powers.groups < 2 or not tree_init(&t.tree, &t.powers):
-        powers_clear(&t.powers)
-        return
-    t.work = _fmpz_vec_init(t.tree.start[t.tree.levels])
-    t.res = <ulong *>malloc(t.powers.groups * sizeof(ulong))
-    if t.res == NULL:
-        sums_clear(t)
-
-
-cdef void sums_clear(TreeSums *t) noexcept nogil:
-    if t.tree.levels == 0:
-        return
-    _fmpz_vec_clear(t.work, t.tree.start[t.tree.levels])
-    free(t.res)
-    tree_clear(&t.tree)
-    powers_clear(&t.powers)
-
-
-cdef void sum_by_tree(fmpq *q, fmpz *num, const fmpz *den, TreeSums *t, fmpz *g, fmpz *tmp,
-                      long *bits) noexcept nogil:
-    """q := num / den in lowest terms (num moved), its gcd from num's residues by the
-    tree of den's powers; its bits noted in ``bits``."""
-    if fmpz_is_zero(num):
-        fmpq_zero(q)
-        bits[0] = max(bits[0], 1)
-        return
-    tree_residues(t.res, num, &t.tree, &t.powers, t.work)
-    gcd_from_residues(g, num, den, t.res, 1, &t.powers, tmp)
-    set_reduced(q, num, den, g, True)
-    bits[0] = max(bits[0], fmpq_bit_length(q))
 
 
 cdef bint _residues_pay(Pass run, const Factored *f, int slot, slong n_l, slong n_in,

@@ -58,13 +58,17 @@ cdef struct Powers:
 
 
 cdef struct Tree:
-    # A remainder tree over a Powers' group products: level 0 the products, each level
-    # above the products of pairs below, the last one node, their product. A number's
-    # residues by every group then take one division by the top and smaller ones down the
-    # levels (``tree_residues``), not one pass over the number per group.
-    slong levels
-    slong *start                # levels + 1 offsets into node
+    # A remainder tree over a denominator's prime powers (``powers``): level 0 their group
+    # products, each level above the products of pairs below, the last one node, their
+    # product. A number's residues by every group (into ``res``) then take one division by
+    # the top and smaller ones down the levels (``tree_residues``), not one pass over the
+    # number per group. ``work`` holds a residue per node, reused from number to number.
+    Powers powers
+    slong levels                # 0: no tree
+    slong *start                # levels + 1 offsets into node and work
     fmpz *node
+    fmpz *work
+    ulong *res
 
 
 cdef class PrimeBase:
@@ -90,10 +94,10 @@ cdef void batch_end(Factored *f, const fmpz *den, fmpz *tmp) noexcept nogil
 cdef bint powers_init(Powers *P, const fmpz *den, const Factored *f, fmpz *tmp) noexcept nogil
 cdef void powers_clear(Powers *P) noexcept nogil
 cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noexcept nogil
-cdef bint tree_init(Tree *T, const Powers *P) noexcept nogil
+cdef bint tree_init(Tree *T, const fmpz *den, const Factored *f, slong min_groups,
+                    fmpz *tmp) noexcept nogil
 cdef void tree_clear(Tree *T) noexcept nogil
-cdef void tree_residues(ulong *out, const fmpz *x, const Tree *T, const Powers *P,
-                        fmpz *work) noexcept nogil
+cdef const ulong *tree_residues(Tree *T, const fmpz *x) noexcept nogil
 cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil
 cdef ulong mul_mod(ulong a, ulong b, ulong m, ulong minv) noexcept nogil
 cdef ulong add_mod(ulong a, ulong b, ulong m) noexcept nogil

@@ -31,8 +31,8 @@ so it is for the gradient rows of ReLU networks, where a sample whose adjoint or
 is 0 leaves its share of the common denominator in the entry (on relu-w16-d16-q16-b8, part
 is 60-85% of den there, 10-40% in the columns), so they take no batch.
 
-Many numbers of den's size over a long den (the gradient sums of a large batch, bitprop._dense)
-take their residues by den's prime powers (``Powers``) from a remainder tree (``Tree``): one
+Many numbers of den's size over a long den (the gradient sums of a large batch,
+bitprop._dense) take their residues by den's prime powers from a remainder tree (``Tree``): one
 division by the powers' product, then smaller ones down the levels, where a remainder per
 group and a valuation per shared prime read the whole number once each.
 """
@@ -641,31 +641,49 @@ cdef void residues(ulong *out, slong stride, const fmpz *x, const Powers *P) noe
 
 
 cdef void tree_clear(Tree *T) noexcept nogil:
-    if T.node != NULL:
-        _fmpz_vec_clear(T.node, T.start[T.levels])
+    if T.levels == 0:
+        return
+    _fmpz_vec_clear(T.node, T.start[T.levels])
+    _fmpz_vec_clear(T.work, T.start[T.levels])
     free(T.start)
-    T.levels, T.start, T.node = 0, NULL, NULL
+    free(T.res)
+    powers_clear(&T.powers)
+    T.levels, T.start, T.node, T.work, T.res = 0, NULL, NULL, NULL, NULL
 
 
-cdef bint tree_init(Tree *T, const Powers *P) noexcept nogil:
-    """T := the remainder tree of P's group products (P.groups >= 1); False (T empty)
-    without memory."""
-    cdef slong levels = 1, n = P.groups, k, i, below, count
-    T.levels, T.start, T.node = 0, NULL, NULL
+cdef bint tree_init(Tree *T, const fmpz *den, const Factored *f, slong min_groups,
+                    fmpz *tmp) noexcept nogil:
+    """T := the remainder tree of den's prime powers (f readied for den by ``factor``) where
+    they form at least ``min_groups`` (>= 1) groups; False (T empty, levels 0) where they
+    do not, where powers_init takes none (an incomplete base), or without memory."""
+    cdef slong levels = 1, n, k, i, below, count
+    T.levels, T.start, T.node, T.work, T.res = 0, NULL, NULL, NULL, NULL
+    if not powers_init(&T.powers, den, f, tmp):
+        return False
+    if T.powers.groups < min_groups:
+        powers_clear(&T.powers)
+        return False
+    n = T.powers.groups
     while n > 1:
         n = (n + 1) // 2
         levels += 1
     T.start = <slong *>malloc((levels + 1) * sizeof(slong))
-    if T.start == NULL:
+    T.res = <ulong *>malloc(T.powers.groups * sizeof(ulong))
+    if T.start == NULL or T.res == NULL:
+        free(T.start)
+        free(T.res)
+        powers_clear(&T.powers)
+        T.start, T.res = NULL, NULL
         return False
-    T.start[0], n = 0, P.groups
+    T.start[0], n = 0, T.powers.groups
     for k in range(levels):
         T.start[k + 1] = T.start[k] + n
         n = (n + 1) // 2
     T.node = _fmpz_vec_init(T.start[levels])
+    T.work = _fmpz_vec_init(T.start[levels])
     T.levels = levels
-    for i in range(P.groups):
-        fmpz_set_ui(T.node + i, P.modulus[i])
+    for i in range(T.powers.groups):
+        fmpz_set_ui(T.node + i, T.powers.modulus[i])
     for k in range(1, levels):
         below = T.start[k - 1]
         count = T.start[k] - below
@@ -678,16 +696,15 @@ cdef bint tree_init(Tree *T, const Powers *P) noexcept nogil:
     return True
 
 
-cdef void tree_residues(ulong *out, const fmpz *x, const Tree *T, const Powers *P,
-                        fmpz *work) noexcept nogil:
-    """out[h] := x mod P's h-th group product, for every group: x's remainder by the top,
-    then each node's by its parent's, down to the words (``work``: T.start[T.levels]
-    fmpz of the caller's, kept between calls so that their memory is reused)."""
+cdef const ulong *tree_residues(Tree *T, const fmpz *x) noexcept nogil:
+    """T.res[h] := x mod the h-th group product of T's powers, for every group (returned):
+    x's remainder by the top, then each node's by its parent's, down to the words."""
     cdef slong k, i, top = T.levels - 1
     cdef const fmpz *above
+    cdef fmpz *work = T.work
     if T.levels == 1:
-        out[0] = fmpz_fdiv_ui(x, P.modulus[0])
-        return
+        T.res[0] = fmpz_fdiv_ui(x, T.powers.modulus[0])
+        return T.res
     fmpz_mod(work + T.start[top], x, T.node + T.start[top])
     for k in range(top - 1, 0, -1):
         for i in range(T.start[k + 1] - T.start[k]):
@@ -696,8 +713,9 @@ cdef void tree_residues(ulong *out, const fmpz *x, const Tree *T, const Powers *
                 fmpz_set(work + T.start[k] + i, above)
             else:
                 fmpz_mod(work + T.start[k] + i, above, T.node + T.start[k] + i)
-    for i in range(P.groups):
-        out[i] = fmpz_fdiv_ui(work + T.start[1] + i // 2, P.modulus[i])
+    for i in range(T.powers.groups):
+        T.res[i] = fmpz_fdiv_ui(work + T.start[1] + i // 2, T.powers.modulus[i])
+    return T.res
 
 
 cdef ulong dot_mod(const ulong *a, const ulong *b, slong n, ulong m, ulong minv) noexcept nogil:
@@ -856,37 +874,24 @@ def tree_gcds(numbers, den, base_denominators):
     Returns (gcds, groups)."""
     cdef PrimeBase base
     cdef Factored f
-    cdef Powers P
     cdef Tree T
     cdef fmpz_t d, x, g, tmp
-    cdef fmpz *work = NULL
-    cdef ulong *res = NULL
     factored_init(&f)
     fmpz_init(d); fmpz_init(x); fmpz_init(g); fmpz_init(tmp)
-    T.levels, T.start, T.node = 0, NULL, NULL
+    T.levels = 0
     try:
         base = _test_base(&f, base_denominators, d)
         fmpz_set_pyint(d, den)
         factor(&f, d, tmp)
-        if not powers_init(&P, d, &f, tmp):
+        if not tree_init(&T, d, &f, 1, tmp):
             return None
-        if P.groups == 0 or not tree_init(&T, &P):     # (den a power of 2: no tree)
-            powers_clear(&P)
-            return None
-        work = _fmpz_vec_init(T.start[T.levels])
-        res = <ulong *>malloc(P.groups * sizeof(ulong))
         gcds = []
         for number in numbers:
             fmpz_set_pyint(x, number)
-            tree_residues(res, x, &T, &P, work)
-            gcd_from_residues(g, x, d, res, 1, &P, tmp)
+            gcd_from_residues(g, x, d, tree_residues(&T, x), 1, &T.powers, tmp)
             gcds.append(fmpz_get_pyint(g))
-        groups = P.groups
-        _fmpz_vec_clear(work, T.start[T.levels])
-        free(res)
-        tree_clear(&T)
-        powers_clear(&P)
-        return gcds, groups
+        return gcds, T.powers.groups
     finally:
+        tree_clear(&T)
         fmpz_clear(d); fmpz_clear(x); fmpz_clear(g); fmpz_clear(tmp)
         factored_clear(&f)
