@@ -157,6 +157,19 @@ def test_dense_gradient_rows_exact_by_residues(seed, threads):
     check_against_reference(doc, data, threads, "dense")
 
 
+# Layers of 12 units or more over 13 samples and entries of hundreds of bits: the integer
+# products (bitprop._columns.product) take FLINT's own choice, Strassen's, where neither
+# factor has zeros (all of z^2's, ReLU's first layer), and the classical product where
+# ReLU's masks leave zeros. (Breaking either branch fails these.)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("activation", ["square", "relu"])
+def test_dense_products_exact_with_and_without_zeros(activation, threads):
+    rng = random.Random(f"products-{activation}")
+    number = (lambda: Fraction(rng.randint(-2 ** 64, 2 ** 64), rng.choice(PRIMES_16[:6] + [1])))
+    doc, data = layered_case(number, [12, 14, 13, 12], 13, activation)
+    check_against_reference(doc, data, threads, "dense")
+
+
 @contextmanager
 def tree_for_every_sum():
     """Gradient sums take the remainder tree whatever their denominator's size."""

@@ -49,4 +49,6 @@ cdef void normalize(fmpz_mat_struct *m, fmpz *den, Factored *f, fmpz *g,
 cdef void share(Shared *x, fmpz_mat_struct *G, fmpz *gd, fmpz_mat_struct *H, const fmpz *hd,
                 slong cols) noexcept nogil
 cdef void release(Shared *x) noexcept nogil
+cdef void product(fmpz_mat_struct *C, const fmpz_mat_struct *A,
+                  const fmpz_mat_struct *B) noexcept nogil
 cdef void column_lcm(fmpz *out, const fmpz *dens, slong n) noexcept nogil

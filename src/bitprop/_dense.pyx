@@ -6,10 +6,10 @@ A layer's values are an integer matrix with one positive denominator per sample 
 (samples are columns, bitprop._columns). Weights are scaled once to integers over one
 denominator per layer (W = Wn / D_l, bias sums b = bn / D_l), so
 
-    Z_l = (Wn_l H_(l-1) + bn_l hd_(l-1)^T) / (D_l hd_(l-1))        (fmpz_mat_mul)
-    dL/dH_(l-1) = Wn_l^T G_l / (D_l gd)                               (fmpz_mat_mul)
-    dL/dW_l = sum_s G_l[:, s] H_(l-1)[:, s]^T                         (one fmpz_mat_mul over
-              a common denominator of the samples)
+    Z_l = (Wn_l H_(l-1) + bn_l hd_(l-1)^T) / (D_l hd_(l-1))        (integer products:
+    dL/dH_(l-1) = Wn_l^T G_l / (D_l gd)                                bitprop._columns.product)
+    dL/dW_l = sum_s G_l[:, s] H_(l-1)[:, s]^T                         (one product over a
+              common denominator of the samples)
 
 Canonical fmpq values appear only where they leave the engine. Bit statistics and the
 max_bits guard are exact: they take the canonical size of every entry whose size as it
@@ -41,7 +41,7 @@ from bitprop._factored cimport (PrimeBase, Factored, factor, canonical_bits,
                                mul_mod, add_mod, gcd_from_residues, set_reduced, Tree,
                                tree_init, tree_clear, tree_residues)
 from bitprop._columns cimport (Shared, Columns, at, empty, columns_init, normalize, share,
-                               release)
+                               release, product)
 from bitprop._rules cimport ColumnRule, activate, derivative, first_power_over
 
 
@@ -238,7 +238,7 @@ cdef class DenseEngine:
         cdef fmpz_mat_struct *Z = c.Z + l
         cdef fmpz *zd = c.zd[l]
         cdef fmpz *hd = c.hd[l - 1]
-        fmpz_mat_mul(Z, self.weights.Wn + l - 1, c.H + l - 1)
+        product(Z, self.weights.Wn + l - 1, c.H + l - 1)
         for s in range(c.cols):
             fmpz_mul(zd + s, self.weights.D + l, hd + s)
             for i in range(self.width[l]):
@@ -320,7 +320,7 @@ cdef class DenseEngine:
         sigma', and finds then all that a gcd now would (here a few bits; after ReLU's
         mask, hundreds)."""
         cdef slong s
-        fmpz_mat_mul(out, self.weights.WnT + l - 1, G)
+        product(out, self.weights.WnT + l - 1, G)
         for s in range(cols):
             fmpz_mul(outd + s, gd + s, self.weights.D + l)
         if leaves:
@@ -374,7 +374,7 @@ cdef class DenseEngine:
                 k += 1
         fmpz_mat_init(&M, rows, n_in)
         if rows:
-            fmpz_mat_mul(&M, &A, &HT)
+            product(&M, &A, &HT)
         fmpz_mat_clear(&A)
         self.column_ready(w, den)
         # the entries' gcds with den from residues by den's prime powers, where the

@@ -146,6 +146,7 @@ cdef extern from "flint/fmpz_mat.h" nogil:
     void fmpz_mat_clear(fmpz_mat_t mat)
     void fmpz_mat_mul(fmpz_mat_t C, const fmpz_mat_t A, const fmpz_mat_t B)
     void fmpz_mat_transpose(fmpz_mat_t B, const fmpz_mat_t A)
+    void fmpz_mat_mul_classical_inline(fmpz_mat_t C, const fmpz_mat_t A, const fmpz_mat_t B)
 
 cdef extern from "flint/ulong_extras.h" nogil:
     ctypedef struct n_factor_t:
