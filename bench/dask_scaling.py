@@ -14,18 +14,18 @@ result is checked bit for bit against the single process first.
 
 Columns: **grad s** best wall seconds of ``bitprop.distributed.grad`` (scatter of the network,
 shards, reduction, conversion on the client); **speed-up** grad s of 1 worker / this row's;
-**efficiency** speed-up / workers; **vs 1 thread** the in-process 1-thread grad s / (this
-row's grad s * workers), the issue's measure; **kernel s** the slowest shard's forward + backward inside
-its task; **bytes/grad** what Dask moved per grad (worker to worker and worker to driver,
-Dask's own counters; the network's scatter from the driver is not in them, see Payloads);
-**step s** wall seconds of ``step(..., steps=1)``: the grad at theta_0, the update, and the loss
-at theta_1 (a forward pass whose values have ~12,000 bits, since theta_1 carries the gradient's
-bits: it dominates); **bytes/step** what that step moved beyond a ``steps=0`` call: the shards'
-partial gradients up the tree, theta_1 to the other workers, and theta_1 to the driver (once a
-run, ~5 MB here). In-process rows (``bitprop.grad``/``bitprop.step`` with 1 and 2 threads) are
-for reference. **Machine ceiling** (under each table): one process's grad of the whole batch
-against two processes doing half each at the same moment, without Dask: the best speed-up any
-2-worker split can have on this machine at that moment.
+**efficiency** speed-up / workers; **vs 1 thread** the in-process 1-thread grad s / (this row's
+grad s * workers), the issue's measure; **kernel s** the slowest shard's forward + backward
+inside its task; **bytes/grad** what Dask moved per grad (worker to worker and worker to
+driver, Dask's own counters; the network's scatter from the driver is not in them, see
+Payloads); **step s** wall seconds of ``step(..., steps=1)``: the grad at theta_0, the update,
+and the loss at theta_1 (a forward pass whose values have ~12,000 bits, since theta_1 carries
+the gradient's bits: it dominates); **bytes/step** what that step moved beyond a ``steps=0``
+call: the shards' partial gradients up the tree, theta_1 to the other workers, and theta_1 to
+the driver (once a run, ~5 MB here). In-process rows (``bitprop.grad``/``bitprop.step`` with 1
+and 2 threads) are for reference. **Machine ceiling** (under each table): one process's grad of
+the whole batch against two processes doing half each at the same moment, without Dask: the
+best speed-up any 2-worker split can have on this machine at that moment.
 
 ## A model of the cost, and how it grows past one machine
 
@@ -37,7 +37,9 @@ With S samples cut into W shards (one per worker), a grad costs about
          + x * G                           each shard reads its gradient out of FLINT and packs
                                            it (parallel, but it does not shrink with W)
          + ceil(log2 W) * (G / beta + a * G)   the tree: move one partial, add two exactly
-         + G / beta + u * G                the root to the driver, unpacked into a RationalVector
+                                           (its last level on the driver, which fetches the
+                                           two tops as each is done)
+         + u * G                           the total put in lowest terms on the driver
          + k * W                           Dask's scheduling, a few ms a task
 
 c grows with the bit length of the values (one multiplication of b-bit numbers costs M(b),
@@ -54,20 +56,21 @@ the gradient terms (x + u + log2 W * a) * G: the per-worker batch must exceed ab
 
 Past one machine the network bandwidth beta (1 - 10 GB/s) adds G / beta per tree level, small
 next to the exact conversions a * G unless the link is slow; what grows is log2 W (more tree
-levels; the reduction is a tree, so the driver receives one gradient, not W) and G itself, which
-doubles whenever the gradient's bit length doubles. Since c * S grows faster with the bit length
-(M(b) / b increases with b) than G does, deeper and bit-heavier networks distribute better than
-shallow ones; a small-integer network with a few samples per shard does not distribute at all.
-Measured here (bench/results/dask_scaling.md, batch 64): c ~ 5.6 ms a sample (0.36 s of
-kernels), G ~ 4.7 MB (mean 532 bits a coordinate), x + u ~ 0.1 us a byte plus ~0.5 s a call for
-the scatter and the workers' cold compile (1 worker: 1.40 s against 0.38 s in process), and the
-one addition of the tree a ~ 0.08 us a byte (0.4 s). So S* / W ~ 1 s / 5.6 ms ~ 180 samples a
-worker before a second worker can pay off, on a machine where two processes do run in parallel.
-This one does not: its two cores give two simultaneous processes (or two kernel threads) 0.8 to
-0.9 of the throughput of one (the machine ceiling line), so every 2-worker row here is below 1.
-What carries over past one machine is the byte count: per grad, each shard sends one packed
-gradient (4.7 MB at 532 bits a coordinate; it grows linearly with the bits) and the driver
-receives one; per step, add the parameters (5.1 MB) to each other worker.
+levels; the reduction is a tree, so the driver receives two gradients, not W) and G itself,
+which doubles whenever the gradient's bit length doubles. Since c * S grows faster with the bit
+length (M(b) / b increases with b) than G does, deeper and bit-heavier networks distribute
+better than shallow ones; a small-integer network with a few samples per shard does not
+distribute at all. Measured here (bench/results/dask_scaling.md, batch 64): c ~ 5.6 ms a sample
+(0.36 s of kernels), G ~ 4.7 MB (mean 532 bits a coordinate), x + u ~ 0.1 us a byte plus ~0.5 s
+a call for the scatter and the workers' cold compile (1 worker: 1.40 s against 0.38 s in
+process), and the one addition of the tree a ~ 0.08 us a byte (0.4 s). So S* / W ~ 1 s / 5.6 ms
+~ 180 samples a worker before a second worker can pay off, on a machine where two processes do
+run in parallel. This one does not: its two cores give two simultaneous processes (or two
+kernel threads) 0.8 to 0.9 of the throughput of one (the machine ceiling line), so every
+2-worker row here is below 1. What carries over past one machine is the byte count: per grad,
+each shard sends one packed gradient (4.7 MB at 532 bits a coordinate; it grows linearly with
+the bits) and the driver receives two; per step, add the parameters (5.1 MB) to each other
+worker.
 """
 
 from __future__ import annotations

@@ -57,3 +57,22 @@ def test_a_pickled_indexed_vector_keeps_its_sharing():
     bias = net.grad(data).grad_bias
     again = pickle.loads(pickle.dumps(bias))
     assert again == bias and list(again) == list(bias) and len(again) == net.num_edges
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(integers, rationals), max_size=4), st.integers(0, 4))
+def test_split_cuts_a_vector_into_equal_pieces(row, count):
+    """split(width) gives count vectors of the row's values; a width that does not divide
+    the length (or is not positive) is refused."""
+    vector = _convert.RationalVector.from_values(row * count)
+    if not row:
+        return
+    pieces = vector.split(len(row))
+    assert len(pieces) == count
+    assert all(list(piece) == [Fraction(v) for v in row] for piece in pieces)
+    for width in (0, -1) + ((len(row) * count + 1,) if count else ()):
+        try:
+            vector.split(width)
+        except ValueError:
+            continue
+        raise AssertionError(f"split({width}) of {len(row) * count} entries was accepted")

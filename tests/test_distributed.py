@@ -126,6 +126,33 @@ def test_repeated_values_travel_once():
     assert str(3 ** 400).encode() not in many    # binary ints, never decimal text
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(fractions, max_size=12), st.booleans())
+def test_parameters_decode_in_c_to_the_same_values(values, repeats):
+    packed = Vector.from_fractions(values * 2).pack(repeats=repeats)
+    vector = Vector.unpack_rational_vector(packed)
+    assert type(vector).__name__ == "RationalVector"
+    assert list(vector) == values * 2 == Vector.unpack(packed).fractions()
+
+
+@pytest.mark.parametrize("numerators, denominators, slots, problem", [
+    ([1, 2], [3], None, "two lists of one length"),
+    ((1,), (3,), None, "two lists of one length"),
+    ([2], [4], None, "value 0 is not in lowest terms"),
+    ([1, 6], [5, -7], None, "value 1 has a negative denominator"),
+    ([1, 1], [3, 0], None, "value 1 has a zero denominator"),
+    ([1, "2"], [3, 5], None, "value 1 is not a pair of ints"),
+    ([1, 2.0], [3, 5], None, "value 1 is not a pair of ints"),
+    ([1], [3], [0, 1], "a slot is not an index below 1"),
+])
+def test_parameters_decoded_in_c_refuse_what_unpack_refuses(numerators, denominators, slots,
+                                                              problem):
+    packed = pickle.dumps((wire._TAG, numerators, denominators, slots))
+    for decode in (Vector.unpack, Vector.unpack_rational_vector):
+        with pytest.raises(bitprop.DamagedBytesError, match=problem):
+            decode(packed)
+
+
 # --- bit for bit on the cluster ------------------------------------------------------------
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -14,8 +14,9 @@ from libc.stdlib cimport malloc, free
 
 from bitprop._flint cimport (
     fmpz, fmpq, ulong, slong, fmpz_set_si, fmpz_set_ui, fmpz_set_str, fmpz_one, fmpz_neg,
-    fmpz_is_zero, fmpz_sgn, fmpq_canonicalise, fmpq_is_canonical, fmpz_get_si, fmpz_fits_si,
-    fmpz_bits, fmpz_size, fmpz_set_signed_ui_array, fmpz_get_signed_ui_array, fmpz_get_str,
+    fmpz_is_zero, fmpz_zero, fmpz_sgn, fmpq_canonicalise, fmpq_is_canonical, fmpz_get_si,
+    fmpz_fits_si, fmpz_bits, fmpz_size, fmpz_set_signed_ui_array, fmpz_get_signed_ui_array,
+    fmpz_get_str,
     fmpz_is_one, fmpq_numref, fmpq_denref, flint_free, fmpq_set, fmpq_swap, fmpq_equal,
     _fmpq_vec_init, _fmpq_vec_clear)
 
@@ -172,6 +173,32 @@ def parse_rationals(values, bint allow_float=False):
     return vector, -1
 
 
+def ratios_vector(list numerators, list denominators):
+    """(vector, bad): the RationalVector of numerators[i] / denominators[i] (two lists of one
+    length) without a Fraction per entry; bad is the index of the first pair that is not two
+    ints in lowest terms with a positive denominator (the vector holds zeros from there), or
+    -1. What bitprop's own wire format (distributed.wire) decodes parameters with."""
+    if len(numerators) != len(denominators):
+        raise ValueError(f"{len(numerators)} numerators for {len(denominators)} denominators")
+    cdef RationalVector vector = RationalVector.__new__(RationalVector)
+    cdef Py_ssize_t i
+    cdef fmpq *q
+    vector.n = vector.m = len(numerators)
+    vector.data = _fmpq_vec_init(vector.n + 1)
+    for i in range(vector.n):
+        p, d = numerators[i], denominators[i]
+        if type(p) is not int or type(d) is not int or d <= 0:
+            return vector, i
+        q = &vector.data[i]
+        fmpz_set_pyint(fmpq_numref(q), p)
+        fmpz_set_pyint(fmpq_denref(q), d)
+        if not fmpq_is_canonical(q):
+            fmpz_zero(fmpq_numref(q))
+            fmpz_one(fmpq_denref(q))
+            return vector, i
+    return vector, -1
+
+
 cdef long fmpq_bit_length(const fmpq *value) noexcept nogil:
     """bitlen(|p|) + bitlen(q): the paper's size of an encoding (0 has 1 bit)."""
     return <long>(fmpz_bits(fmpq_numref(value)) + fmpz_bits(fmpq_denref(value)))
@@ -278,6 +305,21 @@ cdef class RationalVector:
         if kind == "fraction":
             return list(self)
         raise ValueError(f"output kind must be fraction, fmpq or str, not {kind!r}")
+
+    def split(self, Py_ssize_t width):
+        """The vector cut into consecutive vectors of ``width`` entries each (copied in FLINT,
+        no Fraction): a batch's flat outputs back into one vector per sample."""
+        if width < 1 or self.n % width:
+            raise ValueError(f"cannot cut {self.n} entries into vectors of {width}")
+        cdef Py_ssize_t s, i
+        cdef fmpq *data
+        pieces = []
+        for s in range(self.n // width):
+            data = _fmpq_vec_init(width + 1)
+            for i in range(width):
+                fmpq_set(&data[i], self._entry(s * width + i))
+            pieces.append(vector_adopt(data, width))
+        return pieces
 
     def bit_lengths(self):
         cdef Py_ssize_t i

@@ -2,8 +2,11 @@
 
 Each shard's task runs the single-process kernels on its samples (``bitprop.evaluation``) with
 the global per-sample scales, so its loss and gradient are exact partial sums of the
-single-process ones; a balanced tree of exact additions (``tasks.add_partials``, on the workers)
-turns them into exactly the single-process values, bit for bit. The network is scattered once to
+single-process ones; a balanced tree of exact additions (``tasks.add_partials``) turns them into
+exactly the single-process values, bit for bit. A grad's tree runs on the workers down to two
+partials, which the driver fetches as each is done and adds itself, then puts the total in
+lowest terms once: the last level's transfer overlaps the other side's kernel, and the total is
+not packed and sent once more. The network is scattered once to
 every worker; a ``step`` is one map-reduce whose root computes the next parameters on a worker,
 from where the next step's tasks fetch them (the broadcast). All steps are submitted at once, so
 workers never wait for the driver between steps; the driver reads the losses in order.
@@ -50,8 +53,9 @@ def grad(network, dataset, *, client, shards=None, threads=None, max_bits=None,
         shared = run.scatter(tasks.share(network))
         partials = [run.submit(tasks.shard_partial, shared, None, piece, options,
                                label=f"shard-{i}") for i, piece in enumerate(pieces)]
-        root = run.reduce(partials, "sum")
-        total = run.result(root, counted=partials)
+        tops = run.reduce(partials, "sum", down_to=2)
+        parts = run.results(tops, counted=partials, then=tasks.opened)
+    total = parts[0] if len(parts) == 1 else tasks.add_partials(*parts, encode=False)
     _check_complete(total, len(dataset))
     result = _grad_result(network, dataset, total, time.perf_counter() - started)
     return result if output == "fraction" else result.converted(output)
@@ -96,7 +100,7 @@ def _submit_steps(run, network, pieces, options, rate, steps):
         partials = [run.submit(tasks.shard_partial, shared, parameters, piece, options,
                                backward, False, label=f"{index}-shard-{i}")
                     for i, piece in enumerate(held)]
-        total = run.reduce(partials, f"{index}-sum")
+        [total] = run.reduce(partials, f"{index}-sum")
         pending.append(run.submit(tasks.loss_of, total, label=f"{index}-loss"))
         if backward:
             parameters = run.submit(tasks.descend, shared, parameters, total, rate,
@@ -191,9 +195,8 @@ def _grad_result(network, dataset, total, seconds):
     threads, primes = default_threads(), tasks.denominator_primes(network, dataset)
     grad_weight = tasks.canonical(total.weight_gradient, primes, threads)
     grad_bias = tasks.canonical(total.bias_gradient, primes, threads)
-    width = network.num_outputs
-    flat = [q for blob in total.outputs for q in unpack_fractions(blob)]
-    outputs = [flat[s * width:(s + 1) * width] for s in range(total.count)]
+    outputs = tasks.output_vectors(total.outputs, total.count, network.num_outputs,
+                                   primes, threads)
     per_vertex = total.per_vertex
     bits = BitStats(
         per_vertex, list(total.per_depth),
@@ -268,16 +271,17 @@ class _Run:
         self.held.append(weakref.ref(future))
         return future
 
-    def reduce(self, partials, label):
-        """The root of a balanced tree of add_partials over ``partials`` (kept in order, so
-        that every node adds adjacent sample ranges)."""
+    def reduce(self, partials, label, down_to=1):
+        """The tops of a balanced tree of add_partials over ``partials`` (kept in order, so
+        that every node adds adjacent sample ranges): [its root], or its ``down_to`` highest
+        nodes (fewer when there are fewer partials), in order."""
         level = 0
-        while len(partials) > 1:
+        while len(partials) > down_to:
             pairs = [self.submit(tasks.add_partials, left, right, label=f"{label}-{level}-{i}")
                      for i, (left, right) in enumerate(zip(partials[::2], partials[1::2]))]
             partials = pairs + partials[len(pairs) * 2:]
             level += 1
-        return partials[0]
+        return partials
 
     def _wait(self, done, counted=()):
         """Until ``done()``, looking at the cluster every _POLL_SECONDS: Ctrl-C, the time
@@ -289,16 +293,29 @@ class _Run:
                 self.progress(sum(f is None or f.done() for f in counted), len(counted))
             time.sleep(_POLL_SECONDS)
 
-    def first_done(self, futures):
-        """A finished future of ``futures`` (the first in their order), once one finishes."""
+    def first_done(self, futures, counted=()):
+        """A finished future of ``futures`` (the first in their order), once one finishes;
+        ``counted`` as in ``_wait``."""
         finished = []
 
         def any_done():        # the future found is returned: a done one may be lost again
             finished[:] = [f for f in futures if f.done()][:1]
             return bool(finished)
 
-        self._wait(any_done)
+        self._wait(any_done, counted)
         return finished[0]
+
+    def results(self, futures, counted=(), then=None):
+        """[then(value) of each of ``futures``] in order, each fetched and passed to ``then``
+        as soon as it is done (so that both overlap the work of the others); raises as
+        ``result``."""
+        values, waiting = {}, list(futures)
+        while waiting:
+            future = self.first_done(waiting, counted)
+            waiting.remove(future)
+            value = self.result(future, counted)
+            values[future.key] = value if then is None else then(value)
+        return [values[future.key] for future in futures]
 
     def result(self, future, counted=()):
         """The value of ``future``; raises the worker's bitprop error, TimeBudgetError or

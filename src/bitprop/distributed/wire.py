@@ -18,6 +18,7 @@ from math import gcd
 
 from flint import fmpz
 
+from .._convert import ratios_vector
 from ..errors import DamagedBytesError
 
 #: First element of every packed vector: a format tag, so that a stray payload is caught.
@@ -106,20 +107,22 @@ class Vector:
     def unpack(cls, data):
         """The vector of ``pack()``'s bytes; bytes that are not one (truncated, damaged, a
         slot past the values, a denominator out of canonical form) raise DamagedBytesError."""
-        try:
-            tag, numerators, denominators, slots = pickle.loads(data)
-        except Exception as error:
-            raise _damaged(f"not a pickle of four fields ({error})") from None
-        if tag != _TAG:
-            raise _damaged(f"not a packed bitprop vector (tag {str(tag)[:80]!r})")
+        numerators, denominators, slots = _unpack_fields(data)
         _check_values(numerators, denominators)
-        if slots is not None:
-            if type(slots) is not list or not all(
-                    type(s) is int and 0 <= s < len(numerators) for s in slots):
-                raise _damaged(f"a slot is not an index below {len(numerators)}")
-            numerators = [numerators[s] for s in slots]
-            denominators = [denominators[s] for s in slots]
-        return cls(numerators, denominators)
+        return cls(*_expanded(numerators, denominators, slots))
+
+    @staticmethod
+    def unpack_rational_vector(data):
+        """``unpack(data)`` as a RationalVector, built and checked in C: no Fraction per
+        entry (how a worker reads a network's parameters)."""
+        numerators, denominators, slots = _unpack_fields(data)
+        if type(numerators) is not list or type(denominators) is not list \
+                or len(numerators) != len(denominators):
+            _check_values(numerators, denominators)                           # raises
+        vector, bad = ratios_vector(*_expanded(numerators, denominators, slots))
+        if bad >= 0:
+            _check_values(numerators, denominators)                           # raises
+        return vector
 
     # --- exact arithmetic ---------------------------------------------------------------
     def plus(self, other):
@@ -165,6 +168,27 @@ class Vector:
             numerators.append(n)
             denominators.append(q)
         return Vector(numerators, denominators)
+
+
+def _unpack_fields(data):
+    """(numerators, denominators, slots) of ``pack()``'s bytes, the slots checked."""
+    try:
+        tag, numerators, denominators, slots = pickle.loads(data)
+    except Exception as error:
+        raise _damaged(f"not a pickle of four fields ({error})") from None
+    if tag != _TAG:
+        raise _damaged(f"not a packed bitprop vector (tag {str(tag)[:80]!r})")
+    if slots is not None:
+        if type(slots) is not list or type(numerators) is not list or not all(
+                type(s) is int and 0 <= s < len(numerators) for s in slots):
+            raise _damaged(f"a slot is not an index below {len(numerators)}")
+    return numerators, denominators, slots
+
+
+def _expanded(numerators, denominators, slots):
+    if slots is None:
+        return numerators, denominators
+    return [numerators[s] for s in slots], [denominators[s] for s in slots]
 
 
 def _damaged(problem):
