@@ -6,8 +6,8 @@ LocalCluster of 1 and of 2 single-threaded worker processes, with the bytes that
     python3 bench/dask_scaling.py                    # batch 64, as in the issue (~3 minutes)
     python3 bench/dask_scaling.py --batches 64,256   # and a bigger batch, for the model below
     python3 bench/dask_scaling.py --repeats 5 --out bench/results
-    python3 bench/dask_scaling.py --network relu-w32-d48-q8 --batches 128 --repeats 1 \
-        --out bench/results/dask_general    # compute-bound: general rationals, ~10 minutes
+    python3 bench/dask_scaling.py --network relu-w32-d48-q8 --batches 128,256 --repeats 2 \
+        --no-step --out bench/results/dask_general    # compute-bound: general rationals, ~13 min
 
 Writes dask_scaling.md (also printed) and dask_scaling.json into --out. Every distributed
 result is checked bit for bit against the single process first.
