@@ -121,7 +121,8 @@ class Vector:
             _check_values(numerators, denominators)                           # raises
         vector, bad = ratios_vector(*_expanded(numerators, denominators, slots))
         if bad >= 0:
-            _check_values(numerators, denominators)                           # raises
+            _check_values(numerators, denominators)                           # names it
+            raise _damaged(f"value {bad} is not in lowest terms")
         return vector
 
     # --- exact arithmetic ---------------------------------------------------------------
