@@ -150,12 +150,10 @@ def parse_rationals(values, bint allow_float=False):
     value rational refuses (the vector holds zeros from there), or -1."""
     from .numbers import rational
     from .errors import BitpropInputError
-    cdef RationalVector vector = RationalVector.__new__(RationalVector)
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, n = len(values)
+    cdef RationalVector vector = vector_adopt(_fmpq_vec_init(n + 1), n)
     cdef fmpq *q
-    vector.n = vector.m = len(values)
-    vector.data = _fmpq_vec_init(vector.n + 1)
-    for i in range(vector.n):
+    for i in range(n):
         value = values[i]
         q = &vector.data[i]
         if type(value) is str and _set_ratio_text(q, value):
@@ -180,12 +178,10 @@ def ratios_vector(list numerators, list denominators):
     -1. What bitprop's own wire format (distributed.wire) decodes parameters with."""
     if len(numerators) != len(denominators):
         raise ValueError(f"{len(numerators)} numerators for {len(denominators)} denominators")
-    cdef RationalVector vector = RationalVector.__new__(RationalVector)
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, n = len(numerators)
+    cdef RationalVector vector = vector_adopt(_fmpq_vec_init(n + 1), n)
     cdef fmpq *q
-    vector.n = vector.m = len(numerators)
-    vector.data = _fmpq_vec_init(vector.n + 1)
-    for i in range(vector.n):
+    for i in range(n):
         p, d = numerators[i], denominators[i]
         if type(p) is not int or type(d) is not int or d <= 0:
             return vector, i
