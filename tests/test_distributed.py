@@ -144,6 +144,7 @@ def test_parameters_decode_in_c_to_the_same_values(values, repeats):
     ([1, "2"], [3, 5], None, "value 1 is not a pair of ints"),
     ([1, 2.0], [3, 5], None, "value 1 is not a pair of ints"),
     ([1], [3], [0, 1], "a slot is not an index below 1"),
+    ([1, 2], [3, 4], [0, 0], "value 1 is not in lowest terms"),     # stored, in no slot
 ])
 def test_parameters_decoded_in_c_refuse_what_unpack_refuses(numerators, denominators, slots,
                                                               problem):

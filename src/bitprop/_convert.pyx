@@ -171,27 +171,39 @@ def parse_rationals(values, bint allow_float=False):
     return vector, -1
 
 
-def ratios_vector(list numerators, list denominators):
-    """(vector, bad): the RationalVector of numerators[i] / denominators[i] (two lists of one
-    length) without a Fraction per entry; bad is the index of the first pair that is not two
-    ints in lowest terms with a positive denominator (the vector holds zeros from there), or
-    -1. What bitprop's own wire format (distributed.wire) decodes parameters with."""
+def ratios_vector(list numerators, list denominators, list slots=None):
+    """(vector, bad): the RationalVector of numerators[j] / denominators[j] (two lists of one
+    length) for j = slots[i], or for every j without slots, each stored pair converted once
+    and without a Fraction; bad is the index of the first stored pair that is not two ints in
+    lowest terms with a positive denominator (vector is then None), or -1. What bitprop's own
+    wire format (distributed.wire) decodes parameters with."""
     if len(numerators) != len(denominators):
         raise ValueError(f"{len(numerators)} numerators for {len(denominators)} denominators")
-    cdef Py_ssize_t i, n = len(numerators)
-    cdef RationalVector vector = vector_adopt(_fmpq_vec_init(n + 1), n)
-    cdef fmpq *q
-    for i in range(n):
-        p, d = numerators[i], denominators[i]
+    cdef Py_ssize_t i, j, m = len(numerators), n = m if slots is None else len(slots)
+    cdef fmpq *stored = _fmpq_vec_init(m + 1)
+    cdef fmpq *out
+    for j in range(m):
+        p, d = numerators[j], denominators[j]
         if type(p) is not int or type(d) is not int or d <= 0:
-            return vector, i
-        q = &vector.data[i]
-        fmpz_set_pyint(fmpq_numref(q), p)
-        fmpz_set_pyint(fmpq_denref(q), d)
-        if not fmpq_is_canonical(q):
-            fmpz_zero(fmpq_numref(q))
-            fmpz_one(fmpq_denref(q))
-            return vector, i
+            _fmpq_vec_clear(stored, m + 1)
+            return None, j
+        fmpz_set_pyint(fmpq_numref(&stored[j]), p)
+        fmpz_set_pyint(fmpq_denref(&stored[j]), d)
+        if not fmpq_is_canonical(&stored[j]):
+            _fmpq_vec_clear(stored, m + 1)
+            return None, j
+    if slots is None:
+        return vector_adopt(stored, m), -1
+    out = _fmpq_vec_init(n + 1)
+    vector = vector_adopt(out, n)           # owns out from here, whatever is raised below
+    try:
+        for i in range(n):
+            j = slots[i]
+            if not 0 <= j < m:
+                raise ValueError(f"slot {i} is {j}, not an index below {m}")
+            fmpq_set(&out[i], &stored[j])
+    finally:
+        _fmpq_vec_clear(stored, m + 1)
     return vector, -1
 
 

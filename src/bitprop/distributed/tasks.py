@@ -87,9 +87,7 @@ def denominator_primes(network, dataset=None):
 def canonical(sums, primes, threads=1):
     """The RationalVector of PartialSums (or their bytes) in lowest terms: one gcd per stored
     value, over ``primes`` (denominator_primes), on ``threads``."""
-    if not isinstance(sums, PartialSums):
-        sums = PartialSums.from_bytes(sums)
-    return sums.canonical(primes, threads)
+    return _sums(sums).canonical(primes, threads)
 
 
 _built = [None, None]            # (Parameters, Network): the tasks of one step on one worker
@@ -153,7 +151,10 @@ def _sum_sums(left, right, encode):
 
 
 def _sums(value):
-    return value if isinstance(value, PartialSums) else PartialSums.from_bytes(value)
+    """PartialSums (or None) as they are, their bytes decoded."""
+    if value is None or isinstance(value, PartialSums):
+        return value
+    return PartialSums.from_bytes(value)
 
 
 def opened(partial):
@@ -161,11 +162,9 @@ def opened(partial):
     what the driver does with a partial while it waits for the next."""
     if isinstance(partial, Failure):
         return partial
-    return partial._replace(
-        weight_gradient=None if partial.weight_gradient is None
-        else _sums(partial.weight_gradient),
-        bias_gradient=None if partial.bias_gradient is None else _sums(partial.bias_gradient),
-        outputs=tuple(map(_sums, partial.outputs)))
+    return partial._replace(weight_gradient=_sums(partial.weight_gradient),
+                            bias_gradient=_sums(partial.bias_gradient),
+                            outputs=tuple(map(_sums, partial.outputs)))
 
 
 def output_vectors(outputs, count, width, primes, threads=1):

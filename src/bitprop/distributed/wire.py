@@ -109,17 +109,20 @@ class Vector:
         slot past the values, a denominator out of canonical form) raise DamagedBytesError."""
         numerators, denominators, slots = _unpack_fields(data)
         _check_values(numerators, denominators)
-        return cls(*_expanded(numerators, denominators, slots))
+        if slots is not None:
+            numerators = [numerators[s] for s in slots]
+            denominators = [denominators[s] for s in slots]
+        return cls(numerators, denominators)
 
     @staticmethod
     def unpack_rational_vector(data):
-        """``unpack(data)`` as a RationalVector, built and checked in C: no Fraction per
-        entry (how a worker reads a network's parameters)."""
+        """``unpack(data)`` as a RationalVector, built and checked in C, each stored value
+        converted once and no Fraction made (how a worker reads a network's parameters)."""
         numerators, denominators, slots = _unpack_fields(data)
         if type(numerators) is not list or type(denominators) is not list \
                 or len(numerators) != len(denominators):
             _check_values(numerators, denominators)                           # raises
-        vector, bad = ratios_vector(*_expanded(numerators, denominators, slots))
+        vector, bad = ratios_vector(numerators, denominators, slots)
         if bad >= 0:
             _check_values(numerators, denominators)                           # names it
             raise _damaged(f"value {bad} is not in lowest terms")
@@ -184,12 +187,6 @@ def _unpack_fields(data):
                 type(s) is int and 0 <= s < len(numerators) for s in slots):
             raise _damaged(f"a slot is not an index below {len(numerators)}")
     return numerators, denominators, slots
-
-
-def _expanded(numerators, denominators, slots):
-    if slots is None:
-        return numerators, denominators
-    return [numerators[s] for s in slots], [denominators[s] for s in slots]
 
 
 def _damaged(problem):
