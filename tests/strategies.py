@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from functools import lru_cache
+from math import gcd
 
 from hypothesis import strategies as st
 
@@ -431,6 +432,11 @@ def network_and_dataset(draw, loss_kinds: tuple = LOSS_KINDS, max_samples: int =
 #: of thousands of bits: where printing and parsing change method.
 _WORD_EDGES = [0, 1, -1, 9, 10, -10, 2**62 - 1, 2**62, -(2**62), 2**63 - 1, -(2**63), 2**63,
                -(2**64) - 1, 10**40, -(10**200) - 7]
+#: Coprime (numerator, denominator) pairs of word-size integers of 2^62 or more in absolute
+#: value: each number takes the bytes' big form (17 bytes), not a varint, so that a list of
+#: them leaves no slack to hide a buffer sized for varints.
+BIG_FORM_PAIRS = [(n, d) for n in (2**62, -(2**62), 2**63 - 1, -(2**63) + 1, -(2**63))
+                  for d in (2**63 - 1, 2**62 + 1, 2**62 + 3) if gcd(n, d) == 1]
 big_integers = st.one_of(st.sampled_from(_WORD_EDGES), st.integers(),
                          st.integers(-(2**3000), 2**3000))
 big_rationals = st.builds(lambda p, q: Fraction(p, q), big_integers,

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import bitprop
 from bitprop import _convert
-from strategies import big_integers as integers, big_rationals as rationals
+from strategies import BIG_FORM_PAIRS, big_integers as integers, big_rationals as rationals
 
 #: Texts near the forms parse_rationals reads itself ('[+-]digits[/digits]'), and others.
 _TEXT = st.one_of(
@@ -47,6 +47,15 @@ def test_a_pickled_vector_comes_back_exact(values):
     vector = _convert.RationalVector.from_values(values)
     again = pickle.loads(pickle.dumps(vector))
     assert list(again) == [Fraction(v) for v in values] and len(again) == len(values)
+
+
+def test_a_pickled_vector_comes_back_exact_at_the_word_edges():
+    """The buffer is sized for the big form of word-size values of 2^62 or more (many of
+    them and nothing smaller, so that no slack hides a short buffer)."""
+    import pickle
+    values = [Fraction(n, d) for n, d in BIG_FORM_PAIRS] * 4
+    vector = _convert.RationalVector.from_values(values)
+    assert list(pickle.loads(pickle.dumps(vector))) == values
 
 
 def test_a_pickled_indexed_vector_keeps_its_sharing():

@@ -13,6 +13,7 @@ from bitprop._sums import PartialSums
 from bitprop.errors import DamagedBytesError
 from bitprop.experiments.random_networks import random_dataset, random_mlp
 from reference.vector_bytes import varint
+from strategies import BIG_FORM_PAIRS
 
 SMALL_PRIMES = [2, 3, 5, 7, 11, 13, 251, 65521]
 
@@ -65,6 +66,13 @@ def test_bytes_round_trip(entries, indexed):
     index = list(range(len(entries)))[::-1] if indexed else None
     sums = PartialSums.from_pairs(entries, index=index)
     assert PartialSums.from_bytes(sums.to_bytes()).pairs() == sums.pairs()
+
+
+def test_bytes_round_trip_at_the_word_edges():
+    """The buffer is sized for the big form of word-size values (many of them and nothing
+    smaller, so that no slack hides a short buffer)."""
+    sums = PartialSums.from_pairs(BIG_FORM_PAIRS * 4)
+    assert PartialSums.from_bytes(sums.to_bytes()).pairs() == sums.pairs() == BIG_FORM_PAIRS * 4
 
 
 @settings(max_examples=300)

@@ -369,17 +369,23 @@ cdef Py_ssize_t put_count(unsigned char *b, Py_ssize_t at, ulong u) noexcept:
     return at + 1
 
 
+cdef bint _small(const fmpz *x) noexcept:
+    """Whether put_integer writes x as one varint: |x| < 2^62."""
+    return fmpz_fits_si(x) and -_SMALL_WORD < fmpz_get_si(x) < _SMALL_WORD
+
+
 cdef Py_ssize_t integer_size(const fmpz *x) noexcept:
-    """A bound on the bytes _put writes for x."""
-    return 10 if fmpz_fits_si(x) else 10 + 8 * (fmpz_size(x) + 1)
+    """A bound on the bytes put_integer writes for x (by the same _small rule: a word-size
+    value of 2^62 or more takes the big form, 17 bytes)."""
+    return 10 if _small(x) else 10 + 8 * (fmpz_size(x) + 1)
 
 
 cdef Py_ssize_t put_integer(unsigned char *b, Py_ssize_t at, const fmpz *x) noexcept:
     """x as a varint: a small value v as zigzag(v) * 2, a big one as k * 2 + 1 followed by
     its k words of two's complement (FLINT's signed ui array, little-endian)."""
     cdef slong v, k
-    v = fmpz_get_si(x) if fmpz_fits_si(x) else 0
-    if fmpz_fits_si(x) and -_SMALL_WORD < v < _SMALL_WORD:
+    if _small(x):
+        v = fmpz_get_si(x)
         return put_count(b, at, ((<ulong>v << 1) ^ <ulong>(v >> 63)) << 1)
     k = fmpz_size(x) + 1
     at = put_count(b, at, (<ulong>k << 1) | 1)
